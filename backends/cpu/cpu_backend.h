@@ -1,0 +1,27 @@
+// The CPU backend: plain loops (threaded by parallel_for) plus OpenBLAS for gemm and LAPACKE
+// for linear algebra. Kernels assume inputs were validated by ops/.
+#pragma once
+#include "core/backend.h"
+
+namespace latte::cpu {
+
+class CpuBackend final : public Backend {
+public:
+    void* allocate(std::size_t bytes) override;
+    void deallocate(void* ptr, std::size_t bytes) override;
+    void copy_to_host(void* host_dst, const void* src, std::size_t bytes) override;
+    void copy_from_host(void* dst, const void* host_src, std::size_t bytes) override;
+
+    void copy(const View& dst, const View& src) override;
+    void fill(const View& dst, double value) override;
+    void unary(UnaryOp op, double alpha, const View& dst, const View& src) override;
+    void binary(BinaryOp op, const View& dst, const View& a, const View& b) override;
+    void reduce(ReduceOp op, void* dst, const void* src, DType dtype, int64_t outer, int64_t size,
+                int64_t inner) override;
+    void gemm(const GemmArgs& args) override;
+    void softmax_fwd(void* y, const void* x, DType dtype, int64_t rows, int64_t cols, bool log) override;
+    void softmax_bwd(void* dx, const void* y, const void* dy, DType dtype, int64_t rows, int64_t cols,
+                     bool log) override;
+};
+
+}  // namespace latte::cpu

@@ -1,0 +1,129 @@
+// CPU memory, copy, fill and the pointwise kernels.
+#include <cstdlib>
+#include <cstring>
+
+#include "backends/common/pointwise.h"
+#include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/dispatch.h"
+#include "backends/cpu/strided.h"
+#include "core/error.h"
+
+namespace latte {
+
+Backend& cpu_backend() {
+    static cpu::CpuBackend backend;
+    return backend;
+}
+
+namespace cpu {
+namespace {
+
+template <class To, class From>
+void copy_typed(const View& dst, const View& src) {
+    auto plan = make_plan<2>(dst.shape, {&dst.strides, &src.strides});
+    To* d = static_cast<To*>(dst.data);
+    const From* s = static_cast<const From*>(src.data);
+    parallel_spans(plan, [&](const std::array<int64_t, 2>& off, const std::array<int64_t, 2>& st, int64_t n) {
+        To* dp = d + off[0];
+        const From* sp = s + off[1];
+        if (st[0] == 1 && st[1] == 1) {
+            for (int64_t i = 0; i < n; ++i) dp[i] = static_cast<To>(sp[i]);
+        } else {
+            for (int64_t i = 0; i < n; ++i) dp[i * st[0]] = static_cast<To>(sp[i * st[1]]);
+        }
+    });
+}
+
+}  // namespace
+
+void* CpuBackend::allocate(std::size_t bytes) {
+    // 64-byte alignment for vector loads; aligned_alloc needs a size that is a multiple of it.
+    const std::size_t rounded = ((bytes + 63) / 64) * 64;
+    void* ptr = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+    LATTE_CHECK(ptr != nullptr, "cpu: out of memory allocating ", bytes, " bytes");
+    return ptr;
+}
+
+void CpuBackend::deallocate(void* ptr, std::size_t) { std::free(ptr); }
+
+void CpuBackend::copy_to_host(void* host_dst, const void* src, std::size_t bytes) {
+    std::memcpy(host_dst, src, bytes);
+}
+
+void CpuBackend::copy_from_host(void* dst, const void* host_src, std::size_t bytes) {
+    std::memcpy(dst, host_src, bytes);
+}
+
+void CpuBackend::copy(const View& dst, const View& src) {
+    dispatch(dst.dtype, [&](auto* to) {
+        using To = std::remove_pointer_t<decltype(to)>;
+        dispatch(src.dtype, [&](auto* from) {
+            using From = std::remove_pointer_t<decltype(from)>;
+            copy_typed<To, From>(dst, src);
+        });
+    });
+}
+
+void CpuBackend::fill(const View& dst, double value) {
+    dispatch(dst.dtype, [&](auto* tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        auto plan = make_plan<1>(dst.shape, {&dst.strides});
+        T* d = static_cast<T*>(dst.data);
+        const T v = static_cast<T>(value);
+        parallel_spans(plan, [&](const std::array<int64_t, 1>& off, const std::array<int64_t, 1>& st, int64_t n) {
+            for (int64_t i = 0; i < n; ++i) d[off[0] + i * st[0]] = v;
+        });
+    });
+}
+
+void CpuBackend::unary(UnaryOp op, double alpha, const View& dst, const View& src) {
+    dispatch(dst.dtype, [&](auto* tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        auto plan = make_plan<2>(dst.shape, {&dst.strides, &src.strides});
+        T* d = static_cast<T*>(dst.data);
+        const T* s = static_cast<const T*>(src.data);
+        const T a = static_cast<T>(alpha);
+        parallel_spans(plan, [&](const std::array<int64_t, 2>& off, const std::array<int64_t, 2>& st, int64_t n) {
+            T* dp = d + off[0];
+            const T* sp = s + off[1];
+            if (st[0] == 1 && st[1] == 1) {
+                for (int64_t i = 0; i < n; ++i) dp[i] = apply_unary<T>(op, sp[i], a);
+            } else {
+                for (int64_t i = 0; i < n; ++i) dp[i * st[0]] = apply_unary<T>(op, sp[i * st[1]], a);
+            }
+        });
+    });
+}
+
+void CpuBackend::binary(BinaryOp op, const View& dst, const View& a, const View& b) {
+    dispatch(dst.dtype, [&](auto* tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        auto plan = make_plan<3>(dst.shape, {&dst.strides, &a.strides, &b.strides});
+        T* d = static_cast<T*>(dst.data);
+        const T* pa = static_cast<const T*>(a.data);
+        const T* pb = static_cast<const T*>(b.data);
+        parallel_spans(plan, [&](const std::array<int64_t, 3>& off, const std::array<int64_t, 3>& st, int64_t n) {
+            T* dp = d + off[0];
+            const T* ap = pa + off[1];
+            const T* bp = pb + off[2];
+            if (st[0] == 1 && st[1] == 1 && st[2] == 1) {
+                // The common ops get their own loops so the compiler vectorises them.
+                switch (op) {
+                    case BinaryOp::Add: for (int64_t i = 0; i < n; ++i) dp[i] = ap[i] + bp[i]; return;
+                    case BinaryOp::Sub: for (int64_t i = 0; i < n; ++i) dp[i] = ap[i] - bp[i]; return;
+                    case BinaryOp::Mul: for (int64_t i = 0; i < n; ++i) dp[i] = ap[i] * bp[i]; return;
+                    case BinaryOp::Div:
+                    case BinaryOp::Eq:
+                    case BinaryOp::Gt: break;
+                }
+                for (int64_t i = 0; i < n; ++i) dp[i] = apply_binary<T>(op, ap[i], bp[i]);
+            } else {
+                for (int64_t i = 0; i < n; ++i)
+                    dp[i * st[0]] = apply_binary<T>(op, ap[i * st[1]], bp[i * st[2]]);
+            }
+        });
+    });
+}
+
+}  // namespace cpu
+}  // namespace latte

@@ -1,0 +1,108 @@
+#include "backends/cpu/parallel.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace latte::cpu {
+namespace {
+
+thread_local bool inside_parallel = false;
+
+class ThreadPool {
+public:
+    explicit ThreadPool(int threads) {
+        for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { work(i); });
+    }
+    ~ThreadPool() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stop_ = true;
+        }
+        wake_.notify_all();
+        for (auto& w : workers_) w.join();
+    }
+    int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+    // Runs task(i) for i in [0, size()): i = 0 on the caller, the rest on the workers.
+    void run(const std::function<void(int)>& task) {
+        std::lock_guard<std::mutex> serial(run_mutex_);
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            task_ = &task;
+            remaining_ = size() - 1;
+            ++generation_;
+        }
+        wake_.notify_all();
+        inside_parallel = true;
+        task(0);
+        inside_parallel = false;
+        std::unique_lock<std::mutex> lock(mutex_);
+        done_.wait(lock, [this] { return remaining_ == 0; });
+        task_ = nullptr;
+    }
+
+private:
+    void work(int index) {
+        inside_parallel = true;
+        uint64_t seen = 0;
+        for (;;) {
+            const std::function<void(int)>* task;
+            {
+                std::unique_lock<std::mutex> lock(mutex_);
+                wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+                if (stop_) return;
+                seen = generation_;
+                task = task_;
+            }
+            (*task)(index);
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (--remaining_ == 0) done_.notify_one();
+        }
+    }
+
+    std::vector<std::thread> workers_;
+    std::mutex mutex_, run_mutex_;
+    std::condition_variable wake_, done_;
+    const std::function<void(int)>* task_ = nullptr;
+    int remaining_ = 0;
+    uint64_t generation_ = 0;
+    bool stop_ = false;
+};
+
+int configured_threads() {
+    if (const char* env = std::getenv("LATTE_NUM_THREADS")) {
+        const int n = std::atoi(env);
+        if (n > 0) return n;
+    }
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+
+ThreadPool& pool() {
+    static ThreadPool p(configured_threads());
+    return p;
+}
+
+}  // namespace
+
+int num_threads() { return pool().size(); }
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f) {
+    if (n <= 0) return;
+    const int threads = inside_parallel ? 1 : static_cast<int>(std::min<int64_t>(num_threads(), n / std::max<int64_t>(grain, 1)));
+    if (threads <= 1) {
+        f(0, n);
+        return;
+    }
+    const int64_t chunk = (n + pool().size() - 1) / pool().size();
+    pool().run([&](int i) {
+        const int64_t begin = std::min<int64_t>(n, chunk * i);
+        const int64_t end = std::min<int64_t>(n, begin + chunk);
+        if (begin < end) f(begin, end);
+    });
+}
+
+}  // namespace latte::cpu

@@ -1,0 +1,106 @@
+#include "core/autograd.h"
+
+#include <algorithm>
+#include <unordered_map>
+#include <vector>
+
+#include "core/node.h"
+
+namespace latte {
+namespace {
+
+thread_local bool grad_mode = true;
+
+// A fresh contiguous copy, so an accumulated gradient never aliases a tensor someone else holds.
+Tensor clone_contiguous(const Tensor& t) {
+    Tensor out = Tensor::empty(t.shape(), t.options());
+    backend_for(t.device()).copy(out.view(), t.view());
+    return out;
+}
+
+Tensor add_new(const Tensor& a, const Tensor& b) {
+    Tensor out = Tensor::empty(a.shape(), a.options());
+    backend_for(a.device()).binary(BinaryOp::Add, out.view(), a.view(), b.view());
+    return out;
+}
+
+void accumulate_into_grad(AutogradMeta& meta, const Tensor& g) {
+    if (!meta.grad) {
+        meta.grad = clone_contiguous(g).impl_ptr();
+        return;
+    }
+    Tensor existing(meta.grad);
+    backend_for(existing.device()).binary(BinaryOp::Add, existing.view(), existing.view(), g.view());
+}
+
+void check_gradient(const Node& node, size_t i, const Tensor& g) {
+    LATTE_CHECK(g.shape() == node.input_shapes[i], "backward of ", node.name(), ": grad for input ", i,
+                " has shape ", shape_str(g.shape()), ", expected ", shape_str(node.input_shapes[i]));
+    LATTE_CHECK(g.dtype() == node.input_dtypes[i] && g.device() == node.input_devices[i], "backward of ",
+                node.name(), ": grad for input ", i, " is ", dtype_name(g.dtype()), " on ", g.device().str(),
+                ", expected ", dtype_name(node.input_dtypes[i]), " on ", node.input_devices[i].str());
+}
+
+}  // namespace
+
+bool grad_mode_enabled() { return grad_mode; }
+
+NoGradGuard::NoGradGuard() : previous_(grad_mode) { grad_mode = false; }
+NoGradGuard::~NoGradGuard() { grad_mode = previous_; }
+
+void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+    NoGradGuard no_grad;
+    AutogradMeta* root_meta = root.autograd_meta().get();
+
+    // Count, for every metadata reachable from the root, how many edges lead into it, with an
+    // iterative DFS (graphs of deep models would overflow a recursive one).
+    std::unordered_map<AutogradMeta*, int> dependencies;
+    std::vector<AutogradMeta*> stack{root_meta};
+    dependencies[root_meta] = 0;
+    while (!stack.empty()) {
+        AutogradMeta* meta = stack.back();
+        stack.pop_back();
+        if (!meta->grad_fn) continue;
+        for (const auto& next : meta->grad_fn->next) {
+            if (!next) continue;
+            auto [it, inserted] = dependencies.try_emplace(next.get(), 0);
+            ++it->second;
+            if (inserted) stack.push_back(next.get());
+        }
+    }
+
+    // Process in topological order: a metadata is ready once all its consumers have sent their part.
+    std::unordered_map<AutogradMeta*, Tensor> pending;
+    pending[root_meta] = grad;
+    std::vector<AutogradMeta*> ready{root_meta};
+    std::vector<Node*> executed;
+    while (!ready.empty()) {
+        AutogradMeta* meta = ready.back();
+        ready.pop_back();
+        Tensor g = std::move(pending[meta]);
+        pending.erase(meta);
+        if (!meta->grad_fn || meta->retain_grad) accumulate_into_grad(*meta, g);
+        if (!meta->grad_fn) continue;
+
+        Node& node = *meta->grad_fn;
+        std::vector<Tensor> grads = node.backward(g);
+        executed.push_back(&node);
+        LATTE_CHECK(grads.size() == node.next.size(), "backward of ", node.name(), ": returned ", grads.size(),
+                    " gradients for ", node.next.size(), " inputs");
+        for (size_t i = 0; i < grads.size(); ++i) {
+            AutogradMeta* next = node.next[i].get();
+            if (!next) continue;
+            LATTE_CHECK(grads[i].defined(), "backward of ", node.name(), ": no gradient for input ", i,
+                        " which requires one");
+            check_gradient(node, i, grads[i]);
+            auto it = pending.find(next);
+            if (it == pending.end()) pending.emplace(next, grads[i]);
+            else it->second = add_new(it->second, grads[i]);
+            if (--dependencies[next] == 0) ready.push_back(next);
+        }
+    }
+    if (!retain_graph)
+        for (Node* node : executed) node->release_saved();
+}
+
+}  // namespace latte

@@ -1,0 +1,32 @@
+#include "core/backend.h"
+
+#include "core/error.h"
+
+namespace latte {
+
+Backend& backend_for(Device device) {
+    switch (device.type) {
+        case DeviceType::CPU: return cpu_backend();
+        case DeviceType::CUDA: {
+            std::string why_not;
+            Backend* backend = cuda_backend(device.index, &why_not);
+            LATTE_CHECK(backend != nullptr, "device ", device.str(), ": ", why_not);
+            return *backend;
+        }
+    }
+    LATTE_FAIL("device: unknown device type");
+}
+
+Device Device::parse(const std::string& text) {
+    if (text == "cpu") return Device::cpu();
+    if (text == "cuda") return Device::cuda(0);
+    if (text.rfind("cuda:", 0) == 0) {
+        const std::string index = text.substr(5);
+        LATTE_CHECK(!index.empty() && index.find_first_not_of("0123456789") == std::string::npos,
+                    "device: cannot parse '", text, "' (expected cpu, cuda or cuda:N)");
+        return Device::cuda(std::stoi(index));
+    }
+    LATTE_FAIL("device: cannot parse '", text, "' (expected cpu, cuda or cuda:N)");
+}
+
+}  // namespace latte

@@ -1,0 +1,78 @@
+// The backend interface: kernels over raw strided views. A backend never sees tensors, graph
+// nodes or gradients, so a new device (CUDA) slots in without touching autodiff code.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/device.h"
+#include "core/dtype.h"
+#include "core/shape.h"
+
+namespace latte {
+
+// A strided view of raw memory. `data` already includes the view's offset. Strides in elements.
+struct View {
+    void* data = nullptr;
+    Shape shape;
+    Shape strides;
+    DType dtype = DType::Float32;
+};
+
+// Pointwise ops of one input. `alpha` is the scalar of the *Scalar forms and of PowScalar.
+enum class UnaryOp { Neg, Exp, Log, Sqrt, Tanh, Relu, Sign, AddScalar, MulScalar, PowScalar, RDivScalar };
+// Pointwise ops of two inputs of the same shape (broadcasting is done with stride-0 views).
+// Eq, Gt return 1 or 0.
+enum class BinaryOp { Add, Sub, Mul, Div, Eq, Gt };
+enum class ReduceOp { Sum, Max };
+
+// C[b] = alpha * op(A[b]) * op(B[b]) + beta * C[b] for each batch b; row-major matrices.
+// Offsets are in elements from the base pointers; lda/ldb/ldc are row strides.
+struct GemmArgs {
+    DType dtype = DType::Float32;
+    bool trans_a = false, trans_b = false;
+    int64_t m = 0, n = 0, k = 0;
+    double alpha = 1.0, beta = 0.0;
+    const void* a = nullptr;
+    const void* b = nullptr;
+    void* c = nullptr;
+    int64_t lda = 0, ldb = 0, ldc = 0;
+    std::vector<int64_t> a_offsets, b_offsets, c_offsets;  // one per batch, same length
+};
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+
+    virtual void* allocate(std::size_t bytes) = 0;
+    virtual void deallocate(void* ptr, std::size_t bytes) = 0;
+    // Copies raw bytes between this backend's memory and host memory.
+    virtual void copy_to_host(void* host_dst, const void* src, std::size_t bytes) = 0;
+    virtual void copy_from_host(void* dst, const void* host_src, std::size_t bytes) = 0;
+
+    // dst[i] = src[i] for views of equal shape, converting dtype if they differ.
+    virtual void copy(const View& dst, const View& src) = 0;
+    virtual void fill(const View& dst, double value) = 0;
+    virtual void unary(UnaryOp op, double alpha, const View& dst, const View& src) = 0;
+    virtual void binary(BinaryOp op, const View& dst, const View& a, const View& b) = 0;
+    // Contiguous src seen as [outer, size, inner] reduced over the middle axis into dst [outer, inner].
+    virtual void reduce(ReduceOp op, void* dst, const void* src, DType dtype, int64_t outer, int64_t size,
+                        int64_t inner) = 0;
+    virtual void gemm(const GemmArgs& args) = 0;
+    // Row-wise softmax (or log-softmax) of a contiguous [rows, cols] matrix, and its backward:
+    // softmax:     dx = y * (dy - sum(dy * y))
+    // log-softmax: dx = dy - exp(y) * sum(dy)
+    virtual void softmax_fwd(void* y, const void* x, DType dtype, int64_t rows, int64_t cols, bool log) = 0;
+    virtual void softmax_bwd(void* dx, const void* y, const void* dy, DType dtype, int64_t rows, int64_t cols,
+                             bool log) = 0;
+};
+
+// The backend that runs kernels for `device`; throws latte::Error when none is available.
+Backend& backend_for(Device device);
+
+// Link-time hooks, defined under backends/: the CPU backend always exists; the CUDA one returns
+// null with a reason when latte was built without CUDA or no GPU is usable.
+Backend& cpu_backend();
+Backend* cuda_backend(int index, std::string* why_not);
+
+}  // namespace latte

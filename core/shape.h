@@ -1,0 +1,19 @@
+// Shapes and strides as int64 vectors, with the helpers every op needs.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace latte {
+
+using Shape = std::vector<int64_t>;
+
+std::string shape_str(const Shape& shape);          // "[2,3]"
+int64_t shape_numel(const Shape& shape);            // product of sizes, 1 for a scalar
+Shape contiguous_strides(const Shape& shape);       // row-major strides in elements
+// NumPy broadcasting of two shapes; `op` names the caller in the error message.
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
+// Maps a possibly negative dim into [0, ndim); throws naming `op` when out of range.
+int64_t normalize_dim(int64_t dim, int64_t ndim, const char* op);
+
+}  // namespace latte

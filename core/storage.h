@@ -1,0 +1,38 @@
+// Storage: bytes on one device, freed when the last tensor viewing them goes away.
+// The allocator counts live and peak bytes per device, like torch.cuda.max_memory_allocated.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "core/device.h"
+
+namespace latte {
+
+struct MemoryStats {
+    int64_t live_bytes = 0;   // bytes held by tensors now
+    int64_t peak_bytes = 0;   // the most live bytes since start or the last reset_peak_memory
+    int64_t allocations = 0;  // storages created since start
+};
+
+MemoryStats memory_stats(Device device = Device::cpu());
+// Sets the peak to the current live bytes, so a later peak measures one region of code.
+void reset_peak_memory(Device device = Device::cpu());
+
+class Storage {
+public:
+    Storage(std::size_t bytes, Device device);
+    ~Storage();
+    Storage(const Storage&) = delete;
+    Storage& operator=(const Storage&) = delete;
+
+    void* data() const { return data_; }
+    std::size_t bytes() const { return bytes_; }
+    Device device() const { return device_; }
+
+private:
+    void* data_ = nullptr;
+    std::size_t bytes_ = 0;
+    Device device_;
+};
+
+}  // namespace latte

@@ -1,0 +1,211 @@
+#include "core/tensor.h"
+
+#include <cmath>
+#include <cstring>
+#include <iomanip>
+#include <sstream>
+#include <type_traits>
+
+#include "core/autograd.h"
+#include "core/node.h"
+
+namespace latte {
+
+Tensor Tensor::empty(const Shape& shape, const TensorOptions& options) {
+    for (int64_t s : shape) LATTE_CHECK(s >= 0, "empty: negative size in shape ", shape_str(shape));
+    auto impl = std::make_shared<TensorImpl>();
+    const std::size_t bytes = static_cast<std::size_t>(shape_numel(shape)) * dtype_size(options.dtype);
+    impl->storage = std::make_shared<Storage>(bytes, options.device);
+    impl->shape = shape;
+    impl->strides = contiguous_strides(shape);
+    impl->dtype = options.dtype;
+    Tensor t(std::move(impl));
+    if (options.requires_grad) t.requires_grad_(true);
+    return t;
+}
+
+int64_t Tensor::size(int64_t d) const { return shape()[normalize_dim(d, dim(), "size")]; }
+
+bool Tensor::is_contiguous() const {
+    int64_t expected = 1;
+    for (size_t i = shape().size(); i-- > 0;) {
+        if (shape()[i] == 1) continue;
+        if (strides()[i] != expected) return false;
+        expected *= shape()[i];
+    }
+    return true;
+}
+
+View Tensor::view() const {
+    const TensorImpl& t = impl();
+    char* base = static_cast<char*>(t.storage->data());
+    return View{base + t.offset * static_cast<int64_t>(dtype_size(t.dtype)), t.shape, t.strides, t.dtype};
+}
+
+template <class T>
+T* Tensor::data_ptr() const {
+    LATTE_CHECK(device().is_cpu(), "data_ptr: tensor is on ", device().str(), ", not the cpu");
+    constexpr DType want = std::is_same_v<T, float> ? DType::Float32 : DType::Float64;
+    LATTE_CHECK(dtype() == want, "data_ptr: tensor is ", dtype_name(dtype()), ", asked for ", dtype_name(want));
+    return static_cast<T*>(view().data);
+}
+template float* Tensor::data_ptr<float>() const;
+template double* Tensor::data_ptr<double>() const;
+
+template <class T>
+std::vector<T> Tensor::to_vector() const {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "to_vector: float or double");
+    constexpr DType want = std::is_same_v<T, float> ? DType::Float32 : DType::Float64;
+    // Gather into a contiguous host tensor of the wanted dtype through the backend copy kernel.
+    Tensor dense = Tensor::empty(shape(), TensorOptions{}.with_dtype(want).with_device(device()));
+    backend_for(device()).copy(dense.view(), view());
+    std::vector<T> out(static_cast<size_t>(numel()));
+    if (!out.empty()) backend_for(device()).copy_to_host(out.data(), dense.view().data, out.size() * sizeof(T));
+    return out;
+}
+template std::vector<float> Tensor::to_vector<float>() const;
+template std::vector<double> Tensor::to_vector<double>() const;
+
+double Tensor::item() const {
+    LATTE_CHECK(numel() == 1, "item: tensor of shape ", shape_str(shape()), " has ", numel(),
+                " elements, expected exactly 1");
+    return to_vector<double>()[0];
+}
+
+Tensor Tensor::detach() const {
+    const TensorImpl& t = impl();
+    auto impl = std::make_shared<TensorImpl>();
+    impl->storage = t.storage;
+    impl->shape = t.shape;
+    impl->strides = t.strides;
+    impl->offset = t.offset;
+    impl->dtype = t.dtype;
+    return Tensor(std::move(impl));
+}
+
+Tensor Tensor::as_strided(const Shape& shape, const Shape& strides, int64_t offset) const {
+    Tensor out = detach();
+    out.impl_->shape = shape;
+    out.impl_->strides = strides;
+    out.impl_->offset = offset;
+    return out;
+}
+
+std::shared_ptr<AutogradMeta>& Tensor::autograd_meta() const {
+    TensorImpl& t = impl();
+    if (!t.autograd) t.autograd = std::make_shared<AutogradMeta>();
+    return t.autograd;
+}
+
+Tensor& Tensor::requires_grad_(bool value) {
+    LATTE_CHECK(is_leaf(), "requires_grad_: only leaf tensors can change requires_grad (this one comes from ",
+                grad_fn()->name(), "); use detach() first");
+    autograd_meta()->requires_grad = value;
+    return *this;
+}
+
+const std::shared_ptr<Node>& Tensor::grad_fn() const {
+    static const std::shared_ptr<Node> none;
+    return impl().autograd ? impl().autograd->grad_fn : none;
+}
+
+Tensor& Tensor::retain_grad() {
+    LATTE_CHECK(requires_grad(), "retain_grad: tensor does not require grad");
+    autograd_meta()->retain_grad = true;
+    return *this;
+}
+
+Tensor Tensor::grad() const {
+    const auto& meta = impl().autograd;
+    return meta && meta->grad ? Tensor(meta->grad) : Tensor();
+}
+
+void Tensor::set_grad(const Tensor& grad) {
+    if (!grad.defined()) {
+        if (impl().autograd) impl().autograd->grad.reset();
+        return;
+    }
+    LATTE_CHECK(grad.shape() == shape() && grad.dtype() == dtype() && grad.device() == device(),
+                "set_grad: gradient ", shape_str(grad.shape()), " ", dtype_name(grad.dtype()), " on ",
+                grad.device().str(), " does not match tensor ", shape_str(shape()), " ", dtype_name(dtype()),
+                " on ", device().str());
+    autograd_meta()->grad = grad.detach().impl_;
+}
+
+void Tensor::zero_grad() {
+    if (impl().autograd) impl().autograd->grad.reset();
+}
+
+void Tensor::backward(const Tensor& grad, bool retain_graph) const {
+    LATTE_CHECK(requires_grad(), "backward: tensor of shape ", shape_str(shape()),
+                " does not require grad and has no grad_fn");
+    Tensor seed = grad;
+    if (!seed.defined()) {
+        LATTE_CHECK(numel() == 1, "backward: grad can be implicitly created only for one-element outputs; ",
+                    "this output has shape ", shape_str(shape()), ", pass a gradient of that shape");
+        seed = Tensor::empty(shape(), options());
+        backend_for(device()).fill(seed.view(), 1.0);
+    }
+    LATTE_CHECK(seed.shape() == shape(), "backward: gradient has shape ", shape_str(seed.shape()),
+                ", output has shape ", shape_str(shape()));
+    LATTE_CHECK(seed.dtype() == dtype() && seed.device() == device(), "backward: gradient is ",
+                dtype_name(seed.dtype()), " on ", seed.device().str(), ", output is ", dtype_name(dtype()), " on ",
+                device().str());
+    run_backward(*this, seed, retain_graph);
+}
+
+namespace {
+
+void print_values(std::ostream& out, const std::vector<double>& v, const Shape& shape, size_t dim, int64_t& pos,
+                  int64_t stride_total) {
+    if (shape.empty()) {
+        out << v[0];
+        return;
+    }
+    out << "[";
+    const int64_t n = shape[dim];
+    const int64_t inner = stride_total / std::max<int64_t>(n, 1);
+    const int64_t edge = 3;
+    for (int64_t i = 0; i < n; ++i) {
+        if (n > 2 * edge && i == edge) {
+            out << "...";
+            pos += (n - 2 * edge) * inner;
+            i = n - edge - 1;
+            out << ", ";
+            continue;
+        }
+        if (dim + 1 == shape.size()) {
+            out << v[static_cast<size_t>(pos++)];
+        } else {
+            print_values(out, v, shape, dim + 1, pos, inner);
+        }
+        if (i + 1 < n) out << ", ";
+    }
+    out << "]";
+}
+
+}  // namespace
+
+std::string Tensor::str() const {
+    if (!defined()) return "tensor(undefined)";
+    std::ostringstream out;
+    out << std::setprecision(6) << "tensor(";
+    const std::vector<double> values = to_vector<double>();
+    int64_t pos = 0;
+    if (numel() == 0) out << "[]";
+    else print_values(out, values, shape(), 0, pos, numel());
+    out << ", shape=" << shape_str(shape()) << ", dtype=" << dtype_name(dtype());
+    if (!device().is_cpu()) out << ", device=" << device().str();
+    if (grad_fn()) out << ", grad_fn=" << grad_fn()->name();
+    else if (requires_grad()) out << ", requires_grad=true";
+    out << ")";
+    return out.str();
+}
+
+std::ostream& operator<<(std::ostream& out, const Tensor& t) { return out << t.str(); }
+
+void check_defined(const Tensor& t, const char* op, const char* arg) {
+    LATTE_CHECK(t.defined(), op, ": argument '", arg, "' is an undefined tensor");
+}
+
+}  // namespace latte

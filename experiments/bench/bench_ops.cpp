@@ -1,0 +1,53 @@
+// Matmul throughput: latte::matmul beside a direct cblas_sgemm on the same shapes, in one run.
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+
+#include "ops/ops.h"
+
+namespace {
+
+using namespace latte;
+
+void set_flops(benchmark::State& state, double flops_per_iter) {
+    state.counters["GFLOP/s"] = benchmark::Counter(flops_per_iter * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// latte: (batch, m, k) @ (batch, k, n) float32.
+void BM_latte_matmul(benchmark::State& state) {
+    const int64_t batch = state.range(0), m = state.range(1), k = state.range(2), n = state.range(3);
+    Generator gen(1);
+    Tensor a = randn(batch > 1 ? Shape{batch, m, k} : Shape{m, k}, gen);
+    Tensor b = randn(batch > 1 ? Shape{batch, k, n} : Shape{k, n}, gen);
+    for (auto _ : state) benchmark::DoNotOptimize(matmul(a, b).view().data);
+    set_flops(state, 2.0 * batch * m * n * k);
+}
+
+// The same products as direct cblas_sgemm calls, one per batch: the ceiling latte should reach.
+void BM_cblas_sgemm(benchmark::State& state) {
+    const int64_t batch = state.range(0), m = state.range(1), k = state.range(2), n = state.range(3);
+    Generator gen(1);
+    std::vector<float> a = randn({batch, m, k}, gen).to_vector<float>();
+    std::vector<float> b = randn({batch, k, n}, gen).to_vector<float>();
+    std::vector<float> c(static_cast<size_t>(batch * m * n));
+    for (auto _ : state) {
+        for (int64_t i = 0; i < batch; ++i)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
+                        static_cast<int>(k), 1.0f, a.data() + i * m * k, static_cast<int>(k), b.data() + i * k * n,
+                        static_cast<int>(n), 0.0f, c.data() + i * m * n, static_cast<int>(n));
+        benchmark::DoNotOptimize(c.data());
+    }
+    set_flops(state, 2.0 * batch * m * n * k);
+}
+
+// Square 1024, a Linear-shaped 4096x512x512, and per-head batched attention shapes (B*H = 64).
+void shapes(benchmark::internal::Benchmark* b) {
+    b->Args({1, 1024, 1024, 1024})->Args({1, 4096, 512, 512})->Args({64, 128, 32, 128})->Args({64, 128, 128, 32});
+    b->ArgNames({"batch", "m", "k", "n"})->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+BENCHMARK(BM_latte_matmul)->Apply(shapes);
+BENCHMARK(BM_cblas_sgemm)->Apply(shapes);
+
+}  // namespace
+
+BENCHMARK_MAIN();

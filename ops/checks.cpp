@@ -1,0 +1,23 @@
+#include "ops/checks.h"
+
+namespace latte {
+
+void check_same_kind(const char* op, const Tensor& a, const Tensor& b) {
+    check_defined(a, op, "a");
+    check_defined(b, op, "b");
+    LATTE_CHECK(a.device() == b.device(), op, ": tensors are on different devices (", a.device().str(), " ",
+                shape_str(a.shape()), " vs ", b.device().str(), " ", shape_str(b.shape()),
+                "); move one with to(device)");
+    LATTE_CHECK(a.dtype() == b.dtype(), op, ": dtype mismatch (", dtype_name(a.dtype()), " ", shape_str(a.shape()),
+                " vs ", dtype_name(b.dtype()), " ", shape_str(b.shape()), "); convert one with to(dtype)");
+}
+
+void check_floating(const char* op, const Tensor& t) {
+    check_defined(t, op, "input");
+    switch (t.dtype()) {
+        case DType::Float32:
+        case DType::Float64: return;
+    }
+}
+
+}  // namespace latte

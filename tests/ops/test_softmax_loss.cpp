@@ -1,0 +1,47 @@
+#include <cmath>
+
+#include "ops/ops.h"
+#include "tests/support/catch_helpers.h"
+#include "tests/support/fixtures.h"
+
+using namespace latte;
+
+TEST_CASE("softmax and log_softmax match the closed form and are stable", "[ops][softmax]") {
+    Tensor x = from_vector(std::vector<double>{1, 2, 3, 1000, 1001, 1002}, {2, 3}, test::f64());
+    const auto y = softmax(x, 1).to_vector();
+    const double z = 1 + std::exp(1.0) + std::exp(2.0);
+    for (int r = 0; r < 2; ++r) {
+        REQUIRE(y[static_cast<size_t>(r * 3)] == Approx(1 / z).epsilon(1e-14));
+        REQUIRE(y[static_cast<size_t>(r * 3 + 2)] == Approx(std::exp(2.0) / z).epsilon(1e-14));
+    }
+    const auto ly = log_softmax(x, -1).to_vector();
+    REQUIRE(ly[5] == Approx(2 - std::log(z)).epsilon(1e-14));
+    // Over dim 0 of a column-stacked input equals over dim 1 of its transpose.
+    Tensor t = test::randn64({5, 4}, 1, false);
+    LATTE_REQUIRE_CLOSE(softmax(t, 0), transpose(softmax(transpose(t, 0, 1), 1), 0, 1), 1e-14, 0);
+}
+
+TEST_CASE("softmax and log_softmax pass gradcheck on every dim", "[ops][softmax]") {
+    Tensor x = test::randn64({2, 3, 4}, 61);
+    for (int64_t dim : {0, 1, 2, -1}) {
+        INFO("dim " << dim);
+        LATTE_REQUIRE_GRADCHECK([dim](const std::vector<Tensor>& v) { return softmax(v[0], dim); }, {x});
+        LATTE_REQUIRE_GRADCHECK([dim](const std::vector<Tensor>& v) { return log_softmax(v[0], dim); }, {x});
+    }
+    LATTE_REQUIRE_GRADCHECK([](const std::vector<Tensor>& v) { return softmax(permute(v[0], {2, 0, 1}), -1); }, {x});
+    Tensor f = to(x.detach(), DType::Float32);
+    LATTE_REQUIRE_CLOSE(to(softmax(f, 1), DType::Float64), softmax(x.detach(), 1), 1e-5, 1e-7);
+    LATTE_REQUIRE_CLOSE(to(log_softmax(f, 2), DType::Float64), log_softmax(x.detach(), 2), 1e-5, 1e-6);
+}
+
+TEST_CASE("mse_loss equals the mean of squared differences", "[ops][loss]") {
+    Tensor a = test::randn64({3, 4}, 71), b = test::randn64({3, 4}, 72);
+    const auto va = a.to_vector(), vb = b.to_vector();
+    double want = 0;
+    for (size_t i = 0; i < va.size(); ++i) want += (va[i] - vb[i]) * (va[i] - vb[i]);
+    REQUIRE(mse_loss(a, b).item() == Approx(want / 12).epsilon(1e-14));
+    REQUIRE(mse_loss(a, b, Reduction::Sum).item() == Approx(want).epsilon(1e-14));
+    REQUIRE(mse_loss(a, b, Reduction::None).shape() == Shape{3, 4});
+    LATTE_REQUIRE_GRADCHECK([](const std::vector<Tensor>& v) { return mse_loss(v[0], v[1]); }, {a, b});
+    REQUIRE_THROWS_WITH(mse_loss(zeros({3}), zeros({3, 1})), "mse_loss: input [3] and target [3,1] differ in shape");
+}

@@ -1,0 +1,23 @@
+// Small builders shared by the tests.
+#pragma once
+#include "ops/ops.h"
+
+namespace latte::test {
+
+inline TensorOptions f64(bool requires_grad = false) {
+    return TensorOptions{}.with_dtype(DType::Float64).with_requires_grad(requires_grad);
+}
+
+// A float64 randn leaf, seeded.
+inline Tensor randn64(const Shape& shape, uint64_t seed, bool requires_grad = true) {
+    Generator gen(seed);
+    return randn(shape, gen, f64(requires_grad));
+}
+
+// A float64 leaf with values in [low, high): for ops with kinks or domains (log, sqrt, pow, div).
+inline Tensor uniform64(const Shape& shape, uint64_t seed, double low, double high, bool requires_grad = true) {
+    Generator gen(seed);
+    return rand(shape, gen, f64(requires_grad), low, high);
+}
+
+}  // namespace latte::test
