@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "core/autograd.h"
 #include "core/node.h"
 #include "ops/checks.h"
 #include "ops/reduce.h"
@@ -317,6 +318,15 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
     }
     Tensor summed = dims.empty() ? x : sum(x, dims, /*keepdim=*/true);
     return reshape(summed, shape);
+}
+
+void copy_(const Tensor& dst, const Tensor& src) {
+    check_defined(dst, "copy_", "dst");
+    check_defined(src, "copy_", "src");
+    LATTE_CHECK(dst.device() == src.device(), "copy_: dst is on ", dst.device().str(), ", src on ", src.device().str());
+    LATTE_CHECK(!(grad_mode_enabled() && dst.requires_grad()), "copy_: in-place write into ", shape_str(dst.shape()),
+                " which requires grad; wrap it in NoGradGuard");
+    backend_for(dst.device()).copy(dst.view(), expand(src.detach(), dst.shape()).view());
 }
 
 Tensor to(const Tensor& x, DType dtype) {

@@ -32,6 +32,10 @@ Tensor stack(const std::vector<Tensor>& xs, int64_t dim);
 // Sums x down to `shape` (the reverse of broadcasting x from shape): the backward of expand.
 Tensor sum_to(const Tensor& x, const Shape& shape);
 Tensor to(const Tensor& x, DType dtype);
+// Writes src's values into dst in place (src broadcast to dst's shape, converted to dst's dtype).
+// Records no graph, so it is refused on a tensor that requires grad while grad mode is on:
+// optimizers and loaders call it under NoGradGuard.
+void copy_(const Tensor& dst, const Tensor& src);
 Tensor to(const Tensor& x, Device device);
 
 }  // namespace latte

@@ -1,0 +1,95 @@
+#include "nn/attention.h"
+
+#include <cmath>
+#include <limits>
+
+#include "nn/gqa.h"
+#include "nn/mha.h"
+#include "nn/mla.h"
+#include "ops/ops.h"
+
+namespace latte::nn {
+namespace {
+
+// (L1, L2) additive mask: 0 where query i may see key j (j <= i + L2 - L1), -inf elsewhere.
+Tensor causal_mask(int64_t l1, int64_t l2, const TensorOptions& options) {
+    std::vector<double> values(static_cast<size_t>(l1 * l2));
+    for (int64_t i = 0; i < l1; ++i)
+        for (int64_t j = 0; j < l2; ++j)
+            values[static_cast<size_t>(i * l2 + j)] = j <= i + (l2 - l1) ? 0.0 : -std::numeric_limits<double>::infinity();
+    return from_vector(values, {l1, l2}, options);
+}
+
+int64_t config_int(const std::map<std::string, std::string>& config, const std::string& key) {
+    auto it = config.find(key);
+    LATTE_CHECK(it != config.end(), "make_attention: config has no '", key, "'");
+    size_t used = 0;
+    int64_t value = 0;
+    try {
+        value = std::stoll(it->second, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    LATTE_CHECK(used == it->second.size() && used > 0, "make_attention: '", key, "' = '", it->second,
+                "' is not an integer");
+    return value;
+}
+
+}  // namespace
+
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale, bool causal) {
+    check_defined(q, "attention", "q");
+    check_defined(k, "attention", "k");
+    check_defined(v, "attention", "v");
+    LATTE_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2 && q.size(-1) == k.size(-1) && k.size(-2) == v.size(-2),
+                "attention: q ", shape_str(q.shape()), ", k ", shape_str(k.shape()), ", v ", shape_str(v.shape()),
+                " do not fit (need q (..,L1,d), k (..,L2,d), v (..,L2,dv))");
+    const int64_t l1 = q.size(-2), l2 = k.size(-2);
+    Tensor logits = mul(matmul(q, transpose(k, -1, -2)), scale);  // (.., L1, L2)
+    if (causal) {
+        LATTE_CHECK(l1 <= l2, "attention: a causal mask needs L1 <= L2, got L1=", l1, " L2=", l2);
+        logits = add(logits, causal_mask(l1, l2, q.options()));
+    }
+    Tensor alpha = softmax(logits, -1);  // (.., L1, L2)
+    return matmul(alpha, v);             // (.., L1, dv)
+}
+
+Tensor grouped_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, int64_t kv_heads,
+                         bool causal, double scale) {
+    LATTE_CHECK(heads > 0 && kv_heads > 0 && heads % kv_heads == 0, "attention: H=", heads, " is not a multiple of G=",
+                kv_heads);
+    LATTE_CHECK(q.dim() == 3 && k.dim() == 3 && v.dim() == 3 && q.size(0) == k.size(0) && k.size(0) == v.size(0) &&
+                    k.size(1) == v.size(1) && q.size(2) % heads == 0 && k.size(2) % kv_heads == 0 &&
+                    v.size(2) % kv_heads == 0 && q.size(2) / heads == k.size(2) / kv_heads,
+                "attention: projections q ", shape_str(q.shape()), ", k ", shape_str(k.shape()), ", v ",
+                shape_str(v.shape()), " do not fit H=", heads, ", G=", kv_heads);
+    const int64_t b = q.size(0), l1 = q.size(1), l2 = k.size(1);
+    const int64_t copies = heads / kv_heads, d = q.size(2) / heads, dv = v.size(2) / kv_heads;
+    // Head h = n*G + g of the (B, L1, H*d) layout is (n, g) in (B, L1, H/G, G, d): h ≡ g (mod G).
+    Tensor qh = permute(reshape(q, {b, l1, copies, kv_heads, d}), {0, 2, 3, 1, 4});  // (B, H/G, G, L1, d)
+    Tensor kh = permute(reshape(k, {b, l2, 1, kv_heads, d}), {0, 2, 3, 1, 4});       // (B, 1, G, L2, d)
+    Tensor vh = permute(reshape(v, {b, l2, 1, kv_heads, dv}), {0, 2, 3, 1, 4});      // (B, 1, G, L2, dv)
+    Tensor o = scaled_dot_product_attention(qh, kh, vh, scale, causal);               // (B, H/G, G, L1, dv)
+    return reshape(permute(o, {0, 3, 1, 2, 4}), {b, l1, heads * dv});                 // (B, L1, H*dv)
+}
+
+std::shared_ptr<Attention> make_attention(const std::map<std::string, std::string>& config, Generator& gen,
+                                          DType dtype) {
+    auto it = config.find("module");
+    LATTE_CHECK(it != config.end(), "make_attention: config has no 'module' (mha, gqa or mla)");
+    const std::string& kind = it->second;
+    if (kind == "mha")
+        return std::make_shared<MultiHeadAttention>(config_int(config, "D_1"), config_int(config, "D_2"),
+                                                    config_int(config, "D_qk"), config_int(config, "D_v"),
+                                                    config_int(config, "H"), gen, dtype);
+    if (kind == "gqa")
+        return std::make_shared<GroupedQueryAttention>(config_int(config, "D_1"), config_int(config, "D_2"),
+                                                       config_int(config, "D_qk"), config_int(config, "D_v"),
+                                                       config_int(config, "H"), config_int(config, "G"), gen, dtype);
+    if (kind == "mla")
+        return std::make_shared<MultiHeadLatentAttention>(config_int(config, "D"), config_int(config, "H"),
+                                                          config_int(config, "d"), config_int(config, "r"), gen, dtype);
+    LATTE_FAIL("make_attention: unknown module '", kind, "' (expected mha, gqa or mla)");
+}
+
+}  // namespace latte::nn

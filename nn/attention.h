@@ -1,0 +1,43 @@
+// The attention core shared by every module, and the interface the modules share.
+// Dims: B batch, L1/L2 lengths (attending / attended), D1/D2 widths, H heads, G kv heads,
+// d head dim (D_qk, D_v), r latent rank.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/random.h"
+#include "nn/module.h"
+
+namespace latte::nn {
+
+// softmax(q k^T * scale [+ causal mask]) v over the last two dims; batch dims broadcast.
+// q (..., L1, d), k (..., L2, d), v (..., L2, dv) -> (..., L1, dv).
+// The causal mask lets query i see keys j <= i + (L2 - L1): the queries are the last L1
+// positions of the L2 keys, which is what decoding with a cache needs (it needs L1 <= L2).
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale, bool causal);
+
+// Heads of projected sequences: q (B, L1, H*d), k (B, L2, G*d), v (B, L2, G*dv) -> (B, L1, H*dv).
+// Query head h uses K/V head h mod G (the spec's rule), through a stride-0 broadcast over the
+// H/G query groups: K and V are never copied H/G times.
+Tensor grouped_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, int64_t kv_heads,
+                         bool causal, double scale);
+
+// What the training loop, the weight files and the `latte` program need of any attention module.
+class Attention : public Module {
+public:
+    // x (B, L1, D1) attends y (B, L2, D2) -> (B, L1, D1).
+    virtual Tensor forward(const Tensor& x, const Tensor& y, bool causal = false) const = 0;
+    Tensor operator()(const Tensor& x, const Tensor& y, bool causal = false) const { return forward(x, y, causal); }
+    // Numbers an autoregressive decoder caches per position (Part 14): MHA 2·H·d, GQA 2·G·d, MLA r.
+    virtual int64_t kv_cache_per_position() const = 0;
+    virtual int64_t input_width() const = 0;    // D1
+    virtual int64_t context_width() const = 0;  // D2
+};
+
+// Builds the module a config describes (as written by config(): "module" is mha, gqa or mla,
+// with its sizes), with fresh weights from `gen`. Throws on a missing or malformed entry.
+std::shared_ptr<Attention> make_attention(const std::map<std::string, std::string>& config, Generator& gen,
+                                          DType dtype = DType::Float32);
+
+}  // namespace latte::nn

@@ -1,0 +1,33 @@
+// Multi-head cross-attention exactly as the spec's MyMHA (Part 5).
+// Dims: B batch, L1/L2 lengths, D1/D2 widths, H heads, D_qk/D_v head dims.
+// Parameters: W_Q (H*D_qk, D1), W_K (H*D_qk, D2), W_V (H*D_v, D2), W_O (D1, H*D_v), no bias.
+#pragma once
+#include "nn/attention.h"
+#include "nn/linear.h"
+
+namespace latte::nn {
+
+class MultiHeadAttention : public Attention {
+public:
+    MultiHeadAttention(int64_t d1, int64_t d2, int64_t d_qk, int64_t d_v, int64_t heads, Generator& gen,
+                       DType dtype = DType::Float32);
+
+    Tensor forward(const Tensor& x, const Tensor& y, bool causal = false) const override;
+    int64_t kv_cache_per_position() const override { return heads_ * (d_qk_ + d_v_); }
+    int64_t input_width() const override { return d1_; }
+    int64_t context_width() const override { return d2_; }
+    std::map<std::string, std::string> config() const override;
+
+    std::shared_ptr<Linear> W_Q, W_K, W_V, W_O;
+    int64_t heads() const { return heads_; }
+    int64_t d_qk() const { return d_qk_; }
+    int64_t d_v() const { return d_v_; }
+
+private:
+    int64_t d1_, d2_, d_qk_, d_v_, heads_;
+};
+
+// Checks x (B, L1, D1) and y (B, L2, D2) against a module's widths; shared by all modules.
+void check_attention_inputs(const char* module, const Tensor& x, const Tensor& y, int64_t d1, int64_t d2);
+
+}  // namespace latte::nn

@@ -1,0 +1,70 @@
+#include "nn/module.h"
+
+#include "core/autograd.h"
+#include "ops/movement.h"
+
+namespace latte::nn {
+
+void Module::register_parameter(const std::string& name, Tensor value) {
+    check_defined(value, "register_parameter", name.c_str());
+    for (const auto& [existing, _] : params_)
+        LATTE_CHECK(existing != name, "register_parameter: '", name, "' is already registered");
+    value.requires_grad_(true);
+    params_.emplace_back(name, std::move(value));
+}
+
+const Tensor& Module::param(const std::string& name) const {
+    for (const auto& [existing, t] : params_)
+        if (existing == name) return t;
+    LATTE_FAIL("module: no parameter named '", name, "'");
+}
+
+void Module::collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const {
+    for (const auto& [name, t] : params_) out.emplace_back(prefix + name, t);
+    for (const auto& [name, child] : children_) child->collect(prefix + name + ".", out);
+}
+
+void Module::collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor*>>& out) {
+    for (auto& [name, t] : params_) out.emplace_back(prefix + name, &t);
+    for (auto& [name, child] : children_) child->collect(prefix + name + ".", out);
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const {
+    std::vector<std::pair<std::string, Tensor>> out;
+    collect("", out);
+    return out;
+}
+
+std::vector<Tensor> Module::parameters() const {
+    std::vector<Tensor> out;
+    for (auto& [_, t] : named_parameters()) out.push_back(t);
+    return out;
+}
+
+int64_t Module::num_parameters() const {
+    int64_t n = 0;
+    for (const Tensor& t : parameters()) n += t.numel();
+    return n;
+}
+
+void Module::zero_grad() {
+    for (Tensor& t : parameters()) t.zero_grad();
+}
+
+void Module::train(bool on) {
+    training_ = on;
+    for (auto& [_, child] : children_) child->train(on);
+}
+
+void Module::to(DType dtype) {
+    std::vector<std::pair<std::string, Tensor*>> slots;
+    collect("", slots);
+    NoGradGuard no_grad;
+    for (auto& [_, t] : slots) {
+        if (t->dtype() == dtype) continue;
+        *t = latte::to(t->detach(), dtype);
+        t->requires_grad_(true);
+    }
+}
+
+}  // namespace latte::nn

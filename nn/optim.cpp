@@ -1,0 +1,108 @@
+#include "nn/optim.h"
+
+#include <cmath>
+
+#include "ops/ops.h"
+
+namespace latte::nn {
+
+Optimizer::Optimizer(std::vector<Tensor> params, double lr) : params_(std::move(params)), lr_(lr) {
+    LATTE_CHECK(lr >= 0.0, "optimizer: learning rate must be non-negative, got ", lr);
+    for (size_t i = 0; i < params_.size(); ++i) {
+        check_defined(params_[i], "optimizer", "parameter");
+        LATTE_CHECK(params_[i].is_leaf() && params_[i].requires_grad(), "optimizer: parameter ", i, " ",
+                    shape_str(params_[i].shape()), " is not a leaf that requires grad");
+    }
+}
+
+void Optimizer::zero_grad() {
+    for (Tensor& p : params_) p.zero_grad();
+}
+
+SGD::SGD(std::vector<Tensor> params, double lr, SGDOptions options)
+    : Optimizer(std::move(params), lr), options_(options), momentum_(params_.size()) {
+    LATTE_CHECK(!options.nesterov || (options.momentum > 0 && options.dampening == 0),
+                "SGD: nesterov needs momentum > 0 and dampening = 0");
+}
+
+void SGD::step() {
+    NoGradGuard no_grad;
+    for (size_t i = 0; i < params_.size(); ++i) {
+        const Tensor& p = params_[i];
+        Tensor g = p.grad();
+        if (!g.defined()) continue;
+        if (options_.weight_decay != 0) g = add(g, mul(p, options_.weight_decay));
+        if (options_.momentum != 0) {
+            Tensor& buf = momentum_[i];
+            buf = buf.defined() ? add(mul(buf, options_.momentum), mul(g, 1 - options_.dampening)) : clone(g);
+            g = options_.nesterov ? add(g, mul(buf, options_.momentum)) : buf;
+        }
+        copy_(p, sub(p, mul(g, lr_)));
+    }
+}
+
+Adam::Adam(std::vector<Tensor> params, double lr, AdamOptions options, bool decoupled)
+    : Optimizer(std::move(params), lr), options_(options), decoupled_(decoupled), m_(params_.size()),
+      v_(params_.size()) {
+    LATTE_CHECK(options.beta1 >= 0 && options.beta1 < 1 && options.beta2 >= 0 && options.beta2 < 1,
+                "Adam: betas must be in [0, 1), got ", options.beta1, ", ", options.beta2);
+    LATTE_CHECK(options.eps >= 0, "Adam: eps must be non-negative, got ", options.eps);
+}
+
+void Adam::step() {
+    NoGradGuard no_grad;
+    ++t_;
+    const double bias1 = 1 - std::pow(options_.beta1, static_cast<double>(t_));
+    const double bias2 = 1 - std::pow(options_.beta2, static_cast<double>(t_));
+    for (size_t i = 0; i < params_.size(); ++i) {
+        const Tensor& p = params_[i];
+        Tensor g = p.grad();
+        if (!g.defined()) continue;
+        if (decoupled_) {
+            if (options_.weight_decay != 0) copy_(p, mul(p, 1 - lr_ * options_.weight_decay));
+        } else if (options_.weight_decay != 0) {
+            g = add(g, mul(p, options_.weight_decay));
+        }
+        if (!m_[i].defined()) {
+            m_[i] = zeros_like(p);
+            v_[i] = zeros_like(p);
+        }
+        copy_(m_[i], add(mul(m_[i], options_.beta1), mul(g, 1 - options_.beta1)));
+        copy_(v_[i], add(mul(v_[i], options_.beta2), mul(mul(g, g), 1 - options_.beta2)));
+        Tensor denom = add(sqrt(mul(v_[i], 1.0 / bias2)), options_.eps);
+        copy_(p, sub(p, mul(div(m_[i], denom), lr_ / bias1)));
+    }
+}
+
+double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
+    LATTE_CHECK(max_norm > 0, "clip_grad_norm_: max_norm must be positive, got ", max_norm);
+    NoGradGuard no_grad;
+    double total = 0;
+    for (const Tensor& p : params) {
+        Tensor g = p.grad();
+        if (g.defined()) total += sum(mul(to(g, DType::Float64), to(g, DType::Float64))).item();
+    }
+    const double norm = std::sqrt(total);
+    const double scale = max_norm / (norm + 1e-6);
+    if (scale < 1)
+        for (const Tensor& p : params) {
+            Tensor g = p.grad();
+            if (g.defined()) copy_(g, mul(g, scale));
+        }
+    return norm;
+}
+
+WarmupCosine::WarmupCosine(double base_lr, int64_t warmup_steps, int64_t total_steps, double min_lr)
+    : base_lr_(base_lr), min_lr_(min_lr), warmup_(warmup_steps), total_(total_steps) {
+    LATTE_CHECK(warmup_steps >= 0 && total_steps > warmup_steps, "WarmupCosine: need 0 <= warmup (", warmup_steps,
+                ") < total (", total_steps, ")");
+}
+
+double WarmupCosine::lr_at(int64_t step) const {
+    if (step < warmup_) return base_lr_ * static_cast<double>(step + 1) / static_cast<double>(warmup_);
+    if (step >= total_) return min_lr_;
+    const double progress = static_cast<double>(step - warmup_) / static_cast<double>(total_ - warmup_);
+    return min_lr_ + 0.5 * (base_lr_ - min_lr_) * (1 + std::cos(M_PI * progress));
+}
+
+}  // namespace latte::nn

@@ -1,0 +1,83 @@
+// Optimizers with PyTorch's update rules and defaults, gradient clipping and a learning-rate
+// schedule. Parameters are updated in place, so modules see the new values.
+#pragma once
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace latte::nn {
+
+class Optimizer {
+public:
+    explicit Optimizer(std::vector<Tensor> params, double lr);
+    virtual ~Optimizer() = default;
+    // One update from the parameters' current .grad(); parameters without a gradient are skipped.
+    virtual void step() = 0;
+    void zero_grad();
+    double lr() const { return lr_; }
+    void set_lr(double lr) { lr_ = lr; }
+    const std::vector<Tensor>& params() const { return params_; }
+
+protected:
+    std::vector<Tensor> params_;
+    double lr_;
+};
+
+// torch.optim.SGD: g += wd p; buf = momentum buf + (1 - dampening) g (buf = g at first);
+// g = nesterov ? g + momentum buf : buf; p -= lr g.
+struct SGDOptions {
+    double momentum = 0.0, dampening = 0.0, weight_decay = 0.0;
+    bool nesterov = false;
+};
+class SGD : public Optimizer {
+public:
+    SGD(std::vector<Tensor> params, double lr, SGDOptions options = {});
+    void step() override;
+
+private:
+    SGDOptions options_;
+    std::vector<Tensor> momentum_;
+};
+
+// torch.optim.Adam / AdamW: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+// p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps).
+// Adam adds weight decay to the gradient (g += wd p); AdamW decays the weight (p *= 1 - lr wd).
+struct AdamOptions {
+    double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
+};
+class Adam : public Optimizer {
+public:
+    Adam(std::vector<Tensor> params, double lr = 1e-3, AdamOptions options = {}, bool decoupled = false);
+    void step() override;
+    int64_t steps() const { return t_; }
+
+private:
+    AdamOptions options_;
+    bool decoupled_;
+    int64_t t_ = 0;
+    std::vector<Tensor> m_, v_;
+};
+
+// AdamW with PyTorch's default weight_decay of 0.01.
+class AdamW : public Adam {
+public:
+    AdamW(std::vector<Tensor> params, double lr = 1e-3, AdamOptions options = {0.9, 0.999, 1e-8, 0.01})
+        : Adam(std::move(params), lr, options, /*decoupled=*/true) {}
+};
+
+// Scales all gradients so their global L2 norm is at most max_norm (torch.nn.utils.clip_grad_norm_);
+// returns the norm before clipping.
+double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm);
+
+// Linear warmup from 0 to base_lr over warmup_steps, then cosine decay to min_lr at total_steps.
+class WarmupCosine {
+public:
+    WarmupCosine(double base_lr, int64_t warmup_steps, int64_t total_steps, double min_lr = 0.0);
+    double lr_at(int64_t step) const;  // step counts from 0
+
+private:
+    double base_lr_, min_lr_;
+    int64_t warmup_, total_;
+};
+
+}  // namespace latte::nn
