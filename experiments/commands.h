@@ -1,0 +1,20 @@
+// The `latte` subcommands. Each takes the full argv and the index of its first flag, prints
+// what it did, and returns the process exit code.
+#pragma once
+#include <string>
+
+#include "core/dtype.h"
+
+namespace latte::experiments {
+
+int cmd_train(int argc, char** argv, int first);
+int cmd_forward(int argc, char** argv, int first);
+int cmd_demo(int argc, char** argv, int first);
+int cmd_compare(int argc, char** argv, int first);
+
+// `latte forward` as a function: builds the module described by the weights' metadata, runs it
+// on x and y from `inputs`, and writes out (plus grad_x, grad_y, grad.<param> when the inputs
+// hold grad_out) to `out`.
+void run_forward(const std::string& weights, const std::string& inputs, const std::string& out, DType dtype);
+
+}  // namespace latte::experiments

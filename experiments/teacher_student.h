@@ -1,0 +1,43 @@
+// Teacher-student regression on synthetic data: a fixed random MHA teacher maps random (x, y)
+// to targets; a student (MHA, GQA or MLA) learns them with Adam and an MSE loss.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/attention.h"
+
+namespace latte::experiments {
+
+struct ModelSizes {
+    int64_t D = 64, H = 4, d = 16, G = 2, r = 32;  // width, heads, head dim, kv heads (GQA), rank (MLA)
+};
+
+struct TrainConfig {
+    std::string model = "mha";  // student: mha, gqa or mla
+    ModelSizes sizes;
+    int64_t batch = 8, L1 = 16, L2 = 16;
+    int64_t steps = 200;
+    double lr = 3e-3;
+    uint64_t seed = 0;
+    bool progress = true;     // a progress line every report_every steps
+    int64_t report_every = 250;
+};
+
+struct TrainResult {
+    std::vector<double> losses;  // training loss per step
+    double eval_loss = 0;        // MSE on a held-out batch after training
+    double target_power = 0;     // mean(target^2) on that batch: eval_loss / target_power is the unexplained fraction
+    double seconds = 0;
+    int64_t parameters = 0;
+    int64_t kv_cache_per_position = 0;
+    std::shared_ptr<nn::Attention> student;
+};
+
+// A student of the given kind with the config's sizes ("mha" | "gqa" | "mla").
+std::shared_ptr<nn::Attention> make_student(const std::string& kind, const ModelSizes& sizes, Generator& gen);
+// The config's teacher: an MHA with the same D, H, d, weights scaled so targets have unit-order size.
+std::shared_ptr<nn::Attention> make_teacher(const ModelSizes& sizes, uint64_t seed);
+TrainResult train_teacher_student(const TrainConfig& config, const nn::Attention& teacher);
+
+}  // namespace latte::experiments
