@@ -51,12 +51,9 @@ Operand as_operand(const Tensor& x, int64_t batch_dims) {
     } else {
         // Copy only the distinct matrices: a stride-0 (broadcast) batch dim stays stride 0.
         Shape shape = x.shape(), strides = x.strides();
-        Tensor base = x;
-        std::vector<int64_t> kept;
         for (int64_t d = 0; d < batch_dims; ++d)
             if (strides[static_cast<size_t>(d)] == 0) shape[static_cast<size_t>(d)] = 1;
-        base = x.as_strided(shape, strides, x.offset());
-        Tensor dense = contiguous(base);
+        Tensor dense = contiguous(x.as_strided(shape, strides, x.offset()));
         Shape dense_strides = dense.strides();
         for (int64_t d = 0; d < batch_dims; ++d)
             if (x.strides()[static_cast<size_t>(d)] == 0) dense_strides[static_cast<size_t>(d)] = 0;
