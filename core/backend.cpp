@@ -17,6 +17,10 @@ Backend& backend_for(Device device) {
     LATTE_FAIL("device: unknown device type");
 }
 
+void Backend::svd(DType, int64_t m, int64_t n, void*, void*, void*, void*) {
+    LATTE_FAIL("svd: no SVD on this backend for a ", m, "x", n, " matrix; move the tensor to the CPU first");
+}
+
 Device Device::parse(const std::string& text) {
     if (text == "cpu") return Device::cpu();
     if (text == "cuda") return Device::cuda(0);

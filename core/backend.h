@@ -65,6 +65,9 @@ public:
     virtual void softmax_fwd(void* y, const void* x, DType dtype, int64_t rows, int64_t cols, bool log) = 0;
     virtual void softmax_bwd(void* dx, const void* y, const void* dy, DType dtype, int64_t rows, int64_t cols,
                              bool log) = 0;
+    // Thin SVD of a contiguous row-major m x n matrix `a` (overwritten): a = u diag(s) vh with
+    // k = min(m, n), u m x k, s k (descending), vh k x n. Backends without one throw.
+    virtual void svd(DType dtype, int64_t m, int64_t n, void* a, void* s, void* u, void* vh);
 };
 
 // The backend that runs kernels for `device`; throws latte::Error when none is available.

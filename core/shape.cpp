@@ -52,4 +52,34 @@ int64_t normalize_dim(int64_t dim, int64_t ndim, const char* op) {
     return dim < 0 ? dim + std::max<int64_t>(ndim, 1) : dim;
 }
 
+bool view_strides(const Shape& shape, const Shape& strides, const Shape& new_shape, Shape& new_strides) {
+    new_strides.assign(new_shape.size(), 0);
+    if (shape.empty() || shape_numel(shape) == 0) {
+        new_strides = contiguous_strides(new_shape);
+        return true;
+    }
+    // Walk the old dims from the innermost, in chunks whose elements are evenly spaced; each
+    // chunk must be covered exactly by a run of new dims, which then step through it.
+    int64_t view_d = static_cast<int64_t>(new_shape.size()) - 1;
+    int64_t base_stride = strides.back();
+    int64_t chunk_numel = 1, view_numel = 1;
+    for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+        const auto i = static_cast<size_t>(d);
+        chunk_numel *= shape[i];
+        const bool chunk_ends = d == 0 || (shape[i - 1] != 1 && strides[i - 1] != chunk_numel * base_stride);
+        if (!chunk_ends) continue;
+        while (view_d >= 0 && (view_numel < chunk_numel || new_shape[static_cast<size_t>(view_d)] == 1)) {
+            new_strides[static_cast<size_t>(view_d)] = view_numel * base_stride;
+            view_numel *= new_shape[static_cast<size_t>(view_d)];
+            --view_d;
+        }
+        if (view_numel != chunk_numel) return false;
+        if (d > 0) {
+            base_stride = strides[i - 1];
+            chunk_numel = view_numel = 1;
+        }
+    }
+    return view_d == -1;
+}
+
 }  // namespace latte

@@ -11,6 +11,9 @@ using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& shape);          // "[2,3]"
 int64_t shape_numel(const Shape& shape);            // product of sizes, 1 for a scalar
 Shape contiguous_strides(const Shape& shape);       // row-major strides in elements
+// Strides that show memory laid out as (shape, strides) in `new_shape` without copying, when
+// that exists (splitting or merging dims whose elements are evenly spaced); false otherwise.
+bool view_strides(const Shape& shape, const Shape& strides, const Shape& new_shape, Shape& new_strides);
 // NumPy broadcasting of two shapes; `op` names the caller in the error message.
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 // Maps a possibly negative dim into [0, ndim); throws naming `op` when out of range.

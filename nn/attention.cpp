@@ -73,6 +73,24 @@ Tensor grouped_attention(const Tensor& q, const Tensor& k, const Tensor& v, int6
     return reshape(permute(o, {0, 3, 1, 2, 4}), {b, l1, heads * dv});                 // (B, L1, H*dv)
 }
 
+Tensor latent_attention(const Tensor& q, const Tensor& c, int64_t heads, bool causal, double scale) {
+    check_defined(q, "latent attention", "q");
+    check_defined(c, "latent attention", "c");
+    LATTE_CHECK(heads > 0 && q.dim() == 3 && c.dim() == 3 && q.size(0) == c.size(0) && q.size(2) == heads * c.size(2),
+                "latent attention: q ", shape_str(q.shape()), " and latents c ", shape_str(c.shape()),
+                " do not fit H=", heads, " (need q (B, L1, H*r), c (B, L2, r))");
+    const int64_t b = q.size(0), l1 = q.size(1), l2 = c.size(1), r = c.size(2);
+    Tensor rows = reshape(q, {b, l1 * heads, r});                                  // row l*H + h
+    Tensor logits = mul(matmul(rows, transpose(c, 1, 2)), scale);                  // (B, L1*H, L2)
+    if (causal) {
+        LATTE_CHECK(l1 <= l2, "latent attention: a causal mask needs L1 <= L2, got L1=", l1, " L2=", l2);
+        Tensor mask = reshape(causal_mask(l1, l2, q.options()), {l1, 1, l2});     // shared by the H heads
+        logits = reshape(add(reshape(logits, {b, l1, heads, l2}), mask), {b, l1 * heads, l2});
+    }
+    Tensor o = matmul(softmax(logits, -1), c);                                     // (B, L1*H, r)
+    return reshape(o, {b, l1, heads * r});
+}
+
 std::shared_ptr<Attention> make_attention(const std::map<std::string, std::string>& config, Generator& gen,
                                           DType dtype) {
     auto it = config.find("module");

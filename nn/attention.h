@@ -23,6 +23,11 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 Tensor grouped_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, int64_t kv_heads,
                          bool causal, double scale);
 
+// Every head attends one shared latent (the absorbed MLA path): q (B, L1, H*r), c (B, L2, r)
+// -> (B, L1, H*r), with c serving as both keys and values. The H heads are folded into the
+// query rows, so each batch is one (L1*H, r) x (r, L2) product and c is never copied per head.
+Tensor latent_attention(const Tensor& q, const Tensor& c, int64_t heads, bool causal, double scale);
+
 // What the training loop, the weight files and the `latte` program need of any attention module.
 class Attention : public Module {
 public:

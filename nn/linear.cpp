@@ -16,6 +16,14 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool bias, Generator& 
     if (bias) register_parameter("bias", rand({out_features}, gen, opts, -bound, bound));
 }
 
+void Linear::set_weight(const Tensor& w) {
+    check_defined(w, "Linear::set_weight", "w");
+    LATTE_CHECK(w.shape() == weight().shape(), "Linear::set_weight: got ", shape_str(w.shape()), ", the weight is ",
+                shape_str(weight().shape()), " (out, in)");
+    NoGradGuard no_grad;
+    copy_(weight(), w);
+}
+
 Tensor Linear::forward(const Tensor& x) const {
     check_defined(x, "Linear", "x");
     LATTE_CHECK(x.dim() >= 1 && x.size(-1) == in_, "Linear: input ", shape_str(x.shape()), " does not end in ", in_,

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "nn/absorbed.h"
 #include "nn/mha.h"
 #include "ops/ops.h"
 
@@ -29,6 +30,10 @@ Tensor MultiHeadLatentAttention::forward(const Tensor& x, const Tensor& y, bool 
     Tensor v = W_UV->forward(c);   // (B, L2, H*d)
     Tensor o = grouped_attention(q, k, v, heads_, heads_, causal, 1.0 / std::sqrt(double(head_dim_)));  // (B, L1, H*d)
     return W_O->forward(o);        // (B, L1, D)
+}
+
+Tensor MultiHeadLatentAttention::forward_absorbed(const Tensor& x, const Tensor& y, bool causal) const {
+    return AbsorbedLatentAttention(*this).forward(x, y, causal);
 }
 
 std::map<std::string, std::string> MultiHeadLatentAttention::config() const {

@@ -14,6 +14,9 @@ public:
                              DType dtype = DType::Float32);
 
     Tensor forward(const Tensor& x, const Tensor& y, bool causal = false) const override;
+    // The same outputs by the absorbed path (Parts 12-13): all heads attend c = W_DKV y
+    // directly, with W_UK folded into the queries and W_UV into W_O. Differentiable.
+    Tensor forward_absorbed(const Tensor& x, const Tensor& y, bool causal = false) const;
     int64_t kv_cache_per_position() const override { return rank_; }
     int64_t input_width() const override { return width_; }
     int64_t context_width() const override { return width_; }

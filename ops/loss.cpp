@@ -1,5 +1,7 @@
 #include "ops/loss.h"
 
+#include <cmath>
+
 #include "ops/checks.h"
 #include "ops/elementwise.h"
 #include "ops/reduce.h"
@@ -19,6 +21,20 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
         case Reduction::None: return sq;
     }
     return sq;
+}
+
+double relative_error(const Tensor& actual, const Tensor& expected) {
+    check_defined(actual, "relative_error", "actual");
+    check_defined(expected, "relative_error", "expected");
+    LATTE_CHECK(actual.shape() == expected.shape(), "relative_error: actual ", shape_str(actual.shape()),
+                " and expected ", shape_str(expected.shape()), " differ in shape");
+    const std::vector<double> a = actual.to_vector<double>(), e = expected.to_vector<double>();
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        diff += (a[i] - e[i]) * (a[i] - e[i]);
+        norm += e[i] * e[i];
+    }
+    return std::sqrt(diff) / std::sqrt(norm);
 }
 
 }  // namespace latte

@@ -66,7 +66,14 @@ Tensor reshape(const Tensor& x, Shape shape) {
     check_defined(x, "reshape", "x");
     shape = infer_shape("reshape", x, shape);
     if (x.is_contiguous()) return view(x, shape);
-    return view(contiguous(x), shape);
+    // A strided input (a cache slice, a permuted view) is still viewed when its layout allows.
+    Shape strides;
+    if (!view_strides(x.shape(), x.strides(), shape, strides)) return view(contiguous(x), shape);
+    const Shape in_shape = x.shape();
+    return make_view(x, shape, strides, x.offset(), "reshape",
+                     [in_shape](const Tensor& g, const std::vector<bool>&) -> std::vector<Tensor> {
+                         return {reshape(g, in_shape)};
+                     });
 }
 
 Tensor flatten(const Tensor& x) { return reshape(x, {-1}); }
@@ -281,6 +288,22 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
             return grads;
         });
     return out;
+}
+
+Tensor repeat(const Tensor& x, const std::vector<int64_t>& repeats) {
+    check_defined(x, "repeat", "x");
+    LATTE_CHECK(static_cast<int64_t>(repeats.size()) == x.dim(), "repeat: ", repeats.size(),
+                " counts for input of shape ", shape_str(x.shape()), " (need one per dim)");
+    // (s0, s1, ..) -> (1, s0, 1, s1, ..) -> expand to (n0, s0, n1, s1, ..) -> (n0*s0, n1*s1, ..).
+    Shape split, expanded, out;
+    for (size_t i = 0; i < repeats.size(); ++i) {
+        LATTE_CHECK(repeats[i] >= 0, "repeat: negative count ", repeats[i], " for input of shape ",
+                    shape_str(x.shape()));
+        split.insert(split.end(), {1, x.shape()[i]});
+        expanded.insert(expanded.end(), {repeats[i], x.shape()[i]});
+        out.push_back(repeats[i] * x.shape()[i]);
+    }
+    return reshape(expand(reshape(x, split), expanded), out);
 }
 
 Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {

@@ -28,6 +28,8 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index);  // drops dim
 Tensor contiguous(const Tensor& x);  // x itself when already contiguous
 Tensor clone(const Tensor& x);       // always a new contiguous copy
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
+// Tiles x `repeats[i]` times along dim i, like torch.Tensor.repeat (one count per dim of x).
+Tensor repeat(const Tensor& x, const std::vector<int64_t>& repeats);
 Tensor stack(const std::vector<Tensor>& xs, int64_t dim);
 // Sums x down to `shape` (the reverse of broadcasting x from shape): the backward of expand.
 Tensor sum_to(const Tensor& x, const Shape& shape);

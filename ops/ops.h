@@ -5,6 +5,7 @@
 #include "core/random.h"
 #include "core/tensor.h"
 #include "ops/elementwise.h"
+#include "ops/linalg.h"
 #include "ops/loss.h"
 #include "ops/matmul.h"
 #include "ops/movement.h"

@@ -22,6 +22,7 @@ public:
     void softmax_fwd(void* y, const void* x, DType dtype, int64_t rows, int64_t cols, bool log) override;
     void softmax_bwd(void* dx, const void* y, const void* dy, DType dtype, int64_t rows, int64_t cols,
                      bool log) override;
+    void svd(DType dtype, int64_t m, int64_t n, void* a, void* s, void* u, void* vh) override;
 };
 
 }  // namespace latte::cpu

@@ -10,6 +10,8 @@ TEST_CASE("view ops pass gradcheck", "[ops][movement]") {
     const std::vector<std::pair<const char*, F>> cases = {
         {"reshape", [](const Tensor& t) { return reshape(t, {4, 6}); }},
         {"reshape non-contiguous", [](const Tensor& t) { return reshape(transpose(t, 0, 2), {-1}); }},
+        {"reshape strided view", [](const Tensor& t) { return reshape(narrow(t, 1, 1, 2), {2, 2, 2, 2}); }},
+        {"repeat", [](const Tensor& t) { return repeat(t, {2, 1, 3}); }},
         {"permute", [](const Tensor& t) { return permute(t, {1, 2, 0}); }},
         {"transpose", [](const Tensor& t) { return transpose(t, -1, 0); }},
         {"expand", [](const Tensor& t) { return expand(unsqueeze(t, 1), {2, 5, 3, 4}); }},
@@ -34,6 +36,31 @@ TEST_CASE("view ops pass gradcheck", "[ops][movement]") {
             }
         }
     }
+}
+
+TEST_CASE("reshape views a strided tensor when its layout allows and copies otherwise", "[ops][movement]") {
+    Tensor cache = reshape(arange(0, 24, 1, test::f64()), {2, 4, 3});  // (B, capacity, width)
+    Tensor filled = narrow(cache, 1, 0, 2);                              // (B, 2, 3) strides (12, 3, 1)
+    Tensor split = reshape(filled, {2, 2, 1, 3});
+    REQUIRE(split.storage() == cache.storage());
+    REQUIRE(split.strides() == Shape{12, 3, 3, 1});
+    REQUIRE(split.to_vector() == contiguous(filled).to_vector());
+    Tensor merged = reshape(filled, {2, 6});  // rows 0-1 of each batch are adjacent: a view
+    REQUIRE(merged.storage() == cache.storage());
+    Tensor across = reshape(filled, {12});  // the batches are 12 apart, not 6: must copy
+    REQUIRE(across.storage() != cache.storage());
+    REQUIRE(across.to_vector() == std::vector<double>{0, 1, 2, 3, 4, 5, 12, 13, 14, 15, 16, 17});
+    Shape strides;
+    REQUIRE_FALSE(view_strides({3, 4}, {1, 3}, {12}, strides));  // a transpose cannot be flattened
+    REQUIRE(view_strides({3, 4}, {1, 3}, {3, 2, 2}, strides));   // but its last dim can be split
+    REQUIRE(strides == Shape{1, 6, 3});
+}
+
+TEST_CASE("repeat tiles along each dim like torch.Tensor.repeat", "[ops][movement]") {
+    Tensor a = reshape(arange(0, 4, 1, test::f64()), {2, 2});
+    REQUIRE(repeat(a, {2, 1}).to_vector() == std::vector<double>{0, 1, 2, 3, 0, 1, 2, 3});
+    REQUIRE(repeat(a, {1, 2}).to_vector() == std::vector<double>{0, 1, 0, 1, 2, 3, 2, 3});
+    REQUIRE_THROWS_WITH(repeat(a, {2}), "repeat: 1 counts for input of shape [2,2] (need one per dim)");
 }
 
 TEST_CASE("cat and stack join along a dim and route gradients back", "[ops][movement]") {

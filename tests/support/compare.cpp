@@ -50,14 +50,4 @@ CompareResult allclose(const Tensor& actual, const Tensor& expected, double rtol
     return result;
 }
 
-double relative_error(const Tensor& actual, const Tensor& expected) {
-    const std::vector<double> a = actual.to_vector<double>(), e = expected.to_vector<double>();
-    double diff = 0, norm = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        diff += (a[i] - e[i]) * (a[i] - e[i]);
-        norm += e[i] * e[i];
-    }
-    return std::sqrt(diff) / std::sqrt(norm);
-}
-
 }  // namespace latte

@@ -17,7 +17,4 @@ struct CompareResult {
 CompareResult allclose(const Tensor& actual, const Tensor& expected, double rtol, double atol,
                        const std::string& label = "tensor");
 
-// sqrt(mean((a - b)^2)) / sqrt(mean(b^2)): the spec's Part 13 relative error.
-double relative_error(const Tensor& actual, const Tensor& expected);
-
 }  // namespace latte

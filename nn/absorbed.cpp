@@ -1,0 +1,61 @@
+#include "nn/absorbed.h"
+
+#include <cmath>
+
+#include "nn/mha.h"
+#include "ops/ops.h"
+
+namespace latte::nn {
+
+ReducedMatrices reduced_matrices(const Tensor& W_DKV, const Tensor& W_UK, const Tensor& W_UV, const Tensor& W_Q,
+                                 const Tensor& W_O, int64_t heads) {
+    for (const Tensor* t : {&W_DKV, &W_UK, &W_UV, &W_Q, &W_O}) check_defined(*t, "reduced_matrices", "weight");
+    const bool two_d = W_DKV.dim() == 2 && W_UK.dim() == 2 && W_UV.dim() == 2 && W_Q.dim() == 2 && W_O.dim() == 2;
+    const int64_t r = two_d ? W_DKV.size(0) : 0;
+    LATTE_CHECK(two_d && heads > 0 && W_UK.size(0) % heads == 0 && W_UV.size(0) % heads == 0 && W_UK.size(1) == r &&
+                    W_UV.size(1) == r && W_Q.size(0) == W_UK.size(0) && W_O.size(1) == W_UV.size(0) &&
+                    W_O.size(0) == W_Q.size(1),
+                "reduced_matrices: need W_DKV (r, D), W_UK (H*d, r), W_UV (H*dv, r), W_Q (H*d, D1), W_O (D1, H*dv) "
+                "with H=", heads, ", got W_DKV ", shape_str(W_DKV.shape()), ", W_UK ", shape_str(W_UK.shape()),
+                ", W_UV ", shape_str(W_UV.shape()), ", W_Q ", shape_str(W_Q.shape()), ", W_O ",
+                shape_str(W_O.shape()));
+    const int64_t H = heads, d = W_UK.size(0) / H, dv = W_UV.size(0) / H, D1 = W_Q.size(1);
+    // Per head h: W_UK_h^T W_Q_h (r, D1) as one batched matmul (H, r, d) @ (H, d, D1).
+    Tensor q_hat = reshape(matmul(transpose(reshape(W_UK, {H, d, r}), 1, 2), reshape(W_Q, {H, d, D1})), {H * r, D1});
+    // Per head h: W_O_h W_UV_h (D1, r) as (H, D1, dv) @ (H, dv, r), laid side by side.
+    Tensor o_hat = reshape(transpose(matmul(transpose(reshape(W_O, {D1, H, dv}), 0, 1), reshape(W_UV, {H, dv, r})), 0, 1),
+                           {D1, H * r});
+    return {W_DKV, W_DKV, mul(q_hat, std::sqrt(double(r) / double(d))), o_hat};
+}
+
+AbsorbedLatentAttention::AbsorbedLatentAttention(const MultiHeadLatentAttention& mla)
+    : m_(reduced_matrices(mla.W_DKV->weight(), mla.W_UK->weight(), mla.W_UV->weight(), mla.W_Q->weight(),
+                          mla.W_O->weight(), mla.heads())),
+      heads_(mla.heads()),
+      rank_(mla.rank()),
+      width_(mla.input_width()) {}
+
+Tensor AbsorbedLatentAttention::latent(const Tensor& y) const {
+    check_defined(y, "AbsorbedLatentAttention", "y");
+    LATTE_CHECK(y.dim() == 3 && y.size(2) == width_, "AbsorbedLatentAttention: expected y (B, L2, ", width_,
+                "), got ", shape_str(y.shape()));
+    return matmul(y, transpose(m_.W_K_hat, 0, 1));
+}
+
+Tensor AbsorbedLatentAttention::attend(const Tensor& x, const Tensor& c, bool causal) const {
+    check_defined(x, "AbsorbedLatentAttention", "x");
+    check_defined(c, "AbsorbedLatentAttention", "c");
+    LATTE_CHECK(x.dim() == 3 && c.dim() == 3 && x.size(0) == c.size(0) && x.size(2) == width_ && c.size(2) == rank_,
+                "AbsorbedLatentAttention: expected x (B, L1, ", width_, ") and latents c (B, L2, ", rank_, "), got x ",
+                shape_str(x.shape()), " and c ", shape_str(c.shape()));
+    Tensor q = matmul(x, transpose(m_.W_Q_hat, 0, 1));                                   // (B, L1, H*r)
+    Tensor o = latent_attention(q, c, heads_, causal, 1.0 / std::sqrt(double(rank_)));   // (B, L1, H*r)
+    return matmul(o, transpose(m_.W_O_hat, 0, 1));                                       // (B, L1, D)
+}
+
+Tensor AbsorbedLatentAttention::forward(const Tensor& x, const Tensor& y, bool causal) const {
+    check_attention_inputs("AbsorbedLatentAttention", x, y, width_, width_);
+    return attend(x, latent(y), causal);
+}
+
+}  // namespace latte::nn

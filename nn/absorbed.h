@@ -1,0 +1,47 @@
+// The absorbed (reduced) form of MLA, the spec's Parts 12 and 13: W_UK is folded into the
+// queries and W_UV into the output projection, so every head attends the SAME latent
+// c = W_DKV y (r numbers per position) instead of per-head keys and values.
+// Dims: B batch, L1/L2 lengths, D width, H heads, d head dim, r latent rank.
+#pragma once
+#include "nn/mla.h"
+
+namespace latte::nn {
+
+struct ReducedMatrices {
+    Tensor W_K_hat;  // (r, D)   = W_DKV
+    Tensor W_V_hat;  // (r, D)   = W_DKV
+    Tensor W_Q_hat;  // (H*r, D) head h: sqrt(r/d) W_UK_h^T W_Q_h
+    Tensor W_O_hat;  // (D, H*r) head h: W_O_h W_UV_h
+};
+
+// Part 13's reduced_matrices from weights stored (out, in) as in PyTorch: W_DKV (r, D),
+// W_UK (H*d, r), W_UV (H*dv, r), W_Q (H*d, D), W_O (D, H*dv). Batched matmuls over the H
+// heads, no loop, so it is differentiable in every input.
+ReducedMatrices reduced_matrices(const Tensor& W_DKV, const Tensor& W_UK, const Tensor& W_UV, const Tensor& W_Q,
+                                 const Tensor& W_O, int64_t heads);
+
+// The inference form of one MLA module. Its matrices are computed from the module's weights
+// when it is built (recorded for autodiff when grad mode is on), so rebuild it after a weight
+// update.
+class AbsorbedLatentAttention {
+public:
+    explicit AbsorbedLatentAttention(const MultiHeadLatentAttention& mla);
+
+    // Equals mla.forward(x, y, causal) up to rounding: x (B, L1, D), y (B, L2, D) -> (B, L1, D).
+    Tensor forward(const Tensor& x, const Tensor& y, bool causal = false) const;
+    // c = W_DKV y (B, L2, r): the only thing a decoder caches per position.
+    Tensor latent(const Tensor& y) const;
+    // Outputs for queries x (B, L1, D) over latents c (B, L2, r), scale 1/sqrt(r).
+    Tensor attend(const Tensor& x, const Tensor& c, bool causal = false) const;
+
+    const ReducedMatrices& matrices() const { return m_; }
+    int64_t heads() const { return heads_; }
+    int64_t rank() const { return rank_; }
+    int64_t width() const { return width_; }
+
+private:
+    ReducedMatrices m_;
+    int64_t heads_, rank_, width_;
+};
+
+}  // namespace latte::nn

@@ -1,0 +1,92 @@
+#include "nn/conversion.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "ops/ops.h"
+
+namespace latte::nn {
+namespace {
+
+// The SVD factors of one matrix, truncated to `rank`: W_UM = U[:, :rank],
+// W_DKV = diag(S[:rank]) Vh[:rank, :].
+struct Truncated {
+    Tensor up, down;
+};
+
+Truncated truncated_svd(const Tensor& m, int64_t rank) {
+    SVD f = svd(m);
+    Tensor up = contiguous(narrow(f.U, 1, 0, rank));
+    Tensor down = mul(narrow(f.Vh, 0, 0, rank), unsqueeze(narrow(f.S, 0, 0, rank), 1));
+    return {up, down};
+}
+
+Tensor weight64(const std::shared_ptr<Linear>& linear) { return to(linear->weight().detach(), DType::Float64); }
+
+Tensor stacked_kv(const GroupedQueryAttention& gqa) { return cat({weight64(gqa.W_K), weight64(gqa.W_V)}, 0); }
+
+}  // namespace
+
+LatentFactors gqa_to_mla(const Tensor& W_M_GQA) {
+    check_defined(W_M_GQA, "gqa_to_mla", "W_M_GQA");
+    LATTE_CHECK(W_M_GQA.dim() == 2 && W_M_GQA.size(0) > 0 && W_M_GQA.size(1) % W_M_GQA.size(0) == 0,
+                "gqa_to_mla: W_M_GQA must be (r, D) with r dividing D, got ", shape_str(W_M_GQA.shape()));
+    NoGradGuard no_grad;
+    const int64_t r = W_M_GQA.size(0), D = W_M_GQA.size(1);
+    Tensor tiled = repeat(W_M_GQA.detach(), {D / r, 1});  // (D, D): Part 6's W~
+    Truncated t = truncated_svd(tiled, r);
+    const double mse = mse_loss(matmul(t.up, t.down), tiled).item();
+    return {t.down, t.up, mse};
+}
+
+int64_t rank_needed(const GroupedQueryAttention& gqa) {
+    NoGradGuard no_grad;
+    return matrix_rank(stacked_kv(gqa));
+}
+
+std::shared_ptr<MultiHeadLatentAttention> to_mla(const GroupedQueryAttention& gqa, int64_t rank) {
+    const int64_t D = gqa.input_width(), H = gqa.heads(), G = gqa.kv_heads(), d = gqa.d_qk();
+    LATTE_CHECK(gqa.context_width() == D && gqa.d_v() == d && D == H * d,
+                "to_mla: needs a GQA with D_1 = D_2 = H*D_qk and D_qk = D_v (MLA's shape), got D_1=", D,
+                " D_2=", gqa.context_width(), " H=", H, " D_qk=", d, " D_v=", gqa.d_v());
+    const int64_t full = std::min(2 * G * d, D);
+    if (rank == 0) rank = full;
+    LATTE_CHECK(rank > 0 && rank <= full, "to_mla: rank ", rank, " must be in [1, min(2*G*d, D) = ", full, "]");
+    NoGradGuard no_grad;
+    // One shared latent for keys and values: factor [W_K; W_V] (2*G*d, D) = [U_K; U_V] W_DKV.
+    Truncated t = truncated_svd(stacked_kv(gqa), rank);
+    Tensor up_k = narrow(t.up, 0, 0, G * d), up_v = narrow(t.up, 0, G * d, G * d);
+    Generator unused(0);
+    auto mla = std::make_shared<MultiHeadLatentAttention>(D, H, d, rank, unused, gqa.W_Q->weight().dtype());
+    mla->W_Q->set_weight(gqa.W_Q->weight());
+    mla->W_O->set_weight(gqa.W_O->weight());
+    mla->W_DKV->set_weight(t.down);
+    // Query head h = n*G + g reads K/V head g: the MHA-form rows are H/G stacked copies (Part 6).
+    mla->W_UK->set_weight(repeat(up_k, {H / G, 1}));
+    mla->W_UV->set_weight(repeat(up_v, {H / G, 1}));
+    return mla;
+}
+
+bool is_gqa_representable(const Tensor& W, int64_t heads, int64_t kv_heads, double rtol) {
+    check_defined(W, "is_gqa_representable", "W");
+    LATTE_CHECK(W.dim() == 2 && heads > 0 && kv_heads > 0 && heads % kv_heads == 0 && W.size(0) % heads == 0,
+                "is_gqa_representable: W ", shape_str(W.shape()), " must be (H*d, D) with G dividing H, got H=",
+                heads, " G=", kv_heads);
+    NoGradGuard no_grad;
+    const int64_t rows = W.size(0) / heads * kv_heads;  // G*d rows per copy
+    Tensor blocks = reshape(W.detach(), {heads / kv_heads, rows, W.size(1)});
+    Tensor gap = sub(blocks, narrow(blocks, 0, 0, 1));  // each copy minus the first
+    double largest = 0, worst = 0;
+    for (double v : W.to_vector()) largest = std::max(largest, std::abs(v));
+    for (double v : gap.to_vector()) worst = std::max(worst, std::abs(v));
+    return worst <= rtol * largest;
+}
+
+bool is_gqa_representable(const MultiHeadLatentAttention& mla, int64_t kv_heads, double rtol) {
+    NoGradGuard no_grad;
+    const Tensor& down = mla.W_DKV->weight();
+    return is_gqa_representable(matmul(mla.W_UK->weight(), down), mla.heads(), kv_heads, rtol) &&
+           is_gqa_representable(matmul(mla.W_UV->weight(), down), mla.heads(), kv_heads, rtol);
+}
+
+}  // namespace latte::nn

@@ -1,0 +1,44 @@
+// GQA <-> MLA: the spec's Parts 6, 9, 10 and 11 as functions.
+//
+// GQA as MHA: query head h uses K/V head h mod G, so the MHA-form key matrix is H/G copies of
+// W_K (G*d, D) stacked along axis 0 (Part 6); its rank is W_K's rank, at most G*d. An SVD
+// then factors it as W_UK W_DKV with rank G*d (Parts 9, 10).
+//
+// An MLA module has ONE W_DKV shared by keys and values, so the latent must span the row
+// spaces of W_K and W_V together: the SVD is of [W_K; W_V] (2*G*d, D), and r = 2*G*d (capped at
+// D). r = G*d per matrix (Part 9) is enough only when W_K and W_V share a row space, e.g.
+// W_V = A W_K; `rank_needed` reports what a given module actually needs.
+#pragma once
+#include <memory>
+
+#include "nn/gqa.h"
+#include "nn/mla.h"
+
+namespace latte::nn {
+
+struct LatentFactors {
+    Tensor W_DKV;     // (r, D)
+    Tensor W_UM;      // (D, r)
+    double mse = 0;   // mean((tiled - W_UM W_DKV)^2)
+};
+
+// Part 10: W_M_GQA (r, D) with r | D; tiles D/r copies along axis 0 and factors the (D, D)
+// result by SVD: W_UM = U[:, :r], W_DKV = diag(S[:r]) Vh[:r, :].
+LatentFactors gqa_to_mla(const Tensor& W_M_GQA);
+
+// The MLA module whose outputs (and input gradients) equal `gqa`'s on every input. Needs
+// D_1 = D_2 = H*D_qk and D_qk = D_v. rank 0 picks min(2*G*d, D), which is always exact; a
+// smaller rank keeps the top singular directions of [W_K; W_V] (exact iff rank >= rank_needed).
+// The factorisation runs in float64; the result has gqa's dtype.
+std::shared_ptr<MultiHeadLatentAttention> to_mla(const GroupedQueryAttention& gqa, int64_t rank = 0);
+
+// The numerical rank of [W_K; W_V]: the smallest exact rank for to_mla.
+int64_t rank_needed(const GroupedQueryAttention& gqa);
+
+// Part 11: W (H*d, D), an MHA-form key or value matrix, is GQA with G K/V heads iff its H/G
+// blocks of G*d rows are equal (up to rtol of its largest entry).
+bool is_gqa_representable(const Tensor& W, int64_t heads, int64_t kv_heads, double rtol = 1e-10);
+// Both W_UK W_DKV and W_UV W_DKV of an MLA module are.
+bool is_gqa_representable(const MultiHeadLatentAttention& mla, int64_t kv_heads, double rtol = 1e-10);
+
+}  // namespace latte::nn
