@@ -44,8 +44,12 @@ class Backend {
 public:
     virtual ~Backend() = default;
 
+    // Memory: backends keep freed blocks for reuse (see CachingAllocator); empty_cache hands
+    // them back to the system and cached_bytes says how much is held that way.
     virtual void* allocate(std::size_t bytes) = 0;
     virtual void deallocate(void* ptr, std::size_t bytes) = 0;
+    virtual void empty_cache() {}
+    virtual std::size_t cached_bytes() const { return 0; }
     // Copies raw bytes between this backend's memory and host memory.
     virtual void copy_to_host(void* host_dst, const void* src, std::size_t bytes) = 0;
     virtual void copy_from_host(void* dst, const void* host_src, std::size_t bytes) = 0;

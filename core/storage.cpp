@@ -33,10 +33,17 @@ void record(Device device, int64_t delta) {
 }  // namespace
 
 MemoryStats memory_stats(Device device) {
-    auto& t = table();
-    std::lock_guard<std::mutex> lock(t.mutex);
-    return t.stats[key(device)];
+    MemoryStats s;
+    {
+        auto& t = table();
+        std::lock_guard<std::mutex> lock(t.mutex);
+        s = t.stats[key(device)];
+    }
+    s.cached_bytes = static_cast<int64_t>(backend_for(device).cached_bytes());
+    return s;
 }
+
+void empty_cache(Device device) { backend_for(device).empty_cache(); }
 
 void reset_peak_memory(Device device) {
     auto& t = table();

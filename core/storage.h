@@ -12,11 +12,14 @@ struct MemoryStats {
     int64_t live_bytes = 0;   // bytes held by tensors now
     int64_t peak_bytes = 0;   // the most live bytes since start or the last reset_peak_memory
     int64_t allocations = 0;  // storages created since start
+    int64_t cached_bytes = 0; // freed blocks the backend keeps for reuse (not in live_bytes)
 };
 
 MemoryStats memory_stats(Device device = Device::cpu());
 // Sets the peak to the current live bytes, so a later peak measures one region of code.
 void reset_peak_memory(Device device = Device::cpu());
+// Returns the backend's cached free blocks to the system (like torch.cuda.empty_cache).
+void empty_cache(Device device = Device::cpu());
 
 class Storage {
 public:

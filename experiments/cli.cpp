@@ -79,4 +79,10 @@ double Args::number(const std::string& name) const {
 
 bool Args::on(const std::string& name) const { return str(name) == "true"; }
 
+DType parse_dtype(const std::string& text) {
+    if (text == "f32") return DType::Float32;
+    if (text == "f64") return DType::Float64;
+    LATTE_FAIL("latte: --dtype must be f32 or f64, got '", text, "'");
+}
+
 }  // namespace latte::cli

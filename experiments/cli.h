@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "core/dtype.h"
+
 namespace latte::cli {
 
 struct Flag {
@@ -34,5 +36,8 @@ private:
     std::map<std::string, std::string> values_;
     bool help_ = false;
 };
+
+// "f32" or "f64" from a --dtype flag; throws naming the flag otherwise.
+DType parse_dtype(const std::string& text);
 
 }  // namespace latte::cli

@@ -5,9 +5,13 @@
 #include <filesystem>
 #include <iostream>
 
+#include "core/autograd.h"
 #include "experiments/cli.h"
+#include "experiments/inference.h"
 #include "experiments/plot.h"
 #include "experiments/teacher_student.h"
+#include "nn/gqa.h"
+#include "nn/mla.h"
 #include "nn/serialize.h"
 #include "ops/ops.h"
 
@@ -46,10 +50,30 @@ std::string make_run_dir(const std::string& base, const std::string& name) {
     return dir.string();
 }
 
-DType parse_dtype(const std::string& s) {
-    if (s == "f32") return DType::Float32;
-    if (s == "f64") return DType::Float64;
-    LATTE_FAIL("latte: --dtype must be f32 or f64, got '", s, "'");
+// The demo's second table: the trained GQA converted to MLA, and the trained MLA run by the
+// absorbed path and decoded with its latent cache, each checked against the vanilla forward.
+void print_inference_checks(const nn::Attention& gqa_student, const nn::Attention& mla_student,
+                            const TrainConfig& c) {
+    const auto& gqa = dynamic_cast<const nn::GroupedQueryAttention&>(gqa_student);
+    const auto& mla = dynamic_cast<const nn::MultiHeadLatentAttention&>(mla_student);
+    const ConversionCheck conversion = convert_and_check(gqa, 0, c.seed);
+    Generator gen(c.seed + 7);
+    Tensor x = randn({c.batch, c.L1, c.sizes.D}, gen), y = randn({c.batch, c.L2, c.sizes.D}, gen);
+    double absorbed_error = 0;
+    {
+        NoGradGuard no_grad;
+        absorbed_error = relative_error(mla.forward_absorbed(x, y), mla.forward(x, y));
+    }
+    const DecodeReport decode = run_decode(mla, c.batch, c.L1, c.seed + 8, true);
+    std::printf("\n%-44s %11s %22s\n", "inference check (trained students)", "rel. error", "KV cache/position");
+    std::printf("%-44s %11.2e %11lld -> %lld\n",
+                ("GQA -> MLA conversion (r = " + std::to_string(conversion.mla->rank()) + ")").c_str(),
+                conversion.relative_error, (long long)gqa.kv_cache_per_position(),
+                (long long)conversion.mla->kv_cache_per_position());
+    std::printf("%-44s %11.2e %22lld\n", "MLA absorbed path vs vanilla forward", absorbed_error,
+                (long long)mla.kv_cache_per_position());
+    std::printf("%-44s %11.2e %22lld\n", "MLA decode (latent cache) vs causal forward", decode.relative_error,
+                (long long)decode.numbers_per_position);
 }
 
 }  // namespace
@@ -135,7 +159,7 @@ int cmd_forward(int argc, char** argv, int first) {
     }
     LATTE_CHECK(!args.str("weights").empty() && !args.str("inputs").empty() && !args.str("out").empty(),
                 "latte forward: --weights, --inputs and --out are required (see --help)");
-    run_forward(args.str("weights"), args.str("inputs"), args.str("out"), parse_dtype(args.str("dtype")));
+    run_forward(args.str("weights"), args.str("inputs"), args.str("out"), cli::parse_dtype(args.str("dtype")));
     std::printf("wrote %s\n", args.str("out").c_str());
     return 0;
 }
@@ -165,6 +189,7 @@ int cmd_demo(int argc, char** argv, int first) {
     for (const auto& [kind, r] : results)
         std::printf("%-6s %12.3e %12.3e %10lld %12lld %8.2fs\n", kind.c_str(), r.losses.back(), r.eval_loss,
                     (long long)r.parameters, (long long)r.kv_cache_per_position, r.seconds);
+    print_inference_checks(*results[1].second.student, *results[2].second.student, c);
     const std::string dir = make_run_dir(args.str("out"), "demo");
     plot::write_csv(dir + "/loss.csv", curves);
     plot::write_svg(dir + "/loss.svg", "latte demo: students of one MHA teacher", curves);

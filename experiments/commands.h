@@ -11,6 +11,9 @@ int cmd_train(int argc, char** argv, int first);
 int cmd_forward(int argc, char** argv, int first);
 int cmd_demo(int argc, char** argv, int first);
 int cmd_compare(int argc, char** argv, int first);
+int cmd_convert(int argc, char** argv, int first);
+int cmd_absorb(int argc, char** argv, int first);
+int cmd_decode(int argc, char** argv, int first);
 
 // `latte forward` as a function: builds the module described by the weights' metadata, runs it
 // on x and y from `inputs`, and writes out (plus grad_x, grad_y, grad.<param> when the inputs

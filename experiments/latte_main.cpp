@@ -14,7 +14,10 @@ void usage() {
         "  demo      train MHA, GQA and MLA students on one teacher and compare them\n"
         "  train     teacher-student regression for one model, with loss curve and weights\n"
         "  forward   run a module from a .safetensors file (outputs and gradients)\n"
-        "  compare   GQA vs MLA at an equal KV-cache budget, over seeds\n");
+        "  compare   GQA vs MLA at an equal KV-cache budget, over seeds\n"
+        "  convert   turn a trained GQA checkpoint into the equivalent MLA, checked\n"
+        "  absorb    the spec's Part 13: vanilla vs absorbed MLA, error and time\n"
+        "  decode    token-by-token decoding with a K/V or latent cache: sizes, tokens/s\n");
 }
 
 }  // namespace
@@ -31,6 +34,9 @@ int main(int argc, char** argv) {
         if (!std::strcmp(cmd, "train")) return cmd_train(argc, argv, 2);
         if (!std::strcmp(cmd, "forward")) return cmd_forward(argc, argv, 2);
         if (!std::strcmp(cmd, "compare")) return cmd_compare(argc, argv, 2);
+        if (!std::strcmp(cmd, "convert")) return cmd_convert(argc, argv, 2);
+        if (!std::strcmp(cmd, "absorb")) return cmd_absorb(argc, argv, 2);
+        if (!std::strcmp(cmd, "decode")) return cmd_decode(argc, argv, 2);
         std::fprintf(stderr, "latte: unknown command '%s'\n", cmd);
         usage();
         return 2;

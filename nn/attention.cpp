@@ -45,7 +45,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                 "attention: q ", shape_str(q.shape()), ", k ", shape_str(k.shape()), ", v ", shape_str(v.shape()),
                 " do not fit (need q (..,L1,d), k (..,L2,d), v (..,L2,dv))");
     const int64_t l1 = q.size(-2), l2 = k.size(-2);
-    Tensor logits = mul(matmul(q, transpose(k, -1, -2)), scale);  // (.., L1, L2)
+    // Scaling q rather than the logits touches L1*d numbers instead of L1*L2.
+    Tensor logits = matmul(mul(q, scale), transpose(k, -1, -2));  // (.., L1, L2)
     if (causal) {
         LATTE_CHECK(l1 <= l2, "attention: a causal mask needs L1 <= L2, got L1=", l1, " L2=", l2);
         logits = add(logits, causal_mask(l1, l2, q.options()));
@@ -81,7 +82,7 @@ Tensor latent_attention(const Tensor& q, const Tensor& c, int64_t heads, bool ca
                 " do not fit H=", heads, " (need q (B, L1, H*r), c (B, L2, r))");
     const int64_t b = q.size(0), l1 = q.size(1), l2 = c.size(1), r = c.size(2);
     Tensor rows = reshape(q, {b, l1 * heads, r});                                  // row l*H + h
-    Tensor logits = mul(matmul(rows, transpose(c, 1, 2)), scale);                  // (B, L1*H, L2)
+    Tensor logits = matmul(mul(rows, scale), transpose(c, 1, 2));                  // (B, L1*H, L2)
     if (causal) {
         LATTE_CHECK(l1 <= l2, "latent attention: a causal mask needs L1 <= L2, got L1=", l1, " L2=", l2);
         Tensor mask = reshape(causal_mask(l1, l2, q.options()), {l1, 1, l2});     // shared by the H heads

@@ -9,6 +9,8 @@ class CpuBackend final : public Backend {
 public:
     void* allocate(std::size_t bytes) override;
     void deallocate(void* ptr, std::size_t bytes) override;
+    void empty_cache() override;
+    std::size_t cached_bytes() const override;
     void copy_to_host(void* host_dst, const void* src, std::size_t bytes) override;
     void copy_from_host(void* dst, const void* host_src, std::size_t bytes) override;
 

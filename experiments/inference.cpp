@@ -1,0 +1,144 @@
+#include "experiments/inference.h"
+
+#include <algorithm>
+#include <chrono>
+#include <tuple>
+
+#include "core/autograd.h"
+#include "nn/absorbed.h"
+#include "nn/conversion.h"
+#include "nn/decode.h"
+#include "nn/mha.h"
+#include "nn/serialize.h"
+#include "ops/ops.h"
+
+namespace latte::experiments {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The fastest of `repeats` runs of f, in seconds; `out` keeps the last result.
+template <class F>
+double fastest(int repeats, Tensor& out, F&& f) {
+    double best = 1e300;
+    for (int i = 0; i < std::max(repeats, 1); ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        out = f();
+        best = std::min(best, seconds_since(start));
+    }
+    return best;
+}
+
+// Largest relative error of `b` against `a` over a cross-attention and a causal self-attention case.
+double largest_difference(const nn::Attention& a, const nn::Attention& b, uint64_t seed) {
+    NoGradGuard no_grad;
+    Generator gen(seed);
+    const TensorOptions options = TensorOptions{}.with_dtype(a.parameters().front().dtype());
+    const int64_t D = a.input_width();
+    Tensor x = randn({2, 6, D}, gen, options), y = randn({2, 10, D}, gen, options);
+    return std::max(relative_error(b.forward(x, y), a.forward(x, y)),
+                    relative_error(b.forward(y, y, true), a.forward(y, y, true)));
+}
+
+}  // namespace
+
+ConversionCheck convert_and_check(const nn::GroupedQueryAttention& gqa, int64_t rank, uint64_t seed) {
+    ConversionCheck c;
+    c.mla = nn::to_mla(gqa, rank);
+    c.rank_needed = nn::rank_needed(gqa);
+    c.relative_error = largest_difference(gqa, *c.mla, seed);
+    return c;
+}
+
+ConvertReport convert_checkpoint(const std::string& in, const std::string& out, int64_t rank) {
+    const nn::SafetensorsFile file = nn::load_safetensors(in);
+    const auto kind = file.metadata.find("module");
+    LATTE_CHECK(kind != file.metadata.end() && kind->second == "gqa", "latte convert: ", in,
+                " does not hold a GQA module (its metadata says module=",
+                kind == file.metadata.end() ? "nothing" : kind->second, ")");
+    LATTE_CHECK(!file.tensors.empty(), "latte convert: ", in, " holds no tensors");
+    Generator unused(0);
+    auto module = nn::make_attention(file.metadata, unused, DType::Float64);
+    nn::load(*module, in);
+    auto& gqa = dynamic_cast<nn::GroupedQueryAttention&>(*module);
+    ConvertReport report;
+    report.dtype = file.tensors.front().second.dtype();
+    report.check64 = convert_and_check(gqa, rank);
+    report.gqa_cache = gqa.kv_cache_per_position();
+    report.mla_cache = report.check64.mla->kv_cache_per_position();
+    // What is saved is in the file's dtype: check that too.
+    gqa.to(report.dtype);
+    report.check64.mla->to(report.dtype);
+    report.relative_error_saved = largest_difference(gqa, *report.check64.mla, 1);
+    // The file gets exactly the module that passed this second check.
+    nn::save(*report.check64.mla, out);
+    return report;
+}
+
+AbsorbReport run_absorb_case(const AbsorbCase& c, DType dtype) {
+    LATTE_CHECK(c.H > 0 && c.D % c.H == 0 && c.r > 0 && c.B > 0 && c.L1 > 0 && c.L2 > 0,
+                "latte absorb: need D divisible by H and positive sizes, got D=", c.D, " H=", c.H, " r=", c.r);
+    NoGradGuard no_grad;
+    const int64_t D = c.D, H = c.H, d = D / H, r = c.r;
+    const TensorOptions options = TensorOptions{}.with_dtype(dtype);
+    Generator gen(c.seed);
+    Tensor W_DKV = randn({r, D}, gen, options), W_UK = randn({D, r}, gen, options), W_UV = randn({D, r}, gen, options);
+    Tensor W_Q = randn({D, D}, gen, options), W_O = randn({D, D}, gen, options);
+    Tensor x = randn({c.B, c.L1, D}, gen, options), y = randn({c.B, c.L2, D}, gen, options);
+
+    nn::MultiHeadAttention vanilla(D, D, d, d, H, gen, dtype);
+    vanilla.W_Q->set_weight(W_Q);
+    vanilla.W_K->set_weight(matmul(W_UK, W_DKV));
+    vanilla.W_V->set_weight(matmul(W_UV, W_DKV));
+    vanilla.W_O->set_weight(W_O);
+    nn::MultiHeadLatentAttention mla(D, H, d, r, gen, dtype);
+    mla.W_DKV->set_weight(W_DKV);
+    mla.W_UK->set_weight(W_UK);
+    mla.W_UV->set_weight(W_UV);
+    mla.W_Q->set_weight(W_Q);
+    mla.W_O->set_weight(W_O);
+    const nn::AbsorbedLatentAttention absorbed(mla);  // reduced matrices once, like the spec's model
+
+    AbsorbReport rep;
+    Tensor out_vanilla, out_absorbed;
+    rep.vanilla_seconds = fastest(c.repeats, out_vanilla, [&] { return vanilla.forward(x, y); });
+    rep.absorbed_seconds = fastest(c.repeats, out_absorbed, [&] { return absorbed.forward(x, y); });
+    rep.relative_error = relative_error(out_absorbed, out_vanilla);
+    std::tie(rep.vanilla_gflop, rep.absorbed_gflop) = absorb_gflop(c);
+    return rep;
+}
+
+std::pair<double, double> absorb_gflop(const AbsorbCase& c) {
+    const double B = double(c.B), L1 = double(c.L1), L2 = double(c.L2), D = double(c.D), H = double(c.H),
+                 r = double(c.r);
+    // Multiply-adds: Q and O (B*L1*D*D each), K and V (B*L2*D*D each), scores and sum (B*L1*L2*D each);
+    // absorbed: c (B*L2*r*D), reduced Q and O (B*L1*H*r*D each), scores and sum (B*L1*H*L2*r each).
+    const double vanilla = 2 * B * L1 * D * D + 2 * B * L2 * D * D + 2 * B * L1 * L2 * D;
+    const double absorbed = B * L2 * r * D + 2 * B * L1 * H * r * D + 2 * B * L1 * H * L2 * r;
+    return {2 * vanilla / 1e9, 2 * absorbed / 1e9};
+}
+
+DecodeReport run_decode(const nn::Attention& module, int64_t batch, int64_t steps, uint64_t seed, bool check) {
+    LATTE_CHECK(batch > 0 && steps > 0, "latte decode: batch and steps must be positive, got ", batch, " and ", steps);
+    NoGradGuard no_grad;
+    Generator gen(seed);
+    const TensorOptions options = TensorOptions{}.with_dtype(module.parameters().front().dtype());
+    Tensor tokens = randn({batch, steps, module.input_width()}, gen, options);
+    auto decoder = nn::make_decoder(module, batch, steps);
+    std::vector<Tensor> outputs;
+    outputs.reserve(static_cast<size_t>(steps));
+    const auto start = std::chrono::steady_clock::now();
+    for (int64_t t = 0; t < steps; ++t) outputs.push_back(decoder->step(narrow(tokens, 1, t, 1)));
+    DecodeReport rep;
+    rep.seconds = seconds_since(start);
+    rep.tokens = batch * steps;
+    rep.numbers_per_position = decoder->cache_numbers_per_position();
+    rep.bytes_per_position = rep.numbers_per_position * static_cast<int64_t>(dtype_size(options.dtype));
+    rep.total_bytes = decoder->cache_bytes();
+    if (check) rep.relative_error = relative_error(cat(outputs, 1), module.forward(tokens, tokens, true));
+    return rep;
+}
+
+}  // namespace latte::experiments

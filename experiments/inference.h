@@ -1,0 +1,59 @@
+// The inference experiments behind `latte convert`, `latte absorb` and `latte decode` (and the
+// demo's checks): each runs one claim of the spec's Parts 10-14 and reports what it measured.
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "nn/gqa.h"
+#include "nn/mla.h"
+
+namespace latte::experiments {
+
+// GQA -> MLA, checked on seeded random inputs (cross-attention and causal self-attention).
+struct ConversionCheck {
+    std::shared_ptr<nn::MultiHeadLatentAttention> mla;
+    int64_t rank_needed = 0;    // numerical rank of [W_K; W_V]
+    double relative_error = 0;  // largest of the checks, in the module's dtype
+};
+ConversionCheck convert_and_check(const nn::GroupedQueryAttention& gqa, int64_t rank = 0, uint64_t seed = 0);
+
+// `latte convert`: a GQA .safetensors in, an MLA .safetensors out (same dtype). The conversion
+// runs in float64; the check runs in float64 and again in the file's dtype.
+struct ConvertReport {
+    ConversionCheck check64;
+    double relative_error_saved = 0;  // after casting to the file's dtype
+    DType dtype = DType::Float32;
+    int64_t gqa_cache = 0, mla_cache = 0;  // numbers per position
+};
+ConvertReport convert_checkpoint(const std::string& in, const std::string& out, int64_t rank = 0);
+
+// Part 13: vanilla MHA (W_K = W_UK W_DKV, W_V = W_UV W_DKV) against the absorbed MLA path, with
+// unscaled randn weights and inputs.
+struct AbsorbCase {
+    int64_t D = 1024, H = 32, r = 50, B = 32, L1 = 100, L2 = 300;
+    uint64_t seed = 0;
+    int repeats = 2;  // timed runs of each path; the fastest is reported
+};
+struct AbsorbReport {
+    double relative_error = 0;
+    double vanilla_seconds = 0, absorbed_seconds = 0;
+    double vanilla_gflop = 0, absorbed_gflop = 0;  // multiply-adds x 2, from the shapes
+};
+AbsorbReport run_absorb_case(const AbsorbCase& c, DType dtype);
+// {vanilla, absorbed} GFLOP of the case's forward: projections and both attention products.
+std::pair<double, double> absorb_gflop(const AbsorbCase& c);
+
+// Part 14: `steps` tokens per sequence decoded one at a time, optionally checked against the
+// module's full causal forward over the same tokens.
+struct DecodeReport {
+    int64_t numbers_per_position = 0;  // per sequence
+    int64_t bytes_per_position = 0;    // per sequence
+    int64_t total_bytes = 0;           // all sequences, after the last step
+    int64_t tokens = 0;                // batch * steps
+    double seconds = 0;
+    double relative_error = -1;        // -1 when not checked
+};
+DecodeReport run_decode(const nn::Attention& module, int64_t batch, int64_t steps, uint64_t seed, bool check);
+
+}  // namespace latte::experiments

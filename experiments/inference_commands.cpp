@@ -1,0 +1,135 @@
+// `latte convert`, `latte absorb` and `latte decode`: the inference experiments as commands.
+#include <cstdio>
+#include <iostream>
+
+#include "experiments/cli.h"
+#include "experiments/commands.h"
+#include "experiments/inference.h"
+#include "nn/serialize.h"
+#include "ops/ops.h"
+
+namespace latte::experiments {
+
+int cmd_convert(int argc, char** argv, int first) {
+    cli::Args args("convert",
+                   "Converts a GQA checkpoint into the MLA that computes the same function (one shared latent of\n"
+                   "rank r = 2*G*d from the SVD of [W_K; W_V]), checks the two agree, and saves the MLA.",
+                   {{"in", "", "GQA weights .safetensors (from latte train --model gqa --save)"},
+                    {"out", "", "MLA weights .safetensors to write"},
+                    {"rank", "0", "latent rank r; 0 = min(2*G*d, D), always exact"}},
+                   argc, argv, first);
+    if (args.help_requested()) {
+        std::cout << args.usage();
+        return 0;
+    }
+    LATTE_CHECK(!args.str("in").empty() && !args.str("out").empty(), "latte convert: --in and --out are required");
+    const ConvertReport r = convert_checkpoint(args.str("in"), args.str("out"), args.integer("rank"));
+    const auto& mla = *r.check64.mla;
+    std::printf("converted GQA -> MLA: D=%lld H=%lld d=%lld, latent rank r=%lld (rank of [W_K; W_V]: %lld)\n",
+                (long long)mla.input_width(), (long long)mla.heads(), (long long)mla.head_dim(),
+                (long long)mla.rank(), (long long)r.check64.rank_needed);
+    std::printf("KV cache per position: GQA %lld numbers, MLA %lld numbers\n", (long long)r.gqa_cache,
+                (long long)r.mla_cache);
+    std::printf("check: MLA vs GQA outputs on random inputs (cross and causal self-attention), relative error "
+                "%.2e in float64, %.2e in %s\n",
+                r.check64.relative_error, r.relative_error_saved, dtype_name(r.dtype));
+    std::printf("wrote %s\n", args.str("out").c_str());
+    return 0;
+}
+
+int cmd_absorb(int argc, char** argv, int first) {
+    cli::Args args("absorb",
+                   "The spec's Part 13: vanilla MHA with W_K = W_UK W_DKV, W_V = W_UV W_DKV against the absorbed MLA\n"
+                   "path (all heads attend one shared latent), unscaled randn weights and inputs. Prints the\n"
+                   "relative error and the time of each path.",
+                   {{"D", "1024", "width"},
+                    {"H", "32", "heads (d = D/H)"},
+                    {"r", "50", "latent rank"},
+                    {"batch", "32", "B"},
+                    {"L1", "100", "query length"},
+                    {"L2", "300", "key length"},
+                    {"seed", "0", "random seed"},
+                    {"repeats", "2", "timed runs of each path (the fastest is shown)"},
+                    {"dtype", "both", "f32, f64 or both"}},
+                   argc, argv, first);
+    if (args.help_requested()) {
+        std::cout << args.usage();
+        return 0;
+    }
+    AbsorbCase c;
+    c.D = args.integer("D");
+    c.H = args.integer("H");
+    c.r = args.integer("r");
+    c.B = args.integer("batch");
+    c.L1 = args.integer("L1");
+    c.L2 = args.integer("L2");
+    c.seed = static_cast<uint64_t>(args.integer("seed"));
+    c.repeats = static_cast<int>(args.integer("repeats"));
+    std::vector<DType> dtypes;
+    if (args.str("dtype") == "both") dtypes = {DType::Float32, DType::Float64};
+    else dtypes = {cli::parse_dtype(args.str("dtype"))};
+    std::printf("Part 13: D=%lld H=%lld d=%lld r=%lld, B=%lld L1=%lld L2=%lld\n", (long long)c.D, (long long)c.H,
+                (long long)(c.D / c.H), (long long)c.r, (long long)c.B, (long long)c.L1, (long long)c.L2);
+    std::printf("%-8s %14s %12s %12s %9s %16s\n", "dtype", "rel. error", "vanilla", "absorbed", "speedup",
+                "GFLOP van./abs.");
+    for (DType dtype : dtypes) {
+        const AbsorbReport r = run_absorb_case(c, dtype);
+        std::printf("%-8s %14.2e %11.3fs %11.3fs %8.2fx %8.1f/%.1f\n", dtype_name(dtype), r.relative_error,
+                    r.vanilla_seconds, r.absorbed_seconds, r.vanilla_seconds / r.absorbed_seconds, r.vanilla_gflop,
+                    r.absorbed_gflop);
+    }
+    return 0;
+}
+
+int cmd_decode(int argc, char** argv, int first) {
+    cli::Args args("decode",
+                   "Autoregressive decoding, one token per step, of random tokens through causal self-attention:\n"
+                   "MHA/GQA keep a K/V cache (2*G*d numbers per position), MLA a latent cache (r numbers) read by\n"
+                   "the absorbed path. Prints cache sizes, tokens/s, and checks the outputs against the full\n"
+                   "causal forward.",
+                   {{"model", "mla", "mha, gqa or mla (ignored with --weights)"},
+                    {"weights", "", "a .safetensors module to decode with instead of random weights"},
+                    {"D", "256", "width"},
+                    {"H", "8", "heads"},
+                    {"d", "32", "head dim"},
+                    {"G", "2", "K/V heads of GQA"},
+                    {"r", "64", "latent rank of MLA"},
+                    {"batch", "8", "sequences decoded together"},
+                    {"steps", "256", "tokens per sequence"},
+                    {"seed", "0", "random seed"},
+                    {"dtype", "f32", "f32 or f64"},
+                    {"no-check", "false", "skip the comparison with the full forward", true}},
+                   argc, argv, first);
+    if (args.help_requested()) {
+        std::cout << args.usage();
+        return 0;
+    }
+    const DType dtype = cli::parse_dtype(args.str("dtype"));
+    Generator gen(static_cast<uint64_t>(args.integer("seed")));
+    std::shared_ptr<nn::Attention> module;
+    if (!args.str("weights").empty()) {
+        module = nn::make_attention(nn::load_safetensors(args.str("weights")).metadata, gen, dtype);
+        nn::load(*module, args.str("weights"));
+    } else {
+        const std::string kind = args.str("model");
+        const std::string D = args.str("D"), H = args.str("H"), d = args.str("d");
+        std::map<std::string, std::string> config{{"module", kind}, {"D", D}, {"D_1", D}, {"D_2", D}, {"H", H},
+                                                  {"d", d}, {"D_qk", d}, {"D_v", d}, {"G", args.str("G")},
+                                                  {"r", args.str("r")}};
+        module = nn::make_attention(config, gen, dtype);
+    }
+    const auto config = module->config();
+    const DecodeReport r = run_decode(*module, args.integer("batch"), args.integer("steps"),
+                                      static_cast<uint64_t>(args.integer("seed")) + 1, !args.on("no-check"));
+    std::printf("decode %s, batch %lld, %lld steps (%s)\n", config.at("module").c_str(),
+                (long long)args.integer("batch"), (long long)args.integer("steps"), dtype_name(dtype));
+    std::printf("cache: %lld numbers = %lld bytes per position per sequence; %lld bytes in all after the last step\n",
+                (long long)r.numbers_per_position, (long long)r.bytes_per_position, (long long)r.total_bytes);
+    std::printf("speed: %.0f tokens/s (%lld tokens in %.3fs)\n", double(r.tokens) / r.seconds, (long long)r.tokens,
+                r.seconds);
+    if (r.relative_error >= 0)
+        std::printf("check: decoded outputs vs the full causal forward, relative error %.2e\n", r.relative_error);
+    return 0;
+}
+
+}  // namespace latte::experiments

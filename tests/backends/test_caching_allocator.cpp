@@ -1,0 +1,102 @@
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+
+#include "backends/common/caching_allocator.h"
+#include "core/storage.h"
+#include "ops/ops.h"
+#include "tests/support/catch_helpers.h"
+
+using namespace latte;
+
+namespace {
+
+// A system allocator that counts its calls and can be told to fail.
+struct FakeSystem {
+    int allocations = 0, frees = 0;
+    bool out_of_memory = false;
+    std::set<void*> live;
+    CachingAllocator make(std::size_t limit, std::size_t min_cached) {
+        return CachingAllocator(
+            [this](std::size_t bytes) -> void* {
+                if (out_of_memory && !live.empty()) return nullptr;
+                ++allocations;
+                void* p = std::malloc(bytes);
+                live.insert(p);
+                return p;
+            },
+            [this](void* p) {
+                ++frees;
+                live.erase(p);
+                std::free(p);
+            },
+            limit, min_cached);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("size classes round up by at most a quarter", "[backends][allocator]") {
+    for (std::size_t bytes : {1ul, 511ul, 513ul, 1000ul, 4096ul, 5000ul, 1ul << 20, (1ul << 20) + 1, 123456789ul}) {
+        const std::size_t size = CachingAllocator::size_class(bytes);
+        CAPTURE(bytes, size);
+        REQUIRE(size >= bytes);
+        REQUIRE(size <= std::max<std::size_t>(512, bytes + bytes / 4));
+        REQUIRE(CachingAllocator::size_class(size) == size);  // a class is its own class
+    }
+    REQUIRE(CachingAllocator::size_class(5000) == CachingAllocator::size_class(5100));
+}
+
+TEST_CASE("freed blocks are reused, up to the cache limit", "[backends][allocator]") {
+    FakeSystem sys;
+    CachingAllocator alloc = sys.make(3 << 20, 1024);
+    void* a = alloc.allocate(1 << 20);
+    alloc.deallocate(a, 1 << 20);
+    REQUIRE(alloc.cached_bytes() == 1 << 20);
+    void* b = alloc.allocate((1 << 20) - 100);  // same size class: the same block comes back
+    REQUIRE(b == a);
+    REQUIRE(sys.allocations == 1);
+    REQUIRE(alloc.cached_bytes() == 0);
+    // Small requests bypass the cache.
+    void* small = alloc.allocate(100);
+    alloc.deallocate(small, 100);
+    REQUIRE(sys.frees == 1);
+    // Beyond the limit, a freed block goes back to the system.
+    void* c = alloc.allocate(2 << 20);
+    void* d = alloc.allocate(2 << 20);
+    alloc.deallocate(b, 1 << 20);
+    alloc.deallocate(c, 2 << 20);
+    alloc.deallocate(d, 2 << 20);
+    REQUIRE(alloc.cached_bytes() == 3 << 20);
+    REQUIRE(sys.frees == 2);
+    alloc.empty_cache();
+    REQUIRE(alloc.cached_bytes() == 0);
+    REQUIRE(sys.live.empty());
+}
+
+TEST_CASE("out of memory empties the cache and retries once", "[backends][allocator]") {
+    FakeSystem sys;
+    CachingAllocator alloc = sys.make(64 << 20, 1024);
+    void* a = alloc.allocate(1 << 20);
+    alloc.deallocate(a, 1 << 20);
+    sys.out_of_memory = true;  // fails while anything is live, so only an emptied cache succeeds
+    void* b = alloc.allocate(8 << 20);
+    REQUIRE(b != nullptr);
+    REQUIRE(alloc.cached_bytes() == 0);
+    REQUIRE(alloc.allocate(8 << 20) == nullptr);  // still out of memory: null, not a throw
+    alloc.deallocate(b, 8 << 20);
+    alloc.empty_cache();
+}
+
+TEST_CASE("memory_stats reports the CPU cache and empty_cache clears it", "[backends][allocator]") {
+    { Tensor big = zeros({1 << 20}); }  // 4 MiB, freed at once
+    const MemoryStats before = memory_stats();
+#ifdef LATTE_NO_ALLOCATOR_CACHE
+    REQUIRE(before.cached_bytes == 0);
+#else
+    REQUIRE(before.cached_bytes >= (4 << 20));
+#endif
+    empty_cache();
+    REQUIRE(memory_stats().cached_bytes == 0);
+    REQUIRE(memory_stats().live_bytes == before.live_bytes);
+}
