@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <tuple>
 
 #include "core/autograd.h"
 #include "nn/absorbed.h"
@@ -99,25 +98,32 @@ AbsorbReport run_absorb_case(const AbsorbCase& c, DType dtype) {
     mla.W_UV->set_weight(W_UV);
     mla.W_Q->set_weight(W_Q);
     mla.W_O->set_weight(W_O);
-    const nn::AbsorbedLatentAttention absorbed(mla);  // reduced matrices once, like the spec's model
+    // Reduced matrices once, like the spec's model; both forms of the absorbed path.
+    const nn::AbsorbedLatentAttention precomputed(mla, nn::AbsorbedForm::Precomputed);
+    const nn::AbsorbedLatentAttention factored(mla, nn::AbsorbedForm::Factored);
 
     AbsorbReport rep;
-    Tensor out_vanilla, out_absorbed;
+    Tensor out_vanilla, out_precomputed, out_factored;
     rep.vanilla_seconds = fastest(c.repeats, out_vanilla, [&] { return vanilla.forward(x, y); });
-    rep.absorbed_seconds = fastest(c.repeats, out_absorbed, [&] { return absorbed.forward(x, y); });
-    rep.relative_error = relative_error(out_absorbed, out_vanilla);
-    std::tie(rep.vanilla_gflop, rep.absorbed_gflop) = absorb_gflop(c);
+    rep.precomputed_seconds = fastest(c.repeats, out_precomputed, [&] { return precomputed.forward(x, y); });
+    rep.factored_seconds = fastest(c.repeats, out_factored, [&] { return factored.forward(x, y); });
+    rep.error_precomputed = relative_error(out_precomputed, out_vanilla);
+    rep.error_factored = relative_error(out_factored, out_vanilla);
+    rep.gflop = absorb_gflop(c);
     return rep;
 }
 
-std::pair<double, double> absorb_gflop(const AbsorbCase& c) {
+AbsorbGflop absorb_gflop(const AbsorbCase& c) {
     const double B = double(c.B), L1 = double(c.L1), L2 = double(c.L2), D = double(c.D), H = double(c.H),
-                 r = double(c.r);
-    // Multiply-adds: Q and O (B*L1*D*D each), K and V (B*L2*D*D each), scores and sum (B*L1*L2*D each);
-    // absorbed: c (B*L2*r*D), reduced Q and O (B*L1*H*r*D each), scores and sum (B*L1*H*L2*r each).
+                 r = double(c.r), d = D / H;
+    // Multiply-adds. Vanilla: Q and O (B*L1*D*D each), K and V (B*L2*D*D each), scores and sum
+    // (B*L1*L2*D each). Absorbed: c (B*L2*r*D), scores and sum over the latent (B*L1*H*L2*r each),
+    // and reduced Q and O: H*r*D per token each when precomputed, H*d*(D + r) when factored.
     const double vanilla = 2 * B * L1 * D * D + 2 * B * L2 * D * D + 2 * B * L1 * L2 * D;
-    const double absorbed = B * L2 * r * D + 2 * B * L1 * H * r * D + 2 * B * L1 * H * L2 * r;
-    return {2 * vanilla / 1e9, 2 * absorbed / 1e9};
+    const double shared = B * L2 * r * D + 2 * B * L1 * H * L2 * r;
+    const double precomputed = shared + 2 * B * L1 * H * r * D;
+    const double factored = shared + 2 * B * L1 * H * d * (D + r);
+    return {2 * vanilla / 1e9, 2 * precomputed / 1e9, 2 * factored / 1e9};
 }
 
 DecodeReport run_decode(const nn::Attention& module, int64_t batch, int64_t steps, uint64_t seed, bool check) {

@@ -35,14 +35,19 @@ struct AbsorbCase {
     uint64_t seed = 0;
     int repeats = 2;  // timed runs of each path; the fastest is reported
 };
-struct AbsorbReport {
-    double relative_error = 0;
-    double vanilla_seconds = 0, absorbed_seconds = 0;
-    double vanilla_gflop = 0, absorbed_gflop = 0;  // multiply-adds x 2, from the shapes
+struct AbsorbGflop {
+    double vanilla = 0, precomputed = 0, factored = 0;  // multiply-adds x 2, from the shapes
 };
+// The case's forward work: projections plus both attention products, for each path.
+AbsorbGflop absorb_gflop(const AbsorbCase& c);
+
+struct AbsorbReport {
+    double error_precomputed = 0, error_factored = 0;  // relative to vanilla
+    double vanilla_seconds = 0, precomputed_seconds = 0, factored_seconds = 0;
+    AbsorbGflop gflop;
+};
+// Both absorbed forms (nn::AbsorbedForm) against vanilla.
 AbsorbReport run_absorb_case(const AbsorbCase& c, DType dtype);
-// {vanilla, absorbed} GFLOP of the case's forward: projections and both attention products.
-std::pair<double, double> absorb_gflop(const AbsorbCase& c);
 
 // Part 14: `steps` tokens per sequence decoded one at a time, optionally checked against the
 // module's full causal forward over the same tokens.

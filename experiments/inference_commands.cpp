@@ -5,10 +5,28 @@
 #include "experiments/cli.h"
 #include "experiments/commands.h"
 #include "experiments/inference.h"
+#include "nn/conversion.h"
 #include "nn/serialize.h"
 #include "ops/ops.h"
 
 namespace latte::experiments {
+namespace {
+
+// Part 10 exactly: W_M_GQA = randn(4, 24), tiled 6 times, factored by SVD; in both dtypes.
+void print_part10(uint64_t seed) {
+    for (DType dtype : {DType::Float64, DType::Float32}) {
+        Generator gen(seed);
+        Tensor w = randn({4, 24}, gen, TensorOptions{}.with_dtype(dtype));
+        const nn::LatentFactors f = nn::gqa_to_mla(w);
+        std::printf("%s: shape of W_UM_MLA: %s, shape of W_DKV_MLA: %s, mean-squared error: %.3e\n",
+                    dtype_name(dtype), shape_str(f.W_UM.shape()).c_str(), shape_str(f.W_DKV.shape()).c_str(), f.mse);
+        if (dtype == DType::Float64)
+            std::printf("Part 6: rank(W_M_GQA) = %lld, rank(tiled) = %lld\n", (long long)matrix_rank(w),
+                        (long long)matrix_rank(repeat(w, {6, 1})));
+    }
+}
+
+}  // namespace
 
 int cmd_convert(int argc, char** argv, int first) {
     cli::Args args("convert",
@@ -16,10 +34,16 @@ int cmd_convert(int argc, char** argv, int first) {
                    "rank r = 2*G*d from the SVD of [W_K; W_V]), checks the two agree, and saves the MLA.",
                    {{"in", "", "GQA weights .safetensors (from latte train --model gqa --save)"},
                     {"out", "", "MLA weights .safetensors to write"},
-                    {"rank", "0", "latent rank r; 0 = min(2*G*d, D), always exact"}},
+                    {"rank", "0", "latent rank r; 0 = min(2*G*d, D), always exact"},
+                    {"part10", "false", "instead: the spec's Part 10 on randn(4, 24), with Part 6's rank check", true},
+                    {"seed", "0", "random seed for --part10"}},
                    argc, argv, first);
     if (args.help_requested()) {
         std::cout << args.usage();
+        return 0;
+    }
+    if (args.on("part10")) {
+        print_part10(static_cast<uint64_t>(args.integer("seed")));
         return 0;
     }
     LATTE_CHECK(!args.str("in").empty() && !args.str("out").empty(), "latte convert: --in and --out are required");
@@ -70,13 +94,16 @@ int cmd_absorb(int argc, char** argv, int first) {
     else dtypes = {cli::parse_dtype(args.str("dtype"))};
     std::printf("Part 13: D=%lld H=%lld d=%lld r=%lld, B=%lld L1=%lld L2=%lld\n", (long long)c.D, (long long)c.H,
                 (long long)(c.D / c.H), (long long)c.r, (long long)c.B, (long long)c.L1, (long long)c.L2);
-    std::printf("%-8s %14s %12s %12s %9s %16s\n", "dtype", "rel. error", "vanilla", "absorbed", "speedup",
-                "GFLOP van./abs.");
+    const AbsorbGflop gflop = absorb_gflop(c);
+    std::printf("work: vanilla %.1f GFLOP, absorbed %.1f GFLOP precomputed (the spec's W_Q_hat, W_O_hat), "
+                "%.1f GFLOP factored\n",
+                gflop.vanilla, gflop.precomputed, gflop.factored);
+    std::printf("%-8s %12s %12s %12s %12s %12s\n", "dtype", "vanilla", "precomputed", "rel. error", "factored",
+                "rel. error");
     for (DType dtype : dtypes) {
         const AbsorbReport r = run_absorb_case(c, dtype);
-        std::printf("%-8s %14.2e %11.3fs %11.3fs %8.2fx %8.1f/%.1f\n", dtype_name(dtype), r.relative_error,
-                    r.vanilla_seconds, r.absorbed_seconds, r.vanilla_seconds / r.absorbed_seconds, r.vanilla_gflop,
-                    r.absorbed_gflop);
+        std::printf("%-8s %11.3fs %11.3fs %12.2e %11.3fs %12.2e\n", dtype_name(dtype), r.vanilla_seconds,
+                    r.precomputed_seconds, r.error_precomputed, r.factored_seconds, r.error_factored);
     }
     return 0;
 }

@@ -28,12 +28,29 @@ ReducedMatrices reduced_matrices(const Tensor& W_DKV, const Tensor& W_UK, const 
     return {W_DKV, W_DKV, mul(q_hat, std::sqrt(double(r) / double(d))), o_hat};
 }
 
-AbsorbedLatentAttention::AbsorbedLatentAttention(const MultiHeadLatentAttention& mla)
-    : m_(reduced_matrices(mla.W_DKV->weight(), mla.W_UK->weight(), mla.W_UV->weight(), mla.W_Q->weight(),
-                          mla.W_O->weight(), mla.heads())),
-      heads_(mla.heads()),
-      rank_(mla.rank()),
-      width_(mla.input_width()) {}
+AbsorbedLatentAttention::AbsorbedLatentAttention(const MultiHeadLatentAttention& mla, AbsorbedForm form)
+    : W_Q_(mla.W_Q->weight()), W_UK_(mla.W_UK->weight()), W_UV_(mla.W_UV->weight()), W_O_(mla.W_O->weight()),
+      heads_(mla.heads()), head_dim_(mla.head_dim()), rank_(mla.rank()), width_(mla.input_width()),
+      factored_(form == AbsorbedForm::Factored || (form == AbsorbedForm::Auto && rank_ > head_dim_)) {
+    m_ = reduced_matrices(mla.W_DKV->weight(), W_UK_, W_UV_, W_Q_, W_O_, heads_);
+}
+
+Tensor AbsorbedLatentAttention::queries(const Tensor& x) const {
+    if (!factored_) return matmul(x, transpose(m_.W_Q_hat, 0, 1));
+    const int64_t b = x.size(0), l = x.size(1), H = heads_, d = head_dim_, r = rank_;
+    // Per head h: W_UK_h^T q_h, as (H, B*L1, d) @ (H, d, r) over strided views of q.
+    Tensor q = mul(matmul(x, transpose(W_Q_, 0, 1)), std::sqrt(double(r) / double(d)));  // (B, L1, H*d)
+    Tensor q_hat = matmul(transpose(reshape(q, {b * l, H, d}), 0, 1), reshape(W_UK_, {H, d, r}));  // (H, B*L1, r)
+    return reshape(transpose(q_hat, 0, 1), {b, l, H * r});
+}
+
+Tensor AbsorbedLatentAttention::output(const Tensor& o) const {
+    if (!factored_) return matmul(o, transpose(m_.W_O_hat, 0, 1));
+    const int64_t b = o.size(0), l = o.size(1), H = heads_, d = head_dim_, r = rank_;
+    // Per head h: W_UV_h o_h, as (H, B*L1, r) @ (H, r, d), then W_O over the concatenated heads.
+    Tensor heads = matmul(transpose(reshape(o, {b * l, H, r}), 0, 1), transpose(reshape(W_UV_, {H, d, r}), 1, 2));
+    return matmul(reshape(transpose(heads, 0, 1), {b, l, H * d}), transpose(W_O_, 0, 1));
+}
 
 Tensor AbsorbedLatentAttention::latent(const Tensor& y) const {
     check_defined(y, "AbsorbedLatentAttention", "y");
@@ -48,9 +65,8 @@ Tensor AbsorbedLatentAttention::attend(const Tensor& x, const Tensor& c, bool ca
     LATTE_CHECK(x.dim() == 3 && c.dim() == 3 && x.size(0) == c.size(0) && x.size(2) == width_ && c.size(2) == rank_,
                 "AbsorbedLatentAttention: expected x (B, L1, ", width_, ") and latents c (B, L2, ", rank_, "), got x ",
                 shape_str(x.shape()), " and c ", shape_str(c.shape()));
-    Tensor q = matmul(x, transpose(m_.W_Q_hat, 0, 1));                                   // (B, L1, H*r)
-    Tensor o = latent_attention(q, c, heads_, causal, 1.0 / std::sqrt(double(rank_)));   // (B, L1, H*r)
-    return matmul(o, transpose(m_.W_O_hat, 0, 1));                                       // (B, L1, D)
+    Tensor o = latent_attention(queries(x), c, heads_, causal, 1.0 / std::sqrt(double(rank_)));  // (B, L1, H*r)
+    return output(o);                                                                            // (B, L1, D)
 }
 
 Tensor AbsorbedLatentAttention::forward(const Tensor& x, const Tensor& y, bool causal) const {

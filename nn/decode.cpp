@@ -30,10 +30,16 @@ public:
     Tensor step(const Tensor& x) override {
         check_step_input("decode (K/V cache)", x, batch_, W_Q_->in_features());
         NoGradGuard no_grad;
-        Tensor k = keys_.append(W_K_->forward(x));    // (B, length, G*d)
-        Tensor v = values_.append(W_V_->forward(x));  // (B, length, G*dv)
+        append(x);
+        Tensor k = keys_.filled(), v = values_.filled();  // (B, length, G*d), (B, length, G*dv)
         const double scale = 1.0 / std::sqrt(double(W_K_->out_features() / kv_heads_));
         return W_O_->forward(grouped_attention(W_Q_->forward(x), k, v, heads_, kv_heads_, true, scale));
+    }
+    void append(const Tensor& x) override {
+        check_step_input("decode (K/V cache)", x, batch_, W_Q_->in_features());
+        NoGradGuard no_grad;
+        keys_.append(W_K_->forward(x));
+        values_.append(W_V_->forward(x));
     }
     int64_t length() const override { return keys_.length(); }
     int64_t cache_numbers_per_position() const override { return keys_.width() + values_.width(); }
@@ -55,8 +61,13 @@ public:
     Tensor step(const Tensor& x) override {
         check_step_input("decode (latent cache)", x, batch_, absorbed_.width());
         NoGradGuard no_grad;
-        Tensor c = latents_.append(absorbed_.latent(x));  // (B, length, r)
-        return absorbed_.attend(x, c, true);
+        append(x);
+        return absorbed_.attend(x, latents_.filled(), true);  // latents (B, length, r)
+    }
+    void append(const Tensor& x) override {
+        check_step_input("decode (latent cache)", x, batch_, absorbed_.width());
+        NoGradGuard no_grad;
+        latents_.append(absorbed_.latent(x));
     }
     int64_t length() const override { return latents_.length(); }
     int64_t cache_numbers_per_position() const override { return latents_.width(); }

@@ -36,6 +36,9 @@ public:
     // Appends tokens x (B, n, D) at the next n positions and returns their outputs (B, n, D):
     // token i attends itself and every earlier token. n > 1 is a prefill.
     virtual Tensor step(const Tensor& x) = 0;
+    // Caches tokens x (B, n, D) without computing their outputs: a prompt whose outputs are not
+    // needed costs only its projections.
+    virtual void append(const Tensor& x) = 0;
     virtual int64_t length() const = 0;
     // Numbers cached per position per sequence, and bytes cached now for all sequences.
     virtual int64_t cache_numbers_per_position() const = 0;

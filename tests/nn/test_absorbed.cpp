@@ -86,11 +86,17 @@ TEST_CASE("Part 13 on small sizes: the spec's reduced MHA and latte's absorbed p
     mla.W_UV->set_weight(w.W_UV);
     mla.W_Q->set_weight(w.W_Q);
     mla.W_O->set_weight(w.W_O);
+    const AbsorbedLatentAttention precomputed(mla, AbsorbedForm::Precomputed), factored(mla, AbsorbedForm::Factored);
+    REQUIRE_FALSE(precomputed.factored());
+    REQUIRE(factored.factored());
+    REQUIRE_FALSE(AbsorbedLatentAttention(mla).factored());  // Auto: r = 3 <= d = 4
     for (bool causal : {false, true}) {
         CAPTURE(causal);
         const Tensor expected = vanilla(x, y, causal);
         REQUIRE(relative_error(reduced(x, y, causal), expected) < 1e-12);
         REQUIRE(relative_error(mla.forward_absorbed(x, y, causal), expected) < 1e-12);
+        REQUIRE(relative_error(precomputed.forward(x, y, causal), expected) < 1e-12);
+        REQUIRE(relative_error(factored.forward(x, y, causal), expected) < 1e-12);
         REQUIRE(relative_error(mla.forward(x, y, causal), expected) < 1e-12);
     }
 }
@@ -117,6 +123,13 @@ TEST_CASE("the absorbed path has the vanilla MLA's gradients for inputs and weig
     }
     auto absorbed = [&mla](const std::vector<Tensor>& v) { return mla.forward_absorbed(v[0], v[1], true); };
     LATTE_REQUIRE_GRADCHECK(absorbed, (std::vector<Tensor>{x, y}));
+    // r = 3 < d = 4 makes forward_absorbed precompute; the factored form is differentiable too.
+    auto factored = [&mla](const std::vector<Tensor>& v) {
+        return AbsorbedLatentAttention(mla, AbsorbedForm::Factored).forward(v[0], v[1], true);
+    };
+    std::vector<Tensor> inputs{x, y};
+    for (const Tensor& p : mla.parameters()) inputs.push_back(p);
+    LATTE_REQUIRE_GRADCHECK(factored, inputs);
 }
 
 TEST_CASE("latent attention checks its shapes", "[nn][absorbed][errors]") {

@@ -36,6 +36,11 @@ TEST_CASE("decoding token by token equals the full causal forward at every posit
         std::vector<Tensor> parts{prefilled->step(narrow(x, 1, 0, 4))};
         for (int64_t t = 4; t < T; ++t) parts.push_back(prefilled->step(narrow(x, 1, t, 1)));
         REQUIRE(relative_error(cat(parts, 1), full) < 1e-12);
+        // Caching a prompt without its outputs leaves the later outputs unchanged.
+        auto appended = make_decoder(*module, B, T);
+        appended->append(narrow(x, 1, 0, 6));
+        REQUIRE(appended->length() == 6);
+        REQUIRE(relative_error(appended->step(narrow(x, 1, 6, 3)), narrow(full, 1, 6, 3)) < 1e-12);
         REQUIRE_THROWS_WITH(prefilled->step(narrow(x, 1, 0, 1)),
                             "PositionCache::append: 1 more positions do not fit: 9 of 9 are used");
     }

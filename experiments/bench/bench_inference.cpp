@@ -1,0 +1,82 @@
+// Inference speed: the spec's Part 13 case (vanilla MHA vs the absorbed MLA path, forward
+// only) and one decode step with an MHA K/V cache or an MLA latent cache at a few context
+// lengths, with the bytes of cache each step reads.
+#include <benchmark/benchmark.h>
+
+#include "core/autograd.h"
+#include "experiments/inference.h"
+#include "nn/absorbed.h"
+#include "nn/decode.h"
+#include "nn/mha.h"
+#include "nn/mla.h"
+#include "ops/ops.h"
+
+namespace {
+
+using namespace latte;
+
+// Part 13's exact sizes and weights (float32). Arg: 0 vanilla, 1 absorbed precomputed, 2 absorbed factored.
+void BM_part13_forward(benchmark::State& state) {
+    const int64_t path = state.range(0);
+    const experiments::AbsorbCase c;
+    const int64_t D = c.D, H = c.H, d = D / H, r = c.r;
+    NoGradGuard no_grad;
+    Generator gen(c.seed);
+    nn::MultiHeadLatentAttention mla(D, H, d, r, gen);
+    for (const Tensor& p : mla.parameters()) copy_(p, randn(p.shape(), gen));  // unscaled randn, as in the spec
+    nn::MultiHeadAttention vanilla(D, D, d, d, H, gen);
+    vanilla.W_Q->set_weight(mla.W_Q->weight());
+    vanilla.W_K->set_weight(matmul(mla.W_UK->weight(), mla.W_DKV->weight()));
+    vanilla.W_V->set_weight(matmul(mla.W_UV->weight(), mla.W_DKV->weight()));
+    vanilla.W_O->set_weight(mla.W_O->weight());
+    const nn::AbsorbedLatentAttention absorbed(mla, path == 1 ? nn::AbsorbedForm::Precomputed
+                                                              : nn::AbsorbedForm::Factored);
+    Tensor x = randn({c.B, c.L1, D}, gen), y = randn({c.B, c.L2, D}, gen);
+    for (auto _ : state) {
+        Tensor out = path == 0 ? vanilla.forward(x, y) : absorbed.forward(x, y);
+        benchmark::DoNotOptimize(out.view().data);
+    }
+    const experiments::AbsorbGflop gflop = experiments::absorb_gflop(c);
+    const double work = path == 0 ? gflop.vanilla : path == 1 ? gflop.precomputed : gflop.factored;
+    state.counters["GFLOP/s"] = benchmark::Counter(work, benchmark::Counter::kIsIterationInvariantRate);
+    state.SetLabel(path == 0 ? "vanilla" : path == 1 ? "absorbed, precomputed" : "absorbed, factored");
+}
+
+constexpr int64_t kSteps = 20;  // timed decode steps (each appends one token)
+
+// One decode step for batch 8, D=1024, H=16, d=64: MHA caches 2*D = 2048 numbers per position,
+// MLA (r = 256) caches 256.
+void BM_decode_step(benchmark::State& state) {
+    const bool latent = state.range(0) == 1;
+    const int64_t context = state.range(1), B = 8, D = 1024, H = 16, d = 64, r = 256;
+    NoGradGuard no_grad;
+    Generator gen(1);
+    std::shared_ptr<nn::Attention> module;
+    if (latent) module = std::make_shared<nn::MultiHeadLatentAttention>(D, H, d, r, gen);
+    else module = std::make_shared<nn::MultiHeadAttention>(D, D, d, d, H, gen);
+    auto decoder = nn::make_decoder(*module, B, context + kSteps + 1);
+    for (int64_t done = 0; done < context; done += 512)  // the context, cached without outputs
+        decoder->append(randn({B, std::min<int64_t>(512, context - done), D}, gen));
+    Tensor token = randn({B, 1, D}, gen);
+    decoder->step(token);  // warm-up
+    int64_t bytes_read = 0;
+    for (auto _ : state) {
+        bytes_read += decoder->cache_bytes();
+        benchmark::DoNotOptimize(decoder->step(token).view().data);
+    }
+    state.counters["cache_MiB"] = double(decoder->cache_bytes()) / (1 << 20);
+    state.counters["cache_read_GB/s"] = benchmark::Counter(double(bytes_read) / 1e9, benchmark::Counter::kIsRate);
+    state.SetLabel(latent ? "MLA latent cache" : "MHA K/V cache");
+}
+
+BENCHMARK(BM_part13_forward)->ArgName("path")->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(4);
+BENCHMARK(BM_decode_step)
+    ->ArgNames({"latent", "context"})
+    ->ArgsProduct({{0, 1}, {256, 1024, 4096}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(kSteps);
+
+}  // namespace
+
+BENCHMARK_MAIN();
