@@ -3,9 +3,18 @@
 
 namespace latte {
 
+namespace {
+const char* kWhyNot = "latte was built without CUDA (configure with -DLATTE_CUDA=ON and nvcc on PATH)";
+}
+
 Backend* cuda_backend(int, std::string* why_not) {
-    if (why_not) *why_not = "latte was built without CUDA (configure with -DLATTE_CUDA=ON and nvcc on PATH)";
+    if (why_not) *why_not = kWhyNot;
     return nullptr;
+}
+
+int cuda_device_count(std::string* why_not) {
+    if (why_not) *why_not = kWhyNot;
+    return 0;
 }
 
 }  // namespace latte

@@ -50,6 +50,8 @@ public:
     virtual void deallocate(void* ptr, std::size_t bytes) = 0;
     virtual void empty_cache() {}
     virtual std::size_t cached_bytes() const { return 0; }
+    // Waits for every kernel queued on this backend (a no-op where kernels run synchronously).
+    virtual void synchronize() {}
     // Copies raw bytes between this backend's memory and host memory.
     virtual void copy_to_host(void* host_dst, const void* src, std::size_t bytes) = 0;
     virtual void copy_from_host(void* dst, const void* host_src, std::size_t bytes) = 0;
@@ -81,5 +83,6 @@ Backend& backend_for(Device device);
 // null with a reason when latte was built without CUDA or no GPU is usable.
 Backend& cpu_backend();
 Backend* cuda_backend(int index, std::string* why_not);
+int cuda_device_count(std::string* why_not);
 
 }  // namespace latte

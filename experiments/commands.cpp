@@ -28,7 +28,8 @@ std::vector<cli::Flag> size_flags() {
             {"L", "16", "sequence length (L1 = L2)"},
             {"steps", "1500", "training steps"},
             {"lr", "0.003", "Adam learning rate"},
-            {"seed", "0", "random seed (weights and data)"}};
+            {"seed", "0", "random seed (weights and data)"},
+            {"device", "cpu", "cpu, cuda or cuda:N"}};
 }
 
 TrainConfig config_from(const cli::Args& args) {
@@ -39,6 +40,7 @@ TrainConfig config_from(const cli::Args& args) {
     c.steps = args.integer("steps");
     c.lr = args.number("lr");
     c.seed = static_cast<uint64_t>(args.integer("seed"));
+    c.device = Device::parse(args.str("device"));
     LATTE_CHECK(c.sizes.D == c.sizes.H * c.sizes.d, "latte: --D ", c.sizes.D, " must equal --H times --d (",
                 c.sizes.H * c.sizes.d, ")");
     return c;
@@ -58,7 +60,8 @@ void print_inference_checks(const nn::Attention& gqa_student, const nn::Attentio
     const auto& mla = dynamic_cast<const nn::MultiHeadLatentAttention&>(mla_student);
     const ConversionCheck conversion = convert_and_check(gqa, 0, c.seed);
     Generator gen(c.seed + 7);
-    Tensor x = randn({c.batch, c.L1, c.sizes.D}, gen), y = randn({c.batch, c.L2, c.sizes.D}, gen);
+    const TensorOptions on_device = TensorOptions{}.with_device(c.device);
+    Tensor x = randn({c.batch, c.L1, c.sizes.D}, gen, on_device), y = randn({c.batch, c.L2, c.sizes.D}, gen, on_device);
     double absorbed_error = 0;
     {
         NoGradGuard no_grad;
@@ -92,7 +95,7 @@ int cmd_train(int argc, char** argv, int first) {
     }
     TrainConfig c = config_from(args);
     c.model = args.str("model");
-    auto teacher = make_teacher(c.sizes, c.seed);
+    auto teacher = make_teacher(c.sizes, c.seed, c.device);
     std::printf("training %s student: D=%lld H=%lld d=%lld G=%lld r=%lld, batch %lld, L %lld, %lld steps\n",
                 c.model.c_str(), (long long)c.sizes.D, (long long)c.sizes.H, (long long)c.sizes.d, (long long)c.sizes.G,
                 (long long)c.sizes.r, (long long)c.batch, (long long)c.L1, (long long)c.steps);
@@ -112,17 +115,19 @@ int cmd_train(int argc, char** argv, int first) {
     return 0;
 }
 
-void run_forward(const std::string& weights, const std::string& inputs, const std::string& out, DType dtype) {
+void run_forward(const std::string& weights, const std::string& inputs, const std::string& out, DType dtype,
+                 Device device) {
     const nn::SafetensorsFile wfile = nn::load_safetensors(weights);
     Generator unused(0);
     auto module = nn::make_attention(wfile.metadata, unused, dtype);
     nn::load(*module, weights);
+    module->to(device);
     const nn::SafetensorsFile ifile = nn::load_safetensors(inputs);
     Tensor x, y, grad_out;
     for (const auto& [name, t] : ifile.tensors) {
-        if (name == "x") x = to(t, dtype);
-        else if (name == "y") y = to(t, dtype);
-        else if (name == "grad_out") grad_out = to(t, dtype);
+        if (name == "x") x = to(to(t, dtype), device);
+        else if (name == "y") y = to(to(t, dtype), device);
+        else if (name == "grad_out") grad_out = to(to(t, dtype), device);
         else LATTE_FAIL("latte forward: ", inputs, " has an unexpected tensor '", name, "' (expected x, y, grad_out)");
     }
     LATTE_CHECK(x.defined() && y.defined(), "latte forward: ", inputs, " needs tensors 'x' and 'y'");
@@ -151,7 +156,8 @@ int cmd_forward(int argc, char** argv, int first) {
                    {{"weights", "", "weights .safetensors; its metadata says module (mha|gqa|mla) and sizes"},
                     {"inputs", "", ".safetensors with x (B,L1,D1), y (B,L2,D2) and optional grad_out (B,L1,D1)"},
                     {"out", "", "output .safetensors"},
-                    {"dtype", "f32", "f32 or f64"}},
+                    {"dtype", "f32", "f32 or f64"},
+                    {"device", "cpu", "cpu, cuda or cuda:N"}},
                    argc, argv, first);
     if (args.help_requested()) {
         std::cout << args.usage();
@@ -159,7 +165,8 @@ int cmd_forward(int argc, char** argv, int first) {
     }
     LATTE_CHECK(!args.str("weights").empty() && !args.str("inputs").empty() && !args.str("out").empty(),
                 "latte forward: --weights, --inputs and --out are required (see --help)");
-    run_forward(args.str("weights"), args.str("inputs"), args.str("out"), cli::parse_dtype(args.str("dtype")));
+    run_forward(args.str("weights"), args.str("inputs"), args.str("out"), cli::parse_dtype(args.str("dtype")),
+                Device::parse(args.str("device")));
     std::printf("wrote %s\n", args.str("out").c_str());
     return 0;
 }
@@ -174,7 +181,7 @@ int cmd_demo(int argc, char** argv, int first) {
         return 0;
     }
     TrainConfig c = config_from(args);
-    auto teacher = make_teacher(c.sizes, c.seed);
+    auto teacher = make_teacher(c.sizes, c.seed, c.device);
     std::printf("latte demo: MHA, GQA (G=%lld) and MLA (r=%lld) students learn one MHA teacher (D=%lld, H=%lld, d=%lld)\n",
                 (long long)c.sizes.G, (long long)c.sizes.r, (long long)c.sizes.D, (long long)c.sizes.H,
                 (long long)c.sizes.d);
@@ -220,7 +227,7 @@ int cmd_compare(int argc, char** argv, int first) {
     int mla_wins = 0;
     for (int64_t s = 0; s < seeds; ++s) {
         c.seed = static_cast<uint64_t>(s);
-        auto teacher = make_teacher(c.sizes, c.seed);
+        auto teacher = make_teacher(c.sizes, c.seed, c.device);
         c.model = "gqa";
         const double gqa = train_teacher_student(c, *teacher).eval_loss;
         c.model = "mla";

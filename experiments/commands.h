@@ -3,6 +3,7 @@
 #pragma once
 #include <string>
 
+#include "core/device.h"
 #include "core/dtype.h"
 
 namespace latte::experiments {
@@ -18,6 +19,7 @@ int cmd_decode(int argc, char** argv, int first);
 // `latte forward` as a function: builds the module described by the weights' metadata, runs it
 // on x and y from `inputs`, and writes out (plus grad_x, grad_y, grad.<param> when the inputs
 // hold grad_out) to `out`.
-void run_forward(const std::string& weights, const std::string& inputs, const std::string& out, DType dtype);
+void run_forward(const std::string& weights, const std::string& inputs, const std::string& out, DType dtype,
+                 Device device = Device::cpu());
 
 }  // namespace latte::experiments

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "core/autograd.h"
+#include "core/backend.h"
 #include "nn/absorbed.h"
 #include "nn/conversion.h"
 #include "nn/decode.h"
@@ -18,13 +19,18 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// Waits for queued GPU work, so a wall-clock time covers it.
+void sync(Device device) { backend_for(device).synchronize(); }
+
 // The fastest of `repeats` runs of f, in seconds; `out` keeps the last result.
 template <class F>
-double fastest(int repeats, Tensor& out, F&& f) {
+double fastest(int repeats, Device device, Tensor& out, F&& f) {
     double best = 1e300;
     for (int i = 0; i < std::max(repeats, 1); ++i) {
+        sync(device);
         const auto start = std::chrono::steady_clock::now();
         out = f();
+        sync(device);
         best = std::min(best, seconds_since(start));
     }
     return best;
@@ -34,7 +40,7 @@ double fastest(int repeats, Tensor& out, F&& f) {
 double largest_difference(const nn::Attention& a, const nn::Attention& b, uint64_t seed) {
     NoGradGuard no_grad;
     Generator gen(seed);
-    const TensorOptions options = TensorOptions{}.with_dtype(a.parameters().front().dtype());
+    const TensorOptions options = TensorOptions{}.with_dtype(a.parameters().front().dtype()).with_device(a.device());
     const int64_t D = a.input_width();
     Tensor x = randn({2, 6, D}, gen, options), y = randn({2, 10, D}, gen, options);
     return std::max(relative_error(b.forward(x, y), a.forward(x, y)),
@@ -85,7 +91,8 @@ AbsorbReport run_absorb_case(const AbsorbCase& c, DType dtype) {
     Generator gen(c.seed);
     Tensor W_DKV = randn({r, D}, gen, options), W_UK = randn({D, r}, gen, options), W_UV = randn({D, r}, gen, options);
     Tensor W_Q = randn({D, D}, gen, options), W_O = randn({D, D}, gen, options);
-    Tensor x = randn({c.B, c.L1, D}, gen, options), y = randn({c.B, c.L2, D}, gen, options);
+    const TensorOptions on_device = TensorOptions(options).with_device(c.device);
+    Tensor x = randn({c.B, c.L1, D}, gen, on_device), y = randn({c.B, c.L2, D}, gen, on_device);
 
     nn::MultiHeadAttention vanilla(D, D, d, d, H, gen, dtype);
     vanilla.W_Q->set_weight(W_Q);
@@ -98,15 +105,17 @@ AbsorbReport run_absorb_case(const AbsorbCase& c, DType dtype) {
     mla.W_UV->set_weight(W_UV);
     mla.W_Q->set_weight(W_Q);
     mla.W_O->set_weight(W_O);
+    vanilla.to(c.device);
+    mla.to(c.device);
     // Reduced matrices once, like the spec's model; both forms of the absorbed path.
     const nn::AbsorbedLatentAttention precomputed(mla, nn::AbsorbedForm::Precomputed);
     const nn::AbsorbedLatentAttention factored(mla, nn::AbsorbedForm::Factored);
 
     AbsorbReport rep;
     Tensor out_vanilla, out_precomputed, out_factored;
-    rep.vanilla_seconds = fastest(c.repeats, out_vanilla, [&] { return vanilla.forward(x, y); });
-    rep.precomputed_seconds = fastest(c.repeats, out_precomputed, [&] { return precomputed.forward(x, y); });
-    rep.factored_seconds = fastest(c.repeats, out_factored, [&] { return factored.forward(x, y); });
+    rep.vanilla_seconds = fastest(c.repeats, c.device, out_vanilla, [&] { return vanilla.forward(x, y); });
+    rep.precomputed_seconds = fastest(c.repeats, c.device, out_precomputed, [&] { return precomputed.forward(x, y); });
+    rep.factored_seconds = fastest(c.repeats, c.device, out_factored, [&] { return factored.forward(x, y); });
     rep.error_precomputed = relative_error(out_precomputed, out_vanilla);
     rep.error_factored = relative_error(out_factored, out_vanilla);
     rep.gflop = absorb_gflop(c);
@@ -130,13 +139,15 @@ DecodeReport run_decode(const nn::Attention& module, int64_t batch, int64_t step
     LATTE_CHECK(batch > 0 && steps > 0, "latte decode: batch and steps must be positive, got ", batch, " and ", steps);
     NoGradGuard no_grad;
     Generator gen(seed);
-    const TensorOptions options = TensorOptions{}.with_dtype(module.parameters().front().dtype());
+    const TensorOptions options =
+        TensorOptions{}.with_dtype(module.parameters().front().dtype()).with_device(module.device());
     Tensor tokens = randn({batch, steps, module.input_width()}, gen, options);
     auto decoder = nn::make_decoder(module, batch, steps);
     std::vector<Tensor> outputs;
     outputs.reserve(static_cast<size_t>(steps));
     const auto start = std::chrono::steady_clock::now();
     for (int64_t t = 0; t < steps; ++t) outputs.push_back(decoder->step(narrow(tokens, 1, t, 1)));
+    sync(options.device);
     DecodeReport rep;
     rep.seconds = seconds_since(start);
     rep.tokens = batch * steps;

@@ -34,6 +34,7 @@ struct AbsorbCase {
     int64_t D = 1024, H = 32, r = 50, B = 32, L1 = 100, L2 = 300;
     uint64_t seed = 0;
     int repeats = 2;  // timed runs of each path; the fastest is reported
+    Device device = Device::cpu();
 };
 struct AbsorbGflop {
     double vanilla = 0, precomputed = 0, factored = 0;  // multiply-adds x 2, from the shapes
@@ -49,8 +50,8 @@ struct AbsorbReport {
 // Both absorbed forms (nn::AbsorbedForm) against vanilla.
 AbsorbReport run_absorb_case(const AbsorbCase& c, DType dtype);
 
-// Part 14: `steps` tokens per sequence decoded one at a time, optionally checked against the
-// module's full causal forward over the same tokens.
+// Part 14: `steps` tokens per sequence decoded one at a time (on the module's device),
+// optionally checked against the module's full causal forward over the same tokens.
 struct DecodeReport {
     int64_t numbers_per_position = 0;  // per sequence
     int64_t bytes_per_position = 0;    // per sequence

@@ -74,7 +74,8 @@ int cmd_absorb(int argc, char** argv, int first) {
                     {"L2", "300", "key length"},
                     {"seed", "0", "random seed"},
                     {"repeats", "2", "timed runs of each path (the fastest is shown)"},
-                    {"dtype", "both", "f32, f64 or both"}},
+                    {"dtype", "both", "f32, f64 or both"},
+                    {"device", "cpu", "cpu, cuda or cuda:N"}},
                    argc, argv, first);
     if (args.help_requested()) {
         std::cout << args.usage();
@@ -89,11 +90,13 @@ int cmd_absorb(int argc, char** argv, int first) {
     c.L2 = args.integer("L2");
     c.seed = static_cast<uint64_t>(args.integer("seed"));
     c.repeats = static_cast<int>(args.integer("repeats"));
+    c.device = Device::parse(args.str("device"));
     std::vector<DType> dtypes;
     if (args.str("dtype") == "both") dtypes = {DType::Float32, DType::Float64};
     else dtypes = {cli::parse_dtype(args.str("dtype"))};
-    std::printf("Part 13: D=%lld H=%lld d=%lld r=%lld, B=%lld L1=%lld L2=%lld\n", (long long)c.D, (long long)c.H,
-                (long long)(c.D / c.H), (long long)c.r, (long long)c.B, (long long)c.L1, (long long)c.L2);
+    std::printf("Part 13: D=%lld H=%lld d=%lld r=%lld, B=%lld L1=%lld L2=%lld, on %s\n", (long long)c.D,
+                (long long)c.H, (long long)(c.D / c.H), (long long)c.r, (long long)c.B, (long long)c.L1,
+                (long long)c.L2, c.device.str().c_str());
     const AbsorbGflop gflop = absorb_gflop(c);
     std::printf("work: vanilla %.1f GFLOP, absorbed %.1f GFLOP precomputed (the spec's W_Q_hat, W_O_hat), "
                 "%.1f GFLOP factored\n",
@@ -125,6 +128,7 @@ int cmd_decode(int argc, char** argv, int first) {
                     {"steps", "256", "tokens per sequence"},
                     {"seed", "0", "random seed"},
                     {"dtype", "f32", "f32 or f64"},
+                    {"device", "cpu", "cpu, cuda or cuda:N"},
                     {"no-check", "false", "skip the comparison with the full forward", true}},
                    argc, argv, first);
     if (args.help_requested()) {
@@ -145,11 +149,13 @@ int cmd_decode(int argc, char** argv, int first) {
                                                   {"r", args.str("r")}};
         module = nn::make_attention(config, gen, dtype);
     }
+    module->to(Device::parse(args.str("device")));
     const auto config = module->config();
     const DecodeReport r = run_decode(*module, args.integer("batch"), args.integer("steps"),
                                       static_cast<uint64_t>(args.integer("seed")) + 1, !args.on("no-check"));
-    std::printf("decode %s, batch %lld, %lld steps (%s)\n", config.at("module").c_str(),
-                (long long)args.integer("batch"), (long long)args.integer("steps"), dtype_name(dtype));
+    std::printf("decode %s, batch %lld, %lld steps (%s on %s)\n", config.at("module").c_str(),
+                (long long)args.integer("batch"), (long long)args.integer("steps"), dtype_name(dtype),
+                module->device().str().c_str());
     std::printf("cache: %lld numbers = %lld bytes per position per sequence; %lld bytes in all after the last step\n",
                 (long long)r.numbers_per_position, (long long)r.bytes_per_position, (long long)r.total_bytes);
     std::printf("speed: %.0f tokens/s (%lld tokens in %.3fs)\n", double(r.tokens) / r.seconds, (long long)r.tokens,

@@ -19,13 +19,14 @@ std::shared_ptr<nn::Attention> make_student(const std::string& kind, const Model
     LATTE_FAIL("unknown model '", kind, "' (expected mha, gqa or mla)");
 }
 
-std::shared_ptr<nn::Attention> make_teacher(const ModelSizes& s, uint64_t seed) {
+std::shared_ptr<nn::Attention> make_teacher(const ModelSizes& s, uint64_t seed, Device device) {
     Generator gen(seed ^ 0x7eac4e7ull);
     auto teacher = std::make_shared<nn::MultiHeadAttention>(s.D, s.D, s.d, s.d, s.H, gen);
     // PyTorch's init gives outputs ~ 1/sqrt(3) smaller per layer; scale so the attention pattern is
     // not uniform and the targets are of order one.
     NoGradGuard no_grad;
     for (const Tensor& p : teacher->parameters()) copy_(p, mul(p, 2.0));
+    teacher->to(device);
     return teacher;
 }
 
@@ -34,6 +35,9 @@ TrainResult train_teacher_student(const TrainConfig& c, const nn::Attention& tea
     Generator init(c.seed), data(c.seed + 1000003);
     TrainResult result;
     result.student = make_student(c.model, c.sizes, init);
+    result.student->to(c.device);
+    LATTE_CHECK(teacher.device() == c.device, "train: the teacher is on ", teacher.device().str(),
+                ", the student trains on ", c.device.str());
     result.parameters = result.student->num_parameters();
     result.kv_cache_per_position = result.student->kv_cache_per_position();
     nn::Adam optimizer(result.student->parameters(), c.lr);
@@ -41,7 +45,8 @@ TrainResult train_teacher_student(const TrainConfig& c, const nn::Attention& tea
 
     const auto start = std::chrono::steady_clock::now();
     for (int64_t step = 0; step < c.steps; ++step) {
-        Tensor x = randn(xs, data), y = randn(ys, data);  // a fresh batch every step
+        const TensorOptions on_device = TensorOptions{}.with_device(c.device);
+        Tensor x = randn(xs, data, on_device), y = randn(ys, data, on_device);  // a fresh batch every step
         Tensor target;
         {
             NoGradGuard no_grad;
@@ -65,7 +70,9 @@ TrainResult train_teacher_student(const TrainConfig& c, const nn::Attention& tea
 
     Generator held_out(c.seed + 7777777);
     NoGradGuard no_grad;
-    Tensor x = randn({4 * c.batch, c.L1, c.sizes.D}, held_out), y = randn({4 * c.batch, c.L2, c.sizes.D}, held_out);
+    const TensorOptions on_device = TensorOptions{}.with_device(c.device);
+    Tensor x = randn({4 * c.batch, c.L1, c.sizes.D}, held_out, on_device);
+    Tensor y = randn({4 * c.batch, c.L2, c.sizes.D}, held_out, on_device);
     Tensor target = teacher(x, y);
     result.eval_loss = mse_loss(result.student->forward(x, y), target).item();
     result.target_power = mean(mul(target, target)).item();

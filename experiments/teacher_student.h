@@ -20,6 +20,7 @@ struct TrainConfig {
     int64_t steps = 200;
     double lr = 3e-3;
     uint64_t seed = 0;
+    Device device = Device::cpu();  // where the student trains (the teacher must be there too)
     bool progress = true;     // a progress line every report_every steps
     int64_t report_every = 250;
 };
@@ -36,8 +37,10 @@ struct TrainResult {
 
 // A student of the given kind with the config's sizes ("mha" | "gqa" | "mla").
 std::shared_ptr<nn::Attention> make_student(const std::string& kind, const ModelSizes& sizes, Generator& gen);
-// The config's teacher: an MHA with the same D, H, d, weights scaled so targets have unit-order size.
-std::shared_ptr<nn::Attention> make_teacher(const ModelSizes& sizes, uint64_t seed);
+// The config's teacher: an MHA with the same D, H, d, weights scaled so targets have unit-order
+// size, on `device`.
+std::shared_ptr<nn::Attention> make_teacher(const ModelSizes& sizes, uint64_t seed, Device device = Device::cpu());
+// Weights and data are drawn on the host, so a seed gives the same run on every device.
 TrainResult train_teacher_student(const TrainConfig& config, const nn::Attention& teacher);
 
 }  // namespace latte::experiments

@@ -67,4 +67,20 @@ void Module::to(DType dtype) {
     }
 }
 
+void Module::to(Device device) {
+    std::vector<std::pair<std::string, Tensor*>> slots;
+    collect("", slots);
+    NoGradGuard no_grad;
+    for (auto& [_, t] : slots) {
+        if (t->device() == device) continue;
+        *t = latte::to(t->detach(), device);
+        t->requires_grad_(true);
+    }
+}
+
+Device Module::device() const {
+    const auto params = parameters();
+    return params.empty() ? Device::cpu() : params.front().device();
+}
+
 }  // namespace latte::nn

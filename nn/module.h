@@ -26,6 +26,9 @@ public:
     bool is_training() const { return training_; }
     // Moves every parameter to `dtype` in place (a new leaf per parameter).
     void to(DType dtype);
+    // Moves every parameter to `device` (a new leaf per parameter): build optimizers after.
+    void to(Device device);
+    Device device() const;  // of the first parameter (cpu when there is none)
     // Module kind and sizes as strings, written into weight files' metadata.
     virtual std::map<std::string, std::string> config() const { return {}; }
 

@@ -61,7 +61,11 @@ def main():
         x, y, target = (torch.randn(B, L, D, device=dev) for _ in range(3))
         models = {"mha": MyGQA(D, D, d, d, H, H), "gqa": MyGQA(D, D, d, d, H, G), "mla": MyMLA(D, H, d, r)}
         for kind, m in models.items():
-            print(f"train_{kind}_{name}: {step_ms(m.to(dev), x, y, target, a.steps, sync):.2f} ms/step", flush=True)
+            if dev.type == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+            ms = step_ms(m.to(dev), x, y, target, a.steps, sync)
+            peak = f", peak {torch.cuda.max_memory_allocated() / 2**20:.1f} MiB" if dev.type == "cuda" else ""
+            print(f"train_{kind}_{name}: {ms:.2f} ms/step{peak}", flush=True)
 
 if __name__ == "__main__":
     main()

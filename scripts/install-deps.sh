@@ -6,6 +6,8 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+command -v nvcc > /dev/null || echo "install-deps: nvcc is not on PATH: latte builds without its CUDA backend" \
+  "(put the CUDA toolkit's bin/ on PATH to build it)"
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all packages present"
   exit 0

@@ -1,21 +1,10 @@
-// dispatch(dtype, f): calls f with a typed null pointer (float* or double*), so a CPU kernel
-// body is written once as a generic lambda.
+// The CPU kernels use the shared dtype dispatch.
 #pragma once
-#include <type_traits>
-
-#include "core/dtype.h"
+#include "backends/common/dispatch.h"
 
 namespace latte::cpu {
 
-template <class F>
-void dispatch(DType dtype, F&& f) {
-    switch (dtype) {
-        case DType::Float32: f(static_cast<float*>(nullptr)); return;
-        case DType::Float64: f(static_cast<double*>(nullptr)); return;
-    }
-}
-
-template <class Tag>
-using elem_t = std::remove_pointer_t<Tag>;
+using latte::dispatch;
+using latte::elem_t;
 
 }  // namespace latte::cpu

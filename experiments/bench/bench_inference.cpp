@@ -1,9 +1,11 @@
 // Inference speed: the spec's Part 13 case (vanilla MHA vs the absorbed MLA path, forward
 // only) and one decode step with an MHA K/V cache or an MLA latent cache at a few context
-// lengths, with the bytes of cache each step reads.
+// lengths, with the bytes of cache each step reads. With a usable GPU every case also runs on
+// cuda:0 (arg device = 1), synchronized per iteration.
 #include <benchmark/benchmark.h>
 
 #include "core/autograd.h"
+#include "core/cuda.h"
 #include "experiments/inference.h"
 #include "nn/absorbed.h"
 #include "nn/decode.h"
@@ -18,6 +20,7 @@ using namespace latte;
 // Part 13's exact sizes and weights (float32). Arg: 0 vanilla, 1 absorbed precomputed, 2 absorbed factored.
 void BM_part13_forward(benchmark::State& state) {
     const int64_t path = state.range(0);
+    const Device device = state.range(1) == 1 ? Device::cuda(0) : Device::cpu();
     const experiments::AbsorbCase c;
     const int64_t D = c.D, H = c.H, d = D / H, r = c.r;
     NoGradGuard no_grad;
@@ -29,11 +32,16 @@ void BM_part13_forward(benchmark::State& state) {
     vanilla.W_K->set_weight(matmul(mla.W_UK->weight(), mla.W_DKV->weight()));
     vanilla.W_V->set_weight(matmul(mla.W_UV->weight(), mla.W_DKV->weight()));
     vanilla.W_O->set_weight(mla.W_O->weight());
+    mla.to(device);
+    vanilla.to(device);
     const nn::AbsorbedLatentAttention absorbed(mla, path == 1 ? nn::AbsorbedForm::Precomputed
                                                               : nn::AbsorbedForm::Factored);
-    Tensor x = randn({c.B, c.L1, D}, gen), y = randn({c.B, c.L2, D}, gen);
+    const TensorOptions on_device = TensorOptions{}.with_device(device);
+    Tensor x = randn({c.B, c.L1, D}, gen, on_device), y = randn({c.B, c.L2, D}, gen, on_device);
+    Backend& backend = backend_for(device);
     for (auto _ : state) {
         Tensor out = path == 0 ? vanilla.forward(x, y) : absorbed.forward(x, y);
+        backend.synchronize();
         benchmark::DoNotOptimize(out.view().data);
     }
     const experiments::AbsorbGflop gflop = experiments::absorb_gflop(c);
@@ -49,30 +57,46 @@ constexpr int64_t kSteps = 20;  // timed decode steps (each appends one token)
 void BM_decode_step(benchmark::State& state) {
     const bool latent = state.range(0) == 1;
     const int64_t context = state.range(1), B = 8, D = 1024, H = 16, d = 64, r = 256;
+    const Device device = state.range(2) == 1 ? Device::cuda(0) : Device::cpu();
     NoGradGuard no_grad;
     Generator gen(1);
     std::shared_ptr<nn::Attention> module;
     if (latent) module = std::make_shared<nn::MultiHeadLatentAttention>(D, H, d, r, gen);
     else module = std::make_shared<nn::MultiHeadAttention>(D, D, d, d, H, gen);
+    module->to(device);
+    const TensorOptions on_device = TensorOptions{}.with_device(device);
     auto decoder = nn::make_decoder(*module, B, context + kSteps + 1);
     for (int64_t done = 0; done < context; done += 512)  // the context, cached without outputs
-        decoder->append(randn({B, std::min<int64_t>(512, context - done), D}, gen));
-    Tensor token = randn({B, 1, D}, gen);
+        decoder->append(randn({B, std::min<int64_t>(512, context - done), D}, gen, on_device));
+    Tensor token = randn({B, 1, D}, gen, on_device);
     decoder->step(token);  // warm-up
+    Backend& backend = backend_for(device);
+    backend.synchronize();
     int64_t bytes_read = 0;
     for (auto _ : state) {
         bytes_read += decoder->cache_bytes();
         benchmark::DoNotOptimize(decoder->step(token).view().data);
+        backend.synchronize();
     }
     state.counters["cache_MiB"] = double(decoder->cache_bytes()) / (1 << 20);
     state.counters["cache_read_GB/s"] = benchmark::Counter(double(bytes_read) / 1e9, benchmark::Counter::kIsRate);
     state.SetLabel(latent ? "MLA latent cache" : "MHA K/V cache");
 }
 
-BENCHMARK(BM_part13_forward)->ArgName("path")->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(4);
+// The devices to run on: the CPU, and cuda:0 when one is usable.
+std::vector<int64_t> devices() {
+    return cuda::is_available() ? std::vector<int64_t>{0, 1} : std::vector<int64_t>{0};
+}
+
+BENCHMARK(BM_part13_forward)
+    ->ArgNames({"path", "device"})
+    ->ArgsProduct({{0, 1, 2}, devices()})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(4);
 BENCHMARK(BM_decode_step)
-    ->ArgNames({"latent", "context"})
-    ->ArgsProduct({{0, 1}, {256, 1024, 4096}})
+    ->ArgNames({"latent", "context", "device"})
+    ->ArgsProduct({{0, 1}, {256, 1024, 4096}, devices()})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Iterations(kSteps);

@@ -17,12 +17,6 @@ void set(const Tensor& param, const Tensor& value) {
     copy_(param, value);
 }
 
-// Rows of W (G*d, D) tiled H/G times along dim 0: row block h of the result is block h mod G.
-Tensor tile_rows(const Tensor& w, int64_t copies) {
-    std::vector<Tensor> parts(static_cast<size_t>(copies), w.detach());
-    return cat(parts, 0);
-}
-
 }  // namespace
 
 TEST_CASE("Linear stores (out, in) weights with PyTorch's init bounds", "[nn]") {
@@ -91,11 +85,12 @@ TEST_CASE("the spec's identities: GQA(G=H) = MHA, GQA = MHA with tiled K/V, MLA 
     for (size_t i = 0; i < 4; ++i) set(mha.parameters()[i], gqa_full.parameters()[i]);
     LATTE_REQUIRE_CLOSE(gqa_full(x, y), mha(x, y), 1e-13, 1e-14);
 
-    // Parts 6, 9: GQA equals MHA whose K/V weights tile the GQA ones H/G times (h mod G order).
+    // Parts 6, 9: GQA equals MHA whose K/V weights tile the GQA ones H/G times: row block h of
+    // the tiled matrix is block h mod G.
     GroupedQueryAttention gqa(D, D, d, d, H, G, gen, DType::Float64);
     set(mha.W_Q->weight(), gqa.W_Q->weight());
-    set(mha.W_K->weight(), tile_rows(gqa.W_K->weight(), H / G));
-    set(mha.W_V->weight(), tile_rows(gqa.W_V->weight(), H / G));
+    set(mha.W_K->weight(), repeat(gqa.W_K->weight().detach(), {H / G, 1}));
+    set(mha.W_V->weight(), repeat(gqa.W_V->weight().detach(), {H / G, 1}));
     set(mha.W_O->weight(), gqa.W_O->weight());
     LATTE_REQUIRE_CLOSE(gqa(x, y), mha(x, y), 1e-13, 1e-14);
     // The other grouping (h // (H/G)) is a different model: the rule matters.

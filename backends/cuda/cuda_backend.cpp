@@ -1,0 +1,244 @@
+#include "backends/cuda/cuda_backend.h"
+
+#include <mutex>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/kernels.h"
+#include "core/cuda.h"
+
+namespace latte {
+namespace cuda_detail {
+namespace {
+
+// Offsets o[i] = o[0] + i * stride for one stride (0 allowed): then one strided-batched call does.
+bool evenly_spaced(const std::vector<int64_t>& offsets, int64_t& stride) {
+    stride = offsets.size() > 1 ? offsets[1] - offsets[0] : 0;
+    for (size_t i = 1; i < offsets.size(); ++i)
+        if (offsets[i] - offsets[i - 1] != stride) return false;
+    return true;
+}
+
+// Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLAS gets B first.
+template <class T>
+void gemm_typed(cublasHandle_t handle, const GemmArgs& g) {
+    const cublasOperation_t ta = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const cublasOperation_t tb = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    const int m = static_cast<int>(g.m), n = static_cast<int>(g.n), k = static_cast<int>(g.k);
+    const int lda = static_cast<int>(g.lda), ldb = static_cast<int>(g.ldb), ldc = static_cast<int>(g.ldc);
+    const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
+    const T* a = static_cast<const T*>(g.a);
+    const T* b = static_cast<const T*>(g.b);
+    T* c = static_cast<T*>(g.c);
+    const int batches = static_cast<int>(g.c_offsets.size());
+    int64_t sa = 0, sb = 0, sc = 0;
+    if (evenly_spaced(g.a_offsets, sa) && evenly_spaced(g.b_offsets, sb) && evenly_spaced(g.c_offsets, sc)) {
+        const T* a0 = a + g.a_offsets[0];
+        const T* b0 = b + g.b_offsets[0];
+        T* c0 = c + g.c_offsets[0];
+        if constexpr (std::is_same_v<T, float>)
+            LATTE_CUBLAS_CHECK(cublasSgemmStridedBatched(handle, tb, ta, n, m, k, &alpha, b0, ldb, sb, a0, lda, sa,
+                                                         &beta, c0, ldc, sc, batches));
+        else
+            LATTE_CUBLAS_CHECK(cublasDgemmStridedBatched(handle, tb, ta, n, m, k, &alpha, b0, ldb, sb, a0, lda, sa,
+                                                         &beta, c0, ldc, sc, batches));
+        return;
+    }
+    for (int i = 0; i < batches; ++i) {  // irregular batches (rare): one call each
+        const T* ai = a + g.a_offsets[static_cast<size_t>(i)];
+        const T* bi = b + g.b_offsets[static_cast<size_t>(i)];
+        T* ci = c + g.c_offsets[static_cast<size_t>(i)];
+        if constexpr (std::is_same_v<T, float>)
+            LATTE_CUBLAS_CHECK(cublasSgemm(handle, tb, ta, n, m, k, &alpha, bi, ldb, ai, lda, &beta, ci, ldc));
+        else
+            LATTE_CUBLAS_CHECK(cublasDgemm(handle, tb, ta, n, m, k, &alpha, bi, ldb, ai, lda, &beta, ci, ldc));
+    }
+}
+
+}  // namespace
+
+CudaBackend::CudaBackend(int device) : device_(device) {
+    activate();
+    LATTE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    LATTE_CUBLAS_CHECK(cublasCreate(&cublas_));
+    LATTE_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+    allocator_ = std::make_unique<CachingAllocator>(
+        [this](std::size_t bytes) -> void* {
+            activate();
+            void* ptr = nullptr;
+            if (cudaMalloc(&ptr, bytes) != cudaSuccess) {
+                (void)cudaGetLastError();  // clear the sticky out-of-memory error
+                return nullptr;
+            }
+            return ptr;
+        },
+        [this](void* ptr) {
+            activate();
+            LATTE_CUDA_CHECK(cudaFree(ptr));
+        },
+        // Keep up to 16 GiB of freed blocks: every size a training step uses, so the loop never
+        // calls cudaMalloc/cudaFree after its first step. Every request is cached (min 0).
+        std::size_t(16) << 30, 0);
+}
+
+CudaBackend::~CudaBackend() {
+    allocator_->empty_cache();
+    cublasDestroy(cublas_);
+    cudaStreamDestroy(stream_);
+}
+
+void CudaBackend::activate() const { LATTE_CUDA_CHECK(cudaSetDevice(device_)); }
+
+void* CudaBackend::allocate(std::size_t bytes) {
+    void* ptr = allocator_->allocate(bytes);
+    LATTE_CHECK(ptr != nullptr, "cuda:", device_, ": out of memory allocating ", bytes, " bytes (",
+                allocator_->cached_bytes(), " bytes cached)");
+    return ptr;
+}
+
+void CudaBackend::deallocate(void* ptr, std::size_t bytes) {
+    // Stream order makes reuse safe: the next user of this block queues after every kernel
+    // that may still read it, on the same stream.
+    allocator_->deallocate(ptr, bytes);
+}
+
+void CudaBackend::empty_cache() {
+    synchronize();
+    allocator_->empty_cache();
+}
+
+std::size_t CudaBackend::cached_bytes() const { return allocator_->cached_bytes(); }
+
+void CudaBackend::synchronize() {
+    activate();
+    LATTE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::copy_to_host(void* host_dst, const void* src, std::size_t bytes) {
+    activate();
+    LATTE_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+    LATTE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::copy_from_host(void* dst, const void* host_src, std::size_t bytes) {
+    activate();
+    LATTE_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_));
+    LATTE_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host buffer may go away on return
+}
+
+void CudaBackend::copy(const View& dst, const View& src) {
+    activate();
+    launch_copy(dst, src, stream_);
+}
+
+void CudaBackend::fill(const View& dst, double value) {
+    activate();
+    launch_fill(dst, value, stream_);
+}
+
+void CudaBackend::unary(UnaryOp op, double alpha, const View& dst, const View& src) {
+    activate();
+    launch_unary(op, alpha, dst, src, stream_);
+}
+
+void CudaBackend::binary(BinaryOp op, const View& dst, const View& a, const View& b) {
+    activate();
+    launch_binary(op, dst, a, b, stream_);
+}
+
+void CudaBackend::reduce(ReduceOp op, void* dst, const void* src, DType dtype, int64_t outer, int64_t size,
+                         int64_t inner) {
+    activate();
+    launch_reduce(op, dst, src, dtype, outer, size, inner, stream_);
+}
+
+void CudaBackend::gemm(const GemmArgs& g) {
+    if (g.c_offsets.empty() || g.m == 0 || g.n == 0) return;
+    activate();
+    LATTE_CHECK(g.m <= 0x7fffffff && g.n <= 0x7fffffff && g.k <= 0x7fffffff, "cuda: gemm of ", g.m, "x", g.k, " by ",
+                g.k, "x", g.n, " exceeds cuBLAS's int sizes");
+    if (g.k == 0) {  // cuBLAS needs k >= 1; the product is zero (times beta*C, which is 0 here)
+        LATTE_CHECK(g.beta == 0.0, "cuda: gemm with k = 0 and beta != 0 is not supported");
+        for (int64_t off : g.c_offsets) {
+            const std::size_t elem = dtype_size(g.dtype);
+            View c{static_cast<char*>(g.c) + off * static_cast<int64_t>(elem), {g.m, g.n}, {g.ldc, 1}, g.dtype};
+            launch_fill(c, 0.0, stream_);
+        }
+        return;
+    }
+    const bool tf32 = cuda::allow_tf32() && g.dtype == DType::Float32;
+    LATTE_CUBLAS_CHECK(cublasSetMathMode(cublas_, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+    switch (g.dtype) {
+        case DType::Float32: gemm_typed<float>(cublas_, g); return;
+        case DType::Float64: gemm_typed<double>(cublas_, g); return;
+    }
+}
+
+void CudaBackend::softmax_fwd(void* y, const void* x, DType dtype, int64_t rows, int64_t cols, bool log) {
+    activate();
+    launch_softmax_fwd(y, x, dtype, rows, cols, log, stream_);
+}
+
+void CudaBackend::softmax_bwd(void* dx, const void* y, const void* dy, DType dtype, int64_t rows, int64_t cols,
+                              bool log) {
+    activate();
+    launch_softmax_bwd(dx, y, dy, dtype, rows, cols, log, stream_);
+}
+
+}  // namespace cuda_detail
+
+// ---- the link-time hooks of core/backend.h ----
+
+namespace {
+
+struct Devices {
+    std::once_flag probed;
+    int count = 0;
+    std::string why_not;
+    std::mutex mutex;
+    std::vector<cuda_detail::CudaBackend*> backends;  // created on first use, never destroyed
+};
+
+// Backends outlive every tensor (some live in statics), so they are never destroyed.
+Devices& devices() {
+    static auto* d = new Devices;
+    std::call_once(d->probed, [] {
+        const cudaError_t status = cudaGetDeviceCount(&d->count);
+        if (status != cudaSuccess) {
+            d->why_not = std::string("no usable CUDA device: ") + cudaGetErrorString(status);
+            d->count = 0;
+            (void)cudaGetLastError();
+        } else if (d->count == 0) {
+            d->why_not = "no CUDA device found";
+        }
+        d->backends.assign(static_cast<size_t>(d->count), nullptr);
+    });
+    return *d;
+}
+
+}  // namespace
+
+int cuda_device_count(std::string* why_not) {
+    Devices& d = devices();
+    if (d.count == 0 && why_not) *why_not = d.why_not;
+    return d.count;
+}
+
+Backend* cuda_backend(int index, std::string* why_not) {
+    Devices& d = devices();
+    if (index < 0 || index >= d.count) {
+        if (why_not)
+            *why_not = d.count == 0 ? d.why_not
+                                    : "device cuda:" + std::to_string(index) + " does not exist (" +
+                                          std::to_string(d.count) + " CUDA devices)";
+        return nullptr;
+    }
+    std::lock_guard<std::mutex> lock(d.mutex);
+    auto& slot = d.backends[static_cast<size_t>(index)];
+    if (slot == nullptr) slot = new cuda_detail::CudaBackend(index);
+    return slot;
+}
+
+}  // namespace latte

@@ -1,0 +1,48 @@
+// The CUDA backend for one device: memory through a caching allocator over cudaMalloc, one
+// stream on which every kernel and copy of the device is queued in order, cuBLAS for gemm and
+// our own kernels (kernels.cu) for everything else.
+#pragma once
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <memory>
+
+#include "backends/common/caching_allocator.h"
+#include "core/backend.h"
+
+namespace latte::cuda_detail {
+
+class CudaBackend final : public Backend {
+public:
+    explicit CudaBackend(int device);
+    ~CudaBackend() override;
+
+    void* allocate(std::size_t bytes) override;
+    void deallocate(void* ptr, std::size_t bytes) override;
+    void empty_cache() override;
+    std::size_t cached_bytes() const override;
+    void synchronize() override;
+    void copy_to_host(void* host_dst, const void* src, std::size_t bytes) override;
+    void copy_from_host(void* dst, const void* host_src, std::size_t bytes) override;
+
+    void copy(const View& dst, const View& src) override;
+    void fill(const View& dst, double value) override;
+    void unary(UnaryOp op, double alpha, const View& dst, const View& src) override;
+    void binary(BinaryOp op, const View& dst, const View& a, const View& b) override;
+    void reduce(ReduceOp op, void* dst, const void* src, DType dtype, int64_t outer, int64_t size,
+                int64_t inner) override;
+    void gemm(const GemmArgs& args) override;
+    void softmax_fwd(void* y, const void* x, DType dtype, int64_t rows, int64_t cols, bool log) override;
+    void softmax_bwd(void* dx, const void* y, const void* dy, DType dtype, int64_t rows, int64_t cols,
+                     bool log) override;
+
+private:
+    void activate() const;  // makes this backend's device current for the calling thread
+
+    int device_;
+    cudaStream_t stream_ = nullptr;
+    cublasHandle_t cublas_ = nullptr;
+    std::unique_ptr<CachingAllocator> allocator_;
+};
+
+}  // namespace latte::cuda_detail

@@ -1,0 +1,272 @@
+// latte's own CUDA kernels: strided pointwise ops (with dtype conversion for copies), fills,
+// reductions over the middle axis of [outer, size, inner], and row-wise softmax forward and
+// backward. The pointwise math is backends/common/pointwise.h, shared with the CPU.
+#include <algorithm>
+#include <cfloat>
+
+#include "backends/common/dispatch.h"
+#include "backends/common/pointwise.h"
+#include "backends/common/strided_plan.h"
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/kernels.h"
+
+namespace latte::cuda_detail {
+namespace {
+
+constexpr int kMaxDims = 12;
+constexpr int kThreads = 256;
+
+// A coalesced strided loop passed to a kernel by value.
+template <int N>
+struct Geometry {
+    int rank;
+    int64_t numel;
+    int64_t sizes[kMaxDims];
+    int64_t strides[N][kMaxDims];
+};
+
+template <int N>
+Geometry<N> geometry(const Shape& shape, const std::array<const Shape*, N>& strides) {
+    const StridedPlan<N> plan = make_plan<N>(shape, strides);
+    LATTE_CHECK(plan.shape.size() <= static_cast<size_t>(kMaxDims), "cuda: a view of shape ", shape_str(shape),
+                " has more than ", kMaxDims, " non-mergeable dims");
+    Geometry<N> g{};
+    g.rank = static_cast<int>(plan.shape.size());
+    g.numel = shape_numel(shape);
+    for (int d = 0; d < g.rank; ++d) {
+        g.sizes[d] = plan.shape[static_cast<size_t>(d)];
+        for (int k = 0; k < N; ++k) g.strides[k][d] = plan.strides[static_cast<size_t>(k)][static_cast<size_t>(d)];
+    }
+    return g;
+}
+
+template <int N>
+__device__ void element_offsets(const Geometry<N>& g, int64_t linear, int64_t (&out)[N]) {
+    for (int k = 0; k < N; ++k) out[k] = 0;
+    for (int d = g.rank - 1; d >= 0; --d) {
+        const int64_t index = linear % g.sizes[d];
+        linear /= g.sizes[d];
+        for (int k = 0; k < N; ++k) out[k] += index * g.strides[k][d];
+    }
+}
+
+int blocks_for(int64_t n) { return static_cast<int>(std::min<int64_t>((n + kThreads - 1) / kThreads, 8192)); }
+
+#define LATTE_GRID_STRIDE(i, n) \
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
+
+template <class To, class From>
+__global__ void copy_kernel(Geometry<2> g, To* dst, const From* src) {
+    LATTE_GRID_STRIDE(i, g.numel) {
+        int64_t off[2];
+        element_offsets(g, i, off);
+        dst[off[0]] = static_cast<To>(src[off[1]]);
+    }
+}
+
+template <class T>
+__global__ void fill_kernel(Geometry<1> g, T* dst, T value) {
+    LATTE_GRID_STRIDE(i, g.numel) {
+        int64_t off[1];
+        element_offsets(g, i, off);
+        dst[off[0]] = value;
+    }
+}
+
+template <class T>
+__global__ void unary_kernel(Geometry<2> g, UnaryOp op, T alpha, T* dst, const T* src) {
+    LATTE_GRID_STRIDE(i, g.numel) {
+        int64_t off[2];
+        element_offsets(g, i, off);
+        dst[off[0]] = apply_unary<T>(op, src[off[1]], alpha);
+    }
+}
+
+template <class T>
+__global__ void binary_kernel(Geometry<3> g, BinaryOp op, T* dst, const T* a, const T* b) {
+    LATTE_GRID_STRIDE(i, g.numel) {
+        int64_t off[3];
+        element_offsets(g, i, off);
+        dst[off[0]] = apply_binary<T>(op, a[off[1]], b[off[2]]);
+    }
+}
+
+template <class T>
+__device__ T combine(ReduceOp op, T a, T b) {
+    return op == ReduceOp::Sum ? a + b : (a > b ? a : b);
+}
+
+template <class T>
+__device__ T identity(ReduceOp op) {
+    return op == ReduceOp::Sum ? T(0) : -T(INFINITY);
+}
+
+// Reduces v over the block; every thread gets the result. `shared` holds one T per warp.
+template <class T>
+__device__ T block_reduce(ReduceOp op, T v, T* shared) {
+    for (int offset = 16; offset > 0; offset /= 2) v = combine(op, v, __shfl_down_sync(0xffffffffu, v, offset));
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = (blockDim.x + 31) / 32;
+    __syncthreads();  // `shared` may still be read from a previous call
+    if (lane == 0) shared[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        v = lane < warps ? shared[lane] : identity<T>(op);
+        for (int offset = 16; offset > 0; offset /= 2) v = combine(op, v, __shfl_down_sync(0xffffffffu, v, offset));
+        if (lane == 0) shared[0] = v;
+    }
+    __syncthreads();
+    return shared[0];
+}
+
+// inner == 1: one block per row of `size` contiguous elements.
+template <class T>
+__global__ void reduce_rows_kernel(ReduceOp op, T* dst, const T* src, int64_t size) {
+    __shared__ T shared[32];
+    const T* row = src + blockIdx.x * size;
+    T acc = identity<T>(op);
+    for (int64_t s = threadIdx.x; s < size; s += blockDim.x) acc = combine(op, acc, row[s]);
+    acc = block_reduce(op, acc, shared);
+    if (threadIdx.x == 0) dst[blockIdx.x] = acc;
+}
+
+// inner > 1: one thread per output, reading along `size` with stride `inner` (coalesced over inner).
+template <class T>
+__global__ void reduce_columns_kernel(ReduceOp op, T* dst, const T* src, int64_t outer, int64_t size, int64_t inner) {
+    LATTE_GRID_STRIDE(i, outer * inner) {
+        const int64_t o = i / inner, in = i % inner;
+        const T* p = src + o * size * inner + in;
+        T acc = identity<T>(op);
+        for (int64_t s = 0; s < size; ++s) acc = combine(op, acc, p[s * inner]);
+        dst[i] = acc;
+    }
+}
+
+// One block per row: y = softmax(x) or log_softmax(x), with the max subtracted first.
+template <class T>
+__global__ void softmax_fwd_kernel(T* y, const T* x, int64_t cols, bool log) {
+    __shared__ T shared[32];
+    const T* in = x + blockIdx.x * cols;
+    T* out = y + blockIdx.x * cols;
+    T m = -T(INFINITY);
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) m = in[c] > m ? in[c] : m;
+    m = block_reduce(ReduceOp::Max, m, shared);
+    T s = 0;
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) s += exp(in[c] - m);
+    s = block_reduce(ReduceOp::Sum, s, shared);
+    const T log_s = ::log(s);
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+        out[c] = log ? in[c] - m - log_s : exp(in[c] - m) / s;
+}
+
+// softmax: dx = y * (dy - sum(dy * y)); log-softmax: dx = dy - exp(y) * sum(dy).
+template <class T>
+__global__ void softmax_bwd_kernel(T* dx, const T* y, const T* dy, int64_t cols, bool log) {
+    __shared__ T shared[32];
+    const int64_t base = blockIdx.x * cols;
+    T s = 0;
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) s += log ? dy[base + c] : dy[base + c] * y[base + c];
+    s = block_reduce(ReduceOp::Sum, s, shared);
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+        const int64_t i = base + c;
+        dx[i] = log ? dy[i] - exp(y[i]) * s : y[i] * (dy[i] - s);
+    }
+}
+
+// Threads per block for a row-wise kernel: enough warps to cover the row, at most 256.
+int row_threads(int64_t cols) { return static_cast<int>(std::clamp<int64_t>((cols + 31) / 32 * 32, 32, kThreads)); }
+
+void check_rows(int64_t rows, const char* what) {
+    LATTE_CHECK(rows <= 0x7fffffff, "cuda: ", what, " over ", rows, " rows exceeds one grid");
+}
+
+}  // namespace
+
+void launch_copy(const View& dst, const View& src, cudaStream_t stream) {
+    const auto g = geometry<2>(dst.shape, {&dst.strides, &src.strides});
+    if (g.numel == 0) return;
+    dispatch(dst.dtype, [&](auto* to_tag) {
+        dispatch(src.dtype, [&](auto* from_tag) {
+            using To = elem_t<decltype(to_tag)>;
+            using From = elem_t<decltype(from_tag)>;
+            copy_kernel<To, From><<<blocks_for(g.numel), kThreads, 0, stream>>>(g, static_cast<To*>(dst.data),
+                                                                                 static_cast<const From*>(src.data));
+        });
+    });
+    LATTE_CUDA_CHECK_LAUNCH("copy kernel");
+}
+
+void launch_fill(const View& dst, double value, cudaStream_t stream) {
+    const auto g = geometry<1>(dst.shape, {&dst.strides});
+    if (g.numel == 0) return;
+    dispatch(dst.dtype, [&](auto* tag) {
+        using T = elem_t<decltype(tag)>;
+        fill_kernel<T><<<blocks_for(g.numel), kThreads, 0, stream>>>(g, static_cast<T*>(dst.data), static_cast<T>(value));
+    });
+    LATTE_CUDA_CHECK_LAUNCH("fill kernel");
+}
+
+void launch_unary(UnaryOp op, double alpha, const View& dst, const View& src, cudaStream_t stream) {
+    const auto g = geometry<2>(dst.shape, {&dst.strides, &src.strides});
+    if (g.numel == 0) return;
+    dispatch(dst.dtype, [&](auto* tag) {
+        using T = elem_t<decltype(tag)>;
+        unary_kernel<T><<<blocks_for(g.numel), kThreads, 0, stream>>>(g, op, static_cast<T>(alpha), static_cast<T*>(dst.data),
+                                                                      static_cast<const T*>(src.data));
+    });
+    LATTE_CUDA_CHECK_LAUNCH("unary kernel");
+}
+
+void launch_binary(BinaryOp op, const View& dst, const View& a, const View& b, cudaStream_t stream) {
+    const auto g = geometry<3>(dst.shape, {&dst.strides, &a.strides, &b.strides});
+    if (g.numel == 0) return;
+    dispatch(dst.dtype, [&](auto* tag) {
+        using T = elem_t<decltype(tag)>;
+        binary_kernel<T><<<blocks_for(g.numel), kThreads, 0, stream>>>(g, op, static_cast<T*>(dst.data),
+                                                                       static_cast<const T*>(a.data),
+                                                                       static_cast<const T*>(b.data));
+    });
+    LATTE_CUDA_CHECK_LAUNCH("binary kernel");
+}
+
+void launch_reduce(ReduceOp op, void* dst, const void* src, DType dtype, int64_t outer, int64_t size, int64_t inner,
+                   cudaStream_t stream) {
+    if (outer * inner == 0) return;
+    dispatch(dtype, [&](auto* tag) {
+        using T = elem_t<decltype(tag)>;
+        if (inner == 1) {
+            check_rows(outer, "reduce");
+            reduce_rows_kernel<T><<<static_cast<unsigned>(outer), row_threads(size), 0, stream>>>(
+                op, static_cast<T*>(dst), static_cast<const T*>(src), size);
+        } else {
+            reduce_columns_kernel<T><<<blocks_for(outer * inner), kThreads, 0, stream>>>(
+                op, static_cast<T*>(dst), static_cast<const T*>(src), outer, size, inner);
+        }
+    });
+    LATTE_CUDA_CHECK_LAUNCH("reduce kernel");
+}
+
+void launch_softmax_fwd(void* y, const void* x, DType dtype, int64_t rows, int64_t cols, bool log,
+                        cudaStream_t stream) {
+    if (rows == 0 || cols == 0) return;
+    check_rows(rows, "softmax");
+    dispatch(dtype, [&](auto* tag) {
+        using T = elem_t<decltype(tag)>;
+        softmax_fwd_kernel<T><<<static_cast<unsigned>(rows), row_threads(cols), 0, stream>>>(
+            static_cast<T*>(y), static_cast<const T*>(x), cols, log);
+    });
+    LATTE_CUDA_CHECK_LAUNCH("softmax forward kernel");
+}
+
+void launch_softmax_bwd(void* dx, const void* y, const void* dy, DType dtype, int64_t rows, int64_t cols, bool log,
+                        cudaStream_t stream) {
+    if (rows == 0 || cols == 0) return;
+    check_rows(rows, "softmax backward");
+    dispatch(dtype, [&](auto* tag) {
+        using T = elem_t<decltype(tag)>;
+        softmax_bwd_kernel<T><<<static_cast<unsigned>(rows), row_threads(cols), 0, stream>>>(
+            static_cast<T*>(dx), static_cast<const T*>(y), static_cast<const T*>(dy), cols, log);
+    });
+    LATTE_CUDA_CHECK_LAUNCH("softmax backward kernel");
+}
+
+}  // namespace latte::cuda_detail

@@ -1,0 +1,21 @@
+// Launchers for latte's own CUDA kernels; each queues work on `stream` and checks the launch.
+// Views and pointers are device memory, already validated by ops/.
+#pragma once
+#include <cuda_runtime.h>
+
+#include "core/backend.h"
+
+namespace latte::cuda_detail {
+
+void launch_copy(const View& dst, const View& src, cudaStream_t stream);  // converts dtype
+void launch_fill(const View& dst, double value, cudaStream_t stream);
+void launch_unary(UnaryOp op, double alpha, const View& dst, const View& src, cudaStream_t stream);
+void launch_binary(BinaryOp op, const View& dst, const View& a, const View& b, cudaStream_t stream);
+void launch_reduce(ReduceOp op, void* dst, const void* src, DType dtype, int64_t outer, int64_t size, int64_t inner,
+                   cudaStream_t stream);
+void launch_softmax_fwd(void* y, const void* x, DType dtype, int64_t rows, int64_t cols, bool log,
+                        cudaStream_t stream);
+void launch_softmax_bwd(void* dx, const void* y, const void* dy, DType dtype, int64_t rows, int64_t cols, bool log,
+                        cudaStream_t stream);
+
+}  // namespace latte::cuda_detail

@@ -1,0 +1,49 @@
+// CPU-vs-CUDA parity: run the same function on both devices from the same inputs and compare
+// outputs and every input gradient.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ops/ops.h"
+
+namespace latte::test {
+
+inline const Device kGpu = Device::cuda(0);
+
+using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
+
+struct ParityResult {
+    double output_error = 0;               // relative_error(cuda, cpu)
+    std::vector<double> gradient_errors;   // per input that requires grad
+};
+
+// Inputs are CPU leaves; copies go to the GPU as leaves with the same requires_grad. The
+// backward seed is one random tensor shared by both devices.
+inline ParityResult parity(const Fn& f, const std::vector<Tensor>& cpu_inputs, bool backward = true) {
+    std::vector<Tensor> gpu_inputs;
+    for (const Tensor& t : cpu_inputs) {
+        Tensor g = to(t.detach(), kGpu);
+        if (t.requires_grad()) g.requires_grad_(true);
+        gpu_inputs.push_back(g);
+    }
+    for (const Tensor& t : cpu_inputs) const_cast<Tensor&>(t).zero_grad();
+    Tensor out_cpu = f(cpu_inputs), out_gpu = f(gpu_inputs);
+    REQUIRE(out_gpu.device() == kGpu);
+    REQUIRE(out_gpu.shape() == out_cpu.shape());
+    ParityResult result;
+    result.output_error = relative_error(to(out_gpu, Device::cpu()), out_cpu);
+    if (!backward || !out_cpu.requires_grad()) return result;
+    Generator gen(99);
+    Tensor seed = randn(out_cpu.shape(), gen, out_cpu.options());
+    out_cpu.backward(seed);
+    out_gpu.backward(to(seed, kGpu));
+    for (size_t i = 0; i < cpu_inputs.size(); ++i) {
+        if (!cpu_inputs[i].requires_grad()) continue;
+        REQUIRE(gpu_inputs[i].grad().device() == kGpu);
+        result.gradient_errors.push_back(relative_error(to(gpu_inputs[i].grad(), Device::cpu()), cpu_inputs[i].grad()));
+    }
+    return result;
+}
+
+}  // namespace latte::test

@@ -1,0 +1,140 @@
+// Every op on CUDA against the CPU (float32, 1e-5 relative), and gradcheck on CUDA in float64.
+#include <catch2/catch.hpp>
+
+#include "core/cuda.h"
+#include "core/storage.h"
+#include "tests/cuda/parity.h"
+#include "tests/support/gradcheck.h"
+
+using namespace latte;
+using test::kGpu;
+
+namespace {
+
+Tensor randn32(const Shape& shape, uint64_t seed, bool requires_grad = true) {
+    Generator gen(seed);
+    return randn(shape, gen, TensorOptions{}.with_requires_grad(requires_grad));
+}
+
+Tensor positive32(const Shape& shape, uint64_t seed) {
+    Generator gen(seed);
+    return rand(shape, gen, TensorOptions{}.with_requires_grad(true), 0.5, 2.0);
+}
+
+}  // namespace
+
+TEST_CASE("tensors move to the GPU and back unchanged, and memory is counted per device", "[cuda]") {
+    Tensor x = randn32({3, 5, 7}, 1, false);
+    const MemoryStats before = memory_stats(kGpu);
+    Tensor g = to(x, kGpu);
+    REQUIRE(g.device() == kGpu);
+    REQUIRE(memory_stats(kGpu).live_bytes - before.live_bytes == 3 * 5 * 7 * 4);
+    REQUIRE(to(g, Device::cpu()).to_vector() == x.to_vector());
+    REQUIRE(to(permute(g, {2, 0, 1}), Device::cpu()).to_vector() == contiguous(permute(x, {2, 0, 1})).to_vector());
+    REQUIRE(to(to(g, DType::Float64), Device::cpu()).to_vector() == x.to_vector());
+    g = Tensor();
+    REQUIRE(memory_stats(kGpu).live_bytes == before.live_bytes);
+    REQUIRE(memory_stats(kGpu).cached_bytes > 0);  // the block is kept for reuse, not cudaFree'd
+    empty_cache(kGpu);
+    REQUIRE(memory_stats(kGpu).cached_bytes == 0);
+}
+
+TEST_CASE("ops refuse operands on different devices instead of copying", "[cuda]") {
+    Tensor a = randn32({2, 3}, 2, false), b = to(a, kGpu);
+    REQUIRE_THROWS_WITH(add(a, b), Catch::Contains("cuda:0"));
+    REQUIRE_THROWS_WITH(matmul(a, transpose(b, 0, 1)), Catch::Contains("cuda:0"));
+    REQUIRE_THROWS_WITH(svd(b), Catch::Contains("svd: runs on the CPU"));
+    REQUIRE_THROWS_WITH(to(a, Device::cuda(99)), Catch::Contains("device cuda:99 does not exist"));
+}
+
+TEST_CASE("every op's forward and gradient on CUDA equal the CPU's", "[cuda]") {
+    const Tensor a = randn32({4, 6}, 10), b = randn32({4, 6}, 11), row = randn32({6}, 12);
+    const Tensor p = positive32({4, 6}, 13), q = positive32({4, 6}, 14);
+    const Tensor m1 = randn32({5, 7}, 15), m2 = randn32({7, 3}, 16);
+    const Tensor b1 = randn32({2, 3, 5, 7}, 17), b2 = randn32({3, 7, 4}, 18), big = randn32({3, 40, 300}, 19);
+    using test::Fn;
+    const std::vector<std::tuple<const char*, Fn, std::vector<Tensor>>> cases = {
+        {"add broadcast", [](const auto& v) { return add(v[0], v[1]); }, {a, row}},
+        {"sub", [](const auto& v) { return sub(v[0], v[1]); }, {a, b}},
+        {"mul", [](const auto& v) { return mul(v[0], v[1]); }, {a, b}},
+        {"div", [](const auto& v) { return div(v[0], v[1]); }, {a, p}},
+        {"scalar ops", [](const auto& v) { return rsub(0.5, rdiv(2.0, add(mul(v[0], 3.0), 1.5))); }, {p}},
+        {"neg exp", [](const auto& v) { return exp(neg(v[0])); }, {a}},
+        {"log sqrt", [](const auto& v) { return add(log(v[0]), sqrt(v[1])); }, {p, q}},
+        {"pow", [](const auto& v) { return pow(v[0], 2.5); }, {p}},
+        {"tanh relu", [](const auto& v) { return add(tanh(v[0]), relu(v[1])); }, {a, b}},
+        {"sum all", [](const auto& v) { return sum(v[0]); }, {big}},
+        {"sum dims keepdim", [](const auto& v) { return sum(v[0], {0, 2}, true); }, {big}},
+        {"mean last", [](const auto& v) { return mean(v[0], {-1}); }, {big}},
+        {"max dim", [](const auto& v) { return max(v[0], 1); }, {big}},
+        {"max all", [](const auto& v) { return max(v[0]); }, {a}},
+        {"views then contiguous", [](const auto& v) { return contiguous(permute(reshape(v[0], {2, 2, 6}), {2, 0, 1})); }, {a}},
+        {"expand narrow slice", [](const auto& v) { return slice(narrow(expand(v[0], {3, 6}), 1, 1, 4), 1, 0, 4, 2); }, {row}},
+        {"cat stack repeat", [](const auto& v) { return cat({stack({v[0], v[1]}, 1), repeat(unsqueeze(v[0], 1), {1, 2, 1})}, 2); }, {a, b}},
+        {"select squeeze", [](const auto& v) { return squeeze(select(v[0], 2, 3)); }, {b1}},
+        {"matmul 2-D", [](const auto& v) { return matmul(v[0], v[1]); }, {m1, m2}},
+        {"matmul transposed", [](const auto& v) { return matmul(transpose(v[1], 0, 1), transpose(v[0], 0, 1)); }, {m1, m2}},
+        {"matmul batched broadcast", [](const auto& v) { return matmul(v[0], v[1]); }, {b1, b2}},
+        {"matmul shared weight", [](const auto& v) { return matmul(v[0], v[1]); }, {b1, m2}},
+        {"softmax", [](const auto& v) { return softmax(v[0], -1); }, {big}},
+        {"softmax middle dim", [](const auto& v) { return softmax(v[0], 1); }, {big}},
+        {"log_softmax", [](const auto& v) { return log_softmax(v[0], -1); }, {big}},
+        {"mse_loss", [](const auto& v) { return mse_loss(v[0], v[1]); }, {a, b}},
+        {"to float64", [](const auto& v) { return to(mul(to(v[0], DType::Float64), 2.0), DType::Float32); }, {a}},
+    };
+    for (const auto& [name, f, inputs] : cases) {
+        SECTION(name) {
+            const test::ParityResult r = test::parity(f, inputs);
+            CAPTURE(r.output_error);
+            REQUIRE(r.output_error < 1e-5);
+            REQUIRE(!r.gradient_errors.empty());
+            for (double e : r.gradient_errors) {
+                CAPTURE(e);
+                REQUIRE(e < 1e-5);
+            }
+        }
+    }
+    SECTION("comparisons (no gradient)") {
+        Tensor x = randn32({50}, 20, false), y = randn32({50}, 21, false);
+        Tensor gx = to(x, kGpu), gy = to(y, kGpu);
+        REQUIRE(to(gt(gx, gy), Device::cpu()).to_vector() == gt(x, y).to_vector());
+        REQUIRE(to(eq(gx, gx), Device::cpu()).to_vector() == eq(x, x).to_vector());
+    }
+    SECTION("large reductions and softmax rows") {
+        for (const Shape& shape : {Shape{1, 1 << 20}, Shape{1 << 14, 3}, Shape{7, 5000}}) {
+            const test::ParityResult r =
+                test::parity([](const auto& v) { return add(sum(v[0], {1}), max(v[0], 1)); }, {randn32(shape, 22)});
+            REQUIRE(r.output_error < 1e-5);
+            const test::ParityResult s = test::parity([](const auto& v) { return softmax(v[0], 1); }, {randn32(shape, 23)});
+            REQUIRE(s.output_error < 1e-5);
+            REQUIRE(s.gradient_errors[0] < 1e-5);
+        }
+    }
+}
+
+TEST_CASE("gradcheck passes on CUDA in float64", "[cuda][gradcheck]") {
+    Generator gen(30);
+    const TensorOptions f64 = TensorOptions{}.with_dtype(DType::Float64).with_device(kGpu).with_requires_grad(true);
+    Tensor a = randn({2, 3, 4}, gen, f64), b = randn({4, 5}, gen, f64);
+    auto product_softmax = [](const std::vector<Tensor>& v) { return log_softmax(matmul(tanh(v[0]), v[1]), -1); };
+    const GradcheckResult r = gradcheck(product_softmax, {a, b});
+    INFO(r.message);
+    REQUIRE(r.ok);
+    auto reductions = [](const std::vector<Tensor>& v) { return add(mean(v[0], {1}), max(v[0], 1)); };
+    const GradcheckResult s = gradcheck(reductions, {a});
+    INFO(s.message);
+    REQUIRE(s.ok);
+}
+
+TEST_CASE("the TF32 switch is off by default and only loosens float32 matmuls", "[cuda]") {
+    REQUIRE_FALSE(cuda::allow_tf32());
+    Tensor x = randn32({256, 1024}, 40, false), w = randn32({1024, 256}, 41, false);
+    const Tensor exact = matmul(x, w);
+    const double strict = relative_error(to(matmul(to(x, kGpu), to(w, kGpu)), Device::cpu()), exact);
+    cuda::set_allow_tf32(true);
+    const double loose = relative_error(to(matmul(to(x, kGpu), to(w, kGpu)), Device::cpu()), exact);
+    cuda::set_allow_tf32(false);
+    CAPTURE(strict, loose);
+    REQUIRE(strict < 1e-5);
+    REQUIRE(loose < 1e-2);  // TF32 keeps 10 mantissa bits
+}
