@@ -27,7 +27,7 @@ inline ParityResult parity(const Fn& f, const std::vector<Tensor>& cpu_inputs, b
         if (t.requires_grad()) g.requires_grad_(true);
         gpu_inputs.push_back(g);
     }
-    for (const Tensor& t : cpu_inputs) const_cast<Tensor&>(t).zero_grad();
+    for (Tensor t : cpu_inputs) t.zero_grad();  // a handle: clears the shared gradient
     Tensor out_cpu = f(cpu_inputs), out_gpu = f(gpu_inputs);
     REQUIRE(out_gpu.device() == kGpu);
     REQUIRE(out_gpu.shape() == out_cpu.shape());
