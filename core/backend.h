@@ -59,6 +59,11 @@ public:
     // dst[i] = src[i] for views of equal shape, converting dtype if they differ.
     virtual void copy(const View& dst, const View& src) = 0;
     virtual void fill(const View& dst, double value) = 0;
+    // Random fills of n contiguous elements, element i computed from (state, i) by
+    // core/random_counter.h: normal: mean + std * (cos of pair i/2 if i is even, else its sin);
+    // uniform: low + (high - low) * uniform(state, i + 1).
+    virtual void fill_normal(void* dst, DType dtype, int64_t n, uint64_t state, double mean, double std) = 0;
+    virtual void fill_uniform(void* dst, DType dtype, int64_t n, uint64_t state, double low, double high) = 0;
     virtual void unary(UnaryOp op, double alpha, const View& dst, const View& src) = 0;
     virtual void binary(BinaryOp op, const View& dst, const View& a, const View& b) = 0;
     // Contiguous src seen as [outer, size, inner] reduced over the middle axis into dst [outer, inner].

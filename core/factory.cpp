@@ -3,6 +3,8 @@
 #include <cmath>
 #include <type_traits>
 
+#include "core/random_counter.h"
+
 namespace latte {
 namespace {
 
@@ -64,16 +66,38 @@ Tensor from_vector(const std::vector<float>& values, const Shape& shape, const T
 
 Tensor rand(const Shape& shape, Generator& gen, const TensorOptions& options, double low, double high) {
     LATTE_CHECK(low <= high, "rand: low ", low, " is above high ", high);
-    std::vector<double> values(static_cast<size_t>(shape_numel(shape)));
-    for (double& v : values) v = low + (high - low) * gen.uniform();
-    return from_host(values.data(), shape, options);
+    Tensor out = Tensor::empty(shape, TensorOptions(options).with_requires_grad(false));
+    const int64_t n = out.numel();
+    if (n > 0) backend_for(options.device).fill_uniform(out.view().data, options.dtype, n, gen.counter_state(), low, high);
+    gen.skip(static_cast<uint64_t>(n));
+    if (options.requires_grad) out.requires_grad_(true);
+    return out;
 }
 
+// Element by element on the tensor's device, the same numbers as n calls of gen.normal().
 Tensor randn(const Shape& shape, Generator& gen, const TensorOptions& options, double mean, double std) {
     LATTE_CHECK(std >= 0.0, "randn: std must be non-negative, got ", std);
-    std::vector<double> values(static_cast<size_t>(shape_numel(shape)));
-    for (double& v : values) v = mean + std * gen.normal();
-    return from_host(values.data(), shape, options);
+    Tensor out = Tensor::empty(shape, TensorOptions(options).with_requires_grad(false));
+    Backend& backend = backend_for(options.device);
+    int64_t start = 0, n = out.numel();
+    if (n > 0 && gen.has_spare()) {  // the sin left over by an earlier odd draw comes first
+        const Tensor first = out.as_strided({}, {}, 0);
+        backend.fill(first.view(), mean + std * gen.take_spare());
+        start = 1;
+    }
+    const int64_t rest = n - start, pairs = (rest + 1) / 2;
+    if (rest > 0) {
+        char* base = static_cast<char*>(out.view().data) + start * static_cast<int64_t>(dtype_size(options.dtype));
+        backend.fill_normal(base, options.dtype, rest, gen.counter_state(), mean, std);
+        if (rest % 2 == 1) {  // the last pair's sin was not used: it is the generator's spare now
+            double c = 0, s = 0;
+            random::normal_pair(gen.counter_state(), static_cast<uint64_t>(pairs - 1), c, s);
+            gen.set_spare(s);
+        }
+    }
+    gen.skip(static_cast<uint64_t>(2 * pairs));
+    if (options.requires_grad) out.requires_grad_(true);
+    return out;
 }
 
 }  // namespace latte

@@ -1,6 +1,7 @@
 #include "core/random.h"
 
-#include <cmath>
+#include "core/error.h"
+#include "core/random_counter.h"
 
 namespace latte {
 
@@ -10,27 +11,33 @@ void Generator::manual_seed(uint64_t seed) {
 }
 
 uint64_t Generator::next_u64() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    const uint64_t z = random::draw(state_, 1);
+    state_ += random::kGolden;
+    return z;
 }
 
 double Generator::uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
 
 double Generator::normal() {
-    if (has_spare_) {
-        has_spare_ = false;
-        return spare_;
-    }
-    double u1 = uniform();
-    while (u1 <= 0.0) u1 = uniform();
-    const double u2 = uniform();
-    const double radius = std::sqrt(-2.0 * std::log(u1));
-    const double angle = 2.0 * M_PI * u2;
-    spare_ = radius * std::sin(angle);
+    if (has_spare_) return take_spare();
+    double c = 0, s = 0;
+    random::normal_pair(state_, 0, c, s);
+    skip(2);
+    set_spare(s);
+    return c;
+}
+
+void Generator::skip(uint64_t draws) { state_ += draws * random::kGolden; }
+
+double Generator::take_spare() {
+    LATTE_CHECK(has_spare_, "Generator: no spare normal to take");
+    has_spare_ = false;
+    return spare_;
+}
+
+void Generator::set_spare(double value) {
+    spare_ = value;
     has_spare_ = true;
-    return radius * std::cos(angle);
 }
 
 }  // namespace latte

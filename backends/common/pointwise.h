@@ -4,12 +4,7 @@
 #include <cmath>
 
 #include "core/backend.h"
-
-#if defined(__CUDACC__)
-#define LATTE_HOST_DEVICE __host__ __device__
-#else
-#define LATTE_HOST_DEVICE
-#endif
+#include "core/host_device.h"
 
 namespace latte {
 

@@ -138,6 +138,16 @@ void CudaBackend::fill(const View& dst, double value) {
     launch_fill(dst, value, stream_);
 }
 
+void CudaBackend::fill_normal(void* dst, DType dtype, int64_t n, uint64_t state, double mean, double std) {
+    activate();
+    launch_fill_normal(dst, dtype, n, state, mean, std, stream_);
+}
+
+void CudaBackend::fill_uniform(void* dst, DType dtype, int64_t n, uint64_t state, double low, double high) {
+    activate();
+    launch_fill_uniform(dst, dtype, n, state, low, high, stream_);
+}
+
 void CudaBackend::unary(UnaryOp op, double alpha, const View& dst, const View& src) {
     activate();
     launch_unary(op, alpha, dst, src, stream_);

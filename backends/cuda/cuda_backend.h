@@ -27,6 +27,8 @@ public:
 
     void copy(const View& dst, const View& src) override;
     void fill(const View& dst, double value) override;
+    void fill_normal(void* dst, DType dtype, int64_t n, uint64_t state, double mean, double std) override;
+    void fill_uniform(void* dst, DType dtype, int64_t n, uint64_t state, double low, double high) override;
     void unary(UnaryOp op, double alpha, const View& dst, const View& src) override;
     void binary(BinaryOp op, const View& dst, const View& a, const View& b) override;
     void reduce(ReduceOp op, void* dst, const void* src, DType dtype, int64_t outer, int64_t size,

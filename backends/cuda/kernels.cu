@@ -9,6 +9,7 @@
 #include "backends/common/strided_plan.h"
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/kernels.h"
+#include "core/random_counter.h"
 
 namespace latte::cuda_detail {
 namespace {
@@ -71,6 +72,22 @@ __global__ void fill_kernel(Geometry<1> g, T* dst, T value) {
         element_offsets(g, i, off);
         dst[off[0]] = value;
     }
+}
+
+// One thread per Box-Muller pair: elements 2p (cos) and 2p + 1 (sin), as on the CPU.
+template <class T>
+__global__ void normal_kernel(T* dst, int64_t n, uint64_t state, double mean, double std) {
+    LATTE_GRID_STRIDE(p, (n + 1) / 2) {
+        double c, s;
+        random::normal_pair(state, static_cast<uint64_t>(p), c, s);
+        dst[2 * p] = static_cast<T>(mean + std * c);
+        if (2 * p + 1 < n) dst[2 * p + 1] = static_cast<T>(mean + std * s);
+    }
+}
+
+template <class T>
+__global__ void uniform_kernel(T* dst, int64_t n, uint64_t state, double low, double high) {
+    LATTE_GRID_STRIDE(i, n) dst[i] = static_cast<T>(low + (high - low) * random::uniform(state, uint64_t(i + 1)));
 }
 
 template <class T>
@@ -203,6 +220,26 @@ void launch_fill(const View& dst, double value, cudaStream_t stream) {
         fill_kernel<T><<<blocks_for(g.numel), kThreads, 0, stream>>>(g, static_cast<T*>(dst.data), static_cast<T>(value));
     });
     LATTE_CUDA_CHECK_LAUNCH("fill kernel");
+}
+
+void launch_fill_normal(void* dst, DType dtype, int64_t n, uint64_t state, double mean, double std,
+                        cudaStream_t stream) {
+    if (n == 0) return;
+    dispatch(dtype, [&](auto* tag) {
+        using T = elem_t<decltype(tag)>;
+        normal_kernel<T><<<blocks_for((n + 1) / 2), kThreads, 0, stream>>>(static_cast<T*>(dst), n, state, mean, std);
+    });
+    LATTE_CUDA_CHECK_LAUNCH("normal fill kernel");
+}
+
+void launch_fill_uniform(void* dst, DType dtype, int64_t n, uint64_t state, double low, double high,
+                         cudaStream_t stream) {
+    if (n == 0) return;
+    dispatch(dtype, [&](auto* tag) {
+        using T = elem_t<decltype(tag)>;
+        uniform_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<T*>(dst), n, state, low, high);
+    });
+    LATTE_CUDA_CHECK_LAUNCH("uniform fill kernel");
 }
 
 void launch_unary(UnaryOp op, double alpha, const View& dst, const View& src, cudaStream_t stream) {

@@ -39,6 +39,21 @@ TEST_CASE("tensors move to the GPU and back unchanged, and memory is counted per
     REQUIRE(memory_stats(kGpu).cached_bytes == 0);
 }
 
+TEST_CASE("random fills on the GPU give the CPU's numbers", "[cuda]") {
+    for (DType dtype : {DType::Float64, DType::Float32}) {
+        Generator on_cpu(11), on_gpu(11);
+        const TensorOptions cpu = TensorOptions{}.with_dtype(dtype), gpu = TensorOptions(cpu).with_device(kGpu);
+        // Odd sizes exercise the spare normal carried from one fill to the next.
+        for (const Shape& shape : {Shape{3}, Shape{1001, 7}, Shape{5}}) {
+            const Tensor a = randn(shape, on_cpu, cpu, 0.5, 2.0), b = randn(shape, on_gpu, gpu, 0.5, 2.0);
+            REQUIRE(relative_error(to(b, Device::cpu()), a) < 1e-12);
+            const Tensor u = rand(shape, on_cpu, cpu, -1.0, 1.0), w = rand(shape, on_gpu, gpu, -1.0, 1.0);
+            REQUIRE(relative_error(to(w, Device::cpu()), u) < 1e-12);
+        }
+        REQUIRE(on_cpu.normal() == on_gpu.normal());
+    }
+}
+
 TEST_CASE("ops refuse operands on different devices instead of copying", "[cuda]") {
     Tensor a = randn32({2, 3}, 2, false), b = to(a, kGpu);
     REQUIRE_THROWS_WITH(add(a, b), Catch::Contains("cuda:0"));
