@@ -3,7 +3,7 @@
 step (forward, MSE vs a fixed random target, backward, Adam lr 1e-3, zero_grad), median ms over
 >= 10 steps after 3 warm-up steps. Not used by any build or test.
 
-    /usr/bin/python3 scripts/bench_torch.py [--configs small,medium] [--device cpu]
+    /usr/bin/python3 scripts/bench_torch.py [--configs small,medium] [--device cpu] [--threads 2]
 """
 import argparse, statistics, time
 import torch
@@ -51,7 +51,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--configs", default="small,medium"); ap.add_argument("--device", default="cpu")
     ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave as is)")
     a = ap.parse_args()
+    if a.threads: torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {dev}")

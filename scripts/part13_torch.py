@@ -4,7 +4,7 @@ after the other on the same machine). Vanilla: MHA with W_K = W_UK W_DKV, W_V = 
 the spec's MyMHA(D, D, r, r, H) with the reduced matrices (H copies of W_DKV as its K/V weights).
 Not used by any build or test.
 
-    OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/part13_torch.py [--device cpu|cuda] [--repeats 2]
+    OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 scripts/part13_torch.py [--device cpu|cuda] [--repeats 2] [--threads 2]
 """
 import argparse, time
 import torch
@@ -32,7 +32,9 @@ def reduced_matrices(W_DKV, W_UK, W_UV, W_Q, W_O, H):  # the spec's answer
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu"); ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave as is)")
     a = ap.parse_args()
+    if a.threads: torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     D, H, r, B, L1, L2 = 1024, 32, 50, 32, 100, 300
