@@ -2,6 +2,8 @@
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
+#include <thread>
+
 #include "ops/ops.h"
 
 namespace {
@@ -29,6 +31,9 @@ void BM_cblas_sgemm(benchmark::State& state) {
     std::vector<float> a = randn({batch, m, k}, gen).to_vector<float>();
     std::vector<float> b = randn({batch, k, n}, gen).to_vector<float>();
     std::vector<float> c(static_cast<size_t>(batch * m * n));
+    // OpenBLAS with all its threads, as a program calling it directly would run it (latte keeps
+    // OpenBLAS at one thread and splits the work over its own pool).
+    openblas_set_num_threads(static_cast<int>(std::thread::hardware_concurrency()));
     for (auto _ : state) {
         for (int64_t i = 0; i < batch; ++i)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
