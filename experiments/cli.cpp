@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/parse.h"
 
 namespace latte::cli {
 
@@ -53,27 +54,15 @@ std::string Args::str(const std::string& name) const {
 
 int64_t Args::integer(const std::string& name) const {
     const std::string text = str(name);
-    size_t used = 0;
     int64_t value = 0;
-    try {
-        value = std::stoll(text, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    LATTE_CHECK(used == text.size() && used > 0, "latte ", command_, ": --", name, " expects an integer, got '", text, "'");
+    LATTE_CHECK(parse_int(text, value), "latte ", command_, ": --", name, " expects an integer, got '", text, "'");
     return value;
 }
 
 double Args::number(const std::string& name) const {
     const std::string text = str(name);
-    size_t used = 0;
     double value = 0;
-    try {
-        value = std::stod(text, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    LATTE_CHECK(used == text.size() && used > 0, "latte ", command_, ": --", name, " expects a number, got '", text, "'");
+    LATTE_CHECK(parse_double(text, value), "latte ", command_, ": --", name, " expects a number, got '", text, "'");
     return value;
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/parse.h"
 #include "nn/gqa.h"
 #include "nn/mha.h"
 #include "nn/mla.h"
@@ -23,15 +24,8 @@ Tensor causal_mask(int64_t l1, int64_t l2, const TensorOptions& options) {
 int64_t config_int(const std::map<std::string, std::string>& config, const std::string& key) {
     auto it = config.find(key);
     LATTE_CHECK(it != config.end(), "make_attention: config has no '", key, "'");
-    size_t used = 0;
     int64_t value = 0;
-    try {
-        value = std::stoll(it->second, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    LATTE_CHECK(used == it->second.size() && used > 0, "make_attention: '", key, "' = '", it->second,
-                "' is not an integer");
+    LATTE_CHECK(parse_int(it->second, value), "make_attention: '", key, "' = '", it->second, "' is not an integer");
     return value;
 }
 

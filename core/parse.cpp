@@ -1,0 +1,32 @@
+#include "core/parse.h"
+
+#include <exception>
+
+namespace latte {
+namespace {
+
+template <class T, class Convert>
+bool parse_whole(const std::string& text, T& out, Convert convert) {
+    size_t used = 0;
+    T value{};
+    try {
+        value = convert(text, &used);
+    } catch (const std::exception&) {
+        return false;
+    }
+    if (used == 0 || used != text.size()) return false;
+    out = value;
+    return true;
+}
+
+}  // namespace
+
+bool parse_int(const std::string& text, int64_t& out) {
+    return parse_whole(text, out, [](const std::string& t, size_t* used) { return int64_t(std::stoll(t, used)); });
+}
+
+bool parse_double(const std::string& text, double& out) {
+    return parse_whole(text, out, [](const std::string& t, size_t* used) { return std::stod(t, used); });
+}
+
+}  // namespace latte
