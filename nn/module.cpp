@@ -56,26 +56,26 @@ void Module::train(bool on) {
     for (auto& [_, child] : children_) child->train(on);
 }
 
-void Module::to(DType dtype) {
+void Module::replace_parameters(const std::function<bool(const Tensor&)>& needs,
+                                const std::function<Tensor(const Tensor&)>& convert) {
     std::vector<std::pair<std::string, Tensor*>> slots;
     collect("", slots);
     NoGradGuard no_grad;
     for (auto& [_, t] : slots) {
-        if (t->dtype() == dtype) continue;
-        *t = latte::to(t->detach(), dtype);
+        if (!needs(*t)) continue;  // already there: the same leaf stays (optimizers keep working)
+        *t = convert(t->detach());
         t->requires_grad_(true);
     }
 }
 
+void Module::to(DType dtype) {
+    replace_parameters([dtype](const Tensor& t) { return t.dtype() != dtype; },
+                       [dtype](const Tensor& t) { return latte::to(t, dtype); });
+}
+
 void Module::to(Device device) {
-    std::vector<std::pair<std::string, Tensor*>> slots;
-    collect("", slots);
-    NoGradGuard no_grad;
-    for (auto& [_, t] : slots) {
-        if (t->device() == device) continue;
-        *t = latte::to(t->detach(), device);
-        t->requires_grad_(true);
-    }
+    replace_parameters([device](const Tensor& t) { return t.device() != device; },
+                       [device](const Tensor& t) { return latte::to(t, device); });
 }
 
 Device Module::device() const {

@@ -1,6 +1,7 @@
 // Module: named parameters and submodules, like torch.nn.Module. Parameters are tensor handles,
 // so an optimizer that writes into them in place updates the module.
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -44,6 +45,9 @@ protected:
     }
 
 private:
+    // Swaps each parameter that needs it for a new leaf convert(detached parameter).
+    void replace_parameters(const std::function<bool(const Tensor&)>& needs,
+                            const std::function<Tensor(const Tensor&)>& convert);
     void collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor*>>& out);
     void collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const;
 

@@ -155,3 +155,19 @@ TEST_CASE("GQA broadcasts K/V: its forward peak stays below what an H-fold copy 
     REQUIRE(gqa_peak <= bound);
     REQUIRE(mha_peak > bound);
 }
+
+TEST_CASE("Module::to converts parameters into new leaves and leaves matching ones alone", "[nn]") {
+    Generator gen(12);
+    MultiHeadLatentAttention mla(8, 2, 4, 3, gen);
+    const Tensor before = mla.W_Q->weight();
+    mla.to(DType::Float32);
+    mla.to(Device::cpu());
+    REQUIRE(mla.W_Q->weight().same_as(before));  // nothing to do: an optimizer built earlier still works
+    mla.to(DType::Float64);
+    REQUIRE_FALSE(mla.W_Q->weight().same_as(before));
+    REQUIRE(mla.W_Q->weight().dtype() == DType::Float64);
+    REQUIRE(mla.W_Q->weight().requires_grad());
+    REQUIRE(mla.W_Q->weight().is_leaf());
+    REQUIRE(mla.W_Q->weight().to_vector() == before.to_vector<double>());
+    REQUIRE(mla.device() == Device::cpu());
+}
