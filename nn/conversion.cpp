@@ -89,4 +89,21 @@ bool is_gqa_representable(const MultiHeadLatentAttention& mla, int64_t kv_heads,
            is_gqa_representable(matmul(mla.W_UV->weight(), down), mla.heads(), kv_heads, rtol);
 }
 
+std::shared_ptr<GroupedQueryAttention> to_gqa(const MultiHeadLatentAttention& mla, int64_t kv_heads, double rtol) {
+    const int64_t D = mla.input_width(), H = mla.heads(), d = mla.head_dim();
+    LATTE_CHECK(kv_heads > 0 && H % kv_heads == 0, "to_gqa: G=", kv_heads, " does not divide H=", H);
+    LATTE_CHECK(is_gqa_representable(mla, kv_heads, rtol), "to_gqa: this MLA (D=", D, " H=", H, " d=", d,
+                " r=", mla.rank(), ") is not a GQA with G=", kv_heads,
+                ": the H/G row blocks of W_UK W_DKV or W_UV W_DKV differ (Part 11)");
+    NoGradGuard no_grad;
+    Generator unused(0);
+    auto gqa = std::make_shared<GroupedQueryAttention>(D, D, d, d, H, kv_heads, unused, mla.W_Q->weight().dtype());
+    const Tensor& down = mla.W_DKV->weight();
+    gqa->W_Q->set_weight(mla.W_Q->weight());
+    gqa->W_K->set_weight(matmul(narrow(mla.W_UK->weight(), 0, 0, kv_heads * d), down));
+    gqa->W_V->set_weight(matmul(narrow(mla.W_UV->weight(), 0, 0, kv_heads * d), down));
+    gqa->W_O->set_weight(mla.W_O->weight());
+    return gqa;
+}
+
 }  // namespace latte::nn

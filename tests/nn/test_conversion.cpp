@@ -129,6 +129,12 @@ TEST_CASE("Part 11: MLA is more general than GQA", "[nn][conversion]") {
     REQUIRE_FALSE(is_gqa_representable(random, 2));
     REQUIRE_FALSE(is_gqa_representable(random, 1));
     REQUIRE(is_gqa_representable(random, 4));  // G = H: every MLA is an MHA
+    // A representable MLA converts back: the round trip GQA -> MLA -> GQA computes the same function.
+    auto back = to_gqa(*converted, 2);
+    Tensor x = test::randn64({2, 4, 12}, 12, false), y = test::randn64({2, 6, 12}, 13, false);
+    REQUIRE(relative_error(back->forward(x, y), gqa.forward(x, y)) < 1e-12);
+    REQUIRE(relative_error(back->W_K->weight(), gqa.W_K->weight()) < 1e-12);
+    REQUIRE_THROWS_WITH(to_gqa(random, 2), Catch::Contains("is not a GQA with G=2"));
     REQUIRE_THROWS_WITH(is_gqa_representable(product, 2, 3),
                         "is_gqa_representable: W [2,2] must be (H*d, D) with G dividing H, got H=2 G=3");
 }
