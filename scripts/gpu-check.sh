@@ -24,4 +24,5 @@ run latte_decode .gpu/latte decode --device cuda --model mla --batch 16 --steps 
 run bench_train .gpu/bench_train --benchmark_filter=_cuda
 run bench_inference .gpu/bench_inference --benchmark_filter='device:1'
 run torch_train python3 scripts/bench_torch.py --device cuda --configs small,medium,large --steps 20
+run torch_part13 python3 scripts/part13_torch.py --device cuda --repeats 5
 exit $status

@@ -43,6 +43,10 @@ Geometry<N> geometry(const Shape& shape, const std::array<const Shape*, N>& stri
 
 template <int N>
 __device__ void element_offsets(const Geometry<N>& g, int64_t linear, int64_t (&out)[N]) {
+    if (g.rank == 1) {  // the common case after coalescing: no 64-bit division
+        for (int k = 0; k < N; ++k) out[k] = linear * g.strides[k][0];
+        return;
+    }
     for (int k = 0; k < N; ++k) out[k] = 0;
     for (int d = g.rank - 1; d >= 0; --d) {
         const int64_t index = linear % g.sizes[d];
