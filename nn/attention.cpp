@@ -1,9 +1,11 @@
 #include "nn/attention.h"
 
+#include <atomic>
 #include <cmath>
 #include <limits>
 
 #include "core/parse.h"
+#include "nn/chunked_attention.h"
 #include "nn/gqa.h"
 #include "nn/mha.h"
 #include "nn/mla.h"
@@ -11,15 +13,6 @@
 
 namespace latte::nn {
 namespace {
-
-// (L1, L2) additive mask: 0 where query i may see key j (j <= i + L2 - L1), -inf elsewhere.
-Tensor causal_mask(int64_t l1, int64_t l2, const TensorOptions& options) {
-    std::vector<double> values(static_cast<size_t>(l1 * l2));
-    for (int64_t i = 0; i < l1; ++i)
-        for (int64_t j = 0; j < l2; ++j)
-            values[static_cast<size_t>(i * l2 + j)] = j <= i + (l2 - l1) ? 0.0 : -std::numeric_limits<double>::infinity();
-    return from_vector(values, {l1, l2}, options);
-}
 
 int64_t config_int(const std::map<std::string, std::string>& config, const std::string& key) {
     auto it = config.find(key);
@@ -31,6 +24,25 @@ int64_t config_int(const std::map<std::string, std::string>& config, const std::
 
 }  // namespace
 
+Tensor causal_mask(int64_t l1, int64_t l2, const TensorOptions& options, int64_t first_row, int64_t rows) {
+    if (rows < 0) rows = l1 - first_row;
+    LATTE_CHECK(first_row >= 0 && first_row + rows <= l1 && l1 <= l2, "causal_mask: rows [", first_row, ", ",
+                first_row + rows, ") of an (L1=", l1, ", L2=", l2, ") mask (needs L1 <= L2)");
+    std::vector<double> values(static_cast<size_t>(rows * l2));
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < l2; ++j)
+            values[static_cast<size_t>(r * l2 + j)] =
+                j <= first_row + r + (l2 - l1) ? 0.0 : -std::numeric_limits<double>::infinity();
+    return from_vector(values, {rows, l2}, options);
+}
+
+namespace {
+std::atomic<int64_t> memory_limit{int64_t(256) << 20};
+}
+
+void set_attention_memory_limit(int64_t bytes) { memory_limit = bytes; }
+int64_t attention_memory_limit() { return memory_limit; }
+
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale, bool causal) {
     check_defined(q, "attention", "q");
     check_defined(k, "attention", "k");
@@ -39,6 +51,11 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                 "attention: q ", shape_str(q.shape()), ", k ", shape_str(k.shape()), ", v ", shape_str(v.shape()),
                 " do not fit (need q (..,L1,d), k (..,L2,d), v (..,L2,dv))");
     const int64_t l1 = q.size(-2), l2 = k.size(-2);
+    const Shape batch = broadcast_shapes(Shape(q.shape().begin(), q.shape().end() - 2),
+                                         Shape(k.shape().begin(), k.shape().end() - 2), "attention");
+    const int64_t score_bytes = shape_numel(batch) * l1 * l2 * static_cast<int64_t>(dtype_size(q.dtype()));
+    const int64_t limit = memory_limit;
+    if (limit >= 0 && score_bytes > limit) return chunked_attention(q, k, v, scale, causal);
     // Scaling q rather than the logits touches L1*d numbers instead of L1*L2.
     Tensor logits = matmul(mul(q, scale), transpose(k, -1, -2));  // (.., L1, L2)
     if (causal) {

@@ -11,6 +11,16 @@
 
 namespace latte::nn {
 
+// Rows [first_row, first_row + rows) of the (L1, L2) additive causal mask: 0 where query i may
+// see key j (j <= i + L2 - L1), -inf elsewhere. rows < 0: to the last row.
+Tensor causal_mask(int64_t l1, int64_t l2, const TensorOptions& options, int64_t first_row = 0, int64_t rows = -1);
+
+// When the full score tensor (batch x L1 x L2) would take more than this many bytes,
+// scaled_dot_product_attention switches to chunked_attention (nn/chunked_attention.h), whose
+// memory is linear in L. Default 256 MiB; 0 always chunks, a negative value never does.
+void set_attention_memory_limit(int64_t bytes);
+int64_t attention_memory_limit();
+
 // softmax(q k^T * scale [+ causal mask]) v over the last two dims; batch dims broadcast.
 // q (..., L1, d), k (..., L2, d), v (..., L2, dv) -> (..., L1, dv).
 // The causal mask lets query i see keys j <= i + (L2 - L1): the queries are the last L1

@@ -4,6 +4,7 @@
 #include "experiments/inference.h"
 #include "experiments/teacher_student.h"
 #include "nn/absorbed.h"
+#include "nn/chunked_attention.h"
 #include "nn/decode.h"
 #include "nn/gqa.h"
 #include "nn/mha.h"
@@ -52,6 +53,19 @@ TEST_CASE("MHA, GQA and MLA forward and backward on CUDA equal the CPU", "[cuda]
             for (size_t i = 0; i < pc.size(); ++i)
                 REQUIRE(relative_error(to(pg[i].grad(), Device::cpu()), pc[i].grad()) < 1e-5);
         }
+    }
+}
+
+TEST_CASE("chunked attention on CUDA equals the CPU, forward and backward", "[cuda][nn]") {
+    Generator gen(8);
+    const TensorOptions grad = TensorOptions{}.with_requires_grad(true);
+    Tensor q = randn({2, 4, 300, 16}, gen, grad), k = randn({2, 1, 310, 16}, gen, grad), v = randn({2, 1, 310, 8}, gen, grad);
+    for (bool causal : {false, true}) {
+        const test::ParityResult r = test::parity(
+            [causal](const std::vector<Tensor>& t) { return nn::chunked_attention(t[0], t[1], t[2], 0.25, causal, 128); },
+            {q, k, v});
+        REQUIRE(r.output_error < 1e-5);
+        for (double e : r.gradient_errors) REQUIRE(e < 1e-5);
     }
 }
 
