@@ -1,6 +1,7 @@
 #include "backends/cpu/parallel.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -12,6 +13,9 @@ namespace {
 
 thread_local bool inside_parallel = false;
 
+// Workers spin briefly on the generation counter before sleeping on the condition variable:
+// a training step issues hundreds of short parallel loops, and waking a sleeping thread costs
+// tens of microseconds on a VM, more than many of the loops themselves.
 class ThreadPool {
 public:
     explicit ThreadPool(int threads) {
@@ -21,6 +25,7 @@ public:
         {
             std::lock_guard<std::mutex> lock(mutex_);
             stop_ = true;
+            ++generation_;
         }
         wake_.notify_all();
         for (auto& w : workers_) w.join();
@@ -40,27 +45,41 @@ public:
         inside_parallel = true;
         task(0);
         inside_parallel = false;
+        for (int spin = 0; spin < kSpins && remaining_.load(std::memory_order_acquire) != 0; ++spin) pause();
         std::unique_lock<std::mutex> lock(mutex_);
-        done_.wait(lock, [this] { return remaining_ == 0; });
+        done_.wait(lock, [this] { return remaining_.load() == 0; });
         task_ = nullptr;
     }
 
 private:
+    static constexpr int kSpins = 20000;  // ~50 us of pause instructions
+
+    static void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#else
+        std::this_thread::yield();
+#endif
+    }
+
     void work(int index) {
         inside_parallel = true;
         uint64_t seen = 0;
         for (;;) {
+            for (int spin = 0; spin < kSpins && generation_.load(std::memory_order_acquire) == seen; ++spin) pause();
             const std::function<void(int)>* task;
             {
                 std::unique_lock<std::mutex> lock(mutex_);
-                wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+                wake_.wait(lock, [&] { return stop_ || generation_.load() != seen; });
                 if (stop_) return;
-                seen = generation_;
+                seen = generation_.load();
                 task = task_;
             }
             (*task)(index);
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (--remaining_ == 0) done_.notify_one();
+            if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+                std::lock_guard<std::mutex> lock(mutex_);  // pairs with the caller's wait
+                done_.notify_one();
+            }
         }
     }
 
@@ -68,8 +87,8 @@ private:
     std::mutex mutex_, run_mutex_;
     std::condition_variable wake_, done_;
     const std::function<void(int)>* task_ = nullptr;
-    int remaining_ = 0;
-    uint64_t generation_ = 0;
+    std::atomic<int> remaining_{0};
+    std::atomic<uint64_t> generation_{0};
     bool stop_ = false;
 };
 
