@@ -40,6 +40,12 @@ struct GemmArgs {
     std::vector<int64_t> a_offsets, b_offsets, c_offsets;  // one per batch, same length
 };
 
+// The scalars of one Adam/AdamW step (bias1 = 1 - beta1^t, bias2 = 1 - beta2^t).
+struct AdamStep {
+    double lr = 0, beta1 = 0, beta2 = 0, eps = 0, weight_decay = 0, bias1 = 1, bias2 = 1;
+    bool decoupled = false;  // AdamW
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -70,6 +76,8 @@ public:
     virtual void reduce(ReduceOp op, void* dst, const void* src, DType dtype, int64_t outer, int64_t size,
                         int64_t inner) = 0;
     virtual void gemm(const GemmArgs& args) = 0;
+    // Fused Adam over n contiguous elements: updates p, m and v in place from g.
+    virtual void adam_step(const AdamStep& step, DType dtype, int64_t n, void* p, const void* g, void* m, void* v) = 0;
     // Row-wise softmax (or log-softmax) of a contiguous [rows, cols] matrix, and its backward:
     // softmax:     dx = y * (dy - sum(dy * y))
     // log-softmax: dx = dy - exp(y) * sum(dy)

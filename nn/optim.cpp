@@ -54,23 +54,22 @@ void Adam::step() {
     ++t_;
     const double bias1 = 1 - std::pow(options_.beta1, static_cast<double>(t_));
     const double bias2 = 1 - std::pow(options_.beta2, static_cast<double>(t_));
+    const AdamStep step{lr_, options_.beta1, options_.beta2, options_.eps, options_.weight_decay, bias1, bias2,
+                        decoupled_};
     for (size_t i = 0; i < params_.size(); ++i) {
         const Tensor& p = params_[i];
-        Tensor g = p.grad();
+        const Tensor g = p.grad();
         if (!g.defined()) continue;
-        if (decoupled_) {
-            if (options_.weight_decay != 0) copy_(p, mul(p, 1 - lr_ * options_.weight_decay));
-        } else if (options_.weight_decay != 0) {
-            g = add(g, mul(p, options_.weight_decay));
-        }
+        LATTE_CHECK(p.is_contiguous(), "Adam: parameter ", i, " of shape ", shape_str(p.shape()),
+                    " is a non-contiguous view; optimizers update whole contiguous parameters");
         if (!m_[i].defined()) {
             m_[i] = zeros_like(p);
             v_[i] = zeros_like(p);
         }
-        copy_(m_[i], add(mul(m_[i], options_.beta1), mul(g, 1 - options_.beta1)));
-        copy_(v_[i], add(mul(v_[i], options_.beta2), mul(mul(g, g), 1 - options_.beta2)));
-        Tensor denom = add(sqrt(mul(v_[i], 1.0 / bias2)), options_.eps);
-        copy_(p, sub(p, mul(div(m_[i], denom), lr_ / bias1)));
+        // One fused pass per parameter (backends/common/adam_math.h) instead of a dozen ops.
+        const Tensor gc = contiguous(g);
+        backend_for(p.device()).adam_step(step, p.dtype(), p.numel(), p.view().data, gc.view().data,
+                                          m_[i].view().data, v_[i].view().data);
     }
 }
 

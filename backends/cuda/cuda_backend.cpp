@@ -186,6 +186,11 @@ void CudaBackend::gemm(const GemmArgs& g) {
     }
 }
 
+void CudaBackend::adam_step(const AdamStep& step, DType dtype, int64_t n, void* p, const void* g, void* m, void* v) {
+    activate();
+    launch_adam_step(step, dtype, n, p, g, m, v, stream_);
+}
+
 void CudaBackend::softmax_fwd(void* y, const void* x, DType dtype, int64_t rows, int64_t cols, bool log) {
     activate();
     launch_softmax_fwd(y, x, dtype, rows, cols, log, stream_);

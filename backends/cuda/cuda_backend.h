@@ -34,6 +34,7 @@ public:
     void reduce(ReduceOp op, void* dst, const void* src, DType dtype, int64_t outer, int64_t size,
                 int64_t inner) override;
     void gemm(const GemmArgs& args) override;
+    void adam_step(const AdamStep& step, DType dtype, int64_t n, void* p, const void* g, void* m, void* v) override;
     void softmax_fwd(void* y, const void* x, DType dtype, int64_t rows, int64_t cols, bool log) override;
     void softmax_bwd(void* dx, const void* y, const void* dy, DType dtype, int64_t rows, int64_t cols,
                      bool log) override;

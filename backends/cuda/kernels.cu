@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cfloat>
 
+#include "backends/common/adam_math.h"
 #include "backends/common/dispatch.h"
 #include "backends/common/pointwise.h"
 #include "backends/common/strided_plan.h"
@@ -92,6 +93,11 @@ __global__ void normal_kernel(T* dst, int64_t n, uint64_t state, double mean, do
 template <class T>
 __global__ void uniform_kernel(T* dst, int64_t n, uint64_t state, double low, double high) {
     LATTE_GRID_STRIDE(i, n) dst[i] = static_cast<T>(low + (high - low) * random::uniform(state, uint64_t(i + 1)));
+}
+
+template <class T>
+__global__ void adam_kernel(AdamStep step, int64_t n, T* p, const T* g, T* m, T* v) {
+    LATTE_GRID_STRIDE(i, n) adam_element<T>(step, p[i], g[i], m[i], v[i]);
 }
 
 template <class T>
@@ -244,6 +250,17 @@ void launch_fill_uniform(void* dst, DType dtype, int64_t n, uint64_t state, doub
         uniform_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<T*>(dst), n, state, low, high);
     });
     LATTE_CUDA_CHECK_LAUNCH("uniform fill kernel");
+}
+
+void launch_adam_step(const AdamStep& step, DType dtype, int64_t n, void* p, const void* g, void* m, void* v,
+                      cudaStream_t stream) {
+    if (n == 0) return;
+    dispatch(dtype, [&](auto* tag) {
+        using T = elem_t<decltype(tag)>;
+        adam_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(step, n, static_cast<T*>(p), static_cast<const T*>(g),
+                                                              static_cast<T*>(m), static_cast<T*>(v));
+    });
+    LATTE_CUDA_CHECK_LAUNCH("adam kernel");
 }
 
 void launch_unary(UnaryOp op, double alpha, const View& dst, const View& src, cudaStream_t stream) {

@@ -13,6 +13,8 @@ void launch_fill_normal(void* dst, DType dtype, int64_t n, uint64_t state, doubl
                         cudaStream_t stream);
 void launch_fill_uniform(void* dst, DType dtype, int64_t n, uint64_t state, double low, double high,
                          cudaStream_t stream);
+void launch_adam_step(const AdamStep& step, DType dtype, int64_t n, void* p, const void* g, void* m, void* v,
+                      cudaStream_t stream);
 void launch_unary(UnaryOp op, double alpha, const View& dst, const View& src, cudaStream_t stream);
 void launch_binary(BinaryOp op, const View& dst, const View& a, const View& b, cudaStream_t stream);
 void launch_reduce(ReduceOp op, void* dst, const void* src, DType dtype, int64_t outer, int64_t size, int64_t inner,

@@ -55,6 +55,35 @@ TEST_CASE("Adam and AdamW follow PyTorch's update by hand", "[nn][optim]") {
     REQUIRE(q.item() == Approx(2.0 * (1 - lr * 0.01) - lr * 0.5 / (0.5 + eps)).epsilon(1e-14));
 }
 
+TEST_CASE("the fused Adam update equals the update written as separate ops", "[nn][optim]") {
+    for (bool decoupled : {false, true}) {
+        CAPTURE(decoupled);
+        const AdamOptions options{0.8, 0.99, 1e-6, 0.05};
+        const double lr = 0.03;
+        Tensor p = test::randn64({4, 5}, 20), ref = clone(p.detach());
+        Tensor m = zeros_like(ref), v = zeros_like(ref);
+        Adam adam({p}, lr, options, decoupled);
+        for (int t = 1; t <= 4; ++t) {
+            const Tensor grad = test::randn64({4, 5}, 30 + t, false);
+            p.set_grad(grad);
+            adam.step();
+            // The reference: PyTorch's rules as tensor ops.
+            Tensor g = grad;
+            if (decoupled) ref = mul(ref, 1 - lr * options.weight_decay);
+            else g = add(g, mul(ref, options.weight_decay));
+            m = add(mul(m, options.beta1), mul(g, 1 - options.beta1));
+            v = add(mul(v, options.beta2), mul(mul(g, g), 1 - options.beta2));
+            const double bias1 = 1 - std::pow(options.beta1, t), bias2 = 1 - std::pow(options.beta2, t);
+            ref = sub(ref, mul(div(m, add(sqrt(mul(v, 1 / bias2)), options.eps)), lr / bias1));
+            LATTE_REQUIRE_CLOSE(p, ref, 1e-13, 1e-14);
+        }
+    }
+    Tensor view = transpose(test::randn64({4, 5}, 40, false), 0, 1).detach().requires_grad_();  // a strided leaf
+    Adam bad({view}, 0.1);
+    view.set_grad(zeros({5, 4}, test::f64()));
+    REQUIRE_THROWS_WITH(bad.step(), Catch::Contains("is a non-contiguous view"));
+}
+
 TEST_CASE("gradient clipping and the warmup-cosine schedule", "[nn][optim]") {
     Tensor a = param_with_grad({0, 0}, {3, 0}), b = param_with_grad({0}, {4});
     REQUIRE(clip_grad_norm_({a, b}, 1.0) == Approx(5.0));
