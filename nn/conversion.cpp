@@ -21,7 +21,10 @@ Truncated truncated_svd(const Tensor& m, int64_t rank) {
     return {up, down};
 }
 
-Tensor weight64(const std::shared_ptr<Linear>& linear) { return to(linear->weight().detach(), DType::Float64); }
+// The SVD runs on the CPU in float64, wherever the module lives.
+Tensor weight64(const std::shared_ptr<Linear>& linear) {
+    return to(to(linear->weight().detach(), Device::cpu()), DType::Float64);
+}
 
 Tensor stacked_kv(const GroupedQueryAttention& gqa) { return cat({weight64(gqa.W_K), weight64(gqa.W_V)}, 0); }
 
@@ -64,6 +67,7 @@ std::shared_ptr<MultiHeadLatentAttention> to_mla(const GroupedQueryAttention& gq
     // Query head h = n*G + g reads K/V head g: the MHA-form rows are H/G stacked copies (Part 6).
     mla->W_UK->set_weight(repeat(up_k, {H / G, 1}));
     mla->W_UV->set_weight(repeat(up_v, {H / G, 1}));
+    mla->to(gqa.device());
     return mla;
 }
 
@@ -103,6 +107,7 @@ std::shared_ptr<GroupedQueryAttention> to_gqa(const MultiHeadLatentAttention& ml
     gqa->W_K->set_weight(matmul(narrow(mla.W_UK->weight(), 0, 0, kv_heads * d), down));
     gqa->W_V->set_weight(matmul(narrow(mla.W_UV->weight(), 0, 0, kv_heads * d), down));
     gqa->W_O->set_weight(mla.W_O->weight());
+    gqa->to(mla.device());
     return gqa;
 }
 

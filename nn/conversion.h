@@ -29,7 +29,7 @@ LatentFactors gqa_to_mla(const Tensor& W_M_GQA);
 // The MLA module whose outputs (and input gradients) equal `gqa`'s on every input. Needs
 // D_1 = D_2 = H*D_qk and D_qk = D_v. rank 0 picks min(2*G*d, D), which is always exact; a
 // smaller rank keeps the top singular directions of [W_K; W_V] (exact iff rank >= rank_needed).
-// The factorisation runs in float64; the result has gqa's dtype.
+// The factorisation runs on the CPU in float64; the result has gqa's dtype and device.
 std::shared_ptr<MultiHeadLatentAttention> to_mla(const GroupedQueryAttention& gqa, int64_t rank = 0);
 
 // The numerical rank of [W_K; W_V]: the smallest exact rank for to_mla.

@@ -21,7 +21,7 @@ void Linear::set_weight(const Tensor& w) {
     LATTE_CHECK(w.shape() == weight().shape(), "Linear::set_weight: got ", shape_str(w.shape()), ", the weight is ",
                 shape_str(weight().shape()), " (out, in)");
     NoGradGuard no_grad;
-    copy_(weight(), w);
+    copy_(weight(), latte::to(w.detach(), weight().device()));
 }
 
 Tensor Linear::forward(const Tensor& x) const {

@@ -16,7 +16,7 @@ public:
 
     const Tensor& weight() const { return param("weight"); }
     // Overwrites the weight's values in place (like assigning W.weight in PyTorch); `w` must be
-    // (out, in) and is converted to the weight's dtype. The parameter stays the same leaf.
+    // (out, in) and is converted to the weight's dtype and device. The parameter stays the same leaf.
     void set_weight(const Tensor& w);
     bool has_bias() const { return has_bias_; }
     int64_t in_features() const { return in_; }

@@ -5,6 +5,7 @@
 #include "experiments/teacher_student.h"
 #include "nn/absorbed.h"
 #include "nn/chunked_attention.h"
+#include "nn/conversion.h"
 #include "nn/decode.h"
 #include "nn/gqa.h"
 #include "nn/mha.h"
@@ -105,6 +106,12 @@ TEST_CASE("the Part 13 check and the decode loop run on CUDA", "[cuda][nn]") {
     }
     auto [mha_cpu, mha_gpu] = twins<nn::MultiHeadAttention>(64, 64, 16, 16, 4);
     REQUIRE(experiments::run_decode(*mha_gpu, 2, 16, 3, true).relative_error < 1e-5);
+    // GQA -> MLA for a module on the GPU: the SVD runs on the CPU, the MLA comes back to the GPU.
+    auto [gqa_cpu, gqa_gpu] = twins<nn::GroupedQueryAttention>(64, 64, 16, 16, 4, 2);
+    auto converted = nn::to_mla(*gqa_gpu);
+    REQUIRE(converted->device() == kGpu);
+    REQUIRE(relative_error(to(converted->forward(gx, gy), Device::cpu()), gqa_cpu->forward(x, y)) < 1e-5);
+    REQUIRE(nn::to_gqa(*converted, 2)->device() == kGpu);
     experiments::AbsorbCase c;
     c.D = 256;
     c.H = 8;
