@@ -92,10 +92,19 @@ Tensor latent_attention(const Tensor& q, const Tensor& c, int64_t heads, bool ca
                 "latent attention: q ", shape_str(q.shape()), " and latents c ", shape_str(c.shape()),
                 " do not fit H=", heads, " (need q (B, L1, H*r), c (B, L2, r))");
     const int64_t b = q.size(0), l1 = q.size(1), l2 = c.size(1), r = c.size(2);
+    LATTE_CHECK(!causal || l1 <= l2, "latent attention: a causal mask needs L1 <= L2, got L1=", l1, " L2=", l2);
+    const int64_t score_bytes = b * heads * l1 * l2 * static_cast<int64_t>(dtype_size(q.dtype()));
+    const int64_t limit = memory_limit;
+    if (limit >= 0 && score_bytes > limit) {
+        // Long sequences: heads as a batch dim over the one latent (broadcast, not copied), in blocks.
+        Tensor qh = permute(reshape(q, {b, l1, heads, r}), {0, 2, 1, 3});  // (B, H, L1, r)
+        Tensor ch = unsqueeze(c, 1);                                        // (B, 1, L2, r)
+        Tensor o = chunked_attention(qh, ch, ch, scale, causal);            // (B, H, L1, r)
+        return reshape(permute(o, {0, 2, 1, 3}), {b, l1, heads * r});
+    }
     Tensor rows = reshape(q, {b, l1 * heads, r});                                  // row l*H + h
     Tensor logits = matmul(mul(rows, scale), transpose(c, 1, 2));                  // (B, L1*H, L2)
     if (causal) {
-        LATTE_CHECK(l1 <= l2, "latent attention: a causal mask needs L1 <= L2, got L1=", l1, " L2=", l2);
         Tensor mask = reshape(causal_mask(l1, l2, q.options()), {l1, 1, l2});     // shared by the H heads
         logits = reshape(add(reshape(logits, {b, l1, heads, l2}), mask), {b, l1 * heads, l2});
     }

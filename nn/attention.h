@@ -16,8 +16,9 @@ namespace latte::nn {
 Tensor causal_mask(int64_t l1, int64_t l2, const TensorOptions& options, int64_t first_row = 0, int64_t rows = -1);
 
 // When the full score tensor (batch x L1 x L2) would take more than this many bytes,
-// scaled_dot_product_attention switches to chunked_attention (nn/chunked_attention.h), whose
-// memory is linear in L. Default 256 MiB; 0 always chunks, a negative value never does.
+// scaled_dot_product_attention and latent_attention switch to chunked_attention
+// (nn/chunked_attention.h), whose memory is linear in L. Default 256 MiB; 0 always chunks, a
+// negative value never does.
 void set_attention_memory_limit(int64_t bytes);
 int64_t attention_memory_limit();
 

@@ -114,6 +114,14 @@ TEST_CASE("modules switch to chunked attention above the memory limit, with the 
             REQUIRE_FALSE(graph_has(plain, "chunked_attention"));
         }
     }
+    // The absorbed MLA path chunks too (heads as a batch dim over the one latent).
+    for (bool causal : {false, true}) {
+        set_attention_memory_limit(0);
+        const Tensor chunked = mla.forward_absorbed(x, y, causal);
+        set_attention_memory_limit(saved);
+        REQUIRE(graph_has(chunked, "chunked_attention"));
+        REQUIRE(relative_error(chunked, mla.forward(x, y, causal)) < 1e-12);
+    }
     set_attention_memory_limit(0);
     auto run = [&gqa](const std::vector<Tensor>& v) { return gqa.forward(v[0], v[1], true); };
     const GradcheckResult r = gradcheck(run, {test::randn64({1, 4, 12}, 12), test::randn64({1, 5, 12}, 13)});
