@@ -82,7 +82,7 @@ ConvertReport convert_checkpoint(const std::string& in, const std::string& out, 
     return report;
 }
 
-AbsorbReport run_absorb_case(const AbsorbCase& c, DType dtype) {
+Part13Models make_part13_models(const AbsorbCase& c, DType dtype) {
     LATTE_CHECK(c.H > 0 && c.D % c.H == 0 && c.r > 0 && c.B > 0 && c.L1 > 0 && c.L2 > 0,
                 "latte absorb: need D divisible by H and positive sizes, got D=", c.D, " H=", c.H, " r=", c.r);
     NoGradGuard no_grad;
@@ -92,21 +92,31 @@ AbsorbReport run_absorb_case(const AbsorbCase& c, DType dtype) {
     Tensor W_DKV = randn({r, D}, gen, options), W_UK = randn({D, r}, gen, options), W_UV = randn({D, r}, gen, options);
     Tensor W_Q = randn({D, D}, gen, options), W_O = randn({D, D}, gen, options);
     const TensorOptions on_device = TensorOptions(options).with_device(c.device);
-    Tensor x = randn({c.B, c.L1, D}, gen, on_device), y = randn({c.B, c.L2, D}, gen, on_device);
+    Part13Models m;
+    m.x = randn({c.B, c.L1, D}, gen, on_device);
+    m.y = randn({c.B, c.L2, D}, gen, on_device);
+    m.vanilla = std::make_shared<nn::MultiHeadAttention>(D, D, d, d, H, gen, dtype);
+    m.vanilla->W_Q->set_weight(W_Q);
+    m.vanilla->W_K->set_weight(matmul(W_UK, W_DKV));
+    m.vanilla->W_V->set_weight(matmul(W_UV, W_DKV));
+    m.vanilla->W_O->set_weight(W_O);
+    m.mla = std::make_shared<nn::MultiHeadLatentAttention>(D, H, d, r, gen, dtype);
+    m.mla->W_DKV->set_weight(W_DKV);
+    m.mla->W_UK->set_weight(W_UK);
+    m.mla->W_UV->set_weight(W_UV);
+    m.mla->W_Q->set_weight(W_Q);
+    m.mla->W_O->set_weight(W_O);
+    m.vanilla->to(c.device);
+    m.mla->to(c.device);
+    return m;
+}
 
-    nn::MultiHeadAttention vanilla(D, D, d, d, H, gen, dtype);
-    vanilla.W_Q->set_weight(W_Q);
-    vanilla.W_K->set_weight(matmul(W_UK, W_DKV));
-    vanilla.W_V->set_weight(matmul(W_UV, W_DKV));
-    vanilla.W_O->set_weight(W_O);
-    nn::MultiHeadLatentAttention mla(D, H, d, r, gen, dtype);
-    mla.W_DKV->set_weight(W_DKV);
-    mla.W_UK->set_weight(W_UK);
-    mla.W_UV->set_weight(W_UV);
-    mla.W_Q->set_weight(W_Q);
-    mla.W_O->set_weight(W_O);
-    vanilla.to(c.device);
-    mla.to(c.device);
+AbsorbReport run_absorb_case(const AbsorbCase& c, DType dtype) {
+    const Part13Models models = make_part13_models(c, dtype);
+    const nn::MultiHeadAttention& vanilla = *models.vanilla;
+    const nn::MultiHeadLatentAttention& mla = *models.mla;
+    const Tensor &x = models.x, &y = models.y;
+    NoGradGuard no_grad;
     // Reduced matrices once, like the spec's model; both forms of the absorbed path.
     const nn::AbsorbedLatentAttention precomputed(mla, nn::AbsorbedForm::Precomputed);
     const nn::AbsorbedLatentAttention factored(mla, nn::AbsorbedForm::Factored);

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "nn/gqa.h"
+#include "nn/mha.h"
 #include "nn/mla.h"
 
 namespace latte::experiments {
@@ -36,6 +37,15 @@ struct AbsorbCase {
     int repeats = 2;  // timed runs of each path; the fastest is reported
     Device device = Device::cpu();
 };
+// The case's models and inputs on c.device, all drawn from c.seed: the MLA with unscaled randn
+// weights, and the vanilla MHA with W_K = W_UK W_DKV, W_V = W_UV W_DKV and the same W_Q, W_O.
+struct Part13Models {
+    std::shared_ptr<nn::MultiHeadAttention> vanilla;
+    std::shared_ptr<nn::MultiHeadLatentAttention> mla;
+    Tensor x, y;  // (B, L1, D), (B, L2, D)
+};
+Part13Models make_part13_models(const AbsorbCase& c, DType dtype);
+
 struct AbsorbGflop {
     double vanilla = 0, precomputed = 0, factored = 0;  // multiply-adds x 2, from the shapes
 };

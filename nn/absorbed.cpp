@@ -32,7 +32,9 @@ AbsorbedLatentAttention::AbsorbedLatentAttention(const MultiHeadLatentAttention&
     : W_Q_(mla.W_Q->weight()), W_UK_(mla.W_UK->weight()), W_UV_(mla.W_UV->weight()), W_O_(mla.W_O->weight()),
       heads_(mla.heads()), head_dim_(mla.head_dim()), rank_(mla.rank()), width_(mla.input_width()),
       factored_(form == AbsorbedForm::Factored || (form == AbsorbedForm::Auto && rank_ > head_dim_)) {
-    m_ = reduced_matrices(mla.W_DKV->weight(), W_UK_, W_UV_, W_Q_, W_O_, heads_);
+    // The factored form never reads W_Q_hat or W_O_hat, so they are built only when used.
+    if (factored_) m_.W_K_hat = m_.W_V_hat = mla.W_DKV->weight();
+    else m_ = reduced_matrices(mla.W_DKV->weight(), W_UK_, W_UV_, W_Q_, W_O_, heads_);
 }
 
 Tensor AbsorbedLatentAttention::queries(const Tensor& x) const {

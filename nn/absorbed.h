@@ -43,6 +43,8 @@ public:
     // Outputs for queries x (B, L1, D) over latents c (B, L2, r), scale 1/sqrt(r).
     Tensor attend(const Tensor& x, const Tensor& c, bool causal = false) const;
 
+    // W_K_hat = W_V_hat = W_DKV always; W_Q_hat and W_O_hat only in the precomputed form
+    // (undefined when factored()).
     const ReducedMatrices& matrices() const { return m_; }
     bool factored() const { return factored_; }
     int64_t heads() const { return heads_; }

@@ -28,9 +28,8 @@ public:
           values_(batch, capacity, W_V_->out_features(), W_V_->weight().options()) {}
 
     Tensor step(const Tensor& x) override {
-        check_step_input("decode (K/V cache)", x, batch_, W_Q_->in_features());
         NoGradGuard no_grad;
-        append(x);
+        append(x);  // checks x
         Tensor k = keys_.filled(), v = values_.filled();  // (B, length, G*d), (B, length, G*dv)
         const double scale = 1.0 / std::sqrt(double(W_K_->out_features() / kv_heads_));
         return W_O_->forward(grouped_attention(W_Q_->forward(x), k, v, heads_, kv_heads_, true, scale));
@@ -59,9 +58,8 @@ public:
           latents_(batch, capacity, mla.rank(), mla.W_DKV->weight().options()) {}
 
     Tensor step(const Tensor& x) override {
-        check_step_input("decode (latent cache)", x, batch_, absorbed_.width());
         NoGradGuard no_grad;
-        append(x);
+        append(x);  // checks x
         return absorbed_.attend(x, latents_.filled(), true);  // latents (B, length, r)
     }
     void append(const Tensor& x) override {

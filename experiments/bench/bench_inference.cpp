@@ -21,23 +21,14 @@ using namespace latte;
 void BM_part13_forward(benchmark::State& state) {
     const int64_t path = state.range(0);
     const Device device = state.range(1) == 1 ? Device::cuda(0) : Device::cpu();
-    const experiments::AbsorbCase c;
-    const int64_t D = c.D, H = c.H, d = D / H, r = c.r;
+    experiments::AbsorbCase c;  // the spec's sizes and seed
+    c.device = device;
     NoGradGuard no_grad;
-    Generator gen(c.seed);
-    nn::MultiHeadLatentAttention mla(D, H, d, r, gen);
-    for (const Tensor& p : mla.parameters()) copy_(p, randn(p.shape(), gen));  // unscaled randn, as in the spec
-    nn::MultiHeadAttention vanilla(D, D, d, d, H, gen);
-    vanilla.W_Q->set_weight(mla.W_Q->weight());
-    vanilla.W_K->set_weight(matmul(mla.W_UK->weight(), mla.W_DKV->weight()));
-    vanilla.W_V->set_weight(matmul(mla.W_UV->weight(), mla.W_DKV->weight()));
-    vanilla.W_O->set_weight(mla.W_O->weight());
-    mla.to(device);
-    vanilla.to(device);
-    const nn::AbsorbedLatentAttention absorbed(mla, path == 1 ? nn::AbsorbedForm::Precomputed
-                                                              : nn::AbsorbedForm::Factored);
-    const TensorOptions on_device = TensorOptions{}.with_device(device);
-    Tensor x = randn({c.B, c.L1, D}, gen, on_device), y = randn({c.B, c.L2, D}, gen, on_device);
+    const experiments::Part13Models m = experiments::make_part13_models(c, DType::Float32);
+    const nn::MultiHeadAttention& vanilla = *m.vanilla;
+    const nn::AbsorbedLatentAttention absorbed(*m.mla, path == 1 ? nn::AbsorbedForm::Precomputed
+                                                                : nn::AbsorbedForm::Factored);
+    const Tensor &x = m.x, &y = m.y;
     Backend& backend = backend_for(device);
     for (auto _ : state) {
         Tensor out = path == 0 ? vanilla.forward(x, y) : absorbed.forward(x, y);

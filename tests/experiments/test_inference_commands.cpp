@@ -1,6 +1,5 @@
 // The experiments behind `latte convert`, `latte absorb` and `latte decode`.
 #include <cstdio>
-#include <filesystem>
 
 #include "experiments/inference.h"
 #include "nn/serialize.h"
@@ -11,18 +10,10 @@
 using namespace latte;
 using namespace latte::experiments;
 
-namespace {
-
-std::string temp_path(const std::string& name) {
-    return (std::filesystem::temp_directory_path() / ("latte_test_" + name)).string();
-}
-
-}  // namespace
-
 TEST_CASE("convert_checkpoint writes an MLA file whose module matches the GQA it came from", "[experiments][convert]") {
     Generator gen(3);
     nn::GroupedQueryAttention gqa(24, 24, 6, 6, 4, 2, gen);
-    const std::string in = temp_path("gqa.safetensors"), out = temp_path("mla.safetensors");
+    const std::string in = test::temp_path("gqa.safetensors"), out = test::temp_path("mla.safetensors");
     nn::save(gqa, in);
     const ConvertReport report = convert_checkpoint(in, out);
     REQUIRE(report.dtype == DType::Float32);
@@ -42,7 +33,7 @@ TEST_CASE("convert_checkpoint writes an MLA file whose module matches the GQA it
     REQUIRE(relative_error(mla->forward(x, y), gqa.forward(x, y)) < 1e-5);
 
     // Only a GQA file converts.
-    REQUIRE_THROWS_WITH(convert_checkpoint(out, temp_path("again.safetensors")),
+    REQUIRE_THROWS_WITH(convert_checkpoint(out, test::temp_path("again.safetensors")),
                         Catch::Contains("does not hold a GQA module (its metadata says module=mla)"));
     std::remove(in.c_str());
     std::remove(out.c_str());

@@ -10,14 +10,6 @@
 using namespace latte;
 using namespace latte::nn;
 
-namespace {
-
-void set(const Tensor& param, const Tensor& value) {
-    NoGradGuard no_grad;
-    copy_(param, value);
-}
-
-}  // namespace
 
 TEST_CASE("Linear stores (out, in) weights with PyTorch's init bounds", "[nn]") {
     Generator gen(1);
@@ -82,28 +74,31 @@ TEST_CASE("the spec's identities: GQA(G=H) = MHA, GQA = MHA with tiled K/V, MLA 
     // Part 8: with G = H, GQA is MHA.
     GroupedQueryAttention gqa_full(D, D, d, d, H, H, gen, DType::Float64);
     MultiHeadAttention mha(D, D, d, d, H, gen, DType::Float64);
-    for (size_t i = 0; i < 4; ++i) set(mha.parameters()[i], gqa_full.parameters()[i]);
+    mha.W_Q->set_weight(gqa_full.W_Q->weight());
+    mha.W_K->set_weight(gqa_full.W_K->weight());
+    mha.W_V->set_weight(gqa_full.W_V->weight());
+    mha.W_O->set_weight(gqa_full.W_O->weight());
     LATTE_REQUIRE_CLOSE(gqa_full(x, y), mha(x, y), 1e-13, 1e-14);
 
     // Parts 6, 9: GQA equals MHA whose K/V weights tile the GQA ones H/G times: row block h of
     // the tiled matrix is block h mod G.
     GroupedQueryAttention gqa(D, D, d, d, H, G, gen, DType::Float64);
-    set(mha.W_Q->weight(), gqa.W_Q->weight());
-    set(mha.W_K->weight(), repeat(gqa.W_K->weight().detach(), {H / G, 1}));
-    set(mha.W_V->weight(), repeat(gqa.W_V->weight().detach(), {H / G, 1}));
-    set(mha.W_O->weight(), gqa.W_O->weight());
+    mha.W_Q->set_weight(gqa.W_Q->weight());
+    mha.W_K->set_weight(repeat(gqa.W_K->weight().detach(), {H / G, 1}));
+    mha.W_V->set_weight(repeat(gqa.W_V->weight().detach(), {H / G, 1}));
+    mha.W_O->set_weight(gqa.W_O->weight());
     LATTE_REQUIRE_CLOSE(gqa(x, y), mha(x, y), 1e-13, 1e-14);
     // The other grouping (h // (H/G)) is a different model: the rule matters.
     Tensor wk = gqa.W_K->weight().detach();
-    set(mha.W_K->weight(), reshape(expand(unsqueeze(reshape(wk, {G, d, D}), 1), {G, H / G, d, D}), {H * d, D}));
+    mha.W_K->set_weight(reshape(expand(unsqueeze(reshape(wk, {G, d, D}), 1), {G, H / G, d, D}), {H * d, D}));
     REQUIRE_FALSE(allclose(gqa(x, y), mha(x, y), 1e-6, 1e-6).ok);
 
     // MLA equals MHA with W_K = W_UK W_DKV and W_V = W_UV W_DKV.
     MultiHeadLatentAttention mla(D, H, d, r, gen, DType::Float64);
-    set(mha.W_Q->weight(), mla.W_Q->weight());
-    set(mha.W_K->weight(), matmul(mla.W_UK->weight(), mla.W_DKV->weight()));
-    set(mha.W_V->weight(), matmul(mla.W_UV->weight(), mla.W_DKV->weight()));
-    set(mha.W_O->weight(), mla.W_O->weight());
+    mha.W_Q->set_weight(mla.W_Q->weight());
+    mha.W_K->set_weight(matmul(mla.W_UK->weight(), mla.W_DKV->weight()));
+    mha.W_V->set_weight(matmul(mla.W_UV->weight(), mla.W_DKV->weight()));
+    mha.W_O->set_weight(mla.W_O->weight());
     LATTE_REQUIRE_CLOSE(mla(x, y), mha(x, y), 1e-12, 1e-13);
     LATTE_REQUIRE_CLOSE(mla(x, y, true), mha(x, y, true), 1e-12, 1e-13);
 }

@@ -22,7 +22,6 @@ Tensor param_with_grad(std::vector<double> value, std::vector<double> grad) {
     return p;
 }
 
-std::string temp_path(const std::string& name) { return "latte_test_" + name + ".safetensors"; }
 
 }  // namespace
 
@@ -123,7 +122,7 @@ TEST_CASE("training with Adam fits a small teacher", "[nn][optim]") {
 TEST_CASE("safetensors round-trips modules and metadata", "[nn][serialize]") {
     Generator gen(4);
     MultiHeadAttention a(8, 6, 2, 3, 2, gen, DType::Float64), b(8, 6, 2, 3, 2, gen, DType::Float64);
-    const std::string path = temp_path("roundtrip");
+    const std::string path = test::temp_path("roundtrip.safetensors");
     save(a, path);
     const SafetensorsFile file = load_safetensors(path);
     REQUIRE(file.metadata.at("module") == "mha");
@@ -142,7 +141,7 @@ TEST_CASE("safetensors round-trips modules and metadata", "[nn][serialize]") {
 TEST_CASE("corrupt, truncated and mismatched weight files give clear errors and load nothing", "[nn][serialize]") {
     Generator gen(5);
     MultiHeadAttention a(8, 6, 2, 3, 2, gen);
-    const std::string path = temp_path("bad");
+    const std::string path = test::temp_path("bad.safetensors");
     save(a, path);
     std::ifstream in(path, std::ios::binary);
     const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -1,5 +1,8 @@
 // Small builders shared by the tests.
 #pragma once
+#include <filesystem>
+#include <string>
+
 #include "ops/ops.h"
 
 namespace latte::test {
@@ -18,6 +21,11 @@ inline Tensor randn64(const Shape& shape, uint64_t seed, bool requires_grad = tr
 inline Tensor uniform64(const Shape& shape, uint64_t seed, double low, double high, bool requires_grad = true) {
     Generator gen(seed);
     return rand(shape, gen, f64(requires_grad), low, high);
+}
+
+// A path in the system's temporary folder for a test's scratch file.
+inline std::string temp_path(const std::string& name) {
+    return (std::filesystem::temp_directory_path() / ("latte_test_" + name)).string();
 }
 
 }  // namespace latte::test
