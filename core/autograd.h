@@ -1,6 +1,6 @@
 // Grad mode and the backward engine.
 #pragma once
-#include "core/tensor.h"
+#include "tensor.h"
 
 namespace latte {
 

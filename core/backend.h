@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "core/device.h"
-#include "core/dtype.h"
-#include "core/shape.h"
+#include "device.h"
+#include "dtype.h"
+#include "shape.h"
 
 namespace latte {
 

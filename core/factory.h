@@ -2,8 +2,8 @@
 #pragma once
 #include <vector>
 
-#include "core/random.h"
-#include "core/tensor.h"
+#include "random.h"
+#include "tensor.h"
 
 namespace latte {
 

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "core/host_device.h"
+#include "host_device.h"
 
 namespace latte::random {
 

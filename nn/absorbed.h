@@ -3,7 +3,7 @@
 // c = W_DKV y (r numbers per position) instead of per-head keys and values.
 // Dims: B batch, L1/L2 lengths, D width, H heads, d head dim, r latent rank.
 #pragma once
-#include "nn/mla.h"
+#include "mla.h"
 
 namespace latte::nn {
 

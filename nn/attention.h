@@ -6,8 +6,8 @@
 #include <memory>
 #include <string>
 
-#include "core/random.h"
-#include "nn/module.h"
+#include "../core/random.h"
+#include "module.h"
 
 namespace latte::nn {
 

@@ -3,7 +3,7 @@
 // k, v and the output; the backward recomputes each block's probabilities (one more score
 // product and softmax per block). No (L1, L2) matrix is ever stored, only (block, L2) at a time.
 #pragma once
-#include "core/tensor.h"
+#include "../core/tensor.h"
 
 namespace latte::nn {
 

@@ -11,8 +11,8 @@
 #pragma once
 #include <memory>
 
-#include "nn/gqa.h"
-#include "nn/mla.h"
+#include "gqa.h"
+#include "mla.h"
 
 namespace latte::nn {
 

@@ -6,7 +6,7 @@
 #pragma once
 #include <memory>
 
-#include "nn/attention.h"
+#include "attention.h"
 
 namespace latte::nn {
 

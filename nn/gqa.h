@@ -4,8 +4,8 @@
 // Dims: B batch, L1/L2 lengths, D1/D2 widths, H heads, G kv heads, D_qk/D_v head dims.
 // Parameters: W_Q (H*D_qk, D1), W_K (G*D_qk, D2), W_V (G*D_v, D2), W_O (D1, H*D_v), no bias.
 #pragma once
-#include "nn/attention.h"
-#include "nn/linear.h"
+#include "attention.h"
+#include "linear.h"
 
 namespace latte::nn {
 

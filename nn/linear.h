@@ -1,8 +1,8 @@
 // Linear: y = x W^T (+ b), with W stored (out, in) as in PyTorch and PyTorch's default init:
 // W and b uniform in [-1/sqrt(in), 1/sqrt(in)] (kaiming_uniform with a = sqrt(5)).
 #pragma once
-#include "core/random.h"
-#include "nn/module.h"
+#include "../core/random.h"
+#include "module.h"
 
 namespace latte::nn {
 

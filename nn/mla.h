@@ -3,8 +3,8 @@
 // Dims: B batch, L1/L2 lengths, D width (D = H*d), H heads, d head dim, r latent rank.
 // Parameters: W_Q (H*d, D), W_DKV (r, D), W_UK (H*d, r), W_UV (H*d, r), W_O (D, H*d), no bias.
 #pragma once
-#include "nn/attention.h"
-#include "nn/linear.h"
+#include "attention.h"
+#include "linear.h"
 
 namespace latte::nn {
 

@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/tensor.h"
-#include "nn/module.h"
+#include "../core/tensor.h"
+#include "module.h"
 
 namespace latte::nn {
 

@@ -1,6 +1,6 @@
 // Input checks shared by the ops: they throw latte::Error naming the op and the shapes.
 #pragma once
-#include "core/tensor.h"
+#include "../core/tensor.h"
 
 namespace latte {
 

@@ -1,7 +1,7 @@
 // Pointwise ops with NumPy broadcasting, their scalar forms, and operator overloads.
 // Both operands must share dtype and device (no implicit promotion or copies).
 #pragma once
-#include "core/tensor.h"
+#include "../core/tensor.h"
 
 namespace latte {
 

@@ -1,6 +1,6 @@
 // Linear algebra on the CPU through LAPACKE: the thin SVD and the numerical rank built on it.
 #pragma once
-#include "core/tensor.h"
+#include "../core/tensor.h"
 
 namespace latte {
 

@@ -1,6 +1,6 @@
 // Losses.
 #pragma once
-#include "core/tensor.h"
+#include "../core/tensor.h"
 
 namespace latte {
 

@@ -1,6 +1,6 @@
 // Softmax and log-softmax over one dim: numerically stable, with a fused backward kernel.
 #pragma once
-#include "core/tensor.h"
+#include "../core/tensor.h"
 
 namespace latte {
 

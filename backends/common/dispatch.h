@@ -3,7 +3,7 @@
 #pragma once
 #include <type_traits>
 
-#include "core/dtype.h"
+#include "../../core/dtype.h"
 
 namespace latte {
 

@@ -3,8 +3,8 @@
 #pragma once
 #include <cmath>
 
-#include "core/backend.h"
-#include "core/host_device.h"
+#include "../../core/backend.h"
+#include "../../core/host_device.h"
 
 namespace latte {
 

@@ -5,7 +5,7 @@
 #include <array>
 #include <cstdint>
 
-#include "core/shape.h"
+#include "../../core/shape.h"
 
 namespace latte {
 
