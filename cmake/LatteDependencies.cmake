@@ -1,5 +1,7 @@
 # Finds the Debian packages latte builds on. Each failure names the package to install.
 
+# latte loads both at run time (backends/cpu/blas.cpp); the libraries are looked for here so that a
+# machine without them fails at configure time rather than at the first matmul.
 find_path(LATTE_CBLAS_INCLUDE cblas.h PATH_SUFFIXES openblas x86_64-linux-gnu/openblas-pthread)
 find_library(LATTE_OPENBLAS_LIB NAMES openblas)
 if(NOT LATTE_CBLAS_INCLUDE OR NOT LATTE_OPENBLAS_LIB)

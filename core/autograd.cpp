@@ -1,6 +1,8 @@
 #include "core/autograd.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <unordered_map>
 #include <vector>
 
@@ -10,6 +12,23 @@ namespace latte {
 namespace {
 
 thread_local bool grad_mode = true;
+std::atomic<bool> anomaly_mode{false};
+
+// The index of the first NaN or Inf in t, as "[i, j]", or "" when every element is finite.
+std::string first_non_finite(const Tensor& t) {
+    const std::vector<double> values = t.to_vector<double>();
+    for (size_t flat = 0; flat < values.size(); ++flat) {
+        if (std::isfinite(values[flat])) continue;
+        Shape index(t.shape().size());
+        int64_t rest = static_cast<int64_t>(flat);
+        for (size_t d = index.size(); d-- > 0;) {
+            index[d] = rest % t.shape()[d];
+            rest /= t.shape()[d];
+        }
+        return detail::concat(values[flat], " at index ", shape_str(index));
+    }
+    return "";
+}
 
 // A fresh contiguous copy, so an accumulated gradient never aliases a tensor someone else holds.
 Tensor clone_contiguous(const Tensor& t) {
@@ -31,6 +50,7 @@ void accumulate_into_grad(AutogradMeta& meta, const Tensor& g) {
     }
     Tensor existing(meta.grad);
     backend_for(existing.device()).binary(BinaryOp::Add, existing.view(), existing.view(), g.view());
+    existing.storage()->bump_version();
 }
 
 void check_gradient(const Node& node, size_t i, const Tensor& g) {
@@ -45,12 +65,22 @@ void check_gradient(const Node& node, size_t i, const Tensor& g) {
 
 bool grad_mode_enabled() { return grad_mode; }
 
+void set_detect_anomaly(bool on) { anomaly_mode = on; }
+bool detect_anomaly_enabled() { return anomaly_mode; }
+DetectAnomalyGuard::DetectAnomalyGuard(bool on) : previous_(anomaly_mode.exchange(on)) {}
+DetectAnomalyGuard::~DetectAnomalyGuard() { anomaly_mode = previous_; }
+
 NoGradGuard::NoGradGuard() : previous_(grad_mode) { grad_mode = false; }
 NoGradGuard::~NoGradGuard() { grad_mode = previous_; }
 
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     NoGradGuard no_grad;
     AutogradMeta* root_meta = root.autograd_meta().get();
+    const bool anomaly = detect_anomaly_enabled();
+    if (anomaly) {
+        const std::string bad = first_non_finite(grad);
+        LATTE_CHECK(bad.empty(), "anomaly: the gradient backward starts from holds ", bad);
+    }
 
     // Count, for every metadata reachable from the root, how many edges lead into it, with an
     // iterative DFS (graphs of deep models would overflow a recursive one).
@@ -93,6 +123,13 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
             LATTE_CHECK(grads[i].defined(), "backward of ", node.name(), ": no gradient for input ", i,
                         " which requires one");
             check_gradient(node, i, grads[i]);
+            if (anomaly) {
+                // The gradient coming in was finite (checked where it was produced), so this node
+                // is the first to make a NaN or Inf.
+                const std::string bad = first_non_finite(grads[i]);
+                LATTE_CHECK(bad.empty(), "anomaly: backward of ", node.name(), " produced a non-finite gradient for its input ",
+                            i, " of shape ", shape_str(grads[i].shape()), ": ", bad);
+            }
             auto it = pending.find(next);
             if (it == pending.end()) pending.emplace(next, grads[i]);
             else it->second = add_new(it->second, grads[i]);

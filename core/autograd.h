@@ -18,6 +18,22 @@ private:
     bool previous_;
 };
 
+// Anomaly mode (like torch.autograd.set_detect_anomaly): while on, backward checks every
+// gradient each node produces and throws a latte::Error naming the first node whose backward
+// turned a finite gradient into NaN or Inf, its input and the element. Slow: for debugging.
+void set_detect_anomaly(bool on);
+bool detect_anomaly_enabled();
+class DetectAnomalyGuard {
+public:
+    explicit DetectAnomalyGuard(bool on = true);
+    ~DetectAnomalyGuard();
+    DetectAnomalyGuard(const DetectAnomalyGuard&) = delete;
+    DetectAnomalyGuard& operator=(const DetectAnomalyGuard&) = delete;
+
+private:
+    bool previous_;
+};
+
 // Runs reverse-mode differentiation from `root` seeded with `grad` (same shape as root).
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
 

@@ -21,6 +21,15 @@ void Backend::svd(DType, int64_t m, int64_t n, void*, void*, void*, void*) {
     LATTE_FAIL("svd: no SVD on this backend for a ", m, "x", n, " matrix; move the tensor to the CPU first");
 }
 
+void Backend::attention_fwd(const AttentionSizes&, const View&, const View&, const View&, const View&, double*) {
+    LATTE_FAIL("attention: no fused attention kernel on this backend");
+}
+
+void Backend::attention_bwd(const AttentionSizes&, const View&, const View&, const View&, const View&, const double*,
+                            const View&, const View&, const View&, const View&) {
+    LATTE_FAIL("attention: no fused attention kernel on this backend");
+}
+
 Device Device::parse(const std::string& text) {
     if (text == "cpu") return Device::cpu();
     if (text == "cuda") return Device::cuda(0);

@@ -46,6 +46,16 @@ struct AdamStep {
     bool decoupled = false;  // AdamW
 };
 
+// Sizes of a fused attention: query head h of `heads` reads key/value head h mod kv_heads.
+// Views are 4-D, [batch, heads or kv_heads, length, width], any strides but a unit last one.
+// lse is a contiguous float64 [batch, heads, l1]: the log-sum-exp of each query row's scores.
+struct AttentionSizes {
+    DType dtype = DType::Float32;
+    int64_t batch = 0, heads = 0, kv_heads = 0, l1 = 0, l2 = 0, d = 0, dv = 0;
+    double scale = 1.0;
+    bool causal = false;  // query i sees keys j <= i + (l2 - l1)
+};
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -84,6 +94,14 @@ public:
     virtual void softmax_fwd(void* y, const void* x, DType dtype, int64_t rows, int64_t cols, bool log) = 0;
     virtual void softmax_bwd(void* dx, const void* y, const void* dy, DType dtype, int64_t rows, int64_t cols,
                              bool log) = 0;
+    // Fused attention (FlashAttention-2 scheme: tiles and an online softmax, the (l1, l2) scores
+    // never stored). Forward writes o and lse; backward recomputes the tiles and writes dq, dk, dv.
+    // Backends without it return false from has_fused_attention and throw.
+    virtual bool has_fused_attention() const { return false; }
+    virtual void attention_fwd(const AttentionSizes& s, const View& q, const View& k, const View& v, const View& o,
+                               double* lse);
+    virtual void attention_bwd(const AttentionSizes& s, const View& q, const View& k, const View& v, const View& o,
+                               const double* lse, const View& dout, const View& dq, const View& dk, const View& dv);
     // Thin SVD of a contiguous row-major m x n matrix `a` (overwritten): a = u diag(s) vh with
     // k = min(m, n), u m x k, s k (descending), vh k x n. Backends without one throw.
     virtual void svd(DType dtype, int64_t m, int64_t n, void* a, void* s, void* u, void* vh);

@@ -19,9 +19,18 @@ Node::~Node() {
     }
 }
 
+void Node::save_version(const Tensor& t) {
+    if (t.defined()) saved_.push_back({t.storage(), t.storage()->version(), t.shape()});
+}
+
 std::vector<Tensor> Node::backward(const Tensor& grad) {
     LATTE_CHECK(!released_, "backward: trying to backward through the graph a second time (", name_,
                 "'s saved tensors were freed); pass retain_graph=true to the first backward");
+    for (const SavedVersion& s : saved_)
+        LATTE_CHECK(s.storage->version() == s.version, "backward of ", name_, ": a tensor of shape ",
+                    shape_str(s.shape), " that it saved was modified by an in-place operation (saved at version ",
+                    s.version, ", now version ", s.storage->version(),
+                    "); clone it before writing, or write it after backward");
     return fn_(grad, needs_input_grad);
 }
 
@@ -32,8 +41,10 @@ bool needs_graph(const std::vector<Tensor>& inputs) {
     return false;
 }
 
-void record(Tensor& output, const std::string& name, const std::vector<Tensor>& inputs, Node::BackwardFn fn) {
+void record(Tensor& output, const std::string& name, const std::vector<Tensor>& inputs, Node::BackwardFn fn,
+            const std::vector<Tensor>& saved) {
     auto node = std::make_shared<Node>(name, std::move(fn));
+    for (const Tensor& t : saved) node->save_version(t);
     for (const Tensor& t : inputs) {
         const bool needs = t.defined() && t.requires_grad();
         node->next.push_back(needs ? t.autograd_meta() : nullptr);

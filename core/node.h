@@ -22,8 +22,16 @@ public:
     ~Node();
 
     const std::string& name() const { return name_; }
+    // Runs the backward function after checking that no saved tensor was written in place since
+    // it was saved.
     std::vector<Tensor> backward(const Tensor& grad);
-    void release_saved() { fn_ = nullptr; released_ = true; }
+    void release_saved() {
+        fn_ = nullptr;
+        saved_.clear();
+        released_ = true;
+    }
+    // Remembers `t`'s storage and its current version; backward() refuses to run if it changed.
+    void save_version(const Tensor& t);
     bool released() const { return released_; }
 
     // Filled in by record(): per input, its autograd metadata (null if it needs no gradient),
@@ -35,15 +43,24 @@ public:
     std::vector<bool> needs_input_grad;
 
 private:
+    struct SavedVersion {
+        std::shared_ptr<Storage> storage;
+        uint64_t version;
+        Shape shape;
+    };
     std::string name_;
     BackwardFn fn_;
+    std::vector<SavedVersion> saved_;
     bool released_ = false;
 };
 
 // True when grad mode is on and any input requires a gradient.
 bool needs_graph(const std::vector<Tensor>& inputs);
 // Attaches a backward node named `name` to `output` with `inputs` as its edges. Call only when
-// needs_graph(inputs). Saved tensors captured by `fn` must be detached.
-void record(Tensor& output, const std::string& name, const std::vector<Tensor>& inputs, Node::BackwardFn fn);
+// needs_graph(inputs). Saved tensors captured by `fn` must be detached, and listed in `saved`
+// (undefined ones are skipped) so that an in-place write to them makes backward fail instead of
+// computing with the new values.
+void record(Tensor& output, const std::string& name, const std::vector<Tensor>& inputs, Node::BackwardFn fn,
+            const std::vector<Tensor>& saved = {});
 
 }  // namespace latte

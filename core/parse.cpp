@@ -1,5 +1,7 @@
 #include "core/parse.h"
 
+#include <cctype>
+#include <cmath>
 #include <exception>
 
 namespace latte {
@@ -7,6 +9,8 @@ namespace {
 
 template <class T, class Convert>
 bool parse_whole(const std::string& text, T& out, Convert convert) {
+    // stoll/stod skip leading spaces; the whole text must be the number.
+    if (text.empty() || std::isspace(static_cast<unsigned char>(text[0]))) return false;
     size_t used = 0;
     T value{};
     try {
@@ -14,7 +18,7 @@ bool parse_whole(const std::string& text, T& out, Convert convert) {
     } catch (const std::exception&) {
         return false;
     }
-    if (used == 0 || used != text.size()) return false;
+    if (used == 0 || used != text.size() || !std::isfinite(static_cast<double>(value))) return false;
     out = value;
     return true;
 }

@@ -5,7 +5,8 @@
 
 namespace latte {
 
-// False (and `out` untouched) when `text` is empty, has trailing characters or is out of range.
+// False (and `out` untouched) when `text` is empty, starts with a space, has trailing characters
+// or is out of range. parse_double also refuses inf and nan: no flag or metadata value wants them.
 bool parse_int(const std::string& text, int64_t& out);
 bool parse_double(const std::string& text, double& out);
 

@@ -40,4 +40,10 @@ void Generator::set_spare(double value) {
     has_spare_ = true;
 }
 
+void Generator::set_state(const GeneratorState& s) {
+    state_ = s.counter;
+    has_spare_ = s.has_spare;
+    spare_ = s.spare;
+}
+
 }  // namespace latte

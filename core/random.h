@@ -8,6 +8,15 @@
 
 namespace latte {
 
+// Everything a Generator's future draws depend on, for checkpoints: restoring it continues the
+// exact stream (the spare normal included).
+struct GeneratorState {
+    uint64_t counter = 0;
+    bool has_spare = false;
+    double spare = 0.0;
+    bool operator==(const GeneratorState&) const = default;
+};
+
 class Generator {
 public:
     explicit Generator(uint64_t seed = 0) { manual_seed(seed); }
@@ -23,6 +32,9 @@ public:
     bool has_spare() const { return has_spare_; }
     double take_spare();
     void set_spare(double value);
+
+    GeneratorState state() const { return {state_, has_spare_, has_spare_ ? spare_ : 0.0}; }
+    void set_state(const GeneratorState& s);
 
 private:
     uint64_t state_ = 0;

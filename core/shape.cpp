@@ -21,6 +21,21 @@ int64_t shape_numel(const Shape& shape) {
     return n;
 }
 
+int64_t checked_mul(int64_t a, int64_t b, const std::string& what) {
+    int64_t out = 0;
+    LATTE_CHECK(!__builtin_mul_overflow(a, b, &out), what, ": ", a, " * ", b, " overflows int64");
+    return out;
+}
+
+int64_t checked_numel(const Shape& shape, const std::string& what) {
+    int64_t n = 1;
+    for (int64_t s : shape) {
+        LATTE_CHECK(s >= 0, what, ": negative size ", s, " in shape ", shape_str(shape));
+        n = checked_mul(n, s, what + ": shape " + shape_str(shape));
+    }
+    return n;
+}
+
 Shape contiguous_strides(const Shape& shape) {
     Shape strides(shape.size());
     int64_t stride = 1;

@@ -10,6 +10,10 @@ using Shape = std::vector<int64_t>;
 
 std::string shape_str(const Shape& shape);          // "[2,3]"
 int64_t shape_numel(const Shape& shape);            // product of sizes, 1 for a scalar
+// Overflow-checked products for sizes that come from outside (files, flags): throw latte::Error
+// "<what>: a * b overflows int64" instead of wrapping. checked_numel also refuses negative sizes.
+int64_t checked_mul(int64_t a, int64_t b, const std::string& what);
+int64_t checked_numel(const Shape& shape, const std::string& what);
 Shape contiguous_strides(const Shape& shape);       // row-major strides in elements
 // Strides that show memory laid out as (shape, strides) in `new_shape` without copying, when
 // that exists (splitting or merging dims whose elements are evenly spaced); false otherwise.

@@ -1,6 +1,7 @@
 // Storage: bytes on one device, freed when the last tensor viewing them goes away.
 // The allocator counts live and peak bytes per device, like torch.cuda.max_memory_allocated.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -32,7 +33,13 @@ public:
     std::size_t bytes() const { return bytes_; }
     Device device() const { return device_; }
 
+    // Counts in-place writes to these bytes (as PyTorch's version counter): a backward node
+    // records the versions of the tensors it saved and refuses to run once one has changed.
+    uint64_t version() const { return version_.load(std::memory_order_relaxed); }
+    void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
+
 private:
+    std::atomic<uint64_t> version_{0};
     void* data_ = nullptr;
     std::size_t bytes_ = 0;
     Device device_;

@@ -45,17 +45,17 @@ View Tensor::view() const {
 template <class T>
 T* Tensor::data_ptr() const {
     LATTE_CHECK(device().is_cpu(), "data_ptr: tensor is on ", device().str(), ", not the cpu");
-    constexpr DType want = std::is_same_v<T, float> ? DType::Float32 : DType::Float64;
+    constexpr DType want = dtype_of<T>();
     LATTE_CHECK(dtype() == want, "data_ptr: tensor is ", dtype_name(dtype()), ", asked for ", dtype_name(want));
     return static_cast<T*>(view().data);
 }
 template float* Tensor::data_ptr<float>() const;
 template double* Tensor::data_ptr<double>() const;
+template int64_t* Tensor::data_ptr<int64_t>() const;
 
 template <class T>
 std::vector<T> Tensor::to_vector() const {
-    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "to_vector: float or double");
-    constexpr DType want = std::is_same_v<T, float> ? DType::Float32 : DType::Float64;
+    constexpr DType want = dtype_of<T>();
     // Gather into a contiguous host tensor of the wanted dtype through the backend copy kernel.
     Tensor dense = Tensor::empty(shape(), TensorOptions{}.with_dtype(want).with_device(device()));
     backend_for(device()).copy(dense.view(), view());
@@ -65,6 +65,7 @@ std::vector<T> Tensor::to_vector() const {
 }
 template std::vector<float> Tensor::to_vector<float>() const;
 template std::vector<double> Tensor::to_vector<double>() const;
+template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
 
 double Tensor::item() const {
     LATTE_CHECK(numel() == 1, "item: tensor of shape ", shape_str(shape()), " has ", numel(),
@@ -89,6 +90,28 @@ Tensor Tensor::as_strided(const Shape& shape, const Shape& strides, int64_t offs
     out.impl_->strides = strides;
     out.impl_->offset = offset;
     return out;
+}
+
+void Tensor::set_data(const Tensor& data) {
+    check_defined(data, "set_data", "data");
+    LATTE_CHECK(is_leaf(), "set_data: only a leaf's data can be replaced (this tensor comes from ", grad_fn()->name(),
+                ")");
+    LATTE_CHECK(!data.requires_grad(), "set_data: the new data of shape ", shape_str(data.shape()),
+                " requires grad; pass data.detach()");
+    LATTE_CHECK(data.shape() == shape(), "set_data: new data of shape ", shape_str(data.shape()),
+                " for a tensor of shape ", shape_str(shape()));
+    TensorImpl& t = impl();
+    const TensorImpl& d = *data.impl_;
+    const Tensor g = grad();
+    LATTE_CHECK(!g.defined() || (g.dtype() == d.dtype && g.device() == d.storage->device()),
+                "set_data: the tensor's gradient is ", dtype_name(g.defined() ? g.dtype() : d.dtype), " on ",
+                g.defined() ? g.device().str() : "", " but the new data is ", dtype_name(d.dtype), " on ",
+                d.storage->device().str(), "; convert the gradient or drop it first");
+    t.storage = d.storage;
+    t.shape = d.shape;
+    t.strides = d.strides;
+    t.offset = d.offset;
+    t.dtype = d.dtype;
 }
 
 std::shared_ptr<AutogradMeta>& Tensor::autograd_meta() const {

@@ -76,7 +76,7 @@ public:
     // Pointer to the first element on the CPU; throws for other devices or a wrong T.
     template <class T> T* data_ptr() const;
 
-    // Values copied to the host, in row-major order, converted to T (float or double).
+    // Values copied to the host, in row-major order, converted to T (float, double or int64_t).
     template <class T = double> std::vector<T> to_vector() const;
     double item() const;  // the value of a one-element tensor
 
@@ -84,6 +84,11 @@ public:
     Tensor detach() const;
     // Alias with new shape/strides/offset over the same storage (no autograd; ops record it).
     Tensor as_strided(const Shape& shape, const Shape& strides, int64_t offset) const;
+    // Points this tensor (and every handle sharing it) at `data`'s storage, geometry and dtype,
+    // keeping its autograd identity, like PyTorch's `t.data = data`. For leaves only: this is how
+    // Module::to converts parameters while optimizers built before keep stepping them. An existing
+    // gradient must already match the new dtype and device.
+    void set_data(const Tensor& data);
 
     // ---- autograd ----
     bool requires_grad() const { return impl().autograd && impl().autograd->requires_grad; }

@@ -1,7 +1,11 @@
 #include "experiments/cli.h"
 
+#include <algorithm>
+#include <filesystem>
 #include <sstream>
 
+#include "core/atomic_file.h"
+#include "core/cuda.h"
 #include "core/error.h"
 #include "core/parse.h"
 
@@ -17,10 +21,16 @@ Args::Args(const std::string& command, const std::string& summary, std::vector<F
             continue;
         }
         LATTE_CHECK(arg.rfind("--", 0) == 0, "latte ", command_, ": unexpected argument '", arg, "' (see --help)");
-        const std::string name = arg.substr(2);
+        // --name=value is --name value, as with GNU getopt.
+        const size_t eq = arg.find('=');
+        const std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
         const Flag& f = flag(name);
+        LATTE_CHECK(!values_.count(name), "latte ", command_, ": --", name, " is given twice");
         if (f.is_switch) {
+            LATTE_CHECK(eq == std::string::npos, "latte ", command_, ": --", name, " takes no value, got '", arg, "'");
             values_[name] = "true";
+        } else if (eq != std::string::npos) {
+            values_[name] = arg.substr(eq + 1);
         } else {
             LATTE_CHECK(i + 1 < argc, "latte ", command_, ": --", name, " needs a value");
             values_[name] = argv[++i];
@@ -52,26 +62,78 @@ std::string Args::str(const std::string& name) const {
     return it != values_.end() ? it->second : flag(name).fallback;
 }
 
-int64_t Args::integer(const std::string& name) const {
+int64_t Args::integer(const std::string& name, int64_t min, int64_t max) const {
     const std::string text = str(name);
     int64_t value = 0;
     LATTE_CHECK(parse_int(text, value), "latte ", command_, ": --", name, " expects an integer, got '", text, "'");
+    if (max == std::numeric_limits<int64_t>::max())
+        LATTE_CHECK(value >= min, "latte ", command_, ": --", name, " must be at least ", min, ", got ", value);
+    else
+        LATTE_CHECK(value >= min && value <= max, "latte ", command_, ": --", name, " must be between ", min, " and ",
+                    max, ", got ", value);
     return value;
 }
 
-double Args::number(const std::string& name) const {
+double Args::number(const std::string& name, bool positive) const {
     const std::string text = str(name);
     double value = 0;
-    LATTE_CHECK(parse_double(text, value), "latte ", command_, ": --", name, " expects a number, got '", text, "'");
+    LATTE_CHECK(parse_double(text, value), "latte ", command_, ": --", name, " expects a finite number, got '", text,
+                "'");
+    LATTE_CHECK(!positive || value > 0, "latte ", command_, ": --", name, " must be positive, got ", text);
     return value;
 }
 
 bool Args::on(const std::string& name) const { return str(name) == "true"; }
 
+void Args::refuse(const std::string& name, const std::string& reason) const {
+    LATTE_CHECK(!given(name), "latte ", command_, ": --", name, " has no effect ", reason);
+}
+
 DType parse_dtype(const std::string& text) {
     if (text == "f32") return DType::Float32;
     if (text == "f64") return DType::Float64;
     LATTE_FAIL("latte: --dtype must be f32 or f64, got '", text, "'");
+}
+
+DType dtype(const Args& args) {
+    const std::string text = args.str("dtype");
+    LATTE_CHECK(text == "f32" || text == "f64", "latte ", args.command(), ": --dtype must be f32 or f64, got '", text,
+                "'");
+    return parse_dtype(text);
+}
+
+Device device(const Args& args) {
+    const std::string text = args.str("device");
+    LATTE_CHECK(text.size() < 12, "latte ", args.command(), ": --device '", text, "' is not cpu, cuda or cuda:N");
+    const Device device = Device::parse(text);
+    if (device.is_cuda()) {
+        std::string why;
+        LATTE_CHECK(cuda::is_available(&why), "latte ", args.command(), ": --device ", args.str("device"),
+                    ": CUDA is not usable here (", why, ")");
+        LATTE_CHECK(device.index < cuda::device_count(), "latte ", args.command(), ": --device ", args.str("device"),
+                    ": this machine has ", cuda::device_count(), " CUDA device(s)");
+    }
+    return device;
+}
+
+void check_output_file(const Args& args, const std::string& flag) {
+    check_output_path(args.str(flag), "latte " + args.command() + ": --" + flag);
+}
+
+std::string prepare_run_dir(const Args& args, const std::string& flag, const std::string& name,
+                            const std::vector<std::string>& files) {
+    const std::string who = "latte " + args.command() + ": --" + flag;
+    const std::filesystem::path dir = std::filesystem::path(args.str(flag)) / name;
+    std::error_code error;
+    std::filesystem::create_directories(dir, error);
+    LATTE_CHECK(!error, who, ": cannot create folder '", dir.string(), "': ", error.message());
+    for (const std::string& file : files) check_output_path((dir / file).string(), who);
+    return dir.string();
+}
+
+void check_distinct(const Args& args, const std::string& out_flag, const std::string& in_flag) {
+    LATTE_CHECK(!same_file(args.str(out_flag), args.str(in_flag)), "latte ", args.command(), ": --", out_flag, " '",
+                args.str(out_flag), "' is the same file as --", in_flag, " '", args.str(in_flag), "'");
 }
 
 }  // namespace latte::cli

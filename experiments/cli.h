@@ -1,10 +1,14 @@
-// A small flag parser for the `latte` subcommands: --name value, --flag, and --help text
-// built from the declared flags.
+// A small flag parser for the `latte` subcommands (--name value, --name=value, --flag, and --help
+// text built from the declared flags), plus the checks every command runs on its flags before
+// its first line of output.
 #pragma once
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "core/device.h"
 #include "core/dtype.h"
 
 namespace latte::cli {
@@ -18,16 +22,23 @@ struct Flag {
 
 class Args {
 public:
-    // Parses argv[first..]; throws latte::Error on an unknown flag or a missing value.
+    // Parses argv[first..]; throws latte::Error on an unknown or repeated flag, a missing value,
+    // or a value given to a switch.
     Args(const std::string& command, const std::string& summary, std::vector<Flag> flags, int argc, char** argv,
          int first);
     bool help_requested() const { return help_; }
     std::string usage() const;
+    const std::string& command() const { return command_; }
     std::string str(const std::string& name) const;
-    int64_t integer(const std::string& name) const;
-    double number(const std::string& name) const;
+    // The flag as an integer in [min, max]; throws naming the flag and the value otherwise.
+    int64_t integer(const std::string& name, int64_t min = std::numeric_limits<int64_t>::min(),
+                    int64_t max = std::numeric_limits<int64_t>::max()) const;
+    // A finite number; with `positive`, also > 0.
+    double number(const std::string& name, bool positive = false) const;
     bool on(const std::string& name) const;
     bool given(const std::string& name) const { return values_.count(name) > 0; }
+    // Throws when `name` was given but `reason` says it has no effect ("with --weights").
+    void refuse(const std::string& name, const std::string& reason) const;
 
 private:
     const Flag& flag(const std::string& name) const;
@@ -39,5 +50,19 @@ private:
 
 // "f32" or "f64" from a --dtype flag; throws naming the flag otherwise.
 DType parse_dtype(const std::string& text);
+// The --dtype flag (f32 or f64), naming the command when it is neither.
+DType dtype(const Args& args);
+// The --device flag, refused unless usable here (a CUDA device that exists).
+Device device(const Args& args);
+
+// Output checks, run while validating: "latte <command>: --<flag> ..." errors.
+// A file to be written: folder exists and is writable, and it is absent or a regular file.
+void check_output_file(const Args& args, const std::string& flag);
+// `folder/name` for a run's files, created now so a bad --out fails before the run; each of
+// `files` in it must be writable as by check_output_file.
+std::string prepare_run_dir(const Args& args, const std::string& flag, const std::string& name,
+                            const std::vector<std::string>& files);
+// Refuses --<out_flag> naming the same file as --<in_flag> (same device and inode).
+void check_distinct(const Args& args, const std::string& out_flag, const std::string& in_flag);
 
 }  // namespace latte::cli

@@ -2,14 +2,17 @@
 
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
 
+#include "core/atomic_file.h"
 #include "core/autograd.h"
+#include "core/parse.h"
 #include "experiments/cli.h"
 #include "experiments/inference.h"
+#include "experiments/memory.h"
 #include "experiments/plot.h"
 #include "experiments/teacher_student.h"
+#include "nn/checkpoint.h"
 #include "nn/gqa.h"
 #include "nn/mla.h"
 #include "nn/serialize.h"
@@ -18,38 +21,86 @@
 namespace latte::experiments {
 namespace {
 
-std::vector<cli::Flag> size_flags() {
-    return {{"D", "64", "model width (D_1 = D_2 = D)"},
-            {"H", "4", "query heads"},
-            {"d", "16", "head dim (D = H*d)"},
-            {"G", "2", "K/V heads of GQA"},
-            {"r", "32", "latent rank of MLA"},
-            {"batch", "8", "sequences per step"},
-            {"L", "16", "sequence length (L1 = L2)"},
-            {"steps", "1500", "training steps"},
-            {"lr", "0.003", "Adam learning rate"},
-            {"seed", "0", "random seed (weights and data)"},
-            {"device", "cpu", "cpu, cuda or cuda:N"}};
+// `latte compare` sets r itself (2*G*d), so it has no --r flag.
+std::vector<cli::Flag> size_flags(bool with_rank = true) {
+    std::vector<cli::Flag> flags{{"D", "64", "model width (D_1 = D_2 = D)"},
+                                 {"H", "4", "query heads"},
+                                 {"d", "16", "head dim (D = H*d)"},
+                                 {"G", "2", "K/V heads of GQA"},
+                                 {"r", "32", "latent rank of MLA"},
+                                 {"batch", "8", "sequences per step"},
+                                 {"L", "16", "sequence length (L1 = L2)"},
+                                 {"steps", "1500", "training steps"},
+                                 {"lr", "0.003", "Adam learning rate"},
+                                 {"seed", "0", "random seed (weights and data)"},
+                                 {"device", "cpu", "cpu, cuda or cuda:N"}};
+    if (!with_rank) flags.erase(flags.begin() + 4);
+    return flags;
 }
 
-TrainConfig config_from(const cli::Args& args) {
+// Elements of one model's weights; doubles, so absurd flags cannot overflow the estimate.
+double parameter_count(const std::string& kind, const ModelSizes& s) {
+    const double D = double(s.D), Hd = double(s.H) * double(s.d), Gd = double(s.G) * double(s.d), r = double(s.r);
+    if (kind == "gqa") return 2 * D * Hd + 2 * D * Gd;
+    if (kind == "mla") return 2 * D * Hd + D * r + 2 * r * Hd;
+    return 4 * D * Hd;
+}
+
+// A rough upper bound, in bytes (float32), of training `models` one after another on one teacher
+// and keeping each trained student (as the demo does): the teacher's weights and every student's;
+// for the student in training, its gradients, Adam's two moments and one gradient-sized temporary
+// (4 more copies of its weights), one step's activations with their gradients and the teacher's
+// forward (3 x attention_activation_elements), the held-out forward on 4 batches, and the loss
+// history (8 bytes a step).
+double training_bytes(const TrainConfig& c, const std::vector<std::string>& models) {
+    double kept = parameter_count("mha", c.sizes), largest = 0;
+    for (const std::string& kind : models) {
+        const double params = parameter_count(kind, c.sizes);
+        AttentionSizes a{double(c.batch), double(c.L1), double(c.L2), double(c.sizes.D), double(c.sizes.H),
+                         double(c.sizes.H) * double(c.sizes.d), kind == "mla" ? double(c.sizes.r) : 0.0};
+        const double step = 3 * attention_activation_elements(a, 4);
+        a.B *= 4;
+        largest = std::max(largest, 4 * params + step + attention_activation_elements(a, 4));
+        kept += params;
+    }
+    return 4 * (kept + largest) + 8 * double(c.steps) * double(models.size());
+}
+
+// Every sizes and training flag, checked for the students `models`; nothing is printed or
+// allocated here, so a bad command line fails before any output.
+TrainConfig config_from(const cli::Args& args, const std::vector<std::string>& models) {
+    const std::string who = "latte " + args.command();
     TrainConfig c;
-    c.sizes = {args.integer("D"), args.integer("H"), args.integer("d"), args.integer("G"), args.integer("r")};
-    c.batch = args.integer("batch");
-    c.L1 = c.L2 = args.integer("L");
-    c.steps = args.integer("steps");
-    c.lr = args.number("lr");
-    c.seed = static_cast<uint64_t>(args.integer("seed"));
-    c.device = Device::parse(args.str("device"));
-    LATTE_CHECK(c.sizes.D == c.sizes.H * c.sizes.d, "latte: --D ", c.sizes.D, " must equal --H times --d (",
-                c.sizes.H * c.sizes.d, ")");
+    c.sizes.D = args.integer("D", 1);
+    c.sizes.H = args.integer("H", 1);
+    c.sizes.d = args.integer("d", 1);
+    c.sizes.G = args.integer("G", 1);
+    const int64_t Hd = checked_mul(c.sizes.H, c.sizes.d, who + ": --H times --d");
+    LATTE_CHECK(c.sizes.D == Hd, who, ": --D ", c.sizes.D, " must equal --H times --d (", Hd, ")");
+    if (args.command() == "compare") {
+        c.sizes.r = checked_mul(2 * c.sizes.G, c.sizes.d, who + ": 2 * --G * --d");
+        LATTE_CHECK(c.sizes.r <= c.sizes.D, who, ": the equal KV budget r = 2*G*d = ", c.sizes.r, " exceeds D = ",
+                    c.sizes.D, " (an MLA latent wider than D adds nothing: lower --G)");
+    } else {
+        c.sizes.r = args.integer("r", 1);
+    }
+    c.batch = args.integer("batch", 1);
+    c.L1 = c.L2 = args.integer("L", 1);
+    c.steps = args.integer("steps", 1);
+    c.lr = args.number("lr", true);
+    c.seed = static_cast<uint64_t>(args.integer("seed", 0));
+    c.device = cli::device(args);
+    for (const std::string& kind : models) {
+        LATTE_CHECK(kind == "mha" || kind == "gqa" || kind == "mla", who, ": --model must be mha, gqa or mla, got '",
+                    kind, "'");
+        LATTE_CHECK(kind != "gqa" || (c.sizes.G <= c.sizes.H && c.sizes.H % c.sizes.G == 0), who, ": --H ", c.sizes.H,
+                    " is not a multiple of --G ", c.sizes.G, " (GQA shares each K/V head among H/G query heads)");
+    }
+    // On a GPU the weights live in device memory, where a failed allocation is a latte::Error anyway.
+    if (!c.device.is_cuda())
+        check_memory(who, training_bytes(c, models),
+                     "weights, gradients, Adam state and one step's activations, roughly");
     return c;
-}
-
-std::string make_run_dir(const std::string& base, const std::string& name) {
-    const std::filesystem::path dir = std::filesystem::path(base) / name;
-    std::filesystem::create_directories(dir);
-    return dir.string();
 }
 
 // The demo's second table: the trained GQA converted to MLA, and the trained MLA run by the
@@ -84,8 +135,14 @@ void print_inference_checks(const nn::Attention& gqa_student, const nn::Attentio
 int cmd_train(int argc, char** argv, int first) {
     auto flags = size_flags();
     flags.insert(flags.begin(), {"model", "mha", "student: mha, gqa or mla"});
-    flags.push_back({"save", "", "write the trained student to this .safetensors file"});
-    flags.push_back({"out", "runs", "folder for the run's loss.csv and loss.svg"});
+    flags.push_back({"save", "", "write the trained student (weights only) to this .safetensors file"});
+    flags.push_back({"out", "runs", "folder for the run's loss.csv, loss.svg and default checkpoint"});
+    flags.push_back({"init", "", "start from these weights (a --save file) instead of random ones"});
+    flags.push_back({"data", "", "train on x, y, target from this .safetensors file (batches in order) instead of the teacher"});
+    flags.push_back({"checkpoint", "", "training checkpoint file (default: the --resume file, else OUT/train_MODEL/checkpoint.safetensors)"});
+    flags.push_back({"checkpoint-every", "0", "also write the checkpoint every N steps (it is always written at the end and on SIGINT/SIGTERM)"});
+    flags.push_back({"resume", "", "continue the run saved in this checkpoint (same flags; --steps may grow)"});
+    flags.push_back({"detect-anomaly", "false", "name the op whose backward first made a NaN/Inf gradient (slow)", true});
     cli::Args args("train", "Teacher-student regression: a fixed random MHA teacher makes targets from random x, y;\n"
                             "the student learns them with Adam and an MSE loss.",
                    flags, argc, argv, first);
@@ -93,21 +150,51 @@ int cmd_train(int argc, char** argv, int first) {
         std::cout << args.usage();
         return 0;
     }
-    TrainConfig c = config_from(args);
+    // Every flag and output path is checked before the first line of output.
+    TrainConfig c = config_from(args, {args.str("model")});
     c.model = args.str("model");
-    auto teacher = make_teacher(c.sizes, c.seed, c.device);
-    std::printf("training %s student: D=%lld H=%lld d=%lld G=%lld r=%lld, batch %lld, L %lld, %lld steps\n",
+    c.init = args.str("init");
+    c.data = args.str("data");
+    c.resume = args.str("resume");
+    c.checkpoint_every = args.integer("checkpoint-every", 0);
+    c.detect_anomaly = args.on("detect-anomaly");
+    LATTE_CHECK(c.data.empty() || !args.given("L"), "latte train: --L has no effect with --data (the lengths come from the data)");
+    const std::string dir = cli::prepare_run_dir(args, "out", "train_" + c.model, {"loss.csv", "loss.svg"});
+    c.checkpoint = args.given("checkpoint") ? args.str("checkpoint")
+                   : !c.resume.empty()      ? c.resume
+                                            : dir + "/checkpoint.safetensors";
+    check_output_path(c.checkpoint, "latte train: --checkpoint");
+    for (const char* input : {"init", "data"}) {
+        LATTE_CHECK(!same_file(c.checkpoint, args.str(input)), "latte train: the checkpoint '", c.checkpoint,
+                    "' is the same file as --", input, " '", args.str(input), "'");
+        if (!args.str("save").empty()) cli::check_distinct(args, "save", input);
+    }
+    if (!args.str("save").empty()) {
+        cli::check_output_file(args, "save");
+        cli::check_distinct(args, "save", "resume");
+    }
+    std::shared_ptr<nn::Attention> teacher;
+    if (c.data.empty()) teacher = make_teacher(c.sizes, c.seed, c.device);
+    std::printf("training %s student: D=%lld H=%lld d=%lld G=%lld r=%lld, batch %lld, %s%lld steps%s%s\n",
                 c.model.c_str(), (long long)c.sizes.D, (long long)c.sizes.H, (long long)c.sizes.d, (long long)c.sizes.G,
-                (long long)c.sizes.r, (long long)c.batch, (long long)c.L1, (long long)c.steps);
-    const TrainResult r = train_teacher_student(c, *teacher);
-    const std::string dir = make_run_dir(args.str("out"), "train_" + c.model);
+                (long long)c.sizes.r, (long long)c.batch,
+                c.data.empty() ? ("L " + std::to_string(c.L1) + ", ").c_str() : ("data " + c.data + ", ").c_str(),
+                (long long)c.steps, c.resume.empty() ? "" : ", resuming from ", c.resume.c_str());
+    TrainResult r;
+    try {
+        r = train_student(c, teacher.get());
+    } catch (const TrainingStopped& stop) {
+        std::fprintf(stderr, "%s\n", stop.what());
+        return 128 + stop.signal;  // the shell's convention for a process ended by a signal
+    }
     plot::write_csv(dir + "/loss.csv", {{c.model, r.losses}});
     plot::write_svg(dir + "/loss.svg", "latte train: " + c.model + " student", {{c.model, r.losses}});
-    std::printf("summary: final train loss %.3e, held-out loss %.3e (%.1f%% of target power), %lld parameters, "
+    std::printf("summary: final train loss %.3e, %s loss %.3e (%.1f%% of target power), %lld parameters, "
                 "KV cache %lld numbers/position, %.2fs\n",
-                r.losses.back(), r.eval_loss, 100 * r.eval_loss / r.target_power, (long long)r.parameters,
-                (long long)r.kv_cache_per_position, r.seconds);
-    std::printf("wrote %s/loss.csv and %s/loss.svg\n", dir.c_str(), dir.c_str());
+                r.losses.back(), r.eval_set.c_str(), r.eval_loss, 100 * r.eval_loss / r.target_power,
+                (long long)r.parameters, (long long)r.kv_cache_per_position, r.seconds);
+    std::printf("wrote %s/loss.csv and %s/loss.svg; checkpoint %s (step %lld)\n", dir.c_str(), dir.c_str(),
+                c.checkpoint.c_str(), (long long)c.steps);
     if (!args.str("save").empty()) {
         nn::save(*r.student, args.str("save"));
         std::printf("saved the student to %s\n", args.str("save").c_str());
@@ -115,20 +202,58 @@ int cmd_train(int argc, char** argv, int first) {
     return 0;
 }
 
+namespace {
+
+// A rough upper bound, in bytes, of `latte forward` from the files' headers: the weights three
+// times (loaded, converted, gradients), the inputs twice, and one forward's activations (twice
+// with a backward). 0 when the files do not describe a run (their errors come later, with reasons).
+double forward_bytes(const nn::SafetensorsHeader& weights, const nn::SafetensorsHeader& inputs, DType dtype) {
+    double params = 0, input_elements = 0, width = 0, latent = 0;
+    for (const auto& e : weights.tensors) {
+        params += double(shape_numel(e.shape));
+        if (e.name == "W_Q.weight" && e.shape.size() == 2) width = double(e.shape[0]);
+        if (e.name == "W_DKV.weight" && e.shape.size() == 2) latent = double(e.shape[0]);
+    }
+    Shape x, y;
+    bool backward = false;
+    for (const auto& e : inputs.tensors) {
+        input_elements += double(shape_numel(e.shape));
+        if (e.name == "x") x = e.shape;
+        if (e.name == "y") y = e.shape;
+        backward = backward || e.name == "grad_out";
+    }
+    int64_t heads = 1;
+    auto h = weights.metadata.find("H");
+    if (x.size() != 3 || y.size() != 3 || h == weights.metadata.end() || !parse_int(h->second, heads)) return 0;
+    const AttentionSizes a{double(x[0]), double(x[1]), double(y[1]), double(std::max(x[2], y[2])), double(heads),
+                           width, latent};
+    return double(dtype_size(dtype)) * (3 * params + 2 * input_elements +
+                                        (backward ? 2 : 1) * attention_activation_elements(a, dtype_size(dtype)));
+}
+
+}  // namespace
+
 void run_forward(const std::string& weights, const std::string& inputs, const std::string& out, DType dtype,
                  Device device) {
-    const nn::SafetensorsFile wfile = nn::load_safetensors(weights);
-    Generator unused(0);
-    auto module = nn::make_attention(wfile.metadata, unused, dtype);
-    nn::load(*module, weights);
+    // Both headers are checked, and the run's memory estimated, before anything is allocated.
+    const nn::SafetensorsHeader wheader = nn::read_safetensors_header(weights);
+    nn::attention_parameter_shapes(wheader.metadata, "load: " + weights);
+    const nn::SafetensorsHeader iheader = nn::read_safetensors_header(inputs);
+    for (const auto& e : iheader.tensors)
+        LATTE_CHECK(e.name == "x" || e.name == "y" || e.name == "grad_out", "latte forward: ", inputs,
+                    " has an unexpected tensor '", e.name, "' (expected x, y, grad_out)");
+    if (!device.is_cuda())
+        check_memory("latte forward", forward_bytes(wheader, iheader, dtype),
+                     "weights, gradients, inputs and one forward's activations, roughly");
+    auto module = nn::load_attention(weights, dtype);
     module->to(device);
     const nn::SafetensorsFile ifile = nn::load_safetensors(inputs);
     Tensor x, y, grad_out;
     for (const auto& [name, t] : ifile.tensors) {
+        nn::check_finite(t, "latte forward: " + inputs + ": tensor '" + name + "'");
         if (name == "x") x = to(to(t, dtype), device);
         else if (name == "y") y = to(to(t, dtype), device);
-        else if (name == "grad_out") grad_out = to(to(t, dtype), device);
-        else LATTE_FAIL("latte forward: ", inputs, " has an unexpected tensor '", name, "' (expected x, y, grad_out)");
+        else grad_out = to(to(t, dtype), device);
     }
     LATTE_CHECK(x.defined() && y.defined(), "latte forward: ", inputs, " needs tensors 'x' and 'y'");
     const bool backward = grad_out.defined();
@@ -165,8 +290,12 @@ int cmd_forward(int argc, char** argv, int first) {
     }
     LATTE_CHECK(!args.str("weights").empty() && !args.str("inputs").empty() && !args.str("out").empty(),
                 "latte forward: --weights, --inputs and --out are required (see --help)");
-    run_forward(args.str("weights"), args.str("inputs"), args.str("out"), cli::parse_dtype(args.str("dtype")),
-                Device::parse(args.str("device")));
+    const DType dtype = cli::dtype(args);
+    const Device device = cli::device(args);
+    cli::check_output_file(args, "out");
+    cli::check_distinct(args, "out", "weights");
+    cli::check_distinct(args, "out", "inputs");
+    run_forward(args.str("weights"), args.str("inputs"), args.str("out"), dtype, device);
     std::printf("wrote %s\n", args.str("out").c_str());
     return 0;
 }
@@ -180,7 +309,8 @@ int cmd_demo(int argc, char** argv, int first) {
         std::cout << args.usage();
         return 0;
     }
-    TrainConfig c = config_from(args);
+    TrainConfig c = config_from(args, {"mha", "gqa", "mla"});
+    const std::string dir = cli::prepare_run_dir(args, "out", "demo", {"loss.csv", "loss.svg"});
     auto teacher = make_teacher(c.sizes, c.seed, c.device);
     std::printf("latte demo: MHA, GQA (G=%lld) and MLA (r=%lld) students learn one MHA teacher (D=%lld, H=%lld, d=%lld)\n",
                 (long long)c.sizes.G, (long long)c.sizes.r, (long long)c.sizes.D, (long long)c.sizes.H,
@@ -197,7 +327,6 @@ int cmd_demo(int argc, char** argv, int first) {
         std::printf("%-6s %12.3e %12.3e %10lld %12lld %8.2fs\n", kind.c_str(), r.losses.back(), r.eval_loss,
                     (long long)r.parameters, (long long)r.kv_cache_per_position, r.seconds);
     print_inference_checks(*results[1].second.student, *results[2].second.student, c);
-    const std::string dir = make_run_dir(args.str("out"), "demo");
     plot::write_csv(dir + "/loss.csv", curves);
     plot::write_svg(dir + "/loss.svg", "latte demo: students of one MHA teacher", curves);
     std::printf("\nwrote %s/loss.csv and %s/loss.svg\n", dir.c_str(), dir.c_str());
@@ -205,20 +334,19 @@ int cmd_demo(int argc, char** argv, int first) {
 }
 
 int cmd_compare(int argc, char** argv, int first) {
-    auto flags = size_flags();
+    auto flags = size_flags(false);
     flags.push_back({"seeds", "3", "number of seeds"});
     cli::Args args("compare",
                    "GQA vs MLA at an equal KV-cache budget per token (GQA 2*G*d = MLA r): both learn the same\n"
-                   "MHA teacher; final held-out losses over several seeds. --r is set to 2*G*d.",
+                   "MHA teacher; final held-out losses over several seeds. MLA's r is 2*G*d (at most D).",
                    flags, argc, argv, first);
     if (args.help_requested()) {
         std::cout << args.usage();
         return 0;
     }
-    TrainConfig c = config_from(args);
-    c.sizes.r = 2 * c.sizes.G * c.sizes.d;
+    TrainConfig c = config_from(args, {"gqa", "mla"});
     c.progress = false;
-    const int64_t seeds = args.integer("seeds");
+    const int64_t seeds = args.integer("seeds", 1);
     std::printf("equal KV budget: GQA G=%lld (2*G*d = %lld) vs MLA r=%lld; D=%lld H=%lld d=%lld, %lld steps\n",
                 (long long)c.sizes.G, (long long)(2 * c.sizes.G * c.sizes.d), (long long)c.sizes.r,
                 (long long)c.sizes.D, (long long)c.sizes.H, (long long)c.sizes.d, (long long)c.steps);

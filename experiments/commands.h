@@ -15,6 +15,7 @@ int cmd_compare(int argc, char** argv, int first);
 int cmd_convert(int argc, char** argv, int first);
 int cmd_absorb(int argc, char** argv, int first);
 int cmd_decode(int argc, char** argv, int first);
+int cmd_info(int argc, char** argv, int first);
 
 // `latte forward` as a function: builds the module described by the weights' metadata, runs it
 // on x and y from `inputs`, and writes out (plus grad_x, grad_y, grad.<param> when the inputs

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "core/autograd.h"
 #include "core/backend.h"
 #include "nn/absorbed.h"
+#include "nn/checkpoint.h"
 #include "nn/conversion.h"
 #include "nn/decode.h"
 #include "nn/mha.h"
@@ -58,18 +60,16 @@ ConversionCheck convert_and_check(const nn::GroupedQueryAttention& gqa, int64_t 
 }
 
 ConvertReport convert_checkpoint(const std::string& in, const std::string& out, int64_t rank) {
-    const nn::SafetensorsFile file = nn::load_safetensors(in);
-    const auto kind = file.metadata.find("module");
-    LATTE_CHECK(kind != file.metadata.end() && kind->second == "gqa", "latte convert: ", in,
+    const nn::SafetensorsHeader header = nn::read_safetensors_header(in);
+    const auto kind = header.metadata.find("module");
+    LATTE_CHECK(kind != header.metadata.end() && kind->second == "gqa", "latte convert: ", in,
                 " does not hold a GQA module (its metadata says module=",
-                kind == file.metadata.end() ? "nothing" : kind->second, ")");
-    LATTE_CHECK(!file.tensors.empty(), "latte convert: ", in, " holds no tensors");
-    Generator unused(0);
-    auto module = nn::make_attention(file.metadata, unused, DType::Float64);
-    nn::load(*module, in);
+                kind == header.metadata.end() ? "nothing" : kind->second, ")");
+    LATTE_CHECK(!header.tensors.empty(), "latte convert: ", in, " holds no tensors");
+    auto module = nn::load_attention(in, DType::Float64);
     auto& gqa = dynamic_cast<nn::GroupedQueryAttention&>(*module);
     ConvertReport report;
-    report.dtype = file.tensors.front().second.dtype();
+    report.dtype = header.tensors.front().dtype;
     report.check64 = convert_and_check(gqa, rank);
     report.gqa_cache = gqa.kv_cache_per_position();
     report.mla_cache = report.check64.mla->kv_cache_per_position();
@@ -77,6 +77,13 @@ ConvertReport convert_checkpoint(const std::string& in, const std::string& out, 
     gqa.to(report.dtype);
     report.check64.mla->to(report.dtype);
     report.relative_error_saved = largest_difference(gqa, *report.check64.mla, 1);
+    // A nan or inf check is a failed check: nothing is written (0/0 from all-zero weights counts too).
+    LATTE_CHECK(std::isfinite(report.check64.relative_error) && std::isfinite(report.relative_error_saved),
+                "latte convert: the check of the MLA against the GQA gave relative error ", report.check64.relative_error,
+                " in float64 and ", report.relative_error_saved, " in ", dtype_name(report.dtype), "; nothing written to ",
+                out);
+    for (const auto& [name, p] : report.check64.mla->named_parameters())
+        nn::check_finite(p, "latte convert: the converted MLA's tensor '" + name + "'");
     // The file gets exactly the module that passed this second check.
     nn::save(*report.check64.mla, out);
     return report;
@@ -164,7 +171,10 @@ DecodeReport run_decode(const nn::Attention& module, int64_t batch, int64_t step
     rep.numbers_per_position = decoder->cache_numbers_per_position();
     rep.bytes_per_position = rep.numbers_per_position * static_cast<int64_t>(dtype_size(options.dtype));
     rep.total_bytes = decoder->cache_bytes();
-    if (check) rep.relative_error = relative_error(cat(outputs, 1), module.forward(tokens, tokens, true));
+    if (check) {
+        rep.checked = true;
+        rep.relative_error = relative_error(cat(outputs, 1), module.forward(tokens, tokens, true));
+    }
     return rep;
 }
 

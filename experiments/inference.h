@@ -20,7 +20,8 @@ struct ConversionCheck {
 ConversionCheck convert_and_check(const nn::GroupedQueryAttention& gqa, int64_t rank = 0, uint64_t seed = 0);
 
 // `latte convert`: a GQA .safetensors in, an MLA .safetensors out (same dtype). The conversion
-// runs in float64; the check runs in float64 and again in the file's dtype.
+// runs in float64; the check runs in float64 and again in the file's dtype. A non-finite check
+// throws and writes nothing.
 struct ConvertReport {
     ConversionCheck check64;
     double relative_error_saved = 0;  // after casting to the file's dtype
@@ -68,6 +69,7 @@ struct DecodeReport {
     int64_t total_bytes = 0;           // all sequences, after the last step
     int64_t tokens = 0;                // batch * steps
     double seconds = 0;
+    bool checked = false;              // relative_error holds the check (it may be nan)
     double relative_error = -1;        // -1 when not checked
 };
 DecodeReport run_decode(const nn::Attention& module, int64_t batch, int64_t steps, uint64_t seed, bool check);

@@ -1,16 +1,33 @@
 // `latte convert`, `latte absorb` and `latte decode`: the inference experiments as commands.
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 
+#include "core/atomic_file.h"
 #include "experiments/cli.h"
 #include "experiments/commands.h"
 #include "experiments/inference.h"
+#include "experiments/memory.h"
+#include "nn/checkpoint.h"
 #include "nn/conversion.h"
 #include "nn/serialize.h"
 #include "ops/ops.h"
 
 namespace latte::experiments {
 namespace {
+
+// A rough upper bound, in bytes, of one dtype's Part 13 run: the MLA's and the vanilla MHA's
+// weights (r*D*3 + 6*D*D), the precomputed reduced matrices (2*H*r*D), the inputs and the three
+// outputs, and the larger path's activations (a vanilla forward's, plus the absorbed path's
+// H*r-wide queries and head outputs and its latent).
+double absorb_bytes(const AbsorbCase& c, size_t dtype_bytes) {
+    const double D = double(c.D), H = double(c.H), r = double(c.r), B = double(c.B), L1 = double(c.L1),
+                 L2 = double(c.L2);
+    const AttentionSizes vanilla{B, L1, L2, D, H, D, 0};
+    const double weights = 3 * r * D + 6 * D * D + 2 * H * r * D;
+    const double activations = attention_activation_elements(vanilla, dtype_bytes) + 2 * B * L1 * H * r + B * L2 * r;
+    return double(dtype_bytes) * (weights + 3 * B * L1 * D + activations);
+}
 
 // Part 10 exactly: W_M_GQA = randn(4, 24), tiled 6 times, factored by SVD; in both dtypes.
 void print_part10(uint64_t seed) {
@@ -43,11 +60,16 @@ int cmd_convert(int argc, char** argv, int first) {
         return 0;
     }
     if (args.on("part10")) {
-        print_part10(static_cast<uint64_t>(args.integer("seed")));
+        for (const char* flag : {"in", "out", "rank"}) args.refuse(flag, "with --part10");
+        print_part10(static_cast<uint64_t>(args.integer("seed", 0)));
         return 0;
     }
+    args.refuse("seed", "without --part10 (the conversion is deterministic)");
     LATTE_CHECK(!args.str("in").empty() && !args.str("out").empty(), "latte convert: --in and --out are required");
-    const ConvertReport r = convert_checkpoint(args.str("in"), args.str("out"), args.integer("rank"));
+    const int64_t rank = args.integer("rank", 0);
+    cli::check_output_file(args, "out");
+    cli::check_distinct(args, "out", "in");
+    const ConvertReport r = convert_checkpoint(args.str("in"), args.str("out"), rank);
     const auto& mla = *r.check64.mla;
     std::printf("converted GQA -> MLA: D=%lld H=%lld d=%lld, latent rank r=%lld (rank of [W_K; W_V]: %lld)\n",
                 (long long)mla.input_width(), (long long)mla.heads(), (long long)mla.head_dim(),
@@ -82,18 +104,21 @@ int cmd_absorb(int argc, char** argv, int first) {
         return 0;
     }
     AbsorbCase c;
-    c.D = args.integer("D");
-    c.H = args.integer("H");
-    c.r = args.integer("r");
-    c.B = args.integer("batch");
-    c.L1 = args.integer("L1");
-    c.L2 = args.integer("L2");
-    c.seed = static_cast<uint64_t>(args.integer("seed"));
-    c.repeats = static_cast<int>(args.integer("repeats"));
-    c.device = Device::parse(args.str("device"));
+    c.D = args.integer("D", 1);
+    c.H = args.integer("H", 1);
+    LATTE_CHECK(c.D % c.H == 0, "latte absorb: --D ", c.D, " is not a multiple of --H ", c.H, " (d = D/H)");
+    c.r = args.integer("r", 1);
+    c.B = args.integer("batch", 1);
+    c.L1 = args.integer("L1", 1);
+    c.L2 = args.integer("L2", 1);
+    c.seed = static_cast<uint64_t>(args.integer("seed", 0));
+    c.repeats = static_cast<int>(args.integer("repeats", 1, 1000000));
+    c.device = cli::device(args);
     std::vector<DType> dtypes;
     if (args.str("dtype") == "both") dtypes = {DType::Float32, DType::Float64};
-    else dtypes = {cli::parse_dtype(args.str("dtype"))};
+    else dtypes = {cli::dtype(args)};
+    if (!c.device.is_cuda()) check_memory("latte absorb", absorb_bytes(c, dtype_size(dtypes.back())),
+                                          "both models, reduced matrices, inputs, outputs and activations, roughly");
     std::printf("Part 13: D=%lld H=%lld d=%lld r=%lld, B=%lld L1=%lld L2=%lld, on %s\n", (long long)c.D,
                 (long long)c.H, (long long)(c.D / c.H), (long long)c.r, (long long)c.B, (long long)c.L1,
                 (long long)c.L2, c.device.str().c_str());
@@ -110,6 +135,33 @@ int cmd_absorb(int argc, char** argv, int first) {
     }
     return 0;
 }
+
+namespace {
+
+// A rough upper bound, in bytes, of `latte decode`: the weights twice (module and the absorbed
+// path's reduced matrices), the tokens, the outputs (the list and their concatenation), the
+// whole cache, and with the check one full causal forward. 0 for a config whose sizes it cannot
+// read (loading the file then reports why).
+double decode_bytes(const std::map<std::string, std::string>& config, int64_t batch, int64_t steps, size_t dtype_bytes,
+                    bool check) {
+    double params = 0, width = 0, latent = 0;
+    try {
+        for (const auto& [name, shape] : nn::attention_parameter_shapes(config, "latte decode")) {
+            params += double(shape_numel(shape));
+            if (name == "W_Q.weight") width = double(shape[0]);
+            if (name == "W_DKV.weight") latent = double(shape[0]);
+        }
+    } catch (const Error&) {
+        return 0;
+    }
+    const double B = double(batch), L = double(steps), D = double(std::stoll(config.at(config.count("D") ? "D" : "D_1")));
+    const double tokens = B * L * D, cache = B * L * (latent > 0 ? latent : 2 * width);
+    const AttentionSizes full{B, L, L, D, double(std::stoll(config.at("H"))), width, latent};
+    return double(dtype_bytes) *
+           (2 * params + 3 * tokens + cache + (check ? attention_activation_elements(full, dtype_bytes) : 0));
+}
+
+}  // namespace
 
 int cmd_decode(int argc, char** argv, int first) {
     cli::Args args("decode",
@@ -135,24 +187,35 @@ int cmd_decode(int argc, char** argv, int first) {
         std::cout << args.usage();
         return 0;
     }
-    const DType dtype = cli::parse_dtype(args.str("dtype"));
-    Generator gen(static_cast<uint64_t>(args.integer("seed")));
-    std::shared_ptr<nn::Attention> module;
+    // Every flag is checked, and the run's memory estimated, before anything is built or printed.
+    const DType dtype = cli::dtype(args);
+    const Device device = cli::device(args);
+    const uint64_t seed = static_cast<uint64_t>(args.integer("seed", 0));
+    const int64_t batch = args.integer("batch", 1), steps = args.integer("steps", 1);
+    std::map<std::string, std::string> config;
     if (!args.str("weights").empty()) {
-        module = nn::make_attention(nn::load_safetensors(args.str("weights")).metadata, gen, dtype);
-        nn::load(*module, args.str("weights"));
+        for (const char* flag : {"model", "D", "H", "d", "G", "r"})
+            args.refuse(flag, "with --weights (the file gives the module and its sizes)");
+        config = nn::read_safetensors_header(args.str("weights")).metadata;
     } else {
         const std::string kind = args.str("model");
-        const std::string D = args.str("D"), H = args.str("H"), d = args.str("d");
-        std::map<std::string, std::string> config{{"module", kind}, {"D", D}, {"D_1", D}, {"D_2", D}, {"H", H},
-                                                  {"d", d}, {"D_qk", d}, {"D_v", d}, {"G", args.str("G")},
-                                                  {"r", args.str("r")}};
-        module = nn::make_attention(config, gen, dtype);
+        LATTE_CHECK(kind == "mha" || kind == "gqa" || kind == "mla", "latte decode: --model must be mha, gqa or mla, got '",
+                    kind, "'");
+        const std::string D = std::to_string(args.integer("D", 1)), H = std::to_string(args.integer("H", 1)),
+                          d = std::to_string(args.integer("d", 1));
+        config = {{"module", kind}, {"D", D}, {"D_1", D}, {"D_2", D}, {"H", H}, {"d", d}, {"D_qk", d}, {"D_v", d},
+                  {"G", std::to_string(args.integer("G", 1))}, {"r", std::to_string(args.integer("r", 1))}};
+        nn::attention_parameter_shapes(config, "latte decode: flags");
     }
-    module->to(Device::parse(args.str("device")));
-    const auto config = module->config();
-    const DecodeReport r = run_decode(*module, args.integer("batch"), args.integer("steps"),
-                                      static_cast<uint64_t>(args.integer("seed")) + 1, !args.on("no-check"));
+    if (!device.is_cuda())
+        check_memory("latte decode", decode_bytes(config, batch, steps, dtype_size(dtype), !args.on("no-check")),
+                     "weights, tokens, cache, outputs and the checking forward, roughly");
+    Generator gen(seed);
+    std::shared_ptr<nn::Attention> module = args.str("weights").empty() ? nn::make_attention(config, gen, dtype)
+                                                                        : nn::load_attention(args.str("weights"), dtype);
+    module->to(device);
+    config = module->config();
+    const DecodeReport r = run_decode(*module, batch, steps, seed + 1, !args.on("no-check"));
     std::printf("decode %s, batch %lld, %lld steps (%s on %s)\n", config.at("module").c_str(),
                 (long long)args.integer("batch"), (long long)args.integer("steps"), dtype_name(dtype),
                 module->device().str().c_str());
@@ -160,8 +223,11 @@ int cmd_decode(int argc, char** argv, int first) {
                 (long long)r.numbers_per_position, (long long)r.bytes_per_position, (long long)r.total_bytes);
     std::printf("speed: %.0f tokens/s (%lld tokens in %.3fs)\n", double(r.tokens) / r.seconds, (long long)r.tokens,
                 r.seconds);
-    if (r.relative_error >= 0)
+    if (r.checked) {
         std::printf("check: decoded outputs vs the full causal forward, relative error %.2e\n", r.relative_error);
+        LATTE_CHECK(std::isfinite(r.relative_error), "latte decode: the check against the full causal forward gave ",
+                    "relative error ", r.relative_error, " (non-finite outputs)");
+    }
     return 0;
 }
 

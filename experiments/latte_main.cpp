@@ -17,7 +17,8 @@ void usage() {
         "  compare   GQA vs MLA at an equal KV-cache budget, over seeds\n"
         "  convert   turn a trained GQA checkpoint into the equivalent MLA, checked\n"
         "  absorb    the spec's Part 13: vanilla vs absorbed MLA, error and time\n"
-        "  decode    token-by-token decoding with a K/V or latent cache: sizes, tokens/s\n");
+        "  decode    token-by-token decoding with a K/V or latent cache: sizes, tokens/s\n"
+        "  info      the CPU, BLAS kernels, threads and CUDA devices latte uses\n");
 }
 
 }  // namespace
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
         if (!std::strcmp(cmd, "convert")) return cmd_convert(argc, argv, 2);
         if (!std::strcmp(cmd, "absorb")) return cmd_absorb(argc, argv, 2);
         if (!std::strcmp(cmd, "decode")) return cmd_decode(argc, argv, 2);
+        if (!std::strcmp(cmd, "info")) return cmd_info(argc, argv, 2);
         std::fprintf(stderr, "latte: unknown command '%s'\n", cmd);
         usage();
         return 2;

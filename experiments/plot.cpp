@@ -2,15 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
+#include <sstream>
 
-#include "core/error.h"
+#include "core/atomic_file.h"
 
 namespace latte::plot {
 
 void write_csv(const std::string& path, const std::vector<Curve>& curves) {
-    std::ofstream out(path);
-    LATTE_CHECK(out.good(), "plot: cannot write '", path, "'");
+    std::ostringstream out;
     out << "step";
     size_t steps = 0;
     for (const auto& [label, values] : curves) {
@@ -26,6 +25,7 @@ void write_csv(const std::string& path, const std::vector<Curve>& curves) {
         }
         out << "\n";
     }
+    write_file_atomically(path, out.str(), "plot");
 }
 
 void write_svg(const std::string& path, const std::string& title, const std::vector<Curve>& curves) {
@@ -49,8 +49,7 @@ void write_svg(const std::string& path, const std::string& title, const std::vec
     auto y_of = [&](double v) {
         return top + (height - top - bottom) * (lhi - std::log10(std::max(v, lo))) / std::max(lhi - llo, 1.0);
     };
-    std::ofstream out(path);
-    LATTE_CHECK(out.good(), "plot: cannot write '", path, "'");
+    std::ostringstream out;
     out << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width << "' height='" << height
         << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n";
     out << "<text x='" << width / 2 << "' y='22' text-anchor='middle' font-size='15'>" << title << "</text>\n";
@@ -73,6 +72,7 @@ void write_svg(const std::string& path, const std::string& title, const std::vec
             << "'>" << label << "</text>\n";
     }
     out << "</svg>\n";
+    write_file_atomically(path, out.str(), "plot");
 }
 
 }  // namespace latte::plot

@@ -1,4 +1,5 @@
-// Loss curves as CSV and as a self-contained SVG line chart (log-scale y).
+// Loss curves as CSV and as a self-contained SVG line chart (log-scale y), each file written
+// atomically (core/atomic_file.h): complete or not there, never cut.
 #pragma once
 #include <string>
 #include <utility>

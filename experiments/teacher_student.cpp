@@ -1,13 +1,21 @@
 #include "experiments/teacher_student.h"
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <optional>
 
 #include "core/autograd.h"
+#include "experiments/checkpoint.h"
+#include "experiments/finite_checks.h"
+#include "experiments/stop_signal.h"
+#include "experiments/train_data.h"
 #include "nn/gqa.h"
 #include "nn/mha.h"
 #include "nn/mla.h"
 #include "nn/optim.h"
+#include "nn/serialize.h"
+#include "nn/state_text.h"
 #include "ops/ops.h"
 
 namespace latte::experiments {
@@ -30,51 +38,156 @@ std::shared_ptr<nn::Attention> make_teacher(const ModelSizes& s, uint64_t seed, 
     return teacher;
 }
 
+std::map<std::string, std::string> run_config(const TrainConfig& c) {
+    const std::string L = c.L1 == c.L2 ? std::to_string(c.L1) : std::to_string(c.L1) + "," + std::to_string(c.L2);
+    return {{"model", c.model},
+            {"D", std::to_string(c.sizes.D)},
+            {"H", std::to_string(c.sizes.H)},
+            {"d", std::to_string(c.sizes.d)},
+            {"G", std::to_string(c.sizes.G)},
+            {"r", std::to_string(c.sizes.r)},
+            {"batch", std::to_string(c.batch)},
+            {"L", L},
+            {"lr", nn::state_text::from_double(c.lr)},
+            {"seed", std::to_string(c.seed)},
+            {"init", c.init},
+            {"data", c.data}};
+}
+
+namespace {
+
+const char* signal_name(int signal) { return signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "a signal"; }
+
+// MSE and mean(target^2) over the whole data file, in chunks of `chunk` rows.
+void evaluate_on_data(const nn::Attention& student, const TrainingData& data, int64_t chunk, DType dtype,
+                      Device device, TrainResult& result) {
+    double squared_error = 0, power = 0;
+    for (int64_t first = 0; first < data.size(); first += chunk) {
+        const int64_t rows = std::min(chunk, data.size() - first);
+        Tensor x = to(to(narrow(data.x, 0, first, rows), dtype), device);
+        Tensor y = to(to(narrow(data.y, 0, first, rows), dtype), device);
+        Tensor target = to(to(narrow(data.target, 0, first, rows), dtype), device);
+        const auto n = static_cast<double>(target.numel());
+        squared_error += mse_loss(student.forward(x, y), target).item() * n;
+        power += mean(mul(target, target)).item() * n;
+    }
+    const auto total = static_cast<double>(data.target.numel());
+    result.eval_loss = squared_error / total;
+    result.target_power = power / total;
+}
+
+}  // namespace
+
 TrainResult train_teacher_student(const TrainConfig& c, const nn::Attention& teacher) {
+    return train_student(c, &teacher);
+}
+
+TrainResult train_student(const TrainConfig& c, const nn::Attention* teacher) {
     LATTE_CHECK(c.steps > 0 && c.batch > 0 && c.L1 > 0 && c.L2 > 0, "train: steps, batch and lengths must be positive");
-    Generator init(c.seed), data(c.seed + 1000003);
+    LATTE_CHECK(c.checkpoint_every >= 0, "train: checkpoint_every must be non-negative, got ", c.checkpoint_every);
+    TrainConfig run = c;  // with the lengths of the data file when there is one
+    std::optional<TrainingData> data;
+    if (!c.data.empty()) {
+        data = load_training_data(c.data, c.sizes.D, c.sizes.D, c.batch);
+        run.L1 = data->x.size(1);
+        run.L2 = data->y.size(1);
+    } else {
+        LATTE_CHECK(teacher, "train: needs a teacher or a data file");
+    }
+    Generator init(c.seed), data_gen(c.seed + 1000003);
     TrainResult result;
     result.student = make_student(c.model, c.sizes, init);
-    result.student->to(c.device);
-    LATTE_CHECK(teacher.device() == c.device, "train: the teacher is on ", teacher.device().str(),
-                ", the student trains on ", c.device.str());
-    result.parameters = result.student->num_parameters();
-    result.kv_cache_per_position = result.student->kv_cache_per_position();
-    nn::Adam optimizer(result.student->parameters(), c.lr);
-    const Shape xs{c.batch, c.L1, c.sizes.D}, ys{c.batch, c.L2, c.sizes.D};
+    nn::Attention& student = *result.student;
+    if (!c.init.empty()) nn::load(student, c.init);
+    student.to(c.device);
+    if (teacher)
+        LATTE_CHECK(teacher->device() == c.device, "train: the teacher is on ", teacher->device().str(),
+                    ", the student trains on ", c.device.str());
+    result.parameters = student.num_parameters();
+    result.kv_cache_per_position = student.kv_cache_per_position();
+    nn::Adam optimizer(student.parameters(), c.lr);
 
+    std::string last_checkpoint;  // "<path> (step k)": what the divergence message points to
+    auto after = [&] {
+        return last_checkpoint.empty() ? std::string("No checkpoint was written.")
+                                       : "The last good checkpoint is " + last_checkpoint + ".";
+    };
+    if (!c.resume.empty()) {
+        const TrainCheckpoint saved = load_checkpoint(c.resume);
+        check_resumable(saved.run_config, run_config(run), c.resume);
+        LATTE_CHECK(saved.step <= c.steps, "latte train: ", c.resume, " is at step ", saved.step, ", beyond --steps ",
+                    c.steps);
+        load_parameters(student, saved, c.resume);
+        optimizer.load_state_dict(saved.optimizer);
+        data_gen.set_state(saved.data_generator);
+        result.losses = saved.losses;
+        result.start_step = saved.step;
+        last_checkpoint = c.resume + " (step " + std::to_string(saved.step) + ")";
+    }
+    int64_t written = -1;  // the step of this run's last checkpoint
+    auto write_checkpoint = [&](int64_t steps_done) {
+        check_finite_parameters(student, steps_done, optimizer.lr(), after());
+        save_checkpoint(c.checkpoint, {steps_done, result.losses, student.named_parameters(), student.config(),
+                                       optimizer.state_dict(), data_gen.state(), run_config(run)});
+        written = steps_done;
+        last_checkpoint = c.checkpoint + " (step " + std::to_string(steps_done) + ")";
+    };
+    std::optional<StopSignalGuard> signals;
+    if (!c.checkpoint.empty()) signals.emplace();
+    std::optional<DetectAnomalyGuard> anomaly;  // on for this run; a mode already on is left on
+    if (c.detect_anomaly) anomaly.emplace(true);
+
+    const DType dtype = student.parameters().front().dtype();
     const auto start = std::chrono::steady_clock::now();
-    for (int64_t step = 0; step < c.steps; ++step) {
-        const TensorOptions on_device = TensorOptions{}.with_device(c.device);
-        Tensor x = randn(xs, data, on_device), y = randn(ys, data, on_device);  // a fresh batch every step
-        Tensor target;
-        {
-            NoGradGuard no_grad;
-            target = teacher(x, y);
-        }
-        Tensor loss = mse_loss(result.student->forward(x, y), target);
+    for (int64_t step = result.start_step; step < c.steps; ++step) {
+        const Batch b = data ? data_batch(*data, step, c.batch, dtype, c.device)
+                             : teacher_batch(*teacher, data_gen, c.batch, run.L1, run.L2, c.sizes.D, c.device);
+        Tensor loss = mse_loss(student.forward(b.x, b.y), b.target);
+        const double value = loss.item();
+        check_finite_loss(value, step + 1, optimizer.lr(), after());
         optimizer.zero_grad();
-        loss.backward();
+        try {
+            loss.backward();
+        } catch (const Error& e) {  // e.g. anomaly mode naming the op: say which step
+            LATTE_FAIL("latte train: step ", step + 1, ": ", e.what());
+        }
+        check_finite_gradients(student, step + 1, optimizer.lr(), after());
         optimizer.step();
-        result.losses.push_back(loss.item());
+        result.losses.push_back(value);
         if (c.progress && ((step + 1) % c.report_every == 0 || step + 1 == c.steps)) {
             const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-            const double rate = double(step + 1) / elapsed;
+            const double rate = double(step + 1 - result.start_step) / elapsed;
             std::printf("  %s step %5lld/%lld  loss %.3e  %6.1f steps/s  ETA %5.1fs\n", c.model.c_str(),
-                        static_cast<long long>(step + 1), static_cast<long long>(c.steps), result.losses.back(), rate,
+                        static_cast<long long>(step + 1), static_cast<long long>(c.steps), value, rate,
                         double(c.steps - step - 1) / rate);
             std::fflush(stdout);
         }
+        if (c.on_step) c.on_step(step + 1, value);
+        const int signal = signals ? stop_requested() : 0;
+        if (!c.checkpoint.empty() && (signal || (c.checkpoint_every > 0 && (step + 1) % c.checkpoint_every == 0)))
+            write_checkpoint(step + 1);
+        if (signal)
+            throw TrainingStopped(detail::concat("latte train: stopped by ", signal_name(signal), " after step ",
+                                                 step + 1, " of ", c.steps, "; wrote the checkpoint ", c.checkpoint,
+                                                 " (continue with --resume ", c.checkpoint, ")"),
+                                  signal);
     }
+    if (!c.checkpoint.empty() && written != c.steps) write_checkpoint(c.steps);
+    signals.reset();  // the checkpoint is written: a signal may end the evaluation at once
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-    Generator held_out(c.seed + 7777777);
     NoGradGuard no_grad;
     const TensorOptions on_device = TensorOptions{}.with_device(c.device);
-    Tensor x = randn({4 * c.batch, c.L1, c.sizes.D}, held_out, on_device);
-    Tensor y = randn({4 * c.batch, c.L2, c.sizes.D}, held_out, on_device);
-    Tensor target = teacher(x, y);
-    result.eval_loss = mse_loss(result.student->forward(x, y), target).item();
+    if (data) {
+        result.eval_set = "data";
+        evaluate_on_data(student, *data, 4 * c.batch, dtype, c.device, result);
+        return result;
+    }
+    Generator held_out(c.seed + 7777777);
+    Tensor x = randn({4 * c.batch, run.L1, c.sizes.D}, held_out, on_device);
+    Tensor y = randn({4 * c.batch, run.L2, c.sizes.D}, held_out, on_device);
+    Tensor target = (*teacher)(x, y);
+    result.eval_loss = mse_loss(student.forward(x, y), target).item();
     result.target_power = mean(mul(target, target)).item();
     return result;
 }

@@ -1,6 +1,8 @@
 // Teacher-student regression on synthetic data: a fixed random MHA teacher maps random (x, y)
 // to targets; a student (MHA, GQA or MLA) learns them with Adam and an MSE loss.
 #pragma once
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,13 +25,35 @@ struct TrainConfig {
     Device device = Device::cpu();  // where the student trains (the teacher must be there too)
     bool progress = true;     // a progress line every report_every steps
     int64_t report_every = 250;
+
+    // Files; empty for none. init: starting weights (a file nn::save wrote); data: x, y, target
+    // batches in order instead of the teacher's; checkpoint: where the training checkpoint goes
+    // (written at the end, every checkpoint_every steps and on SIGINT/SIGTERM, which are caught
+    // while training); resume: a checkpoint to continue from (same config; steps may grow).
+    std::string init, data, checkpoint, resume;
+    int64_t checkpoint_every = 0;
+    bool detect_anomaly = false;  // name the op whose backward made a non-finite gradient
+    std::function<void(int64_t steps_done, double loss)> on_step;  // after every step
 };
+
+// SIGINT or SIGTERM stopped training; the checkpoint was written first.
+class TrainingStopped : public Error {
+public:
+    TrainingStopped(const std::string& message, int signal) : Error(message), signal(signal) {}
+    int signal;
+};
+
+// The flags a resumed run must share with the checkpoint's run (flag name -> value): model, D,
+// H, d, G, r, batch, L, lr, seed, init, data.
+std::map<std::string, std::string> run_config(const TrainConfig& config);
 
 struct TrainResult {
     std::vector<double> losses;  // training loss per step
     double eval_loss = 0;        // MSE on a held-out batch after training
     double target_power = 0;     // mean(target^2) on that batch: eval_loss / target_power is the unexplained fraction
+    std::string eval_set = "held-out";  // or "data": the whole --data file
     double seconds = 0;
+    int64_t start_step = 0;  // steps done before this run (from --resume)
     int64_t parameters = 0;
     int64_t kv_cache_per_position = 0;
     std::shared_ptr<nn::Attention> student;
@@ -41,6 +65,10 @@ std::shared_ptr<nn::Attention> make_student(const std::string& kind, const Model
 // size, on `device`.
 std::shared_ptr<nn::Attention> make_teacher(const ModelSizes& sizes, uint64_t seed, Device device = Device::cpu());
 // Weights and data are drawn on the host, so a seed gives the same run on every device.
+// A non-finite loss, gradient or weight throws latte::Error (nothing is saved from that state);
+// a caught signal throws TrainingStopped after writing the checkpoint.
 TrainResult train_teacher_student(const TrainConfig& config, const nn::Attention& teacher);
+// The same with `teacher` null when config.data names the training data.
+TrainResult train_student(const TrainConfig& config, const nn::Attention* teacher);
 
 }  // namespace latte::experiments

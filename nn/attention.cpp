@@ -6,6 +6,7 @@
 
 #include "core/parse.h"
 #include "nn/chunked_attention.h"
+#include "nn/flash_attention.h"
 #include "nn/gqa.h"
 #include "nn/mha.h"
 #include "nn/mla.h"
@@ -43,6 +44,18 @@ std::atomic<int64_t> memory_limit{int64_t(256) << 20};
 void set_attention_memory_limit(int64_t bytes) { memory_limit = bytes; }
 int64_t attention_memory_limit() { return memory_limit; }
 
+namespace {
+std::atomic<bool> flash_enabled{true};
+
+// The fused kernel serves non-empty inputs on backends that have it, unless switched off.
+bool use_flash(const Tensor& q, const Tensor& k, const Tensor& v) {
+    return flash_enabled && q.numel() > 0 && k.numel() > 0 && v.numel() > 0 && has_flash_attention(q.device());
+}
+}  // namespace
+
+void set_flash_attention_enabled(bool on) { flash_enabled = on; }
+bool flash_attention_enabled() { return flash_enabled; }
+
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale, bool causal) {
     check_defined(q, "attention", "q");
     check_defined(k, "attention", "k");
@@ -77,6 +90,14 @@ Tensor grouped_attention(const Tensor& q, const Tensor& k, const Tensor& v, int6
                 shape_str(v.shape()), " do not fit H=", heads, ", G=", kv_heads);
     const int64_t b = q.size(0), l1 = q.size(1), l2 = k.size(1);
     const int64_t copies = heads / kv_heads, d = q.size(2) / heads, dv = v.size(2) / kv_heads;
+    if (use_flash(q, k, v)) {
+        // Heads as views of the projections, the output written straight into (B, L1, H*dv).
+        Tensor qh = permute(reshape(q, {b, l1, heads, d}), {0, 2, 1, 3});      // (B, H, L1, d)
+        Tensor kh = permute(reshape(k, {b, l2, kv_heads, d}), {0, 2, 1, 3});   // (B, G, L2, d)
+        Tensor vh = permute(reshape(v, {b, l2, kv_heads, dv}), {0, 2, 1, 3});  // (B, G, L2, dv)
+        Tensor o = flash_attention(qh, kh, vh, scale, causal);                // (B, H, L1, dv)
+        return reshape(permute(o, {0, 2, 1, 3}), {b, l1, heads * dv});
+    }
     // Head h = n*G + g of the (B, L1, H*d) layout is (n, g) in (B, L1, H/G, G, d): h ≡ g (mod G).
     Tensor qh = permute(reshape(q, {b, l1, copies, kv_heads, d}), {0, 2, 3, 1, 4});  // (B, H/G, G, L1, d)
     Tensor kh = permute(reshape(k, {b, l2, 1, kv_heads, d}), {0, 2, 3, 1, 4});       // (B, 1, G, L2, d)
@@ -93,6 +114,13 @@ Tensor latent_attention(const Tensor& q, const Tensor& c, int64_t heads, bool ca
                 " do not fit H=", heads, " (need q (B, L1, H*r), c (B, L2, r))");
     const int64_t b = q.size(0), l1 = q.size(1), l2 = c.size(1), r = c.size(2);
     LATTE_CHECK(!causal || l1 <= l2, "latent attention: a causal mask needs L1 <= L2, got L1=", l1, " L2=", l2);
+    if (use_flash(q, c, c)) {
+        // Heads as views of q; the one latent is K/V head 0 of every query head (G = 1).
+        Tensor qh = permute(reshape(q, {b, l1, heads, r}), {0, 2, 1, 3});  // (B, H, L1, r)
+        Tensor ch = unsqueeze(c, 1);                                        // (B, 1, L2, r)
+        Tensor o = flash_attention(qh, ch, ch, scale, causal);             // (B, H, L1, r)
+        return reshape(permute(o, {0, 2, 1, 3}), {b, l1, heads * r});
+    }
     const int64_t score_bytes = b * heads * l1 * l2 * static_cast<int64_t>(dtype_size(q.dtype()));
     const int64_t limit = memory_limit;
     if (limit >= 0 && score_bytes > limit) {

@@ -15,12 +15,18 @@ namespace latte::nn {
 // see key j (j <= i + L2 - L1), -inf elsewhere. rows < 0: to the last row.
 Tensor causal_mask(int64_t l1, int64_t l2, const TensorOptions& options, int64_t first_row = 0, int64_t rows = -1);
 
-// When the full score tensor (batch x L1 x L2) would take more than this many bytes,
+// Where the fused kernel is not used (a backend without it, or switched off): when the full score
+// tensor (batch x L1 x L2) would take more than this many bytes,
 // scaled_dot_product_attention and latent_attention switch to chunked_attention
 // (nn/chunked_attention.h), whose memory is linear in L. Default 256 MiB; 0 always chunks, a
 // negative value never does.
 void set_attention_memory_limit(int64_t bytes);
 int64_t attention_memory_limit();
+
+// grouped_attention and latent_attention use the fused kernel (nn/flash_attention.h) on backends
+// that have one; this switch turns it off, for comparisons and tests of the other forms.
+void set_flash_attention_enabled(bool on);
+bool flash_attention_enabled();
 
 // softmax(q k^T * scale [+ causal mask]) v over the last two dims; batch dims broadcast.
 // q (..., L1, d), k (..., L2, d), v (..., L2, dv) -> (..., L1, dv).

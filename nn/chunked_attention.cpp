@@ -71,7 +71,8 @@ Tensor chunked_attention(const Tensor& q, const Tensor& k, const Tensor& v, doub
                if (needs[1]) dk = sum_to(dk, kd.shape());
                if (needs[2]) dv = sum_to(dv, vd.shape());
                return {dq, dk, dv};
-           });
+           },
+           {qd, kd, vd, saved_out});
     return out;
 }
 

@@ -1,9 +1,12 @@
 #include "nn/json.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 
 #include "core/error.h"
 
@@ -54,9 +57,15 @@ private:
             v.kind = Value::Kind::Object;
             ++pos_;
             if (peek() == '}') { ++pos_; return v; }
+            std::set<std::string> keys;  // a repeated key would let two readers see different values
             for (;;) {
                 if (peek() != '"') fail("expected a string key");
+                const size_t key_at = pos_;
                 std::string key = string_literal();
+                if (!keys.insert(key).second) {
+                    pos_ = key_at;
+                    fail("duplicate key " + quote(key));
+                }
                 expect(':');
                 v.object.emplace_back(std::move(key), value(depth + 1));
                 if (peek() == ',') { ++pos_; continue; }
@@ -130,7 +139,9 @@ private:
                 case 'r': out += '\r'; break;
                 case 't': out += '\t'; break;
                 case 'u': {
-                    if (pos_ + 4 > s_.size()) fail("short \\u escape");
+                    if (pos_ + 4 > s_.size() || !std::all_of(s_.begin() + long(pos_), s_.begin() + long(pos_) + 4,
+                                                             [](char h) { return std::isxdigit(static_cast<unsigned char>(h)); }))
+                        fail("bad \\u escape");
                     const unsigned code = static_cast<unsigned>(std::strtoul(s_.substr(pos_, 4).c_str(), nullptr, 16));
                     pos_ += 4;
                     // UTF-8 encode (surrogate pairs are kept as two code units; names never need them).

@@ -22,7 +22,8 @@ struct Value {
     const Value* find(const std::string& key) const;
 };
 
-// Parses `text`; throws latte::Error naming `what` (e.g. the file) and the byte offset on bad input.
+// Parses `text`; throws latte::Error naming `what` (e.g. the file) and the byte offset on bad input,
+// including a key repeated within one object.
 Value parse(const std::string& text, const std::string& what);
 std::string quote(const std::string& s);  // a JSON string literal
 

@@ -24,11 +24,6 @@ void Module::collect(const std::string& prefix, std::vector<std::pair<std::strin
     for (const auto& [name, child] : children_) child->collect(prefix + name + ".", out);
 }
 
-void Module::collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor*>>& out) {
-    for (auto& [name, t] : params_) out.emplace_back(prefix + name, &t);
-    for (auto& [name, child] : children_) child->collect(prefix + name + ".", out);
-}
-
 std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const {
     std::vector<std::pair<std::string, Tensor>> out;
     collect("", out);
@@ -56,25 +51,27 @@ void Module::train(bool on) {
     for (auto& [_, child] : children_) child->train(on);
 }
 
-void Module::replace_parameters(const std::function<bool(const Tensor&)>& needs,
+void Module::convert_parameters(const std::function<bool(const Tensor&)>& needs,
                                 const std::function<Tensor(const Tensor&)>& convert) {
-    std::vector<std::pair<std::string, Tensor*>> slots;
-    collect("", slots);
     NoGradGuard no_grad;
-    for (auto& [_, t] : slots) {
-        if (!needs(*t)) continue;  // already there: the same leaf stays (optimizers keep working)
-        *t = convert(t->detach());
-        t->requires_grad_(true);
+    for (Tensor t : parameters()) {
+        if (!needs(t)) continue;
+        // In place, like PyTorch's param.data = ...: the parameter keeps its identity, so
+        // optimizers built before the call go on stepping it. Its gradient is converted too.
+        const Tensor g = t.grad();
+        t.zero_grad();
+        t.set_data(convert(t.detach()));
+        if (g.defined()) t.set_grad(convert(g));
     }
 }
 
 void Module::to(DType dtype) {
-    replace_parameters([dtype](const Tensor& t) { return t.dtype() != dtype; },
+    convert_parameters([dtype](const Tensor& t) { return t.dtype() != dtype; },
                        [dtype](const Tensor& t) { return latte::to(t, dtype); });
 }
 
 void Module::to(Device device) {
-    replace_parameters([device](const Tensor& t) { return t.device() != device; },
+    convert_parameters([device](const Tensor& t) { return t.device() != device; },
                        [device](const Tensor& t) { return latte::to(t, device); });
 }
 

@@ -25,9 +25,10 @@ public:
     void train(bool on = true);
     void eval() { train(false); }
     bool is_training() const { return training_; }
-    // Moves every parameter to `dtype` in place (a new leaf per parameter).
+    // Converts every parameter (and its gradient) to `dtype` or `device` in place: each parameter
+    // keeps its identity, so an optimizer built before the call steps the converted values (its
+    // state follows the parameter at the next step).
     void to(DType dtype);
-    // Moves every parameter to `device` (a new leaf per parameter): build optimizers after.
     void to(Device device);
     Device device() const;  // of the first parameter (cpu when there is none)
     // Module kind and sizes as strings, written into weight files' metadata.
@@ -45,10 +46,9 @@ protected:
     }
 
 private:
-    // Swaps each parameter that needs it for a new leaf convert(detached parameter).
-    void replace_parameters(const std::function<bool(const Tensor&)>& needs,
+    // Points each parameter that needs it at convert(parameter), keeping its identity.
+    void convert_parameters(const std::function<bool(const Tensor&)>& needs,
                             const std::function<Tensor(const Tensor&)>& convert);
-    void collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor*>>& out);
     void collect(const std::string& prefix, std::vector<std::pair<std::string, Tensor>>& out) const;
 
     std::vector<std::pair<std::string, Tensor>> params_;

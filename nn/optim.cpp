@@ -5,6 +5,30 @@
 #include "ops/ops.h"
 
 namespace latte::nn {
+namespace {
+
+// The elements [first, last] of its storage that a view can touch.
+std::pair<int64_t, int64_t> extent(const Tensor& t) {
+    int64_t last = t.offset();
+    for (size_t d = 0; d < t.shape().size(); ++d) last += (t.shape()[d] - 1) * t.strides()[d];
+    return {t.offset(), last};
+}
+
+// Optimizer state follows its parameter after Module::to: converted (not reset) to the
+// parameter's dtype and device.
+void follow(Tensor& state, const Tensor& p) {
+    if (state.defined() && state.device() != p.device()) state = to(state, p.device());
+    if (state.defined() && state.dtype() != p.dtype()) state = to(state, p.dtype());
+}
+
+bool overlap(const Tensor& a, const Tensor& b) {
+    if (a.storage() != b.storage() || a.numel() == 0 || b.numel() == 0) return false;
+    const auto [a0, a1] = extent(a);
+    const auto [b0, b1] = extent(b);
+    return a0 <= b1 && b0 <= a1;
+}
+
+}  // namespace
 
 Optimizer::Optimizer(std::vector<Tensor> params, double lr) : params_(std::move(params)), lr_(lr) {
     LATTE_CHECK(lr >= 0.0, "optimizer: learning rate must be non-negative, got ", lr);
@@ -12,6 +36,11 @@ Optimizer::Optimizer(std::vector<Tensor> params, double lr) : params_(std::move(
         check_defined(params_[i], "optimizer", "parameter");
         LATTE_CHECK(params_[i].is_leaf() && params_[i].requires_grad(), "optimizer: parameter ", i, " ",
                     shape_str(params_[i].shape()), " is not a leaf that requires grad");
+        // A parameter listed twice (or two overlapping in memory) would be stepped twice per step.
+        for (size_t j = 0; j < i; ++j)
+            LATTE_CHECK(!overlap(params_[j], params_[i]), "optimizer: parameter ", i, " ",
+                        shape_str(params_[i].shape()), " is the same tensor as parameter ", j,
+                        " (or overlaps its memory); list each parameter once");
     }
 }
 
@@ -21,6 +50,10 @@ void Optimizer::zero_grad() {
 
 SGD::SGD(std::vector<Tensor> params, double lr, SGDOptions options)
     : Optimizer(std::move(params), lr), options_(options), momentum_(params_.size()) {
+    check_options(options);
+}
+
+void check_options(const SGDOptions& options) {
     LATTE_CHECK(!options.nesterov || (options.momentum > 0 && options.dampening == 0),
                 "SGD: nesterov needs momentum > 0 and dampening = 0");
 }
@@ -34,6 +67,7 @@ void SGD::step() {
         if (options_.weight_decay != 0) g = add(g, mul(p, options_.weight_decay));
         if (options_.momentum != 0) {
             Tensor& buf = momentum_[i];
+            follow(buf, p);
             buf = buf.defined() ? add(mul(buf, options_.momentum), mul(g, 1 - options_.dampening)) : clone(g);
             g = options_.nesterov ? add(g, mul(buf, options_.momentum)) : buf;
         }
@@ -44,6 +78,10 @@ void SGD::step() {
 Adam::Adam(std::vector<Tensor> params, double lr, AdamOptions options, bool decoupled)
     : Optimizer(std::move(params), lr), options_(options), decoupled_(decoupled), m_(params_.size()),
       v_(params_.size()) {
+    check_options(options);
+}
+
+void check_options(const AdamOptions& options) {
     LATTE_CHECK(options.beta1 >= 0 && options.beta1 < 1 && options.beta2 >= 0 && options.beta2 < 1,
                 "Adam: betas must be in [0, 1), got ", options.beta1, ", ", options.beta2);
     LATTE_CHECK(options.eps >= 0, "Adam: eps must be non-negative, got ", options.eps);
@@ -62,6 +100,8 @@ void Adam::step() {
         if (!g.defined()) continue;
         LATTE_CHECK(p.is_contiguous(), "Adam: parameter ", i, " of shape ", shape_str(p.shape()),
                     " is a non-contiguous view; optimizers update whole contiguous parameters");
+        follow(m_[i], p);
+        follow(v_[i], p);
         if (!m_[i].defined()) {
             m_[i] = zeros_like(p);
             v_[i] = zeros_like(p);
@@ -70,6 +110,7 @@ void Adam::step() {
         const Tensor gc = contiguous(g);
         backend_for(p.device()).adam_step(step, p.dtype(), p.numel(), p.view().data, gc.view().data,
                                           m_[i].view().data, v_[i].view().data);
+        p.storage()->bump_version();  // an in-place write: graphs that saved p must not reuse it
     }
 }
 

@@ -1,11 +1,23 @@
 // Optimizers with PyTorch's update rules and defaults, gradient clipping and a learning-rate
 // schedule. Parameters are updated in place, so modules see the new values.
 #pragma once
+#include <map>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "../core/tensor.h"
 
 namespace latte::nn {
+
+// An optimizer's state (PyTorch's optimizer.state_dict(), flattened) in the form nn/serialize's
+// save_safetensors takes: per-parameter buffers as tensors named "<buffer>.<parameter index>"
+// (e.g. "exp_avg.0"; a buffer not yet created is absent), and as exact text the metadata "kind"
+// (sgd | adam | adamw), "params" (the parameter count), "lr" and the kind's hyperparameters and counters.
+struct OptimizerState {
+    std::vector<std::pair<std::string, Tensor>> tensors;
+    std::map<std::string, std::string> metadata;
+};
 
 class Optimizer {
 public:
@@ -18,7 +30,24 @@ public:
     void set_lr(double lr) { lr_ = lr; }
     const std::vector<Tensor>& params() const { return params_; }
 
+    virtual std::string kind() const = 0;  // "sgd", "adam" or "adamw"
+    // A copy of the state: later steps do not change it.
+    OptimizerState state_dict() const;
+    // Restores a state_dict() of the same kind over the same parameters. The kind, parameter count,
+    // buffer names, shapes and dtypes and every metadata entry are checked before anything is
+    // changed; a mismatch throws latte::Error naming it. Buffers move to each parameter's device.
+    void load_state_dict(const OptimizerState& state);
+
 protected:
+    using Buffers = std::vector<std::pair<std::string, std::vector<Tensor>*>>;
+    // The per-parameter buffers, one slot per parameter (undefined until first used).
+    virtual Buffers buffers() = 0;
+    // Hyperparameters and counters as exact text (lr excluded).
+    virtual std::map<std::string, std::string> hyperparameters() const = 0;
+    // Parses and validates every entry of hyperparameters() from `metadata`, then sets them all
+    // (throws before setting any).
+    virtual void load_hyperparameters(const std::map<std::string, std::string>& metadata) = 0;
+
     std::vector<Tensor> params_;
     double lr_;
 };
@@ -29,10 +58,17 @@ struct SGDOptions {
     double momentum = 0.0, dampening = 0.0, weight_decay = 0.0;
     bool nesterov = false;
 };
+void check_options(const SGDOptions& options);  // throws latte::Error on an invalid combination
 class SGD : public Optimizer {
 public:
     SGD(std::vector<Tensor> params, double lr, SGDOptions options = {});
     void step() override;
+    std::string kind() const override { return "sgd"; }
+
+protected:
+    Buffers buffers() override { return {{"momentum_buffer", &momentum_}}; }
+    std::map<std::string, std::string> hyperparameters() const override;
+    void load_hyperparameters(const std::map<std::string, std::string>& metadata) override;
 
 private:
     SGDOptions options_;
@@ -45,11 +81,18 @@ private:
 struct AdamOptions {
     double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
 };
+void check_options(const AdamOptions& options);
 class Adam : public Optimizer {
 public:
     Adam(std::vector<Tensor> params, double lr = 1e-3, AdamOptions options = {}, bool decoupled = false);
     void step() override;
     int64_t steps() const { return t_; }
+    std::string kind() const override { return decoupled_ ? "adamw" : "adam"; }
+
+protected:
+    Buffers buffers() override { return {{"exp_avg", &m_}, {"exp_avg_sq", &v_}}; }
+    std::map<std::string, std::string> hyperparameters() const override;
+    void load_hyperparameters(const std::map<std::string, std::string>& metadata) override;
 
 private:
     AdamOptions options_;

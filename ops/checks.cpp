@@ -17,7 +17,10 @@ void check_floating(const char* op, const Tensor& t) {
     switch (t.dtype()) {
         case DType::Float32:
         case DType::Float64: return;
+        case DType::Int64: break;
     }
+    LATTE_FAIL(op, ": expects a floating-point tensor, got int64 of shape ", shape_str(t.shape()),
+               "; convert it with to(dtype)");
 }
 
 }  // namespace latte

@@ -25,6 +25,8 @@ Tensor relu(const Tensor& x);
 // Comparisons give 1 or 0 in the inputs' dtype and are not differentiable.
 Tensor eq(const Tensor& a, const Tensor& b);
 Tensor gt(const Tensor& a, const Tensor& b);
+// 1 where x is finite, 0 at nan and +-inf, in x's dtype; not differentiable.
+Tensor isfinite(const Tensor& x);
 
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }

@@ -34,6 +34,7 @@ double relative_error(const Tensor& actual, const Tensor& expected) {
         diff += (a[i] - e[i]) * (a[i] - e[i]);
         norm += e[i] * e[i];
     }
+    if (diff == 0) return 0;  // equal tensors, zeros included (0/0 would be NaN)
     return std::sqrt(diff) / std::sqrt(norm);
 }
 

@@ -166,7 +166,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
                 grads[1] = sum_to(matmul_raw(transpose(expand(as, shape_a), -1, -2), g), bs.shape());
             }
             return grads;
-        });
+        }, {as, bs});
     }
     return out;
 }

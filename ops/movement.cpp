@@ -350,6 +350,7 @@ void copy_(const Tensor& dst, const Tensor& src) {
     LATTE_CHECK(!(grad_mode_enabled() && dst.requires_grad()), "copy_: in-place write into ", shape_str(dst.shape()),
                 " which requires grad; wrap it in NoGradGuard");
     backend_for(dst.device()).copy(dst.view(), expand(src.detach(), dst.shape()).view());
+    dst.storage()->bump_version();
 }
 
 Tensor to(const Tensor& x, DType dtype) {

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/autograd.h"
+#include "core/factory.h"
 #include "core/node.h"
+#include "ops/checks.h"
 #include "ops/elementwise.h"
 #include "ops/movement.h"
 
@@ -18,7 +21,7 @@ struct ReducePlan {
 };
 
 ReducePlan plan_reduce(const char* op, const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
-    check_defined(x, op, "x");
+    check_floating(op, x);
     ReducePlan p;
     for (int64_t d : dims) p.dims.push_back(normalize_dim(d, x.dim(), op));
     std::sort(p.dims.begin(), p.dims.end());
@@ -101,9 +104,9 @@ Tensor mean(const Tensor& x) {
     return mean(x, all_dims(x), false);
 }
 
-Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
-    const ReducePlan p = plan_reduce("max", x, {dim}, keepdim);
-    LATTE_CHECK(p.count > 0 || x.dim() == 0, "max: reducing an empty dim of shape ", shape_str(x.shape()));
+Tensor amax(const Tensor& x, int64_t dim, bool keepdim) {
+    const ReducePlan p = plan_reduce("amax", x, {dim}, keepdim);
+    LATTE_CHECK(p.count > 0 || x.dim() == 0, "amax: reducing an empty dim of shape ", shape_str(x.shape()));
     Tensor kept = p.dims.empty() ? clone(x.detach()) : reduce_raw(ReduceOp::Max, x, p);
     Tensor out = kept.as_strided(p.out_shape, contiguous_strides(p.out_shape), 0);
     if (needs_graph({x})) {
@@ -111,19 +114,58 @@ Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
         const Shape keep = p.keep_shape, in_shape = x.shape();
         const std::vector<int64_t> dims = p.dims;
         Tensor xs = x.detach();
-        record(out, "max", {x}, [keep, in_shape, dims, xs, kept](const Tensor& g, const std::vector<bool>&) -> std::vector<Tensor> {
-            Tensor mask = eq(xs, expand(kept, in_shape));
-            Tensor ties = sum(mask, dims, true);
-            return {mul(expand(div(reshape(g, keep), ties), in_shape), mask)};
-        });
+        record(
+            out, "amax", {x},
+            [keep, in_shape, dims, xs, kept](const Tensor& g, const std::vector<bool>&) -> std::vector<Tensor> {
+                Tensor mask = eq(xs, expand(kept, in_shape));
+                Tensor ties = sum(mask, dims, true);
+                return {mul(expand(div(reshape(g, keep), ties), in_shape), mask)};
+            },
+            {xs, kept});
     }
     return out;
+}
+
+MaxResult max(const Tensor& x, int64_t dim, bool keepdim) {
+    const ReducePlan p = plan_reduce("max", x, {dim}, keepdim);
+    LATTE_CHECK(p.count > 0 || x.dim() == 0, "max: reducing an empty dim of shape ", shape_str(x.shape()));
+    const bool needs = needs_graph({x});
+    NoGradGuard no_grad;
+    const Tensor xs = x.detach();
+    Tensor kept = p.dims.empty() ? clone(xs) : reduce_raw(ReduceOp::Max, xs, p);
+    // The first position holding the maximum (a NaN is the maximum of its row, as in PyTorch):
+    // min over the dim of (position where x is the max, else size), in float64 so that positions
+    // are exact, built from ops so that every backend computes it.
+    const int64_t size = p.dims.empty() ? 1 : x.size(dim);
+    Shape pos_shape(static_cast<size_t>(x.dim()), 1);
+    if (!p.dims.empty()) pos_shape[static_cast<size_t>(p.dims[0])] = size;
+    const TensorOptions f64 = x.options().with_dtype(DType::Float64);
+    const Tensor pos = reshape(arange(0, static_cast<double>(size), 1, f64), pos_shape);
+    const Tensor k = expand(kept, x.shape());
+    const Tensor is_max = add(to(eq(xs, k), DType::Float64),
+                              to(mul(rsub(1.0, eq(xs, xs)), rsub(1.0, eq(k, k))), DType::Float64));
+    const Tensor candidate = add(mul(is_max, pos), mul(rsub(1.0, is_max), static_cast<double>(size)));
+    Tensor first = neg(amax(neg(candidate), p.dims.empty() ? 0 : p.dims[0], true));  // keep_shape
+    MaxResult result{kept.as_strided(p.out_shape, contiguous_strides(p.out_shape), 0),
+                     reshape(to(first, DType::Int64), p.out_shape)};
+    if (needs) {
+        // dx = dy at the returned index, 0 elsewhere (as torch.max(x, dim) does, ties included).
+        const Tensor one_hot = to(eq(expand(pos, x.shape()), expand(first, x.shape())), x.dtype());
+        const Shape keep = p.keep_shape, in_shape = x.shape();
+        record(
+            result.values, "max", {x},
+            [keep, in_shape, one_hot](const Tensor& g, const std::vector<bool>&) -> std::vector<Tensor> {
+                return {mul(expand(reshape(g, keep), in_shape), one_hot)};
+            },
+            {one_hot});
+    }
+    return result;
 }
 
 Tensor max(const Tensor& x) {
     check_defined(x, "max", "x");
     LATTE_CHECK(x.numel() > 0, "max: empty tensor of shape ", shape_str(x.shape()));
-    return max(reshape(x, {-1}), 0, false);
+    return amax(reshape(x, {-1}), 0, false);
 }
 
 }  // namespace latte

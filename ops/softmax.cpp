@@ -53,7 +53,7 @@ Tensor softmax_impl(const char* name, const Tensor& x, int64_t dim, bool log) {
                 backend_for(g.device()).softmax_bwd(dxr.view().data, yr.view().data, gr.view().data, g.dtype(), rows,
                                                     cols, log);
             return {restore(dxr, dim, ndim)};
-        });
+        }, {yr});
     }
     return out;
 }

@@ -1,16 +1,35 @@
 #!/usr/bin/env python3
 """PyTorch baseline for bench_train: the spec's MyMHA / MyGQA and an MLA module, one training
 step (forward, MSE vs a fixed random target, backward, Adam lr 1e-3, zero_grad), median ms over
->= 10 steps after 3 warm-up steps. Not used by any build or test.
+>= 10 steps after 3 warm-up steps, at bench_train's configs. Not used by any build or test.
 
-    /usr/bin/python3 scripts/bench_torch.py [--configs small,medium] [--device cpu] [--threads 2]
+    /usr/bin/python3 scripts/bench_torch.py [--configs small,medium,long] [--models mha,gqa,mla]
+                                            [--device cpu] [--threads N] [--steps 10]
+    # side by side with latte, in one sitting:
+    ./build/bin/bench_train --benchmark_format=json > latte.json
+    /usr/bin/python3 scripts/bench_torch.py --latte latte.json
+
+With --latte it runs the configs and models found in bench_train's JSON (a "custom" config takes
+its sizes from the JSON's context) and prints a latte/PyTorch table: latte ms, torch ms, ratio.
+On the CPU it prints the OpenBLAS core PyTorch runs on (and latte's, from the JSON): give both
+the same one (OPENBLAS_CORETYPE=...), or the ratio compares kernels, not frameworks.
 """
-import argparse, statistics, time
-import torch
-import torch.nn as nn
+import argparse, ctypes, json, os, re, statistics, sys, time
 
+# Threads that spin while waiting for work make a busy or oversubscribed machine 10x slower; set
+# OMP_WAIT_POLICY=ACTIVE yourself to measure the spinning default.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+try:
+    import torch
+    import torch.nn as nn
+except ImportError:
+    sys.exit("bench_torch.py needs PyTorch, which this Python does not have (on Debian 12: "
+             "apt-get install python3-torch, then run it with /usr/bin/python3). Nothing else needs it.")
+
+# name: (B, L, D, H, d, G, r), as in experiments/bench/bench_train.cpp
 CONFIGS = {"small": (8, 128, 256, 8, 32, 2, 64), "medium": (16, 256, 512, 8, 64, 2, 128),
-           "large": (16, 1024, 1024, 16, 64, 4, 256)}
+           "long": (2, 2048, 512, 8, 64, 2, 128), "large": (16, 1024, 1024, 16, 64, 4, 256)}
+MODELS = ("mha", "gqa", "mla")
 
 class MyGQA(nn.Module):  # the spec's Part 7 class; G = H gives MyMHA
     def __init__(s, D1, D2, Dqk, Dv, H, G):
@@ -36,6 +55,11 @@ class MyMLA(MyGQA):
         c = s.W_DKV(y)
         return s.attend(s.W_Q(x), s.W_UK(c), s.W_UV(c), x.shape[0], x.shape[1], y.shape[1])
 
+def make(kind, D, H, d, G, r):
+    if kind == "mha": return MyGQA(D, D, d, d, H, H)
+    if kind == "gqa": return MyGQA(D, D, d, d, H, G)
+    return MyMLA(D, H, d, r)
+
 def step_ms(model, x, y, target, steps, sync):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     times = []
@@ -47,27 +71,110 @@ def step_ms(model, x, y, target, steps, sync):
         if i >= 3: times.append((time.perf_counter() - t) * 1e3)
     return statistics.median(times)
 
+def openblas_core():
+    """The core OpenBLAS picked in this process (torch loaded it), via openblas_get_corename."""
+    torch.zeros(2, 2) @ torch.zeros(2, 2)  # make sure the BLAS is loaded
+    try:
+        with open("/proc/self/maps") as f:
+            paths = sorted({l.split()[-1] for l in f if "blas" in l.lower() and l.split()[-1].startswith("/")})
+    except OSError:
+        return None
+    for path in paths:
+        try:
+            fn = ctypes.CDLL(path).openblas_get_corename
+        except (OSError, AttributeError):
+            continue
+        fn.restype = ctypes.c_char_p
+        return f"{fn().decode()} ({path})"
+    return None
+
+def read_latte(path):
+    """bench_train's JSON -> ({(config, model, cuda): ms}, {config: sizes}, context)."""
+    with open(path) as f:
+        doc = json.load(f)
+    ctx = doc.get("context", {})
+    sizes = {}
+    if "custom_config" in ctx:
+        kv = dict(p.split("=") for p in ctx["custom_config"].split())
+        sizes["custom"] = tuple(int(kv[k]) for k in ("B", "L", "D", "H", "d", "G", "r"))
+    scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
+    iterations, medians = {}, {}
+    for b in doc.get("benchmarks", []):
+        m = re.fullmatch(r"train_(mha|gqa|mla)_(\w+?)(_cuda)?", b.get("run_name", b["name"]).split("/")[0])
+        if not m or b.get("error_occurred"): continue
+        key = (m.group(2), m.group(1), bool(m.group(3)))
+        ms = b["real_time"] * scale[b.get("time_unit", "ns")]
+        if b.get("run_type") == "aggregate":
+            if b.get("aggregate_name") == "median": medians[key] = ms
+        else:
+            iterations.setdefault(key, []).append(ms)
+    runs = {k: statistics.median(v) for k, v in iterations.items()}
+    runs.update(medians)  # with --benchmark_repetitions, the median of the repetitions
+    return runs, sizes, ctx
+
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--configs", default="small,medium"); ap.add_argument("--device", default="cpu")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--configs", help="comma separated: " + ", ".join(CONFIGS) +
+                    " (default small,medium,long on cpu, small,medium,large on cuda; with --latte, its configs)")
+    ap.add_argument("--models", default="mha,gqa,mla")
+    ap.add_argument("--device", default="cpu")
     ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: leave as is)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch.set_num_threads (default: LATTE_NUM_THREADS, else every usable core, as latte does)")
+    ap.add_argument("--latte", metavar="JSON", help="bench_train --benchmark_format=json output: print a ratio table")
     a = ap.parse_args()
-    if a.threads: torch.set_num_threads(a.threads)
+    # Debian's torch 1.13 starts with one thread; latte uses LATTE_NUM_THREADS or every core.
+    torch.set_num_threads(a.threads or int(os.environ.get("LATTE_NUM_THREADS", 0)) or len(os.sched_getaffinity(0)))
     dev = torch.device(a.device)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {dev}")
-    for name in a.configs.split(","):
-        B, L, D, H, d, G, r = CONFIGS[name]
+    cuda = dev.type == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    models = a.models.split(",")
+    for m in models:
+        if m not in MODELS: sys.exit(f"bench_torch.py: unknown model '{m}' (expected {', '.join(MODELS)})")
+
+    latte, configs = {}, dict(CONFIGS)
+    if a.latte:
+        runs, sizes, ctx = read_latte(a.latte)
+        configs.update(sizes)
+        latte = {(c, m): ms for (c, m, on_cuda), ms in runs.items() if on_cuda == cuda}
+        if not latte:
+            sys.exit(f"bench_torch.py: {a.latte} has no bench_train runs on {'cuda' if cuda else 'cpu'}")
+        names = a.configs.split(",") if a.configs else list(dict.fromkeys(c for c, _ in latte))
+        models = [m for m in models if any(k[1] == m for k in latte)]
+    else:
+        names = (a.configs or ("small,medium,large" if cuda else "small,medium,long")).split(",")
+    for name in names:
+        if name not in configs: sys.exit(f"bench_torch.py: unknown config '{name}' (expected {', '.join(configs)})")
+
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()} (OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}), "
+          f"device {dev}")
+    if not cuda:
+        core = openblas_core()
+        print(f"torch's OpenBLAS core: {core or 'unknown (not OpenBLAS?)'}")
+        if a.latte:
+            print(f"latte's OpenBLAS core: {ctx.get('openblas_core', 'unknown')} (from {a.latte})")
+            if core and ctx.get("openblas_core") and not core.startswith(ctx["openblas_core"] + " "):
+                print("warning: different OpenBLAS cores; set OPENBLAS_CORETYPE for both runs")
+    torch_ms = {}
+    for name in names:
+        B, L, D, H, d, G, r = configs[name]
         torch.manual_seed(0)
         x, y, target = (torch.randn(B, L, D, device=dev) for _ in range(3))
-        models = {"mha": MyGQA(D, D, d, d, H, H), "gqa": MyGQA(D, D, d, d, H, G), "mla": MyMLA(D, H, d, r)}
-        for kind, m in models.items():
-            if dev.type == "cuda":
-                torch.cuda.reset_peak_memory_stats()
+        for kind in models:
+            if a.latte and (name, kind) not in latte: continue
+            m = make(kind, D, H, d, G, r)
+            if cuda: torch.cuda.reset_peak_memory_stats()
             ms = step_ms(m.to(dev), x, y, target, a.steps, sync)
-            peak = f", peak {torch.cuda.max_memory_allocated() / 2**20:.1f} MiB" if dev.type == "cuda" else ""
-            print(f"train_{kind}_{name}: {ms:.2f} ms/step{peak}", flush=True)
+            torch_ms[(name, kind)] = ms
+            peak = f", peak {torch.cuda.max_memory_allocated() / 2**20:.1f} MiB" if cuda else ""
+            print(f"train_{kind}_{name}{'_cuda' if cuda else ''}: {ms:.2f} ms/step{peak}", flush=True)
+
+    if a.latte:
+        print(f"\n{'config':<8} {'model':<5} {'latte ms':>9} {'torch ms':>9} {'latte/torch':>11}")
+        for (name, kind), ms in torch_ms.items():
+            l = latte[(name, kind)]
+            print(f"{name:<8} {kind:<5} {l:>9.2f} {ms:>9.2f} {l / ms:>11.2f}")
+        print("ratio < 1: latte is faster. PyTorch's times vary by 25% or more between runs.")
 
 if __name__ == "__main__":
     main()

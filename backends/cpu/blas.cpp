@@ -1,9 +1,17 @@
-// The only file that includes cblas.h: gemm for every batch of a GemmArgs.
+// The only file that includes cblas.h: loads OpenBLAS (dlopen, at first use, after choosing its
+// kernels for this CPU: backends/cpu/cpu_features.h) and runs gemm for every batch of a GemmArgs.
+// Loading it ourselves rather than linking it is what lets the choice come first: OpenBLAS reads
+// OPENBLAS_CORETYPE once, while it is being loaded.
 #include <cblas.h>
+#include <dlfcn.h>
+#include <link.h>
 
 #include <algorithm>
+#include <string>
 
+#include "backends/cpu/blas.h"
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/cpu_features.h"
 #include "backends/cpu/dispatch.h"
 #include "backends/cpu/parallel.h"
 #include "core/error.h"
@@ -11,23 +19,87 @@
 namespace latte::cpu {
 namespace {
 
+struct OpenBlas {
+    std::string path;
+    decltype(&cblas_sgemm) sgemm = nullptr;
+    decltype(&cblas_dgemm) dgemm = nullptr;
+    void (*set_threads)(int) = nullptr;
+    int (*get_threads)() = nullptr;
+    char* (*corename)() = nullptr;
+    char* (*config)() = nullptr;
+};
+
+template <class F>
+void bind(void* handle, const char* name, F& out, bool required) {
+    out = reinterpret_cast<F>(::dlsym(handle, name));
+    LATTE_CHECK(out != nullptr || !required, "blas: ", name, " is missing from the loaded BLAS library");
+}
+
+OpenBlas load_openblas() {
+    choose_openblas_core();
+    void* handle = nullptr;
+    std::string errors;
+    for (const char* name : {"libopenblas.so.0", "libopenblas.so"}) {
+        handle = ::dlopen(name, RTLD_NOW | RTLD_LOCAL);
+        if (handle != nullptr) break;
+        errors += std::string(" ") + ::dlerror() + ";";
+    }
+    LATTE_CHECK(handle != nullptr, "blas: cannot load OpenBLAS (", errors,
+                " ); install it with `apt-get install libopenblas0`");
+    OpenBlas lib;
+    link_map* map = nullptr;
+    lib.path = ::dlinfo(handle, RTLD_DI_LINKMAP, &map) == 0 && map != nullptr ? map->l_name : "libopenblas.so.0";
+    bind(handle, "cblas_sgemm", lib.sgemm, true);
+    bind(handle, "cblas_dgemm", lib.dgemm, true);
+    bind(handle, "openblas_set_num_threads", lib.set_threads, false);
+    bind(handle, "openblas_get_num_threads", lib.get_threads, false);
+    bind(handle, "openblas_get_corename", lib.corename, false);
+    bind(handle, "openblas_get_config", lib.config, false);
+    return lib;  // the handle stays open for the life of the process
+}
+
+const OpenBlas& openblas() {
+    static const OpenBlas lib = load_openblas();
+    return lib;
+}
+
+// latte's pool runs the parallel loops: OpenBLAS stays at one thread inside them.
+void single_threaded(const OpenBlas& lib) {
+    if (lib.set_threads && lib.get_threads && lib.get_threads() != 1) lib.set_threads(1);
+}
+
 // Multiply-adds below which a loop of products stays on one thread.
 constexpr int64_t kGemmGrain = 1 << 20;
 
-// Rows [0, rows) of C = op(A) op(B) for one product.
+}  // namespace
+
+template <class T>
+void gemm_tile(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+               const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+    const OpenBlas& lib = openblas();
+    single_threaded(lib);
+    const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
+    const CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
+    const auto bm = static_cast<blasint>(m), bn = static_cast<blasint>(n), bk = static_cast<blasint>(k);
+    if constexpr (std::is_same_v<T, float>)
+        lib.sgemm(CblasRowMajor, ta, tb, bm, bn, bk, alpha, a, static_cast<blasint>(lda), b,
+                  static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+    else
+        lib.dgemm(CblasRowMajor, ta, tb, bm, bn, bk, alpha, a, static_cast<blasint>(lda), b,
+                  static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+}
+template void gemm_tile<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
+                               int64_t, float, float*, int64_t);
+template void gemm_tile<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                                const double*, int64_t, double, double*, int64_t);
+
+namespace {
+
+// Rows [0, rows) of C = op(A) op(B) for one product of a GemmArgs.
 template <class T>
 void gemm_one(const GemmArgs& g, int64_t rows, const T* a, const T* b, T* c) {
-    const CBLAS_TRANSPOSE ta = g.trans_a ? CblasTrans : CblasNoTrans;
-    const CBLAS_TRANSPOSE tb = g.trans_b ? CblasTrans : CblasNoTrans;
-    const auto m = static_cast<blasint>(rows), n = static_cast<blasint>(g.n), k = static_cast<blasint>(g.k);
-    const auto lda = static_cast<blasint>(g.lda), ldb = static_cast<blasint>(g.ldb),
-               ldc = static_cast<blasint>(g.ldc);
-    if constexpr (std::is_same_v<T, float>) {
-        cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, static_cast<float>(g.alpha), a, lda, b, ldb,
-                    static_cast<float>(g.beta), c, ldc);
-    } else {
-        cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, g.alpha, a, lda, b, ldb, g.beta, c, ldc);
-    }
+    gemm_tile<T>(g.trans_a, g.trans_b, rows, g.n, g.k, static_cast<T>(g.alpha), a, g.lda, b, g.ldb,
+                 static_cast<T>(g.beta), c, g.ldc);
 }
 
 }  // namespace
@@ -35,8 +107,26 @@ void gemm_one(const GemmArgs& g, int64_t rows, const T* a, const T* b, T* c) {
 // latte's own thread pool runs every parallel loop, gemm included: OpenBLAS is kept at one
 // thread, because its threads spin-yield after each call and fight the pool for the cores
 // (2-core profile of a small training step: a third of the time in sched_yield).
+BlasInfo blas_info() {
+    const OpenBlas& lib = openblas();
+    BlasInfo info;
+    info.library = lib.path;
+    info.core = lib.corename ? lib.corename() : "unknown";
+    info.config = lib.config ? lib.config() : "unknown";
+    info.requested_core = choose_openblas_core();
+    return info;
+}
+
+void direct_sgemm(int threads, int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c) {
+    const OpenBlas& lib = openblas();
+    if (lib.set_threads) lib.set_threads(threads);
+    lib.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(m), static_cast<blasint>(n),
+              static_cast<blasint>(k), 1.0f, a, static_cast<blasint>(k), b, static_cast<blasint>(n), 0.0f, c,
+              static_cast<blasint>(n));
+}
+
 void CpuBackend::gemm(const GemmArgs& g) {
-    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+    single_threaded(openblas());
     dispatch(g.dtype, [&](auto* tag) {
         using T = elem_t<decltype(tag)>;
         const T* a = static_cast<const T*>(g.a);

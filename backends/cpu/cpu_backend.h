@@ -27,6 +27,11 @@ public:
     void softmax_fwd(void* y, const void* x, DType dtype, int64_t rows, int64_t cols, bool log) override;
     void softmax_bwd(void* dx, const void* y, const void* dy, DType dtype, int64_t rows, int64_t cols,
                      bool log) override;
+    bool has_fused_attention() const override { return true; }
+    void attention_fwd(const AttentionSizes& s, const View& q, const View& k, const View& v, const View& o,
+                       double* lse) override;
+    void attention_bwd(const AttentionSizes& s, const View& q, const View& k, const View& v, const View& o,
+                       const double* lse, const View& dout, const View& dq, const View& dk, const View& dv) override;
     void svd(DType dtype, int64_t m, int64_t n, void* a, void* s, void* u, void* vh) override;
 };
 

@@ -5,6 +5,7 @@
 namespace latte::cpu {
 
 using latte::dispatch;
+using latte::dispatch_all;
 using latte::elem_t;
 
 }  // namespace latte::cpu

@@ -81,9 +81,9 @@ void CpuBackend::copy_from_host(void* dst, const void* host_src, std::size_t byt
 }
 
 void CpuBackend::copy(const View& dst, const View& src) {
-    dispatch(dst.dtype, [&](auto* to) {
+    dispatch_all(dst.dtype, [&](auto* to) {
         using To = std::remove_pointer_t<decltype(to)>;
-        dispatch(src.dtype, [&](auto* from) {
+        dispatch_all(src.dtype, [&](auto* from) {
             using From = std::remove_pointer_t<decltype(from)>;
             copy_typed<To, From>(dst, src);
         });
@@ -91,7 +91,9 @@ void CpuBackend::copy(const View& dst, const View& src) {
 }
 
 void CpuBackend::fill(const View& dst, double value) {
-    dispatch(dst.dtype, [&](auto* tag) {
+    LATTE_CHECK(dst.dtype != DType::Int64 || (value == std::trunc(value) && std::fabs(value) < 0x1p63), "fill: ",
+                value, " is not an int64 value");
+    dispatch_all(dst.dtype, [&](auto* tag) {
         using T = std::remove_pointer_t<decltype(tag)>;
         auto plan = make_plan<1>(dst.shape, {&dst.strides});
         T* d = static_cast<T*>(dst.data);

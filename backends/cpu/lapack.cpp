@@ -1,25 +1,67 @@
 // The only file that includes lapacke.h: thin SVD by divide and conquer (?gesdd), with the
 // QR-iteration driver (?gesvd) as the fallback when divide and conquer does not converge.
+// LAPACKE is loaded at first use, like OpenBLAS (blas.cpp): it brings its own copy of OpenBLAS
+// through libblas.so.3, which must read the same OPENBLAS_CORETYPE.
+#include <dlfcn.h>
 #include <lapacke.h>
 
 #include <cstring>
+#include <string>
 #include <type_traits>
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/cpu_features.h"
 #include "backends/cpu/dispatch.h"
 #include "core/error.h"
 
 namespace latte::cpu {
 namespace {
 
+struct Lapacke {
+    decltype(&LAPACKE_sgesdd) sgesdd = nullptr;
+    decltype(&LAPACKE_dgesdd) dgesdd = nullptr;
+    decltype(&LAPACKE_sgesvd) sgesvd = nullptr;
+    decltype(&LAPACKE_dgesvd) dgesvd = nullptr;
+};
+
+template <class F>
+void bind(void* handle, const char* name, F& out) {
+    out = reinterpret_cast<F>(::dlsym(handle, name));
+    LATTE_CHECK(out != nullptr, "svd: ", name, " is missing from the loaded LAPACKE library");
+}
+
+Lapacke load_lapacke() {
+    choose_openblas_core();
+    void* handle = nullptr;
+    std::string errors;
+    for (const char* name : {"liblapacke.so.3", "liblapacke.so"}) {
+        handle = ::dlopen(name, RTLD_NOW | RTLD_LOCAL);
+        if (handle != nullptr) break;
+        errors += std::string(" ") + ::dlerror() + ";";
+    }
+    LATTE_CHECK(handle != nullptr, "svd: cannot load LAPACKE (", errors,
+                " ); install it with `apt-get install liblapacke`");
+    Lapacke lib;
+    bind(handle, "LAPACKE_sgesdd", lib.sgesdd);
+    bind(handle, "LAPACKE_dgesdd", lib.dgesdd);
+    bind(handle, "LAPACKE_sgesvd", lib.sgesvd);
+    bind(handle, "LAPACKE_dgesvd", lib.dgesvd);
+    return lib;  // the handle stays open for the life of the process
+}
+
+const Lapacke& lapacke() {
+    static const Lapacke lib = load_lapacke();
+    return lib;
+}
+
 template <class T>
 lapack_int gesdd(lapack_int m, lapack_int n, T* a, T* s, T* u, T* vh) {
     const lapack_int k = std::min(m, n);
     if constexpr (std::is_same_v<T, float>)
-        return LAPACKE_sgesdd(LAPACK_ROW_MAJOR, 'S', m, n, a, n, s, u, k, vh, n);
+        return lapacke().sgesdd(LAPACK_ROW_MAJOR, 'S', m, n, a, n, s, u, k, vh, n);
     else
-        return LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'S', m, n, a, n, s, u, k, vh, n);
+        return lapacke().dgesdd(LAPACK_ROW_MAJOR, 'S', m, n, a, n, s, u, k, vh, n);
 }
 
 template <class T>
@@ -27,9 +69,9 @@ lapack_int gesvd(lapack_int m, lapack_int n, T* a, T* s, T* u, T* vh) {
     const lapack_int k = std::min(m, n);
     std::vector<T> superb(static_cast<size_t>(std::max<lapack_int>(k - 1, 1)));
     if constexpr (std::is_same_v<T, float>)
-        return LAPACKE_sgesvd(LAPACK_ROW_MAJOR, 'S', 'S', m, n, a, n, s, u, k, vh, n, superb.data());
+        return lapacke().sgesvd(LAPACK_ROW_MAJOR, 'S', 'S', m, n, a, n, s, u, k, vh, n, superb.data());
     else
-        return LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'S', 'S', m, n, a, n, s, u, k, vh, n, superb.data());
+        return lapacke().dgesvd(LAPACK_ROW_MAJOR, 'S', 'S', m, n, a, n, s, u, k, vh, n, superb.data());
 }
 
 }  // namespace

@@ -11,6 +11,12 @@
 namespace latte::cpu {
 namespace {
 
+// max that keeps a NaN (as PyTorch's does) instead of comparing it away.
+template <class T>
+T nan_max(T a, T b) {
+    return (a > b || a != a) ? a : b;
+}
+
 // Sums accumulate in double for float32 too, so long reductions lose no precision.
 template <class T>
 void reduce_typed(ReduceOp op, T* dst, const T* src, int64_t outer, int64_t size, int64_t inner) {
@@ -28,7 +34,7 @@ void reduce_typed(ReduceOp op, T* dst, const T* src, int64_t outer, int64_t size
                     }
                     case ReduceOp::Max: {
                         T m = -std::numeric_limits<T>::infinity();
-                        for (int64_t i = 0; i < size; ++i) m = std::max(m, row[i]);
+                        for (int64_t i = 0; i < size; ++i) m = nan_max(m, row[i]);
                         dst[o] = m;
                         break;
                     }
@@ -55,7 +61,7 @@ void reduce_typed(ReduceOp op, T* dst, const T* src, int64_t outer, int64_t size
                 case ReduceOp::Max: {
                     for (int64_t j = j0; j < j1; ++j) out[j] = -std::numeric_limits<T>::infinity();
                     for (int64_t i = 0; i < size; ++i)
-                        for (int64_t j = j0; j < j1; ++j) out[j] = std::max(out[j], block[i * inner + j]);
+                        for (int64_t j = j0; j < j1; ++j) out[j] = nan_max(out[j], block[i * inner + j]);
                     break;
                 }
             }

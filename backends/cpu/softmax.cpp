@@ -6,6 +6,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/dispatch.h"
 #include "backends/cpu/parallel.h"
+#include "backends/cpu/vector_math.h"
 
 namespace latte::cpu {
 namespace {
@@ -16,19 +17,16 @@ void softmax_rows(T* y, const T* x, int64_t rows, int64_t cols, bool log) {
         for (int64_t r = begin; r < end; ++r) {
             const T* xr = x + r * cols;
             T* yr = y + r * cols;
-            T m = -std::numeric_limits<T>::infinity();
-            for (int64_t i = 0; i < cols; ++i) m = std::max(m, xr[i]);
+            T m = cols > 0 ? max_of(xr, cols) : T(0);
             if (m == -std::numeric_limits<T>::infinity()) m = 0;  // a fully masked row stays finite-safe
-            T sum = 0;
-            for (int64_t i = 0; i < cols; ++i) {
-                yr[i] = std::exp(xr[i] - m);
-                sum += yr[i];
-            }
+            std::copy(xr, xr + cols, yr);
+            // Summed in double: a float32 sum over a long row drifts (2^20 columns: 2e-5).
+            const double sum = exp_shifted_sum(yr, cols, m);
             if (log) {
-                const T lse = std::log(sum);
+                const T lse = static_cast<T>(std::log(sum));
                 for (int64_t i = 0; i < cols; ++i) yr[i] = xr[i] - m - lse;
             } else {
-                const T inv = T(1) / sum;
+                const T inv = static_cast<T>(1.0 / sum);
                 for (int64_t i = 0; i < cols; ++i) yr[i] *= inv;
             }
         }
@@ -42,12 +40,16 @@ void softmax_rows_bwd(T* dx, const T* y, const T* dy, int64_t rows, int64_t cols
             const T* yr = y + r * cols;
             const T* gr = dy + r * cols;
             T* dr = dx + r * cols;
-            T dot = 0;
+            double acc = 0;
             if (log) {
-                for (int64_t i = 0; i < cols; ++i) dot += gr[i];
+                for (int64_t i = 0; i < cols; ++i) acc += gr[i];
+            } else {
+                for (int64_t i = 0; i < cols; ++i) acc += static_cast<double>(gr[i]) * yr[i];
+            }
+            const T dot = static_cast<T>(acc);
+            if (log) {
                 for (int64_t i = 0; i < cols; ++i) dr[i] = gr[i] - std::exp(yr[i]) * dot;
             } else {
-                for (int64_t i = 0; i < cols; ++i) dot += gr[i] * yr[i];
                 for (int64_t i = 0; i < cols; ++i) dr[i] = yr[i] * (gr[i] - dot);
             }
         }

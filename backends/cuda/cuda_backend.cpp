@@ -183,7 +183,9 @@ void CudaBackend::gemm(const GemmArgs& g) {
     switch (g.dtype) {
         case DType::Float32: gemm_typed<float>(cublas_, g); return;
         case DType::Float64: gemm_typed<double>(cublas_, g); return;
+        case DType::Int64: break;
     }
+    LATTE_FAIL("matmul: no cuBLAS gemm for int64");
 }
 
 void CudaBackend::adam_step(const AdamStep& step, DType dtype, int64_t n, void* p, const void* g, void* m, void* v) {

@@ -118,9 +118,10 @@ __global__ void binary_kernel(Geometry<3> g, BinaryOp op, T* dst, const T* a, co
     }
 }
 
+// Max keeps a NaN (a != a), as PyTorch does, instead of comparing it away.
 template <class T>
 __device__ T combine(ReduceOp op, T a, T b) {
-    return op == ReduceOp::Sum ? a + b : (a > b ? a : b);
+    return op == ReduceOp::Sum ? a + b : ((a > b || a != a) ? a : b);
 }
 
 template <class T>
@@ -145,15 +146,16 @@ __device__ T block_reduce(ReduceOp op, T v, T* shared) {
     return shared[0];
 }
 
+// Sums accumulate in double, as on the CPU, so long float32 rows lose no precision; max stays in T.
 // inner == 1: one block per row of `size` contiguous elements.
 template <class T>
 __global__ void reduce_rows_kernel(ReduceOp op, T* dst, const T* src, int64_t size) {
-    __shared__ T shared[32];
+    __shared__ double shared[32];
     const T* row = src + blockIdx.x * size;
-    T acc = identity<T>(op);
-    for (int64_t s = threadIdx.x; s < size; s += blockDim.x) acc = combine(op, acc, row[s]);
-    acc = block_reduce(op, acc, shared);
-    if (threadIdx.x == 0) dst[blockIdx.x] = acc;
+    double acc = identity<double>(op);
+    for (int64_t s = threadIdx.x; s < size; s += blockDim.x) acc = combine<double>(op, acc, row[s]);
+    acc = block_reduce<double>(op, acc, shared);
+    if (threadIdx.x == 0) dst[blockIdx.x] = static_cast<T>(acc);
 }
 
 // inner > 1: one thread per output, reading along `size` with stride `inner` (coalesced over inner).
@@ -162,9 +164,9 @@ __global__ void reduce_columns_kernel(ReduceOp op, T* dst, const T* src, int64_t
     LATTE_GRID_STRIDE(i, outer * inner) {
         const int64_t o = i / inner, in = i % inner;
         const T* p = src + o * size * inner + in;
-        T acc = identity<T>(op);
-        for (int64_t s = 0; s < size; ++s) acc = combine(op, acc, p[s * inner]);
-        dst[i] = acc;
+        double acc = identity<double>(op);
+        for (int64_t s = 0; s < size; ++s) acc = combine<double>(op, acc, p[s * inner]);
+        dst[i] = static_cast<T>(acc);
     }
 }
 
@@ -177,22 +179,24 @@ __global__ void softmax_fwd_kernel(T* y, const T* x, int64_t cols, bool log) {
     T m = -T(INFINITY);
     for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) m = in[c] > m ? in[c] : m;
     m = block_reduce(ReduceOp::Max, m, shared);
-    T s = 0;
+    __shared__ double shared_sum[32];
+    double s = 0;
     for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) s += exp(in[c] - m);
-    s = block_reduce(ReduceOp::Sum, s, shared);
-    const T log_s = ::log(s);
+    s = block_reduce<double>(ReduceOp::Sum, s, shared_sum);
+    const T log_s = static_cast<T>(::log(s)), inv_s = static_cast<T>(1.0 / s);
     for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
-        out[c] = log ? in[c] - m - log_s : exp(in[c] - m) / s;
+        out[c] = log ? in[c] - m - log_s : exp(in[c] - m) * inv_s;
 }
 
 // softmax: dx = y * (dy - sum(dy * y)); log-softmax: dx = dy - exp(y) * sum(dy).
 template <class T>
 __global__ void softmax_bwd_kernel(T* dx, const T* y, const T* dy, int64_t cols, bool log) {
-    __shared__ T shared[32];
+    __shared__ double shared[32];
     const int64_t base = blockIdx.x * cols;
-    T s = 0;
-    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) s += log ? dy[base + c] : dy[base + c] * y[base + c];
-    s = block_reduce(ReduceOp::Sum, s, shared);
+    double acc = 0;
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+        acc += log ? double(dy[base + c]) : double(dy[base + c]) * double(y[base + c]);
+    const T s = static_cast<T>(block_reduce<double>(ReduceOp::Sum, acc, shared));
     for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
         const int64_t i = base + c;
         dx[i] = log ? dy[i] - exp(y[i]) * s : y[i] * (dy[i] - s);
@@ -211,8 +215,8 @@ void check_rows(int64_t rows, const char* what) {
 void launch_copy(const View& dst, const View& src, cudaStream_t stream) {
     const auto g = geometry<2>(dst.shape, {&dst.strides, &src.strides});
     if (g.numel == 0) return;
-    dispatch(dst.dtype, [&](auto* to_tag) {
-        dispatch(src.dtype, [&](auto* from_tag) {
+    dispatch_all(dst.dtype, [&](auto* to_tag) {
+        dispatch_all(src.dtype, [&](auto* from_tag) {
             using To = elem_t<decltype(to_tag)>;
             using From = elem_t<decltype(from_tag)>;
             copy_kernel<To, From><<<blocks_for(g.numel), kThreads, 0, stream>>>(g, static_cast<To*>(dst.data),
@@ -225,7 +229,9 @@ void launch_copy(const View& dst, const View& src, cudaStream_t stream) {
 void launch_fill(const View& dst, double value, cudaStream_t stream) {
     const auto g = geometry<1>(dst.shape, {&dst.strides});
     if (g.numel == 0) return;
-    dispatch(dst.dtype, [&](auto* tag) {
+    LATTE_CHECK(dst.dtype != DType::Int64 || (value == std::trunc(value) && std::fabs(value) < 0x1p63), "fill: ",
+                value, " is not an int64 value");
+    dispatch_all(dst.dtype, [&](auto* tag) {
         using T = elem_t<decltype(tag)>;
         fill_kernel<T><<<blocks_for(g.numel), kThreads, 0, stream>>>(g, static_cast<T*>(dst.data), static_cast<T>(value));
     });

@@ -1,13 +1,36 @@
 // One training step of MHA, GQA and MLA at the configs of ../shared/BENCHMARKS.md: forward,
-// MSE against a fixed random target, backward, Adam (lr 1e-3), zero grads. Reports ms/step,
-// tokens/s and peak bytes allocated during the step. Compare with scripts/bench_torch.py.
+// MSE against a fixed random target, backward, Adam (lr 1e-3), zero grads. Compare with
+// scripts/bench_torch.py (`bench_train --benchmark_format=json > latte.json`, then
+// `bench_torch.py --latte latte.json` prints a latte/PyTorch ratio table).
+//
+// Before the runs a table (on stderr, so JSON on stdout stays clean) lists each benchmark's sizes,
+// parameter count, KV-cache bytes per token and matmul GFLOP per step. Each run then reports
+// ms/step, tokens (B*L per step) per second, FLOP per second, and peak MiB allocated during the step.
 // With a usable GPU the same steps also run on cuda:0 (configs small, medium and large; each
 // step ends with a synchronize, so the wall time covers the GPU work).
+//
+//   bench_train [--no_flash] [--models mha,gqa,mla] [--B n --L n --D n --H n --d n --G n --r n]
+//               [Google Benchmark flags, e.g. --benchmark_filter=small --benchmark_min_time=2]
+//
+// Any size flag replaces the built-in configs by one config named "custom" (sizes not given come
+// from `small`); --models picks the modules. The run time per benchmark is Google Benchmark's
+// (--benchmark_min_time, default 0.5 s; libbenchmark 1.7 takes plain seconds, "2", not "2s").
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/blas.h"
 #include "core/autograd.h"
 #include "core/cuda.h"
 #include "experiments/teacher_student.h"
+#include "nn/attention.h"
 #include "nn/gqa.h"
 #include "nn/mha.h"
 #include "nn/mla.h"
@@ -19,15 +42,51 @@ namespace {
 using namespace latte;
 
 struct Config {
-    const char* name;
+    std::string name;
     int64_t B, L, D, H, d, G, r;
 };
-const Config kCpuConfigs[] = {{"small", 8, 128, 256, 8, 32, 2, 64}, {"medium", 16, 256, 512, 8, 64, 2, 128}};
-const Config kGpuConfigs[] = {{"small", 8, 128, 256, 8, 32, 2, 64},
+const Config kSmall{"small", 8, 128, 256, 8, 32, 2, 64};
+const Config kCpuConfigs[] = {kSmall, {"medium", 16, 256, 512, 8, 64, 2, 128}, {"long", 2, 2048, 512, 8, 64, 2, 128}};
+const Config kGpuConfigs[] = {kSmall,
                               {"medium", 16, 256, 512, 8, 64, 2, 128},
                               {"large", 16, 1024, 1024, 16, 64, 4, 256}};
 
-void BM_train_step(benchmark::State& state, Config c, const char* model, Device device) {
+// Matmul FLOPs of one training step (forward + backward) of `model` at config c, from the shapes.
+// An (m, k) x (k, n) product is 2mkn FLOPs; its backward is two products of the same size (dA and
+// dB), so a step counts 3x the forward. x and y are (B, L, D), L1 = L2 = L, N = B*L tokens:
+//   MHA  forward = 2N·D·Hd (Q) + 2·2N·D·Hd (K, V) + 2N·Hd·D (O)                  + 4·B·H·L²·d
+//   GQA  forward = 2N·D·Hd (Q) + 2·2N·D·Gd (K, V) + 2N·Hd·D (O)                  + 4·B·H·L²·d
+//   MLA  forward = 2N·D·Hd (Q) + 2N·D·r (DKV) + 2·2N·r·Hd (UK, UV) + 2N·Hd·D (O) + 4·B·H·L²·d
+// where 4·B·H·L²·d is QK^T plus PV (2·B·H·L²·d each). Softmax, scaling, the loss and Adam are
+// elementwise and not counted. These are model FLOPs: the kernels do a little less and a little
+// more (x and y need no gradient, so the first projections skip their input gradient; the fused
+// attention's backward recomputes QK^T). Hand count, small MHA (B 8, L 128, D 256, H 8, d 32):
+// N = 1024, projections 4·2·1024·256·256 = 536,870,912, attention 4·8·8·128²·32 = 134,217,728,
+// forward 671,088,640, step 3x = 2,013,265,920 (GQA G 2: 1,409,286,144; MLA r 64: 1,509,949,440);
+// main() checks the function against these numbers.
+double train_step_flops(const Config& c, const std::string& model) {
+    const double N = double(c.B) * double(c.L), Hd = double(c.H) * double(c.d), D = double(c.D);
+    double projections = 0;
+    if (model == "mha") projections = 2 * N * D * Hd + 2 * 2 * N * D * Hd + 2 * N * Hd * D;
+    else if (model == "gqa") projections = 2 * N * D * Hd + 2 * 2 * N * D * (double(c.G) * double(c.d)) + 2 * N * Hd * D;
+    else projections = 2 * N * D * Hd + 2 * N * D * double(c.r) + 2 * 2 * N * double(c.r) * Hd + 2 * N * Hd * D;
+    const double attention = 4 * double(c.B) * double(c.H) * double(c.L) * double(c.L) * double(c.d);
+    return 3 * (projections + attention);
+}
+
+bool check_flop_count() {
+    const struct { const char* model; double flops; } hand[] = {
+        {"mha", 2013265920.0}, {"gqa", 1409286144.0}, {"mla", 1509949440.0}};
+    for (const auto& h : hand)
+        if (train_step_flops(kSmall, h.model) != h.flops) {
+            std::fprintf(stderr, "bench_train: FLOP count for %s small is %.0f, the hand count is %.0f\n", h.model,
+                         train_step_flops(kSmall, h.model), h.flops);
+            return false;
+        }
+    return true;
+}
+
+void BM_train_step(benchmark::State& state, Config c, std::string model, Device device) {
     Generator gen(0);
     auto module = experiments::make_student(model, {c.D, c.H, c.d, c.G, c.r}, gen);
     module->to(device);
@@ -48,31 +107,208 @@ void BM_train_step(benchmark::State& state, Config c, const char* model, Device 
     reset_peak_memory(device);
     for (auto _ : state) step();
     const MemoryStats stats = memory_stats(device);
-    state.counters["peak_MiB"] = double(stats.peak_bytes - base) / (1 << 20);
-    state.counters["peak_total_MiB"] = double(stats.peak_bytes) / (1 << 20);  // with weights, like max_memory_allocated
-    state.counters["tokens/s"] = benchmark::Counter(double(c.B * c.L), benchmark::Counter::kIsIterationInvariantRate);
+    // Names carry no unit that the counter's own formatting adds: rates print as "tokens=67.2k/s"
+    // and "FLOP=131G/s" (FLOP/s in JSON); peaks are plain numbers in MiB.
+    auto mib = [](int64_t bytes) { return std::round(double(bytes) / (1 << 20) * 10) / 10; };  // 0.1 MiB
+    state.counters["peak_MiB"] = mib(stats.peak_bytes - base);
+    state.counters["peak_total_MiB"] = mib(stats.peak_bytes);  // with weights, like max_memory_allocated
+    state.counters["tokens"] = benchmark::Counter(double(c.B * c.L), benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["FLOP"] = benchmark::Counter(train_step_flops(c, model), benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void register_all() {
-    auto add = [](const Config& c, const char* model, Device device) {
-        const std::string name = std::string("train_") + model + "_" + c.name + (device.is_cpu() ? "" : "_cuda");
+// --- command line -------------------------------------------------------------------------------
+
+[[noreturn]] void usage_error(const std::string& message) {
+    std::fprintf(stderr, "bench_train: %s\n", message.c_str());
+    std::fprintf(stderr, "usage: bench_train [--no_flash] [--models mha,gqa,mla] [--B n] [--L n] [--D n] [--H n] "
+                         "[--d n] [--G n] [--r n] [--benchmark_...]\n");
+    std::exit(2);
+}
+
+void print_help() {
+    std::printf(
+        "bench_train: one training step (forward, MSE, backward, Adam, zero grads) of MHA, GQA and MLA.\n"
+        "  --no_flash          the composed attention instead of the fused kernel\n"
+        "  --models LIST       modules to run, comma separated: mha, gqa, mla (default all)\n"
+        "  --B --L --D --H --d --G --r N\n"
+        "                      run one config named \"custom\" with these sizes (the others from small:\n"
+        "                      B 8, L 128, D 256, H 8, d 32, G 2, r 64); H must be a multiple of G\n"
+        "Google Benchmark's flags:\n");
+    benchmark::PrintDefaultHelp();
+}
+
+int64_t parse_size(const std::string& flag, const std::string& text) {
+    int64_t value = 0;
+    const char* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (text.empty() || ec != std::errc() || ptr != end || value <= 0)
+        usage_error(flag + " wants a positive integer, got '" + text + "'");
+    return value;
+}
+
+struct Options {
+    bool custom = false;
+    Config config = kSmall;
+    std::vector<std::string> models{"mha", "gqa", "mla"};
+    std::string filter;  // --benchmark_filter, to list only the benchmarks that will run
+};
+
+// Takes bench_train's own flags out of argv (Google Benchmark rejects flags it does not know).
+Options parse_own_flags(int& argc, char** argv) {
+    Options o;
+    o.config.name = "custom";
+    std::vector<char*> rest{argv[0]};
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        if (arg == "--no_flash") {
+            nn::set_flash_attention_enabled(false);
+            continue;
+        }
+        if (arg.rfind("--benchmark_filter=", 0) == 0) o.filter = arg.substr(19);
+        std::string flag = arg, value;
+        bool has_value = false;
+        if (const auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+            flag = arg.substr(0, eq);
+            value = arg.substr(eq + 1);
+            has_value = true;
+        }
+        int64_t Config::*size = nullptr;
+        if (flag == "--B") size = &Config::B;
+        else if (flag == "--L") size = &Config::L;
+        else if (flag == "--D") size = &Config::D;
+        else if (flag == "--H") size = &Config::H;
+        else if (flag == "--d") size = &Config::d;
+        else if (flag == "--G") size = &Config::G;
+        else if (flag == "--r") size = &Config::r;
+        else if (flag != "--models") {
+            rest.push_back(argv[i]);
+            continue;
+        }
+        if (!has_value) {
+            if (i + 1 >= argc) usage_error(flag + " needs a value");
+            value = argv[++i];
+        }
+        if (size) {
+            o.config.*size = parse_size(flag, value);
+            o.custom = true;
+            continue;
+        }
+        o.models.clear();
+        size_t start = 0;
+        while (true) {
+            const size_t comma = value.find(',', start);
+            const std::string m = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+            if (m != "mha" && m != "gqa" && m != "mla")
+                usage_error("--models: unknown model '" + m + "' (expected mha, gqa or mla, comma separated)");
+            if (std::find(o.models.begin(), o.models.end(), m) == o.models.end()) o.models.push_back(m);
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+        }
+    }
+    if (o.custom && o.config.H % o.config.G != 0)
+        usage_error("H (" + std::to_string(o.config.H) + ") must be a multiple of G (" + std::to_string(o.config.G) +
+                    ")");
+    argc = int(rest.size());
+    for (int i = 0; i < argc; ++i) argv[i] = rest[size_t(i)];
+    argv[argc] = nullptr;
+    return o;
+}
+
+// Google Benchmark's filter (an extended regex; a leading '-' negates), to list what will run.
+bool selected(const std::string& name, const std::string& filter) {
+    if (filter.empty() || filter == "all") return true;
+    const bool negate = filter[0] == '-';
+    try {
+        const bool match = std::regex_search(name, std::regex(negate ? filter.substr(1) : filter, std::regex::extended));
+        return match != negate;
+    } catch (const std::regex_error&) {
+        return true;  // Google Benchmark reports the bad pattern
+    }
+}
+
+// The OpenBLAS kernels latte runs (bench_torch.py compares them with PyTorch's); loads OpenBLAS.
+void add_blas_context() {
+    try {
+        const cpu::BlasInfo info = cpu::blas_info();
+        benchmark::AddCustomContext("openblas_core", info.core);
+        benchmark::AddCustomContext("openblas_library", info.library);
+    } catch (const Error& e) {
+        benchmark::AddCustomContext("openblas_core", std::string("unavailable: ") + e.what());
+    }
+}
+
+struct Entry {
+    std::string name;
+    Config c;
+    std::string model;
+    Device device;
+};
+
+void print_table(const std::vector<Entry>& entries, const std::string& filter) {
+    std::fprintf(stderr, "%-24s %4s %6s %6s %4s %4s %4s %5s %11s %12s %11s\n", "benchmark", "B", "L", "D", "H", "d", "G",
+                 "r", "params", "KV B/token", "GFLOP/step");
+    int shown = 0;
+    for (const Entry& e : entries) {
+        if (!selected(e.name, filter)) continue;
+        const Config& c = e.c;
+        Generator gen(0);
+        auto module = experiments::make_student(e.model, {c.D, c.H, c.d, c.G, c.r}, gen);
+        const int64_t kv_bytes = module->kv_cache_per_position() * int64_t(dtype_size(module->parameters()[0].dtype()));
+        std::fprintf(stderr, "%-24s %4lld %6lld %6lld %4lld %4lld %4lld %5lld %11lld %12lld %11.4g\n", e.name.c_str(),
+                     (long long)c.B, (long long)c.L, (long long)c.D, (long long)c.H, (long long)c.d, (long long)c.G,
+                     (long long)c.r, (long long)module->num_parameters(), (long long)kv_bytes,
+                     train_step_flops(c, e.model) / 1e9);
+        ++shown;
+    }
+    if (shown)
+        std::fprintf(stderr,
+                     "float32. KV B/token: bytes a decoder caches per position (MHA 2Hd, GQA 2Gd, MLA r numbers).\n"
+                     "GFLOP/step: matmul FLOPs of forward + backward (3x forward). Per run below: Time = ms per "
+                     "step;\ntokens = B*L per second; FLOP = per second; peak_MiB = peak allocated during a step "
+                     "beyond\nweights and Adam state; peak_total_MiB includes them.\n\n");
+}
+
+std::vector<Entry> register_all(const Options& o) {
+    std::vector<Entry> entries;
+    auto add = [&](const Config& c, const std::string& model, Device device) {
+        const std::string name = "train_" + model + "_" + c.name + (device.is_cpu() ? "" : "_cuda");
+        // No MinTime here: it would override --benchmark_min_time.
         benchmark::RegisterBenchmark(name.c_str(), BM_train_step, c, model, device)
             ->Unit(benchmark::kMillisecond)
-            ->UseRealTime()
-            ->MinTime(device.is_cpu() ? 2.0 : 1.0);
+            ->UseRealTime();
+        entries.push_back({name, c, model, device});
     };
+    const bool gpu = cuda::is_available();
+    if (o.custom) {
+        for (const std::string& model : o.models) add(o.config, model, Device::cpu());
+        if (gpu)
+            for (const std::string& model : o.models) add(o.config, model, Device::cuda(0));
+        const Config& c = o.config;
+        benchmark::AddCustomContext("custom_config", "B=" + std::to_string(c.B) + " L=" + std::to_string(c.L) +
+                                                         " D=" + std::to_string(c.D) + " H=" + std::to_string(c.H) +
+                                                         " d=" + std::to_string(c.d) + " G=" + std::to_string(c.G) +
+                                                         " r=" + std::to_string(c.r));
+        return entries;
+    }
     for (const Config& c : kCpuConfigs)
-        for (const char* model : {"mha", "gqa", "mla"}) add(c, model, Device::cpu());
-    if (cuda::is_available())
+        for (const std::string& model : o.models) add(c, model, Device::cpu());
+    if (gpu)
         for (const Config& c : kGpuConfigs)
-            for (const char* model : {"mha", "gqa", "mla"}) add(c, model, Device::cuda(0));
+            for (const std::string& model : o.models) add(c, model, Device::cuda(0));
+    return entries;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    register_all();
-    benchmark::Initialize(&argc, argv);
+    if (!check_flop_count()) return 1;
+    const Options options = parse_own_flags(argc, argv);  // --no_flash, --models, sizes; exits 2 on a bad value
+    const std::vector<Entry> entries = register_all(options);
+    add_blas_context();
+    benchmark::AddCustomContext("flash_attention", nn::flash_attention_enabled() ? "on" : "off");
+    benchmark::Initialize(&argc, argv, print_help);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+    print_table(entries, options.filter);
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
     return 0;

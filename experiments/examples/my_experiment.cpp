@@ -1,12 +1,8 @@
 // A complete experiment to copy and edit: does a GQA student with fewer K/V heads fit an MHA
-// teacher as well as one with more? Config, data, model, optimizer, loop, summary.
+// teacher as well as one with more? Config, gradient check, data, model, optimizer, loop, summary.
 #include <cstdio>
 
-#include "core/autograd.h"
-#include "nn/gqa.h"
-#include "nn/mha.h"
-#include "nn/optim.h"
-#include "ops/ops.h"
+#include <latte/latte.h>  // or single headers: <latte/nn/gqa.h>, <latte/ops/ops.h>, ...
 
 using namespace latte;
 
@@ -14,6 +10,20 @@ int main() {
     // Config
     const int64_t D = 32, H = 4, d = 8, B = 8, L = 12, steps = 400;
     const double lr = 3e-3;
+
+    // Gradient check first: a small float64 copy of the student's architecture and loss
+    // (worth keeping when you change the model: a wrong gradient trains, only worse).
+    {
+        Generator check_gen(7);
+        nn::GroupedQueryAttention small(8, 8, 2, 2, 4, 2, check_gen, DType::Float64);
+        const TensorOptions f64 = TensorOptions{}.with_dtype(DType::Float64);
+        const Tensor x = randn({2, 3, 8}, check_gen, f64), y = randn({2, 5, 8}, check_gen, f64),
+                     target = randn({2, 3, 8}, check_gen, f64);
+        const GradcheckResult check = nn::gradcheck_module(
+            small, [&](nn::GroupedQueryAttention& m) { return mse_loss(m(x, y), target); });
+        std::printf("%s\n", check.message.c_str());  // on failure: parameter, index, analytic vs numeric
+        if (!check.ok) return 1;
+    }
 
     // Data: a fixed random teacher makes targets from random inputs.
     Generator gen(42);

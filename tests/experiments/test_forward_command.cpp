@@ -104,7 +104,7 @@ TEST_CASE("latte forward reports bad files clearly", "[experiments]") {
     nn::MultiHeadAttention mha(4, 4, 2, 2, 2, gen);
     nn::save_safetensors("latte_test_nometa.safetensors", mha.named_parameters());
     REQUIRE_THROWS_WITH(experiments::run_forward("latte_test_nometa.safetensors", "x", "y", DType::Float32),
-                        "make_attention: config has no 'module' (mha, gqa or mla)");
+                        "load: latte_test_nometa.safetensors: metadata has no 'module' (mha, gqa or mla)");
     nn::save(mha, "latte_test_w.safetensors");
     nn::save_safetensors("latte_test_in.safetensors", {{"x", zeros({1, 2, 4})}});
     REQUIRE_THROWS_WITH(experiments::run_forward("latte_test_w.safetensors", "latte_test_in.safetensors", "o", DType::Float32),

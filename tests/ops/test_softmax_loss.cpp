@@ -45,3 +45,10 @@ TEST_CASE("mse_loss equals the mean of squared differences", "[ops][loss]") {
     LATTE_REQUIRE_GRADCHECK([](const std::vector<Tensor>& v) { return mse_loss(v[0], v[1]); }, {a, b});
     REQUIRE_THROWS_WITH(mse_loss(zeros({3}), zeros({3, 1})), "mse_loss: input [3] and target [3,1] differ in shape");
 }
+
+TEST_CASE("relative_error of equal tensors is 0, zeros included", "[ops][loss]") {
+    REQUIRE(relative_error(zeros({3}), zeros({3})) == 0);
+    REQUIRE(relative_error(ones({3}), ones({3})) == 0);
+    REQUIRE(std::isinf(relative_error(ones({3}), zeros({3}))));
+    REQUIRE(relative_error(full({4}, 2.0), ones({4})) == 1);
+}

@@ -2,8 +2,8 @@
 #pragma once
 #include <catch2/catch.hpp>
 
+#include "ops/gradcheck.h"
 #include "tests/support/compare.h"
-#include "tests/support/gradcheck.h"
 
 #define LATTE_REQUIRE_CLOSE(actual, expected, rtol, atol)                               \
     do {                                                                                \

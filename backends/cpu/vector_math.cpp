@@ -1,0 +1,78 @@
+#include "backends/cpu/vector_math.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace latte::cpu {
+namespace {
+
+// exp(x) = 2^n e^r with n = round(x / ln 2) and |r| <= ln 2 / 2, e^r by its Taylor series to r^7
+// (relative error below r^8/8! < 6e-9 there). Branch-free so that the loop vectorizes.
+inline float exp_poly(float x) {
+    const float lo = -87.0f, hi = 88.0f;
+    const float c = x < lo ? lo : (x > hi ? hi : x);
+    const float n = std::floor(c * 1.44269504088896341f + 0.5f);
+    // ln 2 split in two so that n * ln2_hi is exact in float.
+    const float r = (c - n * 0.693145751953125f) - n * 1.42860682030941723e-6f;
+    float p = 1.0f / 5040;
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n for n in [-126, 127]
+    float scale;
+    std::memcpy(&scale, &bits, sizeof scale);
+    const float value = p * scale;
+    return x < lo ? 0.0f : (x != x ? x : value);
+}
+
+}  // namespace
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+double exp_shifted_sum(float* x, int64_t n, float shift) {
+    for (int64_t i = 0; i < n; ++i) x[i] = exp_poly(x[i] - shift);
+    // 16 independent double partial sums: a reduction into one variable would not vectorize.
+    constexpr int64_t kLanes = 16;
+    double lanes[kLanes] = {};
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+        for (int64_t j = 0; j < kLanes; ++j) lanes[j] += x[i + j];
+    double total = 0;
+    for (int64_t j = 0; j < kLanes; ++j) total += lanes[j];
+    for (; i < n; ++i) total += x[i];
+    return total;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+float max_of(const float* x, int64_t n) {
+    constexpr int64_t kLanes = 16;
+    float lanes[kLanes];
+    for (int64_t j = 0; j < kLanes; ++j) lanes[j] = x[0];
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+        for (int64_t j = 0; j < kLanes; ++j) lanes[j] = lanes[j] > x[i + j] ? lanes[j] : x[i + j];
+    float m = x[0];
+    for (int64_t j = 0; j < kLanes; ++j) m = m > lanes[j] ? m : lanes[j];
+    for (; i < n; ++i) m = m > x[i] ? m : x[i];
+    return m;
+}
+
+double max_of(const double* x, int64_t n) {
+    double m = x[0];
+    for (int64_t i = 1; i < n; ++i) m = m > x[i] ? m : x[i];
+    return m;
+}
+
+double exp_shifted_sum(double* x, int64_t n, double shift) {
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        x[i] = std::exp(x[i] - shift);
+        sum += x[i];
+    }
+    return sum;
+}
+
+}  // namespace latte::cpu

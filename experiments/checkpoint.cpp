@@ -1,0 +1,117 @@
+#include "experiments/checkpoint.h"
+
+#include <set>
+
+#include "core/autograd.h"
+#include "nn/serialize.h"
+#include "nn/state_text.h"
+#include "ops/ops.h"
+
+namespace latte::experiments {
+namespace {
+
+const std::string kFormat = "latte.checkpoint", kVersion = "1";
+
+// The keys under `prefix` with the prefix removed.
+std::map<std::string, std::string> with_prefix(const std::map<std::string, std::string>& metadata,
+                                               const std::string& prefix) {
+    std::map<std::string, std::string> out;
+    for (const auto& [key, value] : metadata)
+        if (key.rfind(prefix, 0) == 0) out[key.substr(prefix.size())] = value;
+    return out;
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const TrainCheckpoint& c) {
+    LATTE_CHECK(static_cast<int64_t>(c.losses.size()) == c.step, "save_checkpoint: ", c.losses.size(),
+                " losses for ", c.step, " steps");
+    std::vector<std::pair<std::string, Tensor>> tensors;
+    for (const auto& [name, t] : c.model) tensors.emplace_back("model." + name, t);
+    for (const auto& [name, t] : c.optimizer.tensors) tensors.emplace_back("optimizer." + name, t);
+    tensors.emplace_back("losses", from_vector(c.losses, {c.step}, TensorOptions{}.with_dtype(DType::Float64)));
+    std::map<std::string, std::string> metadata{
+        {kFormat, kVersion},
+        {"step", std::to_string(c.step)},
+        {"generator.counter", std::to_string(c.data_generator.counter)},
+        {"generator.has_spare", nn::state_text::from_bool(c.data_generator.has_spare)},
+        {"generator.spare", nn::state_text::from_double(c.data_generator.spare)}};
+    for (const auto& [key, value] : c.run_config) metadata["config." + key] = value;
+    for (const auto& [key, value] : c.optimizer.metadata) metadata["optimizer." + key] = value;
+    for (const auto& [key, value] : c.module_config) metadata["module." + key] = value;
+    nn::save_safetensors(path, tensors, metadata);
+}
+
+TrainCheckpoint load_checkpoint(const std::string& path) {
+    const nn::SafetensorsFile file = nn::load_safetensors(path);
+    const std::string where = "load_checkpoint: " + path;
+    auto format = file.metadata.find(kFormat);
+    LATTE_CHECK(format != file.metadata.end(), where,
+                " is not a latte training checkpoint (a --save file holds only weights; --resume needs the "
+                "--checkpoint file)");
+    LATTE_CHECK(format->second == kVersion, where, " has checkpoint version ", format->second, ", this latte reads ",
+                kVersion);
+    TrainCheckpoint c;
+    c.step = nn::state_text::get_int(file.metadata, "step", where);
+    LATTE_CHECK(c.step >= 0, where, ": step is ", c.step);
+    c.data_generator.counter = nn::state_text::get_uint(file.metadata, "generator.counter", where);
+    c.data_generator.has_spare = nn::state_text::get_bool(file.metadata, "generator.has_spare", where);
+    c.data_generator.spare = nn::state_text::get_double(file.metadata, "generator.spare", where);
+    c.run_config = with_prefix(file.metadata, "config.");
+    c.optimizer.metadata = with_prefix(file.metadata, "optimizer.");
+    c.module_config = with_prefix(file.metadata, "module.");
+    bool has_losses = false;
+    for (const auto& [name, t] : file.tensors) {
+        if (name == "losses") {
+            LATTE_CHECK(t.shape() == Shape{c.step} && t.dtype() == DType::Float64, where, ": losses is ",
+                        shape_str(t.shape()), " ", dtype_name(t.dtype()), ", expected [", c.step, "] float64");
+            c.losses = t.to_vector();
+            has_losses = true;
+        } else if (name.rfind("model.", 0) == 0) {
+            c.model.emplace_back(name.substr(6), t);
+        } else if (name.rfind("optimizer.", 0) == 0) {
+            c.optimizer.tensors.emplace_back(name.substr(10), t);
+        } else {
+            LATTE_FAIL(where, ": unexpected tensor '", name, "' (expected model.*, optimizer.*, losses)");
+        }
+    }
+    LATTE_CHECK(has_losses, where, ": no 'losses' tensor");
+    return c;
+}
+
+void load_parameters(nn::Module& module, const TrainCheckpoint& c, const std::string& path) {
+    const std::map<std::string, Tensor> saved(c.model.begin(), c.model.end());
+    const auto params = module.named_parameters();
+    std::set<std::string> expected;
+    for (const auto& [name, p] : params) {
+        expected.insert(name);
+        auto it = saved.find(name);
+        LATTE_CHECK(it != saved.end(), "latte train: checkpoint ", path, " has no tensor 'model.", name, "'");
+        LATTE_CHECK(it->second.shape() == p.shape() && it->second.dtype() == p.dtype(), "latte train: checkpoint ",
+                    path, ": 'model.", name, "' is ", shape_str(it->second.shape()), " ", dtype_name(it->second.dtype()),
+                    ", the student's parameter is ", shape_str(p.shape()), " ", dtype_name(p.dtype()));
+    }
+    for (const auto& [name, _] : c.model)
+        LATTE_CHECK(expected.count(name), "latte train: checkpoint ", path, " has tensor 'model.", name,
+                    "' which the student does not have");
+    NoGradGuard no_grad;
+    for (const auto& [name, p] : params) copy_(p, to(saved.at(name), p.device()));
+}
+
+void check_resumable(const std::map<std::string, std::string>& saved,
+                     const std::map<std::string, std::string>& current, const std::string& path) {
+    auto value = [](const std::map<std::string, std::string>& m, const std::string& key) {
+        auto it = m.find(key);
+        return it == m.end() ? std::string("(none)") : (it->second.empty() ? std::string("(none)") : it->second);
+    };
+    std::set<std::string> keys;
+    for (const auto& [key, _] : saved) keys.insert(key);
+    for (const auto& [key, _] : current) keys.insert(key);
+    for (const std::string& key : keys)
+        LATTE_CHECK(value(saved, key) == value(current, key), "latte train: cannot resume from ", path,
+                    ": it was written with --", key, " ", value(saved, key), ", this run has --", key, " ",
+                    value(current, key), " (resume with the same flags; only --steps, --device and the output "
+                    "flags may change)");
+}
+
+}  // namespace latte::experiments

@@ -1,0 +1,43 @@
+// A training run's checkpoint, the file `latte train --resume` reads: everything the next step
+// depends on, so a resumed run is bit-identical to an uninterrupted one. One safetensors file:
+//   tensors   model.<parameter>      the student's weights (e.g. model.W_Q.weight)
+//             optimizer.<buffer>.<i> the optimizer's buffers (nn::OptimizerState, e.g. optimizer.exp_avg.0)
+//             losses                 float64 (step,): the loss of every step so far
+//   metadata  latte.checkpoint = 1, step, generator.{counter,has_spare,spare} (the data stream),
+//             config.<flag> (the run's flags), optimizer.<key> (kind, lr, step, ...), module.<key>
+#pragma once
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/random.h"
+#include "nn/module.h"
+#include "nn/optim.h"
+
+namespace latte::experiments {
+
+struct TrainCheckpoint {
+    int64_t step = 0;                                   // steps done; the schedule's position
+    std::vector<double> losses;                         // one per step done
+    std::vector<std::pair<std::string, Tensor>> model;  // the student's named parameters
+    std::map<std::string, std::string> module_config;   // the student's config()
+    nn::OptimizerState optimizer;
+    GeneratorState data_generator;
+    std::map<std::string, std::string> run_config;  // flag name -> value
+};
+
+// Atomic: a temporary file renamed into place (nn::save_safetensors).
+void save_checkpoint(const std::string& path, const TrainCheckpoint& checkpoint);
+// Reads and checks the layout; throws latte::Error naming the file and what is wrong.
+TrainCheckpoint load_checkpoint(const std::string& path);
+
+// Copies the checkpoint's weights into `module`; names, shapes and dtypes must match exactly and
+// are all checked before anything is written.
+void load_parameters(nn::Module& module, const TrainCheckpoint& checkpoint, const std::string& path);
+
+// Throws naming the first flag whose value differs between the checkpoint's run and this one.
+void check_resumable(const std::map<std::string, std::string>& saved,
+                     const std::map<std::string, std::string>& current, const std::string& path);
+
+}  // namespace latte::experiments

@@ -1,0 +1,15 @@
+// Divergence: a non-finite loss, gradient or weight stops training with a latte::Error naming
+// the step and the tensor, before anything is saved from that state. `after` ends the message
+// (what happened to the files).
+#pragma once
+#include <string>
+
+#include "nn/module.h"
+
+namespace latte::experiments {
+
+void check_finite_loss(double loss, int64_t step, double lr, const std::string& after);
+void check_finite_gradients(const nn::Module& module, int64_t step, double lr, const std::string& after);
+void check_finite_parameters(const nn::Module& module, int64_t step, double lr, const std::string& after);
+
+}  // namespace latte::experiments

@@ -1,0 +1,47 @@
+// `latte info`: what latte runs on. The CPU and its vector units, the BLAS library and the
+// OpenBLAS kernels it uses (and whether latte chose them or the user did), the threads, and the
+// CUDA devices or why there are none.
+#include <cstdlib>
+#include <iostream>
+
+#include "backends/cpu/blas.h"
+#include "backends/cpu/cpu_features.h"
+#include "backends/cpu/parallel.h"
+#include "core/cuda.h"
+#include "experiments/cli.h"
+#include "experiments/commands.h"
+
+namespace latte::experiments {
+
+int cmd_info(int argc, char** argv, int first) {
+    cli::Args args("info", "Prints the CPU, the BLAS kernels and threads latte uses, and the CUDA devices.", {}, argc,
+                   argv, first);
+    if (args.help_requested()) {
+        std::cout << args.usage();
+        return 0;
+    }
+    const bool user_core = std::getenv("OPENBLAS_CORETYPE") != nullptr;  // before latte may set it
+    const cpu::BlasInfo blas = cpu::blas_info();
+    const cpu::CpuFeatures f = cpu::cpu_features();
+    std::string isa = f.avx512 ? "AVX-512 (F, BW, DQ, VL)" : f.avx2 ? "AVX2" : "SSE only";
+    if (f.avx512_bf16) isa += ", AVX512_BF16";
+    if (f.fma) isa += ", FMA";
+    std::cout << "cpu:      " << f.model << " (" << f.vendor << "), " << isa << "\n"
+              << "blas:     " << blas.library << "\n"
+              << "          " << blas.config << "\n"
+              << "core:     " << blas.core << " ("
+              << (user_core                      ? "OPENBLAS_CORETYPE set by the user"
+                  : blas.requested_core.empty() ? "chosen by OpenBLAS"
+                                                : "chosen by latte from cpuid")
+              << ")\n"
+              << "threads:  " << cpu::num_threads() << " (latte's pool; LATTE_NUM_THREADS), OpenBLAS at 1 inside it\n";
+    std::string why;
+    if (cuda::is_available(&why)) {
+        std::cout << "cuda:     " << cuda::device_count() << " device(s)\n";
+    } else {
+        std::cout << "cuda:     none (" << why << ")\n";
+    }
+    return 0;
+}
+
+}  // namespace latte::experiments

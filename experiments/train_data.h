@@ -1,0 +1,34 @@
+// Where training batches come from: fresh random x, y with a teacher's targets every step, or a
+// user's file of x, y and target taken in order.
+#pragma once
+#include <string>
+
+#include "nn/attention.h"
+
+namespace latte::experiments {
+
+struct Batch {
+    Tensor x, y, target;
+};
+
+// A --data file: x (N, L1, D_1), y (N, L2, D_2), target (N, L1, D_1), on the cpu in the file's dtype.
+struct TrainingData {
+    std::string path;
+    Tensor x, y, target;
+    int64_t size() const { return x.size(0); }
+};
+
+// Reads a --data file and checks it against the model's widths and the batch size; errors name
+// the file, the tensor and the expected shape.
+TrainingData load_training_data(const std::string& path, int64_t D1, int64_t D2, int64_t batch);
+
+// Batch `step`: rows step*batch ... step*batch + batch - 1 of the file, modulo N (in order,
+// wrapping around), converted to `dtype` on `device`.
+Batch data_batch(const TrainingData& data, int64_t step, int64_t batch, DType dtype, Device device);
+
+// x (batch, L1, D) and y (batch, L2, D) drawn from `gen` (on the host, so every device gets the
+// same numbers) and the teacher's outputs as targets.
+Batch teacher_batch(const nn::Attention& teacher, Generator& gen, int64_t batch, int64_t L1, int64_t L2,
+                    int64_t D, Device device);
+
+}  // namespace latte::experiments

@@ -1,0 +1,47 @@
+// The CPU's vectorized row loops against std::exp in double.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "backends/cpu/vector_math.h"
+
+using namespace latte::cpu;
+
+TEST_CASE("the float exp of exp_shifted_sum is within 2 ulp of exp, its sum exact to double", "[backends][exp]") {
+    std::vector<float> x;
+    for (float v = -87.0f; v <= 88.0f; v += 0.00731f) x.push_back(v);
+    std::vector<float> y = x;
+    const double sum = exp_shifted_sum(y.data(), static_cast<int64_t>(y.size()), 0.0f);
+    double want_sum = 0, worst = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+        const double want = std::exp(static_cast<double>(x[i]));
+        want_sum += y[i];
+        worst = std::max(worst, std::fabs(y[i] - want) / want);
+    }
+    INFO("worst relative error " << worst);
+    REQUIRE(worst < 2.5e-7);  // 2 ulp of float
+    REQUIRE(sum == Approx(want_sum).epsilon(1e-12));
+    // The shift, -inf (a masked score) and NaN.
+    std::vector<float> z = {1.0f, -std::numeric_limits<float>::infinity(), 3.0f, -200.0f};
+    exp_shifted_sum(z.data(), 4, 3.0f);
+    REQUIRE(z[0] == Approx(std::exp(-2.0)).epsilon(3e-7));
+    REQUIRE(z[1] == 0.0f);
+    REQUIRE(z[2] == 1.0f);
+    REQUIRE(z[3] == 0.0f);
+    std::vector<float> n = {0.0f, NAN};
+    REQUIRE(std::isnan(exp_shifted_sum(n.data(), 2, 0.0f)));
+    REQUIRE(std::isnan(n[1]));
+}
+
+TEST_CASE("max_of finds the largest element at any length", "[backends][exp]") {
+    for (int64_t len : {1, 15, 16, 17, 100}) {
+        std::vector<float> x(static_cast<size_t>(len));
+        for (int64_t i = 0; i < len; ++i) x[static_cast<size_t>(i)] = std::sin(static_cast<float>(i) * 1.7f) * 10;
+        x[static_cast<size_t>(len / 2)] = 42;
+        REQUIRE(max_of(x.data(), len) == 42);
+        std::vector<double> d(x.begin(), x.end());
+        REQUIRE(max_of(d.data(), len) == 42);
+    }
+}

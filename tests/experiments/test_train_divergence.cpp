@@ -1,0 +1,88 @@
+// Divergence stops training: a non-finite loss, gradient or weight is an error naming the step
+// and the tensor, and no file is written from the diverged state.
+#include <cmath>
+#include <filesystem>
+
+#include "core/autograd.h"
+#include "experiments/checkpoint.h"
+#include "experiments/finite_checks.h"
+#include "nn/mha.h"
+#include "tests/experiments/train_helpers.h"
+#include "tests/support/catch_helpers.h"
+
+using namespace latte;
+using namespace latte::experiments;
+using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
+
+TEST_CASE("latte train --lr 1e30 stops with an error and leaves the good --save file as it was", "[train]") {
+    const std::string dir = test::temp_path("diverge"), good = dir + "/good.safetensors";
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::vector<std::string> small{"--D", "16", "--H", "2", "--d", "8", "--batch", "4", "--L", "4"};
+    auto with = [&](std::vector<std::string> extra) {
+        extra.insert(extra.begin(), small.begin(), small.end());
+        return extra;
+    };
+    REQUIRE(test::run_train(with({"--steps", "3", "--save", good, "--out", dir})) == 0);
+    const std::string before = test::file_bytes(good);
+
+    REQUIRE_THROWS_WITH(test::run_train(with({"--steps", "50", "--lr", "1e30", "--save", good, "--out", dir})),
+                        StartsWith("latte train: the loss is ") &&
+                            Contains(" at step 2 (lr 1e+30): training diverged and stopped; nothing was saved from the "
+                                     "diverged state. No checkpoint was written."));
+    REQUIRE(test::file_bytes(good) == before);
+
+    // With a checkpoint every step, the one from step 1 (finite weights) is kept and named.
+    const std::string ckpt = dir + "/run.ckpt";
+    REQUIRE_THROWS_WITH(test::run_train(with({"--steps", "50", "--lr", "1e30", "--checkpoint", ckpt,
+                                              "--checkpoint-every", "1", "--save", good, "--out", dir})),
+                        Contains(" at step 2 (lr 1e+30): training diverged and stopped; nothing was saved from the "
+                                 "diverged state. The last good checkpoint is " + ckpt + " (step 1)."));
+    REQUIRE(load_checkpoint(ckpt).step == 1);
+    REQUIRE(test::file_bytes(good) == before);
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a non-finite gradient or weight is named with its parameter and step", "[train]") {
+    Generator gen(1);
+    nn::MultiHeadAttention m(8, 8, 4, 4, 2, gen);
+    auto params = m.named_parameters();  // handles sharing the module's tensors
+    for (auto& [name, p] : params) p.set_grad(zeros_like(p));
+    check_finite_gradients(m, 4, 0.5, "after");  // finite: no error
+    check_finite_parameters(m, 4, 0.5, "after");
+    params[1].second.set_grad(full(params[1].second.shape(), std::nan("")));
+    REQUIRE_THROWS_WITH(check_finite_gradients(m, 4, 0.5, "No checkpoint was written."),
+                        "latte train: the gradient of W_K.weight is not finite at step 4 (lr 0.5): training diverged "
+                        "and stopped; nothing was saved from the diverged state. No checkpoint was written.");
+    {
+        NoGradGuard no_grad;
+        copy_(params[3].second, full(params[3].second.shape(), INFINITY));
+    }
+    REQUIRE_THROWS_WITH(check_finite_parameters(m, 9, 0.5, "after"),
+                        "latte train: parameter W_O.weight became non-finite at step 9 (lr 0.5): training diverged and "
+                        "stopped; nothing was saved from the diverged state. after");
+    REQUIRE_THROWS_WITH(check_finite_loss(INFINITY, 2, 1.0, "after"),
+                        "latte train: the loss is inf at step 2 (lr 1): training diverged and stopped; nothing was saved "
+                        "from the diverged state. after");
+}
+
+TEST_CASE("latte train --detect-anomaly turns anomaly mode on for the run only", "[train]") {
+    TrainConfig c = test::small_train_config();
+    c.steps = 2;
+    c.detect_anomaly = true;
+    auto teacher = make_teacher(c.sizes, c.seed);
+    std::vector<bool> during;
+    c.on_step = [&](int64_t, double) { during.push_back(detect_anomaly_enabled()); };
+    const TrainResult with_checks = train_student(c, teacher.get());
+    REQUIRE(during == std::vector<bool>{true, true});
+    REQUIRE_FALSE(detect_anomaly_enabled());
+    c.detect_anomaly = false;
+    c.on_step = nullptr;
+    REQUIRE(test::same_bytes(train_student(c, teacher.get()).losses, with_checks.losses));  // checks change no number
+
+    const std::string dir = test::temp_path("anomaly_runs");
+    REQUIRE(test::run_train({"--D", "16", "--H", "2", "--d", "8", "--batch", "2", "--L", "4", "--steps", "2",
+                             "--detect-anomaly", "--out", dir}) == 0);
+    std::filesystem::remove_all(dir);
+}

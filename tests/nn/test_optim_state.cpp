@@ -1,0 +1,185 @@
+// Optimizer state_dict / load_state_dict: a restored optimizer takes exactly the steps the
+// original would have, also through a safetensors file; mismatches are errors that change nothing.
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <memory>
+
+#include "core/autograd.h"
+#include "nn/optim.h"
+#include "nn/serialize.h"
+#include "ops/ops.h"
+#include "tests/support/catch_helpers.h"
+#include "tests/support/fixtures.h"
+
+using namespace latte;
+using namespace latte::nn;
+
+namespace {
+
+using MakeOptimizer = std::function<std::unique_ptr<Optimizer>(std::vector<Tensor>)>;
+
+std::vector<Tensor> make_params(uint64_t seed) {
+    return {test::randn64({3, 4}, seed), test::randn64({5}, seed + 1)};
+}
+
+// Gradients that depend on the step and on the parameter values, like real ones.
+void set_grads(std::vector<Tensor>& params, int step) {
+    for (size_t i = 0; i < params.size(); ++i) {
+        Tensor g = add(mul(params[i].detach(), 0.5), test::randn64(params[i].shape(), 100 + step * 7 + i, false));
+        params[i].set_grad(g);
+    }
+}
+
+bool same_bytes(const Tensor& a, const Tensor& b) {
+    const Tensor ca = contiguous(a), cb = contiguous(b);
+    return ca.shape() == cb.shape() && ca.dtype() == cb.dtype() &&
+           std::memcmp(ca.view().data, cb.view().data, ca.numel() * dtype_size(ca.dtype())) == 0;
+}
+
+// Steps an optimizer 3 times, restores its state into a fresh one over copies of the weights
+// (through a file when `via_file`), then steps both 2 more times: the weights agree to the bit.
+void check_round_trip(const MakeOptimizer& make, bool via_file) {
+    std::vector<Tensor> a = make_params(1);
+    auto opt_a = make(a);
+    for (int step = 0; step < 3; ++step) {
+        set_grads(a, step);
+        opt_a->step();
+    }
+    std::vector<Tensor> b = make_params(50);  // other values and state: everything must come from the load
+    auto copy_weights = [&] {
+        NoGradGuard no_grad;
+        for (size_t i = 0; i < a.size(); ++i) copy_(b[i], a[i]);
+    };
+    copy_weights();
+    auto opt_b = make(b);
+    set_grads(b, 9);
+    opt_b->step();
+    OptimizerState state = opt_a->state_dict();
+    if (via_file) {
+        const std::string path = test::temp_path("optim_state.safetensors");
+        save_safetensors(path, state.tensors, state.metadata);
+        const SafetensorsFile file = load_safetensors(path);
+        std::remove(path.c_str());
+        state = {file.tensors, file.metadata};
+    }
+    copy_weights();
+    opt_b->load_state_dict(state);
+    REQUIRE(opt_b->lr() == opt_a->lr());
+    for (int step = 3; step < 5; ++step) {
+        set_grads(a, step);
+        set_grads(b, step);
+        opt_a->step();
+        opt_b->step();
+    }
+    for (size_t i = 0; i < a.size(); ++i) REQUIRE(same_bytes(a[i], b[i]));
+}
+
+MakeOptimizer sgd() {
+    return [](std::vector<Tensor> p) {
+        return std::make_unique<SGD>(std::move(p), 0.05, SGDOptions{0.9, 0.1, 0.01, false});
+    };
+}
+MakeOptimizer adam() {
+    return [](std::vector<Tensor> p) { return std::make_unique<Adam>(std::move(p), 0.01, AdamOptions{0.8, 0.99, 1e-6, 0.02}); };
+}
+MakeOptimizer adamw() { return [](std::vector<Tensor> p) { return std::make_unique<AdamW>(std::move(p), 0.01); }; }
+
+}  // namespace
+
+TEST_CASE("SGD, Adam and AdamW restored from state_dict take identical next steps", "[nn][optim][checkpoint]") {
+    for (const auto& [name, make] : {std::pair{"sgd", sgd()}, {"adam", adam()}, {"adamw", adamw()}})
+        for (bool via_file : {false, true}) {
+            CAPTURE(name, via_file);
+            check_round_trip(make, via_file);
+        }
+}
+
+TEST_CASE("state_dict holds the buffers, the step count and the hyperparameters as exact text", "[nn][optim][checkpoint]") {
+    std::vector<Tensor> p = make_params(1);
+    Adam opt(p, 0.1 + 0.2, AdamOptions{0.8, 0.99, 1e-6, 0.02});  // 0.30000000000000004 must survive as text
+    set_grads(p, 0);
+    opt.step();
+    const OptimizerState s = opt.state_dict();
+    REQUIRE(s.metadata == std::map<std::string, std::string>{{"kind", "adam"}, {"params", "2"},
+                                                             {"lr", "0.30000000000000004"}, {"beta1", "0.8"},
+                                                             {"beta2", "0.99"}, {"eps", "1e-06"},
+                                                             {"weight_decay", "0.02"}, {"step", "1"}});
+    REQUIRE(s.tensors.size() == 4);
+    REQUIRE(s.tensors[0].first == "exp_avg.0");
+    REQUIRE(s.tensors[3].first == "exp_avg_sq.1");
+    // A copy: the next step does not change it.
+    const Tensor before = clone(s.tensors[0].second);
+    set_grads(p, 1);
+    opt.step();
+    REQUIRE(same_bytes(before, s.tensors[0].second));
+
+    SGD fresh(make_params(1), 0.1, SGDOptions{0.9});
+    REQUIRE(fresh.state_dict().tensors.empty());  // no momentum buffers before the first step
+    REQUIRE(fresh.state_dict().metadata.at("nesterov") == "false");
+}
+
+TEST_CASE("load_state_dict refuses a mismatched state and leaves the optimizer unchanged", "[nn][optim][checkpoint]") {
+    std::vector<Tensor> p = make_params(1);
+    Adam source(p, 0.01);
+    set_grads(p, 0);
+    source.step();
+    const OptimizerState good = source.state_dict();
+
+    std::vector<Tensor> q = make_params(1);
+    Adam target(q, 0.02);
+    auto refused = [&](const OptimizerState& s, const std::string& message) {
+        REQUIRE_THROWS_WITH(target.load_state_dict(s), message);
+        REQUIRE(target.lr() == 0.02);
+        REQUIRE(target.steps() == 0);
+        REQUIRE(target.state_dict().tensors.empty());
+    };
+
+    OptimizerState s = good;
+    s.metadata["kind"] = "adamw";
+    refused(s, "adam load_state_dict: the state is of a adamw optimizer, this one is adam");
+    SGD sgd_opt(make_params(1), 0.1);
+    REQUIRE_THROWS_WITH(sgd_opt.load_state_dict(good),
+                        "sgd load_state_dict: the state is of a adam optimizer, this one is sgd");
+
+    s = good;
+    s.metadata["params"] = "3";
+    refused(s, "adam load_state_dict: the state is for 3 parameters, this optimizer has 2");
+    s = good;
+    s.metadata.erase("beta2");
+    refused(s, "adam load_state_dict: no 'beta2' entry");
+    s = good;
+    s.metadata["beta1"] = "1.5";
+    refused(s, "Adam: betas must be in [0, 1), got 1.5, 0.999");
+    s = good;
+    s.metadata["step"] = "two";
+    refused(s, "adam load_state_dict: 'step' is 'two', not an integer");
+    s = good;
+    s.metadata["momentum"] = "0.9";
+    refused(s, "adam load_state_dict: unexpected metadata entry 'momentum'");
+
+    s = good;
+    s.tensors[1].second = zeros({4}, TensorOptions{}.with_dtype(DType::Float64));
+    refused(s, "adam load_state_dict: tensor 'exp_avg.1' has shape [4], parameter 1 has shape [5]");
+    s = good;
+    s.tensors[0].second = zeros({3, 4});
+    refused(s, "adam load_state_dict: tensor 'exp_avg.0' is float32, parameter 0 is float64");
+    s = good;
+    s.tensors[0].first = "momentum_buffer.0";
+    refused(s, "adam load_state_dict: unexpected tensor 'momentum_buffer.0' (expected <buffer>.<parameter index> "
+               "with buffer exp_avg, exp_avg_sq and index below 2)");
+    s = good;
+    s.tensors[0].first = "exp_avg.7";
+    refused(s, "adam load_state_dict: unexpected tensor 'exp_avg.7' (expected <buffer>.<parameter index> with buffer "
+               "exp_avg, exp_avg_sq and index below 2)");
+    s = good;
+    s.tensors[1].first = "exp_avg.0";
+    refused(s, "adam load_state_dict: tensor 'exp_avg.0' appears twice");
+    s = good;
+    s.tensors.erase(s.tensors.begin() + 3);  // exp_avg_sq.1
+    refused(s, "adam load_state_dict: exp_avg.1 is present but exp_avg_sq.1 is missing");
+
+    target.load_state_dict(good);  // the unchanged good state still loads
+    REQUIRE(target.steps() == 1);
+    REQUIRE(target.lr() == 0.01);
+}
