@@ -20,6 +20,10 @@ for dir in core ops nn backends/common; do
     test -f "$prefix/include/latte/$dir/$(basename "$h")" || { echo "check-install: $dir/$(basename "$h") not installed"; exit 1; }
   done
 done
+# latte.h names every header of core/, ops/ and nn/: it includes it or lists it as internal.
+for h in $(cd "$prefix/include/latte" && ls core/*.h ops/*.h nn/*.h); do
+  grep -qF "$h" "$prefix/include/latte/latte.h" || { echo "check-install: latte.h neither includes $h nor lists it as internal"; exit 1; }
+done
 # Each header alone, included as a user would (#include <latte/...>), with the build's compiler,
 # two at a time; xargs fails if any does.
 export CXX=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt")
