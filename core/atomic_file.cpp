@@ -61,6 +61,15 @@ bool same_file(const std::string& a, const std::string& b) {
            sa.st_ino == sb.st_ino;
 }
 
+bool same_path(const std::string& a, const std::string& b) {
+    if (a.empty() || b.empty()) return false;
+    if (same_file(a, b)) return true;
+    std::error_code ea, eb;
+    const std::filesystem::path ca = std::filesystem::weakly_canonical(a, ea), cb = std::filesystem::weakly_canonical(b, eb);
+    if (ea || eb) return std::filesystem::absolute(a).lexically_normal() == std::filesystem::absolute(b).lexically_normal();
+    return ca == cb;
+}
+
 AtomicFile::AtomicFile(const std::string& path, const std::string& who) : path_(path), who_(who) {
     check_output_path(path, who);
     // O_EXCL with a fresh name: never opens someone else's file; mode 0666 & ~umask like any new file.
@@ -102,6 +111,10 @@ void AtomicFile::write(const void* data, size_t size) {
 
 void AtomicFile::commit() {
     LATTE_CHECK(fd_ >= 0 && !committed_, who_, ": '", path_, "' committed twice");
+    // Replacing a file keeps its permissions: a private (0600) file must not become world-readable.
+    struct stat old {};
+    if (::stat(path_.c_str(), &old) == 0 && S_ISREG(old.st_mode) && ::fchmod(fd_, old.st_mode & 07777) != 0)
+        fail("setting the permissions of the temporary file for", errno);
     if (::fsync(fd_) != 0) fail("syncing", errno);
     const int fd = fd_;
     fd_ = -1;

@@ -15,6 +15,10 @@ void check_output_path(const std::string& path, const std::string& who);
 const char* file_type_name(unsigned mode);
 // True when both paths exist and are the same file (same device and inode, so links count).
 bool same_file(const std::string& a, const std::string& b);
+// True when the paths name the same file, existing or not: equal after
+// std::filesystem::weakly_canonical (symbolic links, "." and ".." resolved), or same_file.
+// Empty paths name nothing.
+bool same_path(const std::string& a, const std::string& b);
 
 class AtomicFile {
 public:
@@ -27,6 +31,7 @@ public:
     void write(const void* data, size_t size);  // all of it, or throws
     void write(const std::string& text) { write(text.data(), text.size()); }
     // fsync, close, rename onto the destination, fsync the folder (so the rename survives a crash).
+    // A replaced destination keeps its permission bits (the new file gets them before the rename).
     void commit();
     const std::string& temp_path() const { return temp_; }
 

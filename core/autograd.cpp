@@ -123,6 +123,12 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
             LATTE_CHECK(grads[i].defined(), "backward of ", node.name(), ": no gradient for input ", i,
                         " which requires one");
             check_gradient(node, i, grads[i]);
+            // A leaf converted in place (set_data, Module::to) after this graph was built would
+            // get a gradient of its old dtype or device.
+            LATTE_CHECK(next->data_generation == node.input_generations[i], "backward of ", node.name(), ": input ", i,
+                        " of shape ", shape_str(node.input_shapes[i]),
+                        " was converted in place (Module::to or set_data) after this graph was built; "
+                        "run the forward again");
             if (anomaly) {
                 // The gradient coming in was finite (checked where it was produced), so this node
                 // is the first to make a NaN or Inf.

@@ -66,6 +66,8 @@ public:
     virtual void deallocate(void* ptr, std::size_t bytes) = 0;
     virtual void empty_cache() {}
     virtual std::size_t cached_bytes() const { return 0; }
+    // Large blocks (the cached sizes) taken from the system so far; see CachingAllocator.
+    virtual std::size_t system_allocations() const { return 0; }
     // Waits for every kernel queued on this backend (a no-op where kernels run synchronously).
     virtual void synchronize() {}
     // Copies raw bytes between this backend's memory and host memory.

@@ -52,6 +52,7 @@ void record(Tensor& output, const std::string& name, const std::vector<Tensor>& 
         node->input_shapes.push_back(t.defined() ? t.shape() : Shape{});
         node->input_dtypes.push_back(t.defined() ? t.dtype() : DType::Float32);
         node->input_devices.push_back(t.defined() ? t.device() : Device::cpu());
+        node->input_generations.push_back(needs ? t.autograd_meta()->data_generation : 0);
     }
     auto& meta = output.autograd_meta();
     meta->requires_grad = true;

@@ -40,6 +40,7 @@ public:
     std::vector<Shape> input_shapes;
     std::vector<DType> input_dtypes;
     std::vector<Device> input_devices;
+    std::vector<uint64_t> input_generations;  // each input's AutogradMeta::data_generation
     std::vector<bool> needs_input_grad;
 
 private:

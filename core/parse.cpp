@@ -30,6 +30,9 @@ bool parse_int(const std::string& text, int64_t& out) {
 }
 
 bool parse_double(const std::string& text, double& out) {
+    // Decimal only: stod would also read hexadecimal ("0x10" as 16), "inf", "nan" and "infinity".
+    const bool has_digit = text.find_first_of("0123456789") != std::string::npos;
+    if (!has_digit || text.find_first_not_of("0123456789+-.eE") != std::string::npos) return false;
     return parse_whole(text, out, [](const std::string& t, size_t* used) { return std::stod(t, used); });
 }
 

@@ -40,6 +40,7 @@ MemoryStats memory_stats(Device device) {
         s = t.stats[key(device)];
     }
     s.cached_bytes = static_cast<int64_t>(backend_for(device).cached_bytes());
+    s.system_allocations = static_cast<int64_t>(backend_for(device).system_allocations());
     return s;
 }
 

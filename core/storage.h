@@ -14,6 +14,7 @@ struct MemoryStats {
     int64_t peak_bytes = 0;   // the most live bytes since start or the last reset_peak_memory
     int64_t allocations = 0;  // storages created since start
     int64_t cached_bytes = 0; // freed blocks the backend keeps for reuse (not in live_bytes)
+    int64_t system_allocations = 0;  // large blocks taken from the system, not the cache, so far
 };
 
 MemoryStats memory_stats(Device device = Device::cpu());

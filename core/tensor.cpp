@@ -107,6 +107,7 @@ void Tensor::set_data(const Tensor& data) {
                 "set_data: the tensor's gradient is ", dtype_name(g.defined() ? g.dtype() : d.dtype), " on ",
                 g.defined() ? g.device().str() : "", " but the new data is ", dtype_name(d.dtype), " on ",
                 d.storage->device().str(), "; convert the gradient or drop it first");
+    if (t.autograd) ++t.autograd->data_generation;
     t.storage = d.storage;
     t.shape = d.shape;
     t.strides = d.strides;

@@ -27,6 +27,7 @@ struct AutogradMeta {
     bool retain_grad = false;
     std::shared_ptr<Node> grad_fn;     // null for leaves
     std::shared_ptr<TensorImpl> grad;  // accumulated gradient (leaves, and non-leaves with retain_grad)
+    uint64_t data_generation = 0;      // bumped by set_data: graphs built before refuse to backward
 };
 
 struct TensorImpl {

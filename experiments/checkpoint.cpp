@@ -62,6 +62,8 @@ TrainCheckpoint load_checkpoint(const std::string& path) {
     c.module_config = with_prefix(file.metadata, "module.");
     bool has_losses = false;
     for (const auto& [name, t] : file.tensors) {
+        // Weights, optimizer buffers and losses: a nan or inf in any of them would be trained on.
+        nn::check_finite(t, where + ": tensor '" + name + "'");
         if (name == "losses") {
             LATTE_CHECK(t.shape() == Shape{c.step} && t.dtype() == DType::Float64, where, ": losses is ",
                         shape_str(t.shape()), " ", dtype_name(t.dtype()), ", expected [", c.step, "] float64");
@@ -94,6 +96,8 @@ void load_parameters(nn::Module& module, const TrainCheckpoint& c, const std::st
     for (const auto& [name, _] : c.model)
         LATTE_CHECK(expected.count(name), "latte train: checkpoint ", path, " has tensor 'model.", name,
                     "' which the student does not have");
+    for (const auto& [name, p] : params)
+        nn::check_finite(saved.at(name), "latte train: checkpoint " + path + ": tensor 'model." + name + "'");
     NoGradGuard no_grad;
     for (const auto& [name, p] : params) copy_(p, to(saved.at(name), p.device()));
 }

@@ -29,11 +29,12 @@ struct TrainCheckpoint {
 
 // Atomic: a temporary file renamed into place (nn::save_safetensors).
 void save_checkpoint(const std::string& path, const TrainCheckpoint& checkpoint);
-// Reads and checks the layout; throws latte::Error naming the file and what is wrong.
+// Reads and checks the layout and that every tensor is finite; throws latte::Error naming the
+// file and what is wrong (the tensor and the index of a nan or inf).
 TrainCheckpoint load_checkpoint(const std::string& path);
 
 // Copies the checkpoint's weights into `module`; names, shapes and dtypes must match exactly and
-// are all checked before anything is written.
+// every value must be finite, all checked before anything is written.
 void load_parameters(nn::Module& module, const TrainCheckpoint& checkpoint, const std::string& path);
 
 // Throws naming the first flag whose value differs between the checkpoint's run and this one.

@@ -35,6 +35,8 @@ Args::Args(const std::string& command, const std::string& summary, std::vector<F
             LATTE_CHECK(i + 1 < argc, "latte ", command_, ": --", name, " needs a value");
             values_[name] = argv[++i];
         }
+        LATTE_CHECK(f.path.empty() || !values_[name].empty(), "latte ", command_, ": --", name, " needs a ", f.path,
+                    " name, got ''");
     }
 }
 
@@ -132,7 +134,7 @@ std::string prepare_run_dir(const Args& args, const std::string& flag, const std
 }
 
 void check_distinct(const Args& args, const std::string& out_flag, const std::string& in_flag) {
-    LATTE_CHECK(!same_file(args.str(out_flag), args.str(in_flag)), "latte ", args.command(), ": --", out_flag, " '",
+    LATTE_CHECK(!same_path(args.str(out_flag), args.str(in_flag)), "latte ", args.command(), ": --", out_flag, " '",
                 args.str(out_flag), "' is the same file as --", in_flag, " '", args.str(in_flag), "'");
 }
 

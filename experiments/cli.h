@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/device.h"
@@ -18,12 +19,20 @@ struct Flag {
     std::string fallback;  // default value ("" for none); for switches, "false"
     std::string help;
     bool is_switch = false;
+    std::string path;  // "file" or "folder" for a path flag, whose value may not be empty; else ""
 };
+// A flag naming a file (or a folder): `--save ''` is refused rather than read as "not given".
+inline Flag file_flag(std::string name, std::string help, std::string fallback = "") {
+    return {std::move(name), std::move(fallback), std::move(help), false, "file"};
+}
+inline Flag folder_flag(std::string name, std::string fallback, std::string help) {
+    return {std::move(name), std::move(fallback), std::move(help), false, "folder"};
+}
 
 class Args {
 public:
     // Parses argv[first..]; throws latte::Error on an unknown or repeated flag, a missing value,
-    // or a value given to a switch.
+    // a value given to a switch, or an empty value for a path flag.
     Args(const std::string& command, const std::string& summary, std::vector<Flag> flags, int argc, char** argv,
          int first);
     bool help_requested() const { return help_; }
@@ -62,7 +71,8 @@ void check_output_file(const Args& args, const std::string& flag);
 // `files` in it must be writable as by check_output_file.
 std::string prepare_run_dir(const Args& args, const std::string& flag, const std::string& name,
                             const std::vector<std::string>& files);
-// Refuses --<out_flag> naming the same file as --<in_flag> (same device and inode).
+// Refuses --<out_flag> naming the same file as --<in_flag> (same_path: the same canonical path, or
+// the same device and inode).
 void check_distinct(const Args& args, const std::string& out_flag, const std::string& in_flag);
 
 }  // namespace latte::cli

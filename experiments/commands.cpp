@@ -135,13 +135,13 @@ void print_inference_checks(const nn::Attention& gqa_student, const nn::Attentio
 int cmd_train(int argc, char** argv, int first) {
     auto flags = size_flags();
     flags.insert(flags.begin(), {"model", "mha", "student: mha, gqa or mla"});
-    flags.push_back({"save", "", "write the trained student (weights only) to this .safetensors file"});
-    flags.push_back({"out", "runs", "folder for the run's loss.csv, loss.svg and default checkpoint"});
-    flags.push_back({"init", "", "start from these weights (a --save file) instead of random ones"});
-    flags.push_back({"data", "", "train on x, y, target from this .safetensors file (batches in order) instead of the teacher"});
-    flags.push_back({"checkpoint", "", "training checkpoint file (default: the --resume file, else OUT/train_MODEL/checkpoint.safetensors)"});
+    flags.push_back(cli::file_flag("save", "write the trained student (weights only) to this .safetensors file"));
+    flags.push_back(cli::folder_flag("out", "runs", "folder for the run's loss.csv, loss.svg and default checkpoint"));
+    flags.push_back(cli::file_flag("init", "start from these weights (a --save file) instead of random ones"));
+    flags.push_back(cli::file_flag("data", "train on x, y, target from this .safetensors file (batches in order) instead of the teacher"));
+    flags.push_back(cli::file_flag("checkpoint", "training checkpoint file (default: the --resume file, else OUT/train_MODEL/checkpoint.safetensors)"));
     flags.push_back({"checkpoint-every", "0", "also write the checkpoint every N steps (it is always written at the end and on SIGINT/SIGTERM)"});
-    flags.push_back({"resume", "", "continue the run saved in this checkpoint (same flags; --steps may grow)"});
+    flags.push_back(cli::file_flag("resume", "continue the run saved in this checkpoint (same flags; --steps may grow)"));
     flags.push_back({"detect-anomaly", "false", "name the op whose backward first made a NaN/Inf gradient (slow)", true});
     cli::Args args("train", "Teacher-student regression: a fixed random MHA teacher makes targets from random x, y;\n"
                             "the student learns them with Adam and an MSE loss.",
@@ -278,9 +278,9 @@ int cmd_forward(int argc, char** argv, int first) {
     cli::Args args("forward",
                    "Runs a module from a weights file on inputs from another, writing out and, when the inputs\n"
                    "hold grad_out, grad_x, grad_y and grad.<param> for every parameter.",
-                   {{"weights", "", "weights .safetensors; its metadata says module (mha|gqa|mla) and sizes"},
-                    {"inputs", "", ".safetensors with x (B,L1,D1), y (B,L2,D2) and optional grad_out (B,L1,D1)"},
-                    {"out", "", "output .safetensors"},
+                   {cli::file_flag("weights", "weights .safetensors; its metadata says module (mha|gqa|mla) and sizes"),
+                    cli::file_flag("inputs", ".safetensors with x (B,L1,D1), y (B,L2,D2) and optional grad_out (B,L1,D1)"),
+                    cli::file_flag("out", "output .safetensors"),
                     {"dtype", "f32", "f32 or f64"},
                     {"device", "cpu", "cpu, cuda or cuda:N"}},
                    argc, argv, first);
@@ -302,7 +302,7 @@ int cmd_forward(int argc, char** argv, int first) {
 
 int cmd_demo(int argc, char** argv, int first) {
     auto flags = size_flags();
-    flags.push_back({"out", "runs", "folder for loss.csv and loss.svg"});
+    flags.push_back(cli::folder_flag("out", "runs", "folder for loss.csv and loss.svg"));
     cli::Args args("demo", "Trains an MHA, a GQA and an MLA student on one MHA teacher and compares them.", flags,
                    argc, argv, first);
     if (args.help_requested()) {

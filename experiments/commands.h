@@ -17,6 +17,12 @@ int cmd_absorb(int argc, char** argv, int first);
 int cmd_decode(int argc, char** argv, int first);
 int cmd_info(int argc, char** argv, int first);
 
+// The whole `latte` program (main): runs argv[1]'s command. Usage goes to stdout for --help
+// (exit 0) and to stderr when no or an unknown command is given (exit 2); an error is printed
+// to stderr once prefixed "latte: " unless it already names the command ("latte train: ..."),
+// and exits 1.
+int latte_main(int argc, char** argv);
+
 // `latte forward` as a function: builds the module described by the weights' metadata, runs it
 // on x and y from `inputs`, and writes out (plus grad_x, grad_y, grad.<param> when the inputs
 // hold grad_out) to `out`.

@@ -49,8 +49,8 @@ int cmd_convert(int argc, char** argv, int first) {
     cli::Args args("convert",
                    "Converts a GQA checkpoint into the MLA that computes the same function (one shared latent of\n"
                    "rank r = 2*G*d from the SVD of [W_K; W_V]), checks the two agree, and saves the MLA.",
-                   {{"in", "", "GQA weights .safetensors (from latte train --model gqa --save)"},
-                    {"out", "", "MLA weights .safetensors to write"},
+                   {cli::file_flag("in", "GQA weights .safetensors (from latte train --model gqa --save)"),
+                    cli::file_flag("out", "MLA weights .safetensors to write"),
                     {"rank", "0", "latent rank r; 0 = min(2*G*d, D), always exact"},
                     {"part10", "false", "instead: the spec's Part 10 on randn(4, 24), with Part 6's rank check", true},
                     {"seed", "0", "random seed for --part10"}},
@@ -170,7 +170,7 @@ int cmd_decode(int argc, char** argv, int first) {
                    "the absorbed path. Prints cache sizes, tokens/s, and checks the outputs against the full\n"
                    "causal forward.",
                    {{"model", "mla", "mha, gqa or mla (ignored with --weights)"},
-                    {"weights", "", "a .safetensors module to decode with instead of random weights"},
+                    cli::file_flag("weights", "a .safetensors module to decode with instead of random weights"),
                     {"D", "256", "width"},
                     {"H", "8", "heads"},
                     {"d", "32", "head dim"},

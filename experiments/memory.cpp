@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <unistd.h>
 
@@ -12,10 +13,17 @@
 namespace latte::experiments {
 namespace {
 
+// "512.0 MiB", "25.8 GiB", ... up to EiB, then "3.2e+20 EiB": never cut, whatever the size.
 std::string human(double bytes) {
-    char buf[32];
-    if (bytes >= double(1 << 30)) std::snprintf(buf, sizeof buf, "%.1f GiB", bytes / double(1 << 30));
-    else std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / double(1 << 20));
+    static const char* const units[] = {"MiB", "GiB", "TiB", "PiB", "EiB"};
+    double value = bytes / double(1 << 20);
+    size_t unit = 0;
+    while (unit + 1 < std::size(units) && value >= 1024) {
+        value /= 1024;
+        ++unit;
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof buf, value < 1e4 ? "%.1f %s" : "%.1e %s", value, units[unit]);
     return buf;
 }
 

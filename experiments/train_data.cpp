@@ -6,30 +6,63 @@
 
 namespace latte::experiments {
 
+namespace {
+
+struct Entry {
+    std::string name;
+    DType dtype;
+    Shape shape;
+};
+
+// Names, dtypes and shapes of a --data file's tensors against the model's widths and the batch.
+TrainingDataLayout check_layout(const std::vector<Entry>& entries, const std::string& path, int64_t D1, int64_t D2,
+                                int64_t batch) {
+    const std::string where = "latte train: --data " + path;
+    const Entry* found[3] = {nullptr, nullptr, nullptr};
+    for (const Entry& e : entries) {
+        const int k = e.name == "x" ? 0 : e.name == "y" ? 1 : e.name == "target" ? 2 : -1;
+        LATTE_CHECK(k >= 0, where, " has an unexpected tensor '", e.name, "' (expected x, y, target)");
+        found[k] = &e;
+    }
+    const char* names[3] = {"x", "y", "target"};
+    for (int k = 0; k < 3; ++k)
+        LATTE_CHECK(found[k], where, " has no tensor '", names[k], "' (needs x, y, target)");
+    for (int k = 0; k < 3; ++k)
+        LATTE_CHECK(found[k]->dtype == DType::Float32 || found[k]->dtype == DType::Float64, where, ": tensor '",
+                    names[k], "' is ", dtype_name(found[k]->dtype), ", expected float32 or float64");
+    const Shape &x = found[0]->shape, &y = found[1]->shape, &target = found[2]->shape;
+    LATTE_CHECK(x.size() == 3 && x[0] > 0 && x[1] > 0 && x[2] == D1, where, ": x has shape ", shape_str(x),
+                ", expected (N, L1, D_1) with N, L1 > 0 and D_1 = ", D1);
+    const int64_t n = x[0];
+    LATTE_CHECK(y.size() == 3 && y[0] == n && y[1] > 0 && y[2] == D2, where, ": y has shape ", shape_str(y),
+                ", expected (N, L2, D_2) with N = ", n, " (as x), L2 > 0 and D_2 = ", D2);
+    LATTE_CHECK(target == x, where, ": target has shape ", shape_str(target), ", expected x's shape ", shape_str(x));
+    LATTE_CHECK(n >= batch, where, " has ", n, " samples, fewer than --batch ", batch);
+    return {n, x[1], y[1]};
+}
+
+}  // namespace
+
+TrainingDataLayout read_training_data_header(const std::string& path, int64_t D1, int64_t D2, int64_t batch) {
+    std::vector<Entry> entries;
+    for (const nn::SafetensorsEntry& e : nn::read_safetensors_header(path).tensors)
+        entries.push_back({e.name, e.dtype, e.shape});
+    return check_layout(entries, path, D1, D2, batch);
+}
+
 TrainingData load_training_data(const std::string& path, int64_t D1, int64_t D2, int64_t batch) {
+    // The header first: a file of the wrong shapes or dtype is refused before its data is read.
+    read_training_data_header(path, D1, D2, batch);
     const nn::SafetensorsFile file = nn::load_safetensors(path);
+    std::vector<Entry> entries;  // checked again: the file may have changed since its header was read
+    for (const auto& [name, t] : file.tensors) entries.push_back({name, t.dtype(), t.shape()});
+    check_layout(entries, path, D1, D2, batch);
     TrainingData data;
     data.path = path;
     for (const auto& [name, t] : file.tensors) {
-        if (name == "x") data.x = t;
-        else if (name == "y") data.y = t;
-        else if (name == "target") data.target = t;
-        else LATTE_FAIL("latte train: --data ", path, " has an unexpected tensor '", name, "' (expected x, y, target)");
+        nn::check_finite(t, "latte train: --data " + path + ": tensor '" + name + "'");
+        (name == "x" ? data.x : name == "y" ? data.y : data.target) = t;
     }
-    for (const char* name : {"x", "y", "target"}) {
-        const Tensor& t = name[0] == 'x' ? data.x : name[0] == 'y' ? data.y : data.target;
-        LATTE_CHECK(t.defined(), "latte train: --data ", path, " has no tensor '", name, "' (needs x, y, target)");
-    }
-    LATTE_CHECK(data.x.dim() == 3 && data.x.size(0) > 0 && data.x.size(1) > 0 && data.x.size(2) == D1,
-                "latte train: --data ", path, ": x has shape ", shape_str(data.x.shape()),
-                ", expected (N, L1, D_1) with N, L1 > 0 and D_1 = ", D1);
-    const int64_t n = data.x.size(0);
-    LATTE_CHECK(data.y.dim() == 3 && data.y.size(0) == n && data.y.size(1) > 0 && data.y.size(2) == D2,
-                "latte train: --data ", path, ": y has shape ", shape_str(data.y.shape()),
-                ", expected (N, L2, D_2) with N = ", n, " (as x), L2 > 0 and D_2 = ", D2);
-    LATTE_CHECK(data.target.shape() == data.x.shape(), "latte train: --data ", path, ": target has shape ",
-                shape_str(data.target.shape()), ", expected x's shape ", shape_str(data.x.shape()));
-    LATTE_CHECK(n >= batch, "latte train: --data ", path, " has ", n, " samples, fewer than --batch ", batch);
     return data;
 }
 

@@ -18,8 +18,16 @@ struct TrainingData {
     int64_t size() const { return x.size(0); }
 };
 
-// Reads a --data file and checks it against the model's widths and the batch size; errors name
-// the file, the tensor and the expected shape.
+// A --data file's sizes, from its header.
+struct TrainingDataLayout {
+    int64_t size = 0, L1 = 0, L2 = 0;
+};
+// Reads only the header of a --data file and checks it: tensors x, y, target and no others, each
+// float32 or float64, shapes as above with D_1 = D1, D_2 = D2 and N >= batch. Errors name the
+// file, the tensor and what was expected.
+TrainingDataLayout read_training_data_header(const std::string& path, int64_t D1, int64_t D2, int64_t batch);
+// The header checked as above, then the data read, and every value checked finite ("latte train:
+// --data P: tensor 'x' holds nan at index [0, 0, 5]").
 TrainingData load_training_data(const std::string& path, int64_t D1, int64_t D2, int64_t batch);
 
 // Batch `step`: rows step*batch ... step*batch + batch - 1 of the file, modulo N (in order,

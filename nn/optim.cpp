@@ -31,7 +31,7 @@ bool overlap(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 Optimizer::Optimizer(std::vector<Tensor> params, double lr) : params_(std::move(params)), lr_(lr) {
-    LATTE_CHECK(lr >= 0.0, "optimizer: learning rate must be non-negative, got ", lr);
+    check_lr(lr, "optimizer");
     for (size_t i = 0; i < params_.size(); ++i) {
         check_defined(params_[i], "optimizer", "parameter");
         LATTE_CHECK(params_[i].is_leaf() && params_[i].requires_grad(), "optimizer: parameter ", i, " ",
@@ -44,6 +44,15 @@ Optimizer::Optimizer(std::vector<Tensor> params, double lr) : params_(std::move(
     }
 }
 
+void check_lr(double lr, const std::string& who) {
+    LATTE_CHECK(std::isfinite(lr) && lr >= 0.0, who, ": learning rate must be finite and non-negative, got ", lr);
+}
+
+void Optimizer::set_lr(double lr) {
+    check_lr(lr, kind() + " set_lr");
+    lr_ = lr;
+}
+
 void Optimizer::zero_grad() {
     for (Tensor& p : params_) p.zero_grad();
 }
@@ -53,7 +62,18 @@ SGD::SGD(std::vector<Tensor> params, double lr, SGDOptions options)
     check_options(options);
 }
 
+namespace {
+
+void check_hyperparameter(const char* who, const char* name, double value) {
+    LATTE_CHECK(std::isfinite(value) && value >= 0, who, ": ", name, " must be finite and non-negative, got ", value);
+}
+
+}  // namespace
+
 void check_options(const SGDOptions& options) {
+    check_hyperparameter("SGD", "momentum", options.momentum);
+    check_hyperparameter("SGD", "dampening", options.dampening);
+    check_hyperparameter("SGD", "weight_decay", options.weight_decay);
     LATTE_CHECK(!options.nesterov || (options.momentum > 0 && options.dampening == 0),
                 "SGD: nesterov needs momentum > 0 and dampening = 0");
 }
@@ -84,7 +104,8 @@ Adam::Adam(std::vector<Tensor> params, double lr, AdamOptions options, bool deco
 void check_options(const AdamOptions& options) {
     LATTE_CHECK(options.beta1 >= 0 && options.beta1 < 1 && options.beta2 >= 0 && options.beta2 < 1,
                 "Adam: betas must be in [0, 1), got ", options.beta1, ", ", options.beta2);
-    LATTE_CHECK(options.eps >= 0, "Adam: eps must be non-negative, got ", options.eps);
+    check_hyperparameter("Adam", "eps", options.eps);
+    check_hyperparameter("Adam", "weight_decay", options.weight_decay);
 }
 
 void Adam::step() {
@@ -98,6 +119,11 @@ void Adam::step() {
         const Tensor& p = params_[i];
         const Tensor g = p.grad();
         if (!g.defined()) continue;
+        // The fused kernel reads g as p's dtype: a mismatch (a gradient set by hand) would be read
+        // as garbage rather than converted.
+        LATTE_CHECK(g.dtype() == p.dtype() && g.device() == p.device() && g.shape() == p.shape(), "Adam: parameter ",
+                    i, " is ", dtype_name(p.dtype()), " ", shape_str(p.shape()), " on ", p.device().str(),
+                    " but its gradient is ", dtype_name(g.dtype()), " ", shape_str(g.shape()), " on ", g.device().str());
         LATTE_CHECK(p.is_contiguous(), "Adam: parameter ", i, " of shape ", shape_str(p.shape()),
                     " is a non-contiguous view; optimizers update whole contiguous parameters");
         follow(m_[i], p);

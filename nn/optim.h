@@ -19,6 +19,9 @@ struct OptimizerState {
     std::map<std::string, std::string> metadata;
 };
 
+// Throws "<who>: learning rate must be finite and non-negative, got <lr>" unless it is.
+void check_lr(double lr, const std::string& who);
+
 class Optimizer {
 public:
     explicit Optimizer(std::vector<Tensor> params, double lr);
@@ -27,7 +30,7 @@ public:
     virtual void step() = 0;
     void zero_grad();
     double lr() const { return lr_; }
-    void set_lr(double lr) { lr_ = lr; }
+    void set_lr(double lr);  // finite and >= 0, else throws latte::Error
     const std::vector<Tensor>& params() const { return params_; }
 
     virtual std::string kind() const = 0;  // "sgd", "adam" or "adamw"
@@ -58,7 +61,8 @@ struct SGDOptions {
     double momentum = 0.0, dampening = 0.0, weight_decay = 0.0;
     bool nesterov = false;
 };
-void check_options(const SGDOptions& options);  // throws latte::Error on an invalid combination
+// Throws latte::Error on an invalid combination or a value that is negative or not finite.
+void check_options(const SGDOptions& options);
 class SGD : public Optimizer {
 public:
     SGD(std::vector<Tensor> params, double lr, SGDOptions options = {});

@@ -1,9 +1,11 @@
 // Optimizer::state_dict / load_state_dict and each optimizer's hyperparameters as exact text.
+#include <algorithm>
 #include <set>
 
 #include "core/autograd.h"
 #include "core/parse.h"
 #include "nn/optim.h"
+#include "nn/serialize.h"
 #include "nn/state_text.h"
 #include "ops/ops.h"
 
@@ -34,7 +36,7 @@ void Optimizer::load_state_dict(const OptimizerState& state) {
     LATTE_CHECK(count == static_cast<int64_t>(params_.size()), where, ": the state is for ", count,
                 " parameters, this optimizer has ", params_.size());
     const double lr = state_text::get_double(meta, "lr", where);
-    LATTE_CHECK(lr >= 0, where, ": lr must be non-negative, got ", lr);
+    check_lr(lr, where);
     std::set<std::string> known{"kind", "params", "lr"};
     for (const auto& [key, _] : hyperparameters()) known.insert(key);
     for (const auto& [key, _] : meta) LATTE_CHECK(known.count(key), where, ": unexpected metadata entry '", key, "'");
@@ -63,6 +65,13 @@ void Optimizer::load_state_dict(const OptimizerState& state) {
                     ", parameter ", i, " has shape ", shape_str(p.shape()));
         LATTE_CHECK(t.dtype() == p.dtype(), where, ": tensor '", name, "' is ", dtype_name(t.dtype()), ", parameter ",
                     i, " is ", dtype_name(p.dtype()));
+        check_finite(t, where + ": tensor '" + name + "'");
+        if (slots[b].first == "exp_avg_sq") {  // a running mean of squares is never negative
+            const std::vector<double> v = to(t.detach(), Device::cpu()).to_vector();
+            const auto neg = std::find_if(v.begin(), v.end(), [](double x) { return x < 0; });
+            LATTE_CHECK(neg == v.end(), where, ": tensor '", name, "' holds ", *neg, " at index ",
+                        index_text(neg - v.begin(), t.shape()), " (exp_avg_sq must be non-negative)");
+        }
         loaded[b][i] = clone(to(t.detach(), p.device()));  // the optimizer's own contiguous copy
     }
     // The buffers of a parameter are created together (Adam's exp_avg and exp_avg_sq).

@@ -257,6 +257,8 @@ SafetensorsFile load_safetensors(const std::string& path) {
     return file;
 }
 
+std::string index_text(int64_t flat, const Shape& shape) { return index_str(flat, shape); }
+
 void check_finite(const Tensor& t, const std::string& what) {
     if (t.dtype() == DType::Int64 || t.numel() == 0) return;  // integers are always finite
     const Tensor ok = isfinite(t);

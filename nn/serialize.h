@@ -45,6 +45,8 @@ SafetensorsFile load_safetensors(const std::string& path);
 
 // Throws latte::Error "<what> holds nan at index [3, 1]" at the first nan or inf of `t`.
 void check_finite(const Tensor& t, const std::string& what);
+// "[3, 1]": the index of the element at row-major position `flat` of `shape`.
+std::string index_text(int64_t flat, const Shape& shape);
 
 // A module's parameters with its config() as metadata.
 void save(const Module& module, const std::string& path);

@@ -30,6 +30,10 @@ void* CachingAllocator::allocate(std::size_t bytes) {
             return ptr;
         }
     }
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        ++system_allocations_;
+    }
     if (void* ptr = raw_allocate_(size)) return ptr;
     empty_cache();  // out of memory: give the cached blocks back and try once more
     return raw_allocate_(size);
@@ -61,6 +65,11 @@ void CachingAllocator::empty_cache() {
         cached_ = 0;
     }
     for (auto& [size, ptr] : blocks) raw_free_(ptr);
+}
+
+std::size_t CachingAllocator::system_allocations() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return system_allocations_;
 }
 
 std::size_t CachingAllocator::cached_bytes() const {

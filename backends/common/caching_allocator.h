@@ -25,6 +25,9 @@ public:
     void deallocate(void* ptr, std::size_t bytes);
     void empty_cache();  // returns every cached block to the system
     std::size_t cached_bytes() const;
+    // Blocks of min_cached bytes or more taken from the system (not from the cache) so far: zero
+    // new ones per step once a loop of steady shapes is warm.
+    std::size_t system_allocations() const;
 
     // The size class a request is served from: sizes round up to one of 4 steps per power of
     // two, so a block is at most 25% larger than asked and similar shapes share blocks.
@@ -33,7 +36,7 @@ public:
 private:
     RawAllocate raw_allocate_;
     RawFree raw_free_;
-    std::size_t limit_, min_cached_, cached_ = 0;
+    std::size_t limit_, min_cached_, cached_ = 0, system_allocations_ = 0;
     std::multimap<std::size_t, void*> free_;  // size class -> free block
     mutable std::mutex mutex_;
 };

@@ -18,8 +18,10 @@
 namespace latte::cpu {
 namespace {
 
-constexpr int64_t kRows = 64;   // query rows per tile
-constexpr int64_t kCols = 128;  // keys per tile
+// Tile sizes measured on Zen 4 (2 threads, d = 64): 128 x 512 ran the long config (L = 2048) 12%
+// faster than 64 x 128, and small and medium as fast; its two score tiles take 512 KiB per thread.
+constexpr int64_t kRows = 128;  // query rows per tile
+constexpr int64_t kCols = 512;  // keys per tile
 
 // Rows of a 4-D [batch, head, length, width] view with a unit last stride.
 template <class T>

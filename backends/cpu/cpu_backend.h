@@ -11,6 +11,7 @@ public:
     void deallocate(void* ptr, std::size_t bytes) override;
     void empty_cache() override;
     std::size_t cached_bytes() const override;
+    std::size_t system_allocations() const override;
     void copy_to_host(void* host_dst, const void* src, std::size_t bytes) override;
     void copy_from_host(void* dst, const void* host_src, std::size_t bytes) override;
 

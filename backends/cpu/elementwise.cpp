@@ -72,6 +72,8 @@ void CpuBackend::empty_cache() { host_allocator().empty_cache(); }
 
 std::size_t CpuBackend::cached_bytes() const { return host_allocator().cached_bytes(); }
 
+std::size_t CpuBackend::system_allocations() const { return host_allocator().system_allocations(); }
+
 void CpuBackend::copy_to_host(void* host_dst, const void* src, std::size_t bytes) {
     std::memcpy(host_dst, src, bytes);
 }

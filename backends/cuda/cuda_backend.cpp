@@ -111,6 +111,8 @@ void CudaBackend::empty_cache() {
 
 std::size_t CudaBackend::cached_bytes() const { return allocator_->cached_bytes(); }
 
+std::size_t CudaBackend::system_allocations() const { return allocator_->system_allocations(); }
+
 void CudaBackend::synchronize() {
     activate();
     LATTE_CUDA_CHECK(cudaStreamSynchronize(stream_));

@@ -1,4 +1,4 @@
-// One training step of MHA, GQA and MLA at the configs of ../shared/BENCHMARKS.md: forward,
+// One training step of MHA, GQA and MLA at the configs of the README (Benchmarks): forward,
 // MSE against a fixed random target, backward, Adam (lr 1e-3), zero grads. Compare with
 // scripts/bench_torch.py (`bench_train --benchmark_format=json > latte.json`, then
 // `bench_torch.py --latte latte.json` prints a latte/PyTorch ratio table).
@@ -51,32 +51,35 @@ const Config kGpuConfigs[] = {kSmall,
                               {"medium", 16, 256, 512, 8, 64, 2, 128},
                               {"large", 16, 1024, 1024, 16, 64, 4, 256}};
 
-// Matmul FLOPs of one training step (forward + backward) of `model` at config c, from the shapes.
-// An (m, k) x (k, n) product is 2mkn FLOPs; its backward is two products of the same size (dA and
-// dB), so a step counts 3x the forward. x and y are (B, L, D), L1 = L2 = L, N = B*L tokens:
-//   MHA  forward = 2N·D·Hd (Q) + 2·2N·D·Hd (K, V) + 2N·Hd·D (O)                  + 4·B·H·L²·d
-//   GQA  forward = 2N·D·Hd (Q) + 2·2N·D·Gd (K, V) + 2N·Hd·D (O)                  + 4·B·H·L²·d
-//   MLA  forward = 2N·D·Hd (Q) + 2N·D·r (DKV) + 2·2N·r·Hd (UK, UV) + 2N·Hd·D (O) + 4·B·H·L²·d
-// where 4·B·H·L²·d is QK^T plus PV (2·B·H·L²·d each). Softmax, scaling, the loss and Adam are
-// elementwise and not counted. These are model FLOPs: the kernels do a little less and a little
-// more (x and y need no gradient, so the first projections skip their input gradient; the fused
-// attention's backward recomputes QK^T). Hand count, small MHA (B 8, L 128, D 256, H 8, d 32):
-// N = 1024, projections 4·2·1024·256·256 = 536,870,912, attention 4·8·8·128²·32 = 134,217,728,
-// forward 671,088,640, step 3x = 2,013,265,920 (GQA G 2: 1,409,286,144; MLA r 64: 1,509,949,440);
-// main() checks the function against these numbers.
+// Matmul FLOPs of one training step (forward + backward) of `model` at config c, from the shapes:
+// the useful work, whatever the kernels do on top (the fused attention's backward recomputes
+// QK^T). An (m, k) x (k, n) product is 2mkn FLOPs; its backward is one product of the same size
+// per input that needs a gradient. x and y (B, L, D) need none, so the projections that read them
+// (Q; K and V; MLA's DKV) cost 2x their forward, the others (O; MLA's UK and UV) 3x, and QK^T and
+// PV 3x. With N = B*L tokens, P(m, n) = 2N·m·n and A = 4·B·H·L²·d (QK^T plus PV):
+//   MHA  2·[P(D,Hd) + 2P(D,Hd)] + 3·P(Hd,D)                          + 3A
+//   GQA  2·[P(D,Hd) + 2P(D,Gd)] + 3·P(Hd,D)                          + 3A
+//   MLA  2·[P(D,Hd) + P(D,r)]   + 3·[2P(r,Hd) + P(Hd,D)]              + 3A
+// Hand count, small MHA (B 8, L 128, D 256, H 8, d 32): P(D,Hd) = 2·1024·256·256 = 134,217,728
+// = A, so 12 x 134,217,728 = 1,610,612,736 (GQA G 2: 1,207,959,552; MLA r 64: 1,342,177,280);
+// main() checks the function against these numbers. Medium MHA: 25.8 GFLOP.
 double train_step_flops(const Config& c, const std::string& model) {
     const double N = double(c.B) * double(c.L), Hd = double(c.H) * double(c.d), D = double(c.D);
-    double projections = 0;
-    if (model == "mha") projections = 2 * N * D * Hd + 2 * 2 * N * D * Hd + 2 * N * Hd * D;
-    else if (model == "gqa") projections = 2 * N * D * Hd + 2 * 2 * N * D * (double(c.G) * double(c.d)) + 2 * N * Hd * D;
-    else projections = 2 * N * D * Hd + 2 * N * D * double(c.r) + 2 * 2 * N * double(c.r) * Hd + 2 * N * Hd * D;
+    auto P = [N](double m, double n) { return 2 * N * m * n; };
     const double attention = 4 * double(c.B) * double(c.H) * double(c.L) * double(c.L) * double(c.d);
-    return 3 * (projections + attention);
+    double first = 0, inner = P(Hd, D);  // inner starts with the output projection
+    if (model == "mha") first = P(D, Hd) + 2 * P(D, Hd);
+    else if (model == "gqa") first = P(D, Hd) + 2 * P(D, double(c.G) * double(c.d));
+    else {
+        first = P(D, Hd) + P(D, double(c.r));
+        inner += 2 * P(double(c.r), Hd);
+    }
+    return 2 * first + 3 * inner + 3 * attention;
 }
 
 bool check_flop_count() {
     const struct { const char* model; double flops; } hand[] = {
-        {"mha", 2013265920.0}, {"gqa", 1409286144.0}, {"mla", 1509949440.0}};
+        {"mha", 1610612736.0}, {"gqa", 1207959552.0}, {"mla", 1342177280.0}};
     for (const auto& h : hand)
         if (train_step_flops(kSmall, h.model) != h.flops) {
             std::fprintf(stderr, "bench_train: FLOP count for %s small is %.0f, the hand count is %.0f\n", h.model,
@@ -104,9 +107,13 @@ void BM_train_step(benchmark::State& state, Config c, std::string model, Device 
     };
     for (int i = 0; i < 3; ++i) step();  // warm-up (Adam state allocated, allocator cache filled)
     const int64_t base = memory_stats(device).live_bytes;
+    const int64_t blocks = memory_stats(device).system_allocations;
     reset_peak_memory(device);
     for (auto _ : state) step();
     const MemoryStats stats = memory_stats(device);
+    // Large blocks taken from the system rather than the allocator's cache during the timed
+    // steps: 0 once warm (a step then costs no page faults or cudaMalloc).
+    state.counters["new_blocks"] = double(stats.system_allocations - blocks);
     // Names carry no unit that the counter's own formatting adds: rates print as "tokens=67.2k/s"
     // and "FLOP=131G/s" (FLOP/s in JSON); peaks are plain numbers in MiB.
     auto mib = [](int64_t bytes) { return std::round(double(bytes) / (1 << 20) * 10) / 10; };  // 0.1 MiB
@@ -263,7 +270,7 @@ void print_table(const std::vector<Entry>& entries, const std::string& filter) {
     if (shown)
         std::fprintf(stderr,
                      "float32. KV B/token: bytes a decoder caches per position (MHA 2Hd, GQA 2Gd, MLA r numbers).\n"
-                     "GFLOP/step: matmul FLOPs of forward + backward (3x forward). Per run below: Time = ms per "
+                     "GFLOP/step: useful matmul FLOPs of forward + backward (x, y need no gradient). Per run below:\nTime = ms per "
                      "step;\ntokens = B*L per second; FLOP = per second; peak_MiB = peak allocated during a step "
                      "beyond\nweights and Adam state; peak_total_MiB includes them.\n\n");
 }

@@ -4,6 +4,8 @@
 
 #include "backends/common/caching_allocator.h"
 #include "core/storage.h"
+#include "nn/gqa.h"
+#include "nn/optim.h"
 #include "ops/ops.h"
 #include "tests/support/catch_helpers.h"
 
@@ -99,4 +101,41 @@ TEST_CASE("memory_stats reports the CPU cache and empty_cache clears it", "[back
     empty_cache();
     REQUIRE(memory_stats().cached_bytes == 0);
     REQUIRE(memory_stats().live_bytes == before.live_bytes);
+}
+
+TEST_CASE("system_allocations counts the large blocks the cache could not serve", "[backends][allocator]") {
+    FakeSystem sys;
+    CachingAllocator a = sys.make(1 << 20, 1024);
+    void* small = a.allocate(100);  // below min_cached: not counted
+    void* big = a.allocate(4096);
+    REQUIRE(a.system_allocations() == 1);
+    a.deallocate(big, 4096);
+    void* again = a.allocate(4000);  // the same size class, from the cache
+    REQUIRE(a.system_allocations() == 1);
+    void* other = a.allocate(8192);
+    REQUIRE(a.system_allocations() == 2);
+    a.deallocate(again, 4000);
+    a.deallocate(other, 8192);
+    a.deallocate(small, 100);
+    a.empty_cache();
+}
+
+TEST_CASE("after warm-up a training step takes no new large blocks from the system", "[backends][allocator][nn]") {
+    Generator gen(3);
+    nn::GroupedQueryAttention gqa(64, 64, 16, 16, 4, 2, gen);
+    Tensor x = randn({4, 256, 64}, gen), y = randn({4, 256, 64}, gen), target = randn({4, 256, 64}, gen);
+    nn::Adam opt(gqa.parameters(), 1e-3);
+    auto step = [&] {
+        mse_loss(gqa(x, y), target).backward();
+        opt.step();
+        opt.zero_grad();
+    };
+    for (int i = 0; i < 3; ++i) step();
+    if (memory_stats().cached_bytes == 0) {
+        WARN("the CPU block cache is off here (sanitizer build or LATTE_CPU_CACHE_MB=0): nothing to check");
+        return;
+    }
+    const int64_t before = memory_stats().system_allocations;
+    for (int i = 0; i < 3; ++i) step();
+    REQUIRE(memory_stats().system_allocations == before);
 }

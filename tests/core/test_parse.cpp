@@ -1,4 +1,6 @@
 #include <catch2/catch.hpp>
+#include <utility>
+#include <vector>
 
 #include "core/parse.h"
 
@@ -19,4 +21,21 @@ TEST_CASE("parse_int and parse_double take the whole text or nothing", "[core]")
     REQUIRE_FALSE(parse_double("0.1.2", d));
     REQUIRE_FALSE(parse_double("", d));
     REQUIRE(d == 3e-3);
+}
+
+TEST_CASE("parse_double reads decimal numbers only: no hexadecimal, inf or nan", "[core]") {
+    double d = 5;
+    for (const char* bad : {"0x10", "0X1p3", "-0x1", "inf", "-inf", "infinity", "nan", "NAN", "1e", ".", "+", "e5", "1e400"}) {
+        CAPTURE(bad);
+        REQUIRE_FALSE(parse_double(bad, d));
+        REQUIRE(d == 5);
+    }
+    for (const auto& [text, value] : std::vector<std::pair<const char*, double>>{
+             {"1e-3", 1e-3}, {"-2.5", -2.5}, {"+0.5", 0.5}, {".25", 0.25}, {"3.", 3.0}, {"1E+2", 100.0}}) {
+        CAPTURE(text);
+        REQUIRE(parse_double(text, d));
+        REQUIRE(d == value);
+    }
+    int64_t i = 0;
+    REQUIRE_FALSE(parse_int("0x10", i));
 }

@@ -57,11 +57,13 @@ void check_against_composed(const Case& c, DType dtype, double tol) {
 
 TEST_CASE("flash attention equals the composed form across tiles, masks and head groupings", "[nn][flash]") {
     REQUIRE(has_flash_attention(Device::cpu()));
-    // Sizes cross the 64-row query tiles and 128-key tiles, with and without remainders.
+    // Sizes cross the 128-row query tiles and 512-key tiles (backends/cpu/attention.cpp), with and
+    // without remainders.
     const std::vector<Case> cases = {
         {2, 4, 4, 5, 7, 3, 2, false},    {2, 4, 2, 5, 7, 3, 2, true},     {1, 6, 3, 70, 150, 8, 5, false},
         {1, 6, 3, 70, 150, 8, 5, true},  {2, 2, 1, 129, 129, 4, 4, true}, {1, 4, 1, 1, 300, 6, 6, true},
-        {1, 2, 2, 200, 257, 16, 16, true}, {3, 3, 1, 64, 128, 5, 7, false},
+        {1, 2, 2, 200, 257, 16, 16, true}, {3, 3, 1, 64, 128, 5, 7, false}, {1, 2, 1, 130, 600, 4, 4, true},
+        {1, 2, 2, 300, 1100, 3, 3, false}, {1, 2, 1, 256, 1024, 4, 2, true},
     };
     for (const Case& c : cases) {
         check_against_composed(c, DType::Float64, 1e-12);

@@ -76,3 +76,18 @@ TEST_CASE("optimizers refuse a parameter listed twice", "[nn][optim]") {
     nn::SGD ok({p, test::randn64({3}, 3)}, 1.0);
     REQUIRE(ok.params().size() == 2);
 }
+
+TEST_CASE("a graph built before Module::to refuses to deliver gradients of the old dtype", "[nn][module_to]") {
+    // Found by an audit: the float32 gradient went into the float64 parameter and Adam read it as
+    // doubles, past the end of the buffer.
+    Generator gen(4);
+    nn::Linear lin(8, 1, /*bias=*/true, gen);
+    Tensor l = sum(lin.forward(ones({1, 8})));
+    lin.to(DType::Float64);
+    REQUIRE_THROWS_WITH(l.backward(), Catch::Contains("was converted in place (Module::to or set_data) after this "
+                                                      "graph was built; run the forward again"));
+    // A graph built after the conversion works.
+    sum(lin.forward(ones({1, 8}, test::f64()))).backward();
+    REQUIRE(lin.weight().grad().dtype() == DType::Float64);
+    REQUIRE(lin.weight().grad().to_vector() == std::vector<double>(8, 1.0));
+}
