@@ -111,24 +111,29 @@ std::optional<GradcheckMismatch> gradcheck_leaves(const char* who, const std::ve
     return std::nullopt;
 }
 
-GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs, const GradcheckOptions& options) {
-    std::vector<GradcheckLeaf> leaves;
-    for (size_t i = 0; i < inputs.size(); ++i) leaves.push_back({"input " + std::to_string(i), inputs[i]});
-    const auto mismatch = gradcheck_leaves("gradcheck", leaves, [&] { return f(inputs); }, options);
+GradcheckResult gradcheck_result(const std::optional<GradcheckMismatch>& mismatch, const std::string& where) {
     GradcheckResult result;
     if (!mismatch) {
         result.ok = true;
         result.message = "gradcheck: ok";
         return result;
     }
-    const GradcheckMismatch& m = *mismatch;
     std::ostringstream msg;
     msg.precision(12);
-    msg << "gradcheck: input " << m.leaf << " " << shape_str(inputs[m.leaf].shape()) << ", element " << m.element
-        << ": analytic " << m.analytic << " vs numeric " << m.numeric << " (diff " << std::fabs(m.analytic - m.numeric)
-        << ")";
+    msg << "gradcheck: " << where << ": analytic " << mismatch->analytic << " vs numeric " << mismatch->numeric
+        << " (diff " << std::fabs(mismatch->analytic - mismatch->numeric) << ")";
     result.message = msg.str();
     return result;
+}
+
+GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs, const GradcheckOptions& options) {
+    std::vector<GradcheckLeaf> leaves;
+    for (size_t i = 0; i < inputs.size(); ++i) leaves.push_back({"input " + std::to_string(i), inputs[i]});
+    const auto mismatch = gradcheck_leaves("gradcheck", leaves, [&] { return f(inputs); }, options);
+    if (!mismatch) return gradcheck_result(mismatch, "");
+    return gradcheck_result(mismatch, "input " + std::to_string(mismatch->leaf) + " " +
+                                          shape_str(inputs[mismatch->leaf].shape()) + ", element " +
+                                          std::to_string(mismatch->element));
 }
 
 }  // namespace latte

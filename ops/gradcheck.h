@@ -50,5 +50,7 @@ struct GradcheckMismatch {
 std::optional<GradcheckMismatch> gradcheck_leaves(const char* who, const std::vector<GradcheckLeaf>& leaves,
                                                   const std::function<Tensor()>& f,
                                                   const GradcheckOptions& options = {});
+// The result both forms report: ok, or "gradcheck: <where>: analytic A vs numeric N (diff D)".
+GradcheckResult gradcheck_result(const std::optional<GradcheckMismatch>& mismatch, const std::string& where);
 
 }  // namespace latte

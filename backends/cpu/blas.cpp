@@ -3,7 +3,6 @@
 // Loading it ourselves rather than linking it is what lets the choice come first: OpenBLAS reads
 // OPENBLAS_CORETYPE once, while it is being loaded.
 #include <cblas.h>
-#include <dlfcn.h>
 #include <link.h>
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 #include "backends/cpu/cpu_features.h"
 #include "backends/cpu/dispatch.h"
 #include "backends/cpu/parallel.h"
+#include "backends/cpu/shared_library.h"
 #include "core/error.h"
 
 namespace latte::cpu {
@@ -29,32 +29,17 @@ struct OpenBlas {
     char* (*config)() = nullptr;
 };
 
-template <class F>
-void bind(void* handle, const char* name, F& out, bool required) {
-    out = reinterpret_cast<F>(::dlsym(handle, name));
-    LATTE_CHECK(out != nullptr || !required, "blas: ", name, " is missing from the loaded BLAS library");
-}
-
 OpenBlas load_openblas() {
-    choose_openblas_core();
-    void* handle = nullptr;
-    std::string errors;
-    for (const char* name : {"libopenblas.so.0", "libopenblas.so"}) {
-        handle = ::dlopen(name, RTLD_NOW | RTLD_LOCAL);
-        if (handle != nullptr) break;
-        errors += std::string(" ") + ::dlerror() + ";";
-    }
-    LATTE_CHECK(handle != nullptr, "blas: cannot load OpenBLAS (", errors,
-                " ); install it with `apt-get install libopenblas0`");
+    void* handle = open_library("blas", {"libopenblas.so.0", "libopenblas.so"}, "libopenblas0");
     OpenBlas lib;
     link_map* map = nullptr;
     lib.path = ::dlinfo(handle, RTLD_DI_LINKMAP, &map) == 0 && map != nullptr ? map->l_name : "libopenblas.so.0";
-    bind(handle, "cblas_sgemm", lib.sgemm, true);
-    bind(handle, "cblas_dgemm", lib.dgemm, true);
-    bind(handle, "openblas_set_num_threads", lib.set_threads, false);
-    bind(handle, "openblas_get_num_threads", lib.get_threads, false);
-    bind(handle, "openblas_get_corename", lib.corename, false);
-    bind(handle, "openblas_get_config", lib.config, false);
+    bind_symbol(handle, "blas", "cblas_sgemm", lib.sgemm);
+    bind_symbol(handle, "blas", "cblas_dgemm", lib.dgemm);
+    bind_symbol(handle, "blas", "openblas_set_num_threads", lib.set_threads, false);
+    bind_symbol(handle, "blas", "openblas_get_num_threads", lib.get_threads, false);
+    bind_symbol(handle, "blas", "openblas_get_corename", lib.corename, false);
+    bind_symbol(handle, "blas", "openblas_get_config", lib.config, false);
     return lib;  // the handle stays open for the life of the process
 }
 

@@ -2,7 +2,6 @@
 // QR-iteration driver (?gesvd) as the fallback when divide and conquer does not converge.
 // LAPACKE is loaded at first use, like OpenBLAS (blas.cpp): it brings its own copy of OpenBLAS
 // through libblas.so.3, which must read the same OPENBLAS_CORETYPE.
-#include <dlfcn.h>
 #include <lapacke.h>
 
 #include <cstring>
@@ -11,8 +10,8 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
-#include "backends/cpu/cpu_features.h"
 #include "backends/cpu/dispatch.h"
+#include "backends/cpu/shared_library.h"
 #include "core/error.h"
 
 namespace latte::cpu {
@@ -25,28 +24,13 @@ struct Lapacke {
     decltype(&LAPACKE_dgesvd) dgesvd = nullptr;
 };
 
-template <class F>
-void bind(void* handle, const char* name, F& out) {
-    out = reinterpret_cast<F>(::dlsym(handle, name));
-    LATTE_CHECK(out != nullptr, "svd: ", name, " is missing from the loaded LAPACKE library");
-}
-
 Lapacke load_lapacke() {
-    choose_openblas_core();
-    void* handle = nullptr;
-    std::string errors;
-    for (const char* name : {"liblapacke.so.3", "liblapacke.so"}) {
-        handle = ::dlopen(name, RTLD_NOW | RTLD_LOCAL);
-        if (handle != nullptr) break;
-        errors += std::string(" ") + ::dlerror() + ";";
-    }
-    LATTE_CHECK(handle != nullptr, "svd: cannot load LAPACKE (", errors,
-                " ); install it with `apt-get install liblapacke`");
+    void* handle = open_library("svd", {"liblapacke.so.3", "liblapacke.so"}, "liblapacke");
     Lapacke lib;
-    bind(handle, "LAPACKE_sgesdd", lib.sgesdd);
-    bind(handle, "LAPACKE_dgesdd", lib.dgesdd);
-    bind(handle, "LAPACKE_sgesvd", lib.sgesvd);
-    bind(handle, "LAPACKE_dgesvd", lib.dgesvd);
+    bind_symbol(handle, "svd", "LAPACKE_sgesdd", lib.sgesdd);
+    bind_symbol(handle, "svd", "LAPACKE_dgesdd", lib.dgesdd);
+    bind_symbol(handle, "svd", "LAPACKE_sgesvd", lib.sgesvd);
+    bind_symbol(handle, "svd", "LAPACKE_dgesvd", lib.dgesvd);
     return lib;  // the handle stays open for the life of the process
 }
 
