@@ -2,7 +2,7 @@
 // in the build tree the same path works through build/include/latte). For a smaller include,
 // name a header under the same prefix, e.g. #include <latte/nn/mha.h>.
 // Left out as internals (still installed, and each compiles alone): backends/common/*,
-// core/atomic_file.h, core/host_device.h, core/parse.h, core/random_counter.h, ops/checks.h,
+// core/atomic_file.h, core/host_device.h, core/parse.h, core/random_counter.h, ops/checks.h, ops/index_checks.h,
 // nn/json.h, nn/state_text.h. check-install.sh fails when a header is in neither list.
 #pragma once
 
@@ -21,15 +21,22 @@
 #include "core/tensor.h"
 
 // ops: every op (ops/ops.h gathers them; each is named here too), and gradcheck for your own
+#include "ops/activation.h"
+#include "ops/cross_entropy.h"
+#include "ops/dropout.h"
 #include "ops/elementwise.h"
+#include "ops/embedding.h"
 #include "ops/gradcheck.h"
 #include "ops/linalg.h"
 #include "ops/loss.h"
 #include "ops/matmul.h"
 #include "ops/movement.h"
+#include "ops/norm.h"
 #include "ops/ops.h"
 #include "ops/reduce.h"
+#include "ops/rope.h"
 #include "ops/softmax.h"
+#include "ops/where.h"
 
 // nn: modules, attention, conversion, decoding, optimizers, weights, module gradcheck
 #include "nn/absorbed.h"

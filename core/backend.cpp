@@ -30,6 +30,39 @@ void Backend::attention_bwd(const AttentionSizes&, const View&, const View&, con
     LATTE_FAIL("attention: no fused attention kernel on this backend");
 }
 
+void Backend::gather_rows(void*, const void*, const int64_t*, DType, int64_t n, int64_t cols) {
+    LATTE_FAIL("embedding: no gather kernel on this backend (", n, " rows of ", cols, ")");
+}
+
+void Backend::scatter_add_rows(void*, const void*, const int64_t*, DType, int64_t n, int64_t cols) {
+    LATTE_FAIL("embedding: no scatter-add kernel on this backend (", n, " rows of ", cols, ")");
+}
+
+void Backend::cross_entropy_fwd(void*, void*, const void*, const int64_t*, DType, int64_t rows, int64_t cols, int64_t) {
+    LATTE_FAIL("cross_entropy: no kernel on this backend for [", rows, ",", cols, "] logits");
+}
+
+void Backend::cross_entropy_bwd(void*, const void*, const void*, const int64_t*, const void*, DType, int64_t rows,
+                                int64_t cols, int64_t) {
+    LATTE_FAIL("cross_entropy: no backward kernel on this backend for [", rows, ",", cols, "] logits");
+}
+
+void Backend::norm_fwd(NormKind kind, void*, void*, void*, const void*, const void*, const void*, DType, int64_t rows,
+                       int64_t cols, double) {
+    LATTE_FAIL(kind == NormKind::Rms ? "rms_norm" : "layer_norm", ": no kernel on this backend for [", rows, ",", cols,
+               "]");
+}
+
+void Backend::norm_bwd(NormKind kind, void*, const void*, const void*, const void*, const void*, const void*, DType,
+                       int64_t rows, int64_t cols) {
+    LATTE_FAIL(kind == NormKind::Rms ? "rms_norm" : "layer_norm", ": no backward kernel on this backend for [", rows,
+               ",", cols, "]");
+}
+
+void Backend::where(const View& dst, const View&, const View&, const View&) {
+    LATTE_FAIL("where: no kernel on this backend for shape ", shape_str(dst.shape));
+}
+
 Device Device::parse(const std::string& text) {
     if (text == "cpu") return Device::cpu();
     if (text == "cuda") return Device::cuda(0);

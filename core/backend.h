@@ -20,7 +20,16 @@ struct View {
 };
 
 // Pointwise ops of one input. `alpha` is the scalar of the *Scalar forms and of PowScalar.
-enum class UnaryOp { Neg, Exp, Log, Sqrt, Tanh, Relu, Sign, AddScalar, MulScalar, PowScalar, RDivScalar };
+// Activations (ops/activation.cpp) come with their derivatives (the *Grad forms give d op/dx at x),
+// so each backward is one kernel plus a mul. MaxScalar/MinScalar give max(x, alpha)/min(x, alpha)
+// (a NaN x stays NaN, as torch.clamp); GeScalar/LeScalar give 1 or 0 for x >= alpha / x <= alpha.
+enum class UnaryOp {
+    Neg, Exp, Log, Sqrt, Tanh, Relu, Sign, AddScalar, MulScalar, PowScalar, RDivScalar,
+    Abs, Sigmoid, Silu, SiluGrad, GeluErf, GeluErfGrad, GeluTanh, GeluTanhGrad,
+    MaxScalar, MinScalar, GeScalar, LeScalar
+};
+// Row-wise normalisation over the last dim (ops/norm.cpp): RMSNorm or LayerNorm (biased variance).
+enum class NormKind { Rms, Layer };
 // Pointwise ops of two inputs of the same shape (broadcasting is done with stride-0 views).
 // Eq, Gt return 1 or 0.
 enum class BinaryOp { Add, Sub, Mul, Div, Eq, Gt };
@@ -104,6 +113,31 @@ public:
                                double* lse);
     virtual void attention_bwd(const AttentionSizes& s, const View& q, const View& k, const View& v, const View& o,
                                const double* lse, const View& dout, const View& dq, const View& dk, const View& dv);
+    // ---- kernels of the language-model ops (ops/embedding, loss, norm, activation). Defaults throw. ----
+    // Embedding: dst[i, :] = src[ids[i], :] (gather), dst[ids[i], :] += src[i, :] (scatter-add,
+    // repeated ids accumulate). Contiguous rows of `cols` elements; ids are device memory, n of them,
+    // already checked to lie in range by the op.
+    virtual void gather_rows(void* dst, const void* src, const int64_t* ids, DType dtype, int64_t n, int64_t cols);
+    virtual void scatter_add_rows(void* dst, const void* src, const int64_t* ids, DType dtype, int64_t n, int64_t cols);
+    // Fused log-softmax + NLL over a contiguous [rows, cols] logits matrix: lse[r] = logsumexp(row r),
+    // loss[r] = lse[r] - x[r, t[r]], or 0 where t[r] == ignore_index. Backward:
+    // dx[r, c] = g[r] * (exp(x[r, c] - lse[r]) - (c == t[r])), a zero row where t[r] == ignore_index.
+    virtual void cross_entropy_fwd(void* loss, void* lse, const void* logits, const int64_t* targets, DType dtype,
+                                   int64_t rows, int64_t cols, int64_t ignore_index);
+    virtual void cross_entropy_bwd(void* dx, const void* logits, const void* lse, const int64_t* targets,
+                                   const void* g, DType dtype, int64_t rows, int64_t cols, int64_t ignore_index);
+    // Normalisation of a contiguous [rows, cols] x over each row; weight and bias (cols) may be null
+    // (then 1 and 0). Forward writes y, rstd[r] = 1 / sqrt(var + eps) and, for Layer, mean[r]
+    // (Rms: var = mean(x^2), mean is not written and may be null). Backward writes dx only:
+    // xhat = (x - mean) * rstd, gw = dy * weight,
+    // dx = rstd * (gw - [Layer] mean(gw) - xhat * mean(gw * xhat)).
+    virtual void norm_fwd(NormKind kind, void* y, void* mean, void* rstd, const void* x, const void* weight,
+                          const void* bias, DType dtype, int64_t rows, int64_t cols, double eps);
+    virtual void norm_bwd(NormKind kind, void* dx, const void* dy, const void* x, const void* weight, const void* mean,
+                          const void* rstd, DType dtype, int64_t rows, int64_t cols);
+    // dst = cond != 0 ? a : b elementwise, all four views of one shape (broadcast by stride 0) and
+    // one floating dtype.
+    virtual void where(const View& dst, const View& cond, const View& a, const View& b);
     // Thin SVD of a contiguous row-major m x n matrix `a` (overwritten): a = u diag(s) vh with
     // k = min(m, n), u m x k, s k (descending), vh k x n. Backends without one throw.
     virtual void svd(DType dtype, int64_t m, int64_t n, void* a, void* s, void* u, void* vh);

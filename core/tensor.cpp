@@ -214,10 +214,38 @@ std::string Tensor::str() const {
     if (!defined()) return "tensor(undefined)";
     std::ostringstream out;
     out << std::setprecision(6) << "tensor(";
-    const std::vector<double> values = to_vector<double>();
     int64_t pos = 0;
-    if (numel() == 0) out << "[]";
-    else print_values(out, values, shape(), 0, pos, numel());
+    if (numel() == 0) {
+        out << "[]";
+    } else if (dtype() == DType::Int64) {
+        // Exact integers: through double, values past 2^53 would be rounded (and %g-style printing
+        // shortens even small ones to 6 digits). The same layout as print_values.
+        const std::vector<int64_t> ints = to_vector<int64_t>();
+        const Shape& s = shape();
+        auto print = [&](auto& self, size_t dim, int64_t total) -> void {
+            if (s.empty()) {
+                out << ints[0];
+                return;
+            }
+            out << "[";
+            const int64_t n = s[dim], inner = total / std::max<int64_t>(n, 1), edge = 3;
+            for (int64_t i = 0; i < n; ++i) {
+                if (n > 2 * edge && i == edge) {
+                    out << "..., ";
+                    pos += (n - 2 * edge) * inner;
+                    i = n - edge - 1;
+                    continue;
+                }
+                if (dim + 1 == s.size()) out << ints[static_cast<size_t>(pos++)];
+                else self(self, dim + 1, inner);
+                if (i + 1 < n) out << ", ";
+            }
+            out << "]";
+        };
+        print(print, 0, numel());
+    } else {
+        print_values(out, to_vector<double>(), shape(), 0, pos, numel());
+    }
     out << ", shape=" << shape_str(shape()) << ", dtype=" << dtype_name(dtype());
     if (!device().is_cpu()) out << ", device=" << device().str();
     if (grad_fn()) out << ", grad_fn=" << grad_fn()->name();

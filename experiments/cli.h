@@ -19,7 +19,7 @@ struct Flag {
     std::string fallback;  // default value ("" for none); for switches, "false"
     std::string help;
     bool is_switch = false;
-    std::string path;  // "file" or "folder" for a path flag, whose value may not be empty; else ""
+    std::string path = "";  // "file" or "folder" for a path flag, whose value may not be empty; else ""
 };
 // A flag naming a file (or a folder): `--save ''` is refused rather than read as "not given".
 inline Flag file_flag(std::string name, std::string help, std::string fallback = "") {

@@ -12,6 +12,7 @@
 #include "experiments/memory.h"
 #include "experiments/plot.h"
 #include "experiments/teacher_student.h"
+#include "experiments/train_data.h"
 #include "nn/checkpoint.h"
 #include "nn/gqa.h"
 #include "nn/mla.h"
@@ -52,7 +53,7 @@ double parameter_count(const std::string& kind, const ModelSizes& s) {
 // (4 more copies of its weights), one step's activations with their gradients and the teacher's
 // forward (3 x attention_activation_elements), the held-out forward on 4 batches, and the loss
 // history (8 bytes a step).
-double training_bytes(const TrainConfig& c, const std::vector<std::string>& models) {
+double training_bytes(const TrainConfig& c, const std::vector<std::string>& models, double data_bytes = 0) {
     double kept = parameter_count("mha", c.sizes), largest = 0;
     for (const std::string& kind : models) {
         const double params = parameter_count(kind, c.sizes);
@@ -63,12 +64,21 @@ double training_bytes(const TrainConfig& c, const std::vector<std::string>& mode
         largest = std::max(largest, 4 * params + step + attention_activation_elements(a, 4));
         kept += params;
     }
-    return 4 * (kept + largest) + 8 * double(c.steps) * double(models.size());
+    return 4 * (kept + largest) + 8 * double(c.steps) * double(models.size()) + data_bytes;
+}
+
+void check_training_memory(const TrainConfig& c, const std::vector<std::string>& models, const std::string& who,
+                           double data_bytes = 0) {
+    // On a GPU the weights live in device memory, where a failed allocation is a latte::Error anyway.
+    if (!c.device.is_cuda())
+        check_memory(who, training_bytes(c, models, data_bytes),
+                     "weights, gradients, Adam state and one step's activations, roughly");
 }
 
 // Every sizes and training flag, checked for the students `models`; nothing is printed or
-// allocated here, so a bad command line fails before any output.
-TrainConfig config_from(const cli::Args& args, const std::vector<std::string>& models) {
+// allocated here, so a bad command line fails before any output. With `memory`, also the memory
+// estimate (latte train checks it itself, once it knows the --data file's lengths).
+TrainConfig config_from(const cli::Args& args, const std::vector<std::string>& models, bool memory = true) {
     const std::string who = "latte " + args.command();
     TrainConfig c;
     c.sizes.D = args.integer("D", 1);
@@ -96,10 +106,7 @@ TrainConfig config_from(const cli::Args& args, const std::vector<std::string>& m
         LATTE_CHECK(kind != "gqa" || (c.sizes.G <= c.sizes.H && c.sizes.H % c.sizes.G == 0), who, ": --H ", c.sizes.H,
                     " is not a multiple of --G ", c.sizes.G, " (GQA shares each K/V head among H/G query heads)");
     }
-    // On a GPU the weights live in device memory, where a failed allocation is a latte::Error anyway.
-    if (!c.device.is_cuda())
-        check_memory(who, training_bytes(c, models),
-                     "weights, gradients, Adam state and one step's activations, roughly");
+    if (memory) check_training_memory(c, models, who);
     return c;
 }
 
@@ -150,36 +157,63 @@ int cmd_train(int argc, char** argv, int first) {
         std::cout << args.usage();
         return 0;
     }
-    // Every flag and output path is checked before the first line of output.
-    TrainConfig c = config_from(args, {args.str("model")});
+    // Every flag, output path and input file is checked before the first line of output.
+    TrainConfig c = config_from(args, {args.str("model")}, /*memory=*/false);
     c.model = args.str("model");
+    // The teacher is an MHA of D, H, d: G and r size only the GQA and MLA students.
+    if (c.model != "gqa") args.refuse("G", "with --model " + c.model + " (only a GQA student has K/V head groups)");
+    if (c.model != "mla") args.refuse("r", "with --model " + c.model + " (only an MLA student has a latent rank)");
     c.init = args.str("init");
     c.data = args.str("data");
     c.resume = args.str("resume");
     c.checkpoint_every = args.integer("checkpoint-every", 0);
     c.detect_anomaly = args.on("detect-anomaly");
     LATTE_CHECK(c.data.empty() || !args.given("L"), "latte train: --L has no effect with --data (the lengths come from the data)");
+    double data_bytes = 0;
+    if (!c.data.empty()) {  // its header: the lengths for the memory estimate, and its shapes and dtypes
+        const TrainingDataLayout data = read_training_data_header(c.data, c.sizes.D, c.sizes.D, c.batch);
+        c.L1 = data.L1;
+        c.L2 = data.L2;
+        data_bytes = 8 * double(data.size) * double(c.sizes.D) * (2 * double(data.L1) + double(data.L2));
+    }
+    check_training_memory(c, {c.model}, "latte train", data_bytes);
     const std::string dir = cli::prepare_run_dir(args, "out", "train_" + c.model, {"loss.csv", "loss.svg"});
     c.checkpoint = args.given("checkpoint") ? args.str("checkpoint")
                    : !c.resume.empty()      ? c.resume
                                             : dir + "/checkpoint.safetensors";
     check_output_path(c.checkpoint, "latte train: --checkpoint");
-    for (const char* input : {"init", "data"}) {
-        LATTE_CHECK(!same_file(c.checkpoint, args.str(input)), "latte train: the checkpoint '", c.checkpoint,
-                    "' is the same file as --", input, " '", args.str(input), "'");
-        if (!args.str("save").empty()) cli::check_distinct(args, "save", input);
-    }
-    if (!args.str("save").empty()) {
-        cli::check_output_file(args, "save");
-        cli::check_distinct(args, "save", "resume");
-    }
+    if (!args.str("save").empty()) cli::check_output_file(args, "save");
+    // No two of the files may be one (compared as canonical paths, and by inode when they exist),
+    // except the default: the checkpoint continues the --resume file.
+    struct File {
+        std::string flag, path;
+        bool output;
+    };
+    const std::vector<File> files{{"--save", args.str("save"), true},
+                                  {"--checkpoint", c.checkpoint, true},
+                                  {"--out's loss.csv", dir + "/loss.csv", true},
+                                  {"--out's loss.svg", dir + "/loss.svg", true},
+                                  {"--init", c.init, false},
+                                  {"--data", c.data, false},
+                                  {"--resume", c.resume, false}};
+    for (size_t i = 0; i < files.size(); ++i)
+        for (size_t j = i + 1; j < files.size(); ++j) {
+            const File &a = files[i], &b = files[j];
+            if (!(a.output || b.output) || (a.flag == "--checkpoint" && b.flag == "--resume")) continue;
+            LATTE_CHECK(!same_path(a.path, b.path), "latte train: ", a.flag, " '", a.path, "' and ", b.flag, " '",
+                        b.path, "' are the same file");
+        }
     std::shared_ptr<nn::Attention> teacher;
     if (c.data.empty()) teacher = make_teacher(c.sizes, c.seed, c.device);
-    std::printf("training %s student: D=%lld H=%lld d=%lld G=%lld r=%lld, batch %lld, %s%lld steps%s%s\n",
-                c.model.c_str(), (long long)c.sizes.D, (long long)c.sizes.H, (long long)c.sizes.d, (long long)c.sizes.G,
-                (long long)c.sizes.r, (long long)c.batch,
-                c.data.empty() ? ("L " + std::to_string(c.L1) + ", ").c_str() : ("data " + c.data + ", ").c_str(),
-                (long long)c.steps, c.resume.empty() ? "" : ", resuming from ", c.resume.c_str());
+    // Printed once the inputs are read and checked (train_student), so a bad one fails before it.
+    c.on_ready = [&] {
+        std::printf("training %s student: D=%lld H=%lld d=%lld G=%lld r=%lld, batch %lld, %s%lld steps%s%s\n",
+                    c.model.c_str(), (long long)c.sizes.D, (long long)c.sizes.H, (long long)c.sizes.d,
+                    (long long)c.sizes.G, (long long)c.sizes.r, (long long)c.batch,
+                    c.data.empty() ? ("L " + std::to_string(c.L1) + ", ").c_str() : ("data " + c.data + ", ").c_str(),
+                    (long long)c.steps, c.resume.empty() ? "" : ", resuming from ", c.resume.c_str());
+        std::fflush(stdout);
+    };
     TrainResult r;
     try {
         r = train_student(c, teacher.get());

@@ -108,6 +108,9 @@ int cmd_absorb(int argc, char** argv, int first) {
     c.H = args.integer("H", 1);
     LATTE_CHECK(c.D % c.H == 0, "latte absorb: --D ", c.D, " is not a multiple of --H ", c.H, " (d = D/H)");
     c.r = args.integer("r", 1);
+    // W_K = W_UK W_DKV has rank at most D whatever r is: r > D only adds work.
+    LATTE_CHECK(c.r <= c.D, "latte absorb: --r ", c.r, " exceeds --D ", c.D,
+                " (the latent W_DKV x has rank at most D: a wider latent adds nothing)");
     c.B = args.integer("batch", 1);
     c.L1 = args.integer("L1", 1);
     c.L2 = args.integer("L2", 1);
@@ -201,6 +204,8 @@ int cmd_decode(int argc, char** argv, int first) {
         const std::string kind = args.str("model");
         LATTE_CHECK(kind == "mha" || kind == "gqa" || kind == "mla", "latte decode: --model must be mha, gqa or mla, got '",
                     kind, "'");
+        if (kind != "gqa") args.refuse("G", "with --model " + kind + " (only GQA has K/V head groups)");
+        if (kind != "mla") args.refuse("r", "with --model " + kind + " (only MLA has a latent rank)");
         const std::string D = std::to_string(args.integer("D", 1)), H = std::to_string(args.integer("H", 1)),
                           d = std::to_string(args.integer("d", 1));
         config = {{"module", kind}, {"D", D}, {"D_1", D}, {"D_2", D}, {"H", H}, {"d", d}, {"D_qk", d}, {"D_v", d},

@@ -127,11 +127,14 @@ TrainResult train_student(const TrainConfig& c, const nn::Attention* teacher) {
     int64_t written = -1;  // the step of this run's last checkpoint
     auto write_checkpoint = [&](int64_t steps_done) {
         check_finite_parameters(student, steps_done, optimizer.lr(), after());
+        nn::OptimizerState state = optimizer.state_dict();
+        check_optimizer_state(state, steps_done, optimizer.lr(), after());
         save_checkpoint(c.checkpoint, {steps_done, result.losses, student.named_parameters(), student.config(),
-                                       optimizer.state_dict(), data_gen.state(), run_config(run)});
+                                       std::move(state), data_gen.state(), run_config(run)});
         written = steps_done;
         last_checkpoint = c.checkpoint + " (step " + std::to_string(steps_done) + ")";
     };
+    if (c.on_ready) c.on_ready();
     std::optional<StopSignalGuard> signals;
     if (!c.checkpoint.empty()) signals.emplace();
     std::optional<DetectAnomalyGuard> anomaly;  // on for this run; a mode already on is left on

@@ -34,6 +34,9 @@ struct TrainConfig {
     int64_t checkpoint_every = 0;
     bool detect_anomaly = false;  // name the op whose backward made a non-finite gradient
     std::function<void(int64_t steps_done, double loss)> on_step;  // after every step
+    // Called once every input (init, data, resume) is read and checked, before the first step: a
+    // command prints its banner here, so a bad input fails before any output.
+    std::function<void()> on_ready;
 };
 
 // SIGINT or SIGTERM stopped training; the checkpoint was written first.

@@ -176,6 +176,7 @@ void check_against(const std::vector<std::pair<std::string, Tensor>>& params,
     }
     for (const SafetensorsEntry& e : entries) {
         LATTE_CHECK(expected.count(e.name), "load: ", path, " has tensor '", e.name, "' which the module does not have");
+        LATTE_CHECK(e.dtype != DType::Int64, "load: ", path, ": tensor '", e.name, "' is I64; weights must be F32 or F64");
         LATTE_CHECK(e.dtype == entries.front().dtype, "load: ", path, ": tensor '", e.name, "' is ",
                     dtype_tag(e.dtype), " but '", entries.front().name, "' is ", dtype_tag(entries.front().dtype),
                     " (a module's tensors share one dtype)");

@@ -162,6 +162,13 @@ MaxResult max(const Tensor& x, int64_t dim, bool keepdim) {
     return result;
 }
 
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
+    const ReducePlan p = plan_reduce("argmax", x, {dim}, keepdim);
+    LATTE_CHECK(p.count > 0 || x.dim() == 0, "argmax: reducing an empty dim of shape ", shape_str(x.shape()));
+    NoGradGuard no_grad;
+    return max(x.detach(), dim, keepdim).indices;
+}
+
 Tensor max(const Tensor& x) {
     check_defined(x, "max", "x");
     LATTE_CHECK(x.numel() > 0, "max: empty tensor of shape ", shape_str(x.shape()));

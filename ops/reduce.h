@@ -19,6 +19,9 @@ struct MaxResult {
     Tensor indices;
 };
 MaxResult max(const Tensor& x, int64_t dim, bool keepdim = false);
+// torch.argmax(x, dim, keepdim): the int64 index of the first maximum along dim (max's indices);
+// not differentiable.
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
 // 0-d maximum over all elements; tied maxima share the gradient (like torch.max(x)).
 Tensor max(const Tensor& x);
 

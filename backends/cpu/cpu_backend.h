@@ -28,6 +28,19 @@ public:
     void softmax_fwd(void* y, const void* x, DType dtype, int64_t rows, int64_t cols, bool log) override;
     void softmax_bwd(void* dx, const void* y, const void* dy, DType dtype, int64_t rows, int64_t cols,
                      bool log) override;
+    // Language-model kernels (embedding.cpp, cross_entropy.cpp, norm.cpp, where.cpp).
+    void gather_rows(void* dst, const void* src, const int64_t* ids, DType dtype, int64_t n, int64_t cols) override;
+    void scatter_add_rows(void* dst, const void* src, const int64_t* ids, DType dtype, int64_t n,
+                          int64_t cols) override;
+    void cross_entropy_fwd(void* loss, void* lse, const void* logits, const int64_t* targets, DType dtype,
+                           int64_t rows, int64_t cols, int64_t ignore_index) override;
+    void cross_entropy_bwd(void* dx, const void* logits, const void* lse, const int64_t* targets, const void* g,
+                           DType dtype, int64_t rows, int64_t cols, int64_t ignore_index) override;
+    void norm_fwd(NormKind kind, void* y, void* mean, void* rstd, const void* x, const void* weight, const void* bias,
+                  DType dtype, int64_t rows, int64_t cols, double eps) override;
+    void norm_bwd(NormKind kind, void* dx, const void* dy, const void* x, const void* weight, const void* mean,
+                  const void* rstd, DType dtype, int64_t rows, int64_t cols) override;
+    void where(const View& dst, const View& cond, const View& a, const View& b) override;
     bool has_fused_attention() const override { return true; }
     void attention_fwd(const AttentionSizes& s, const View& q, const View& k, const View& v, const View& o,
                        double* lse) override;

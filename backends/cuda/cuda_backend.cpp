@@ -206,6 +206,46 @@ void CudaBackend::softmax_bwd(void* dx, const void* y, const void* dy, DType dty
     launch_softmax_bwd(dx, y, dy, dtype, rows, cols, log, stream_);
 }
 
+void CudaBackend::gather_rows(void* dst, const void* src, const int64_t* ids, DType dtype, int64_t n, int64_t cols) {
+    activate();
+    launch_gather_rows(dst, src, ids, dtype, n, cols, stream_);
+}
+
+void CudaBackend::scatter_add_rows(void* dst, const void* src, const int64_t* ids, DType dtype, int64_t n,
+                                   int64_t cols) {
+    activate();
+    launch_scatter_add_rows(dst, src, ids, dtype, n, cols, stream_);
+}
+
+void CudaBackend::cross_entropy_fwd(void* loss, void* lse, const void* logits, const int64_t* targets, DType dtype,
+                                    int64_t rows, int64_t cols, int64_t ignore_index) {
+    activate();
+    launch_cross_entropy_fwd(loss, lse, logits, targets, dtype, rows, cols, ignore_index, stream_);
+}
+
+void CudaBackend::cross_entropy_bwd(void* dx, const void* logits, const void* lse, const int64_t* targets,
+                                    const void* g, DType dtype, int64_t rows, int64_t cols, int64_t ignore_index) {
+    activate();
+    launch_cross_entropy_bwd(dx, logits, lse, targets, g, dtype, rows, cols, ignore_index, stream_);
+}
+
+void CudaBackend::norm_fwd(NormKind kind, void* y, void* mean, void* rstd, const void* x, const void* weight,
+                           const void* bias, DType dtype, int64_t rows, int64_t cols, double eps) {
+    activate();
+    launch_norm_fwd(kind, y, mean, rstd, x, weight, bias, dtype, rows, cols, eps, stream_);
+}
+
+void CudaBackend::norm_bwd(NormKind kind, void* dx, const void* dy, const void* x, const void* weight,
+                           const void* mean, const void* rstd, DType dtype, int64_t rows, int64_t cols) {
+    activate();
+    launch_norm_bwd(kind, dx, dy, x, weight, mean, rstd, dtype, rows, cols, stream_);
+}
+
+void CudaBackend::where(const View& dst, const View& cond, const View& a, const View& b) {
+    activate();
+    launch_where(dst, cond, a, b, stream_);
+}
+
 }  // namespace cuda_detail
 
 // ---- the link-time hooks of core/backend.h ----

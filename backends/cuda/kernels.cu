@@ -118,6 +118,15 @@ __global__ void binary_kernel(Geometry<3> g, BinaryOp op, T* dst, const T* a, co
     }
 }
 
+template <class T>
+__global__ void where_kernel(Geometry<4> g, T* dst, const T* cond, const T* a, const T* b) {
+    LATTE_GRID_STRIDE(i, g.numel) {
+        int64_t off[4];
+        element_offsets(g, i, off);
+        dst[off[0]] = cond[off[1]] != T(0) ? a[off[2]] : b[off[3]];
+    }
+}
+
 // Max keeps a NaN (a != a), as PyTorch does, instead of comparing it away.
 template <class T>
 __device__ T combine(ReduceOp op, T a, T b) {
@@ -290,6 +299,19 @@ void launch_binary(BinaryOp op, const View& dst, const View& a, const View& b, c
                                                                        static_cast<const T*>(b.data));
     });
     LATTE_CUDA_CHECK_LAUNCH("binary kernel");
+}
+
+void launch_where(const View& dst, const View& cond, const View& a, const View& b, cudaStream_t stream) {
+    const auto g = geometry<4>(dst.shape, {&dst.strides, &cond.strides, &a.strides, &b.strides});
+    if (g.numel == 0) return;
+    dispatch(dst.dtype, [&](auto* tag) {
+        using T = elem_t<decltype(tag)>;
+        where_kernel<T><<<blocks_for(g.numel), kThreads, 0, stream>>>(g, static_cast<T*>(dst.data),
+                                                                      static_cast<const T*>(cond.data),
+                                                                      static_cast<const T*>(a.data),
+                                                                      static_cast<const T*>(b.data));
+    });
+    LATTE_CUDA_CHECK_LAUNCH("where kernel");
 }
 
 void launch_reduce(ReduceOp op, void* dst, const void* src, DType dtype, int64_t outer, int64_t size, int64_t inner,

@@ -23,5 +23,20 @@ void launch_softmax_fwd(void* y, const void* x, DType dtype, int64_t rows, int64
                         cudaStream_t stream);
 void launch_softmax_bwd(void* dx, const void* y, const void* dy, DType dtype, int64_t rows, int64_t cols, bool log,
                         cudaStream_t stream);
+void launch_where(const View& dst, const View& cond, const View& a, const View& b, cudaStream_t stream);
+
+// lm_kernels.cu: embedding, cross-entropy and normalisation (see core/backend.h for the formulas).
+void launch_gather_rows(void* dst, const void* src, const int64_t* ids, DType dtype, int64_t n, int64_t cols,
+                        cudaStream_t stream);
+void launch_scatter_add_rows(void* dst, const void* src, const int64_t* ids, DType dtype, int64_t n, int64_t cols,
+                             cudaStream_t stream);
+void launch_cross_entropy_fwd(void* loss, void* lse, const void* logits, const int64_t* targets, DType dtype,
+                              int64_t rows, int64_t cols, int64_t ignore_index, cudaStream_t stream);
+void launch_cross_entropy_bwd(void* dx, const void* logits, const void* lse, const int64_t* targets, const void* g,
+                              DType dtype, int64_t rows, int64_t cols, int64_t ignore_index, cudaStream_t stream);
+void launch_norm_fwd(NormKind kind, void* y, void* mean, void* rstd, const void* x, const void* weight,
+                     const void* bias, DType dtype, int64_t rows, int64_t cols, double eps, cudaStream_t stream);
+void launch_norm_bwd(NormKind kind, void* dx, const void* dy, const void* x, const void* weight, const void* mean,
+                     const void* rstd, DType dtype, int64_t rows, int64_t cols, cudaStream_t stream);
 
 }  // namespace latte::cuda_detail

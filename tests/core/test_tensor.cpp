@@ -107,3 +107,19 @@ TEST_CASE("devices parse and a missing backend is a clear error", "[core]") {
     REQUIRE(Device::parse("cuda:1") == Device::cuda(1));
     REQUIRE_THROWS_WITH(Device::parse("gpu"), "device: cannot parse 'gpu' (expected cpu, cuda or cuda:N)");
 }
+
+TEST_CASE("int64 tensors print as exact integers", "[core]") {
+    Tensor t = Tensor::empty({4}, TensorOptions{}.with_dtype(DType::Int64));
+    int64_t* data = static_cast<int64_t*>(t.view().data);
+    data[0] = 9007199254740993;  // 2^53 + 1: not a double
+    data[1] = -1234567;          // more digits than %g's 6
+    data[2] = 0;
+    data[3] = INT64_MIN;
+    REQUIRE(t.str() == "tensor([9007199254740993, -1234567, 0, -9223372036854775808], shape=[4], dtype=int64)");
+    Tensor big = to(arange(0, 100), DType::Int64);
+    REQUIRE(big.str() == "tensor([0, 1, 2, ..., 97, 98, 99], shape=[100], dtype=int64)");
+    REQUIRE(to(reshape(arange(1000000, 1000004), {2, 2}), DType::Int64).str() ==
+            "tensor([[1000000, 1000001], [1000002, 1000003]], shape=[2,2], dtype=int64)");
+    Tensor scalar = to(full({}, 1234567.0), DType::Int64);
+    REQUIRE(scalar.str() == "tensor(1234567, shape=[], dtype=int64)");
+}

@@ -155,3 +155,79 @@ TEST_CASE("the TF32 switch is off by default and only loosens float32 matmuls", 
     REQUIRE(strict < 1e-5);
     REQUIRE(loose < 1e-2);  // TF32 keeps 10 mantissa bits
 }
+
+TEST_CASE("the language-model ops' forward and gradient on CUDA equal the CPU's", "[cuda]") {
+    const TensorOptions i64 = TensorOptions{}.with_dtype(DType::Int64);
+    const Tensor table = randn32({50, 24}, 50), x = randn32({3, 7, 24}, 51), w = randn32({24}, 52),
+                 b = randn32({24}, 53), logits = randn32({21, 300}, 54), wide = randn32({5, 3000}, 55),
+                 wide_w = randn32({3000}, 56), q = randn32({2, 5, 3, 16}, 57), a = randn32({4, 6}, 58),
+                 c = randn32({4, 6}, 59);
+    // Repeated ids (the scatter-add's atomics) and ignored targets.
+    std::vector<double> idv, tv;
+    for (int i = 0; i < 21; ++i) idv.push_back((i * 7) % 13);
+    for (int i = 0; i < 21; ++i) tv.push_back(i % 5 == 2 ? -100 : (i * 37) % 300);
+    const Tensor ids = from_vector(idv, {3, 7}, i64), targets = from_vector(tv, {21}, i64);
+    using test::Fn;
+    const std::vector<std::tuple<const char*, Fn, std::vector<Tensor>>> cases = {
+        {"embedding", [ids](const auto& v) { return embedding(v[0], to(ids, v[0].device())); }, {table}},
+        {"cross_entropy mean", [targets](const auto& v) { return cross_entropy(v[0], to(targets, v[0].device())); }, {logits}},
+        {"cross_entropy none", [targets](const auto& v) {
+             return cross_entropy(v[0], to(targets, v[0].device()), -100, Reduction::None); }, {logits}},
+        {"rms_norm", [](const auto& v) { return rms_norm(v[0], v[1]); }, {x, w}},
+        {"layer_norm", [](const auto& v) { return layer_norm(v[0], v[1], v[2]); }, {x, w, b}},
+        {"layer_norm wide rows", [](const auto& v) { return layer_norm(v[0], v[1], Tensor()); }, {wide, wide_w}},
+        {"rms_norm wide rows", [](const auto& v) { return rms_norm(v[0], v[1]); }, {wide, wide_w}},
+        {"sigmoid silu", [](const auto& v) { return add(sigmoid(v[0]), silu(v[1])); }, {a, c}},
+        {"gelu erf and tanh", [](const auto& v) { return add(gelu(v[0]), gelu(v[1], true)); }, {a, c}},
+        {"abs clamp", [](const auto& v) { return add(abs(v[0]), clamp(v[1], -0.5, 0.7)); }, {a, c}},
+        {"where", [](const auto& v) { return where(gt(v[0], v[1]), v[0], mul(v[1], 2.0)); }, {a, c}},
+        {"rope", [](const auto& v) { return rope(v[0], 4); }, {q}},
+        {"dropout", [](const auto& v) {
+             Generator gen(60);
+             return dropout(v[0], 0.3, gen); }, {x}},
+    };
+    for (const auto& [name, f, inputs] : cases) {
+        SECTION(name) {
+            const test::ParityResult r = test::parity(f, inputs);
+            CAPTURE(r.output_error);
+            REQUIRE(r.output_error < 1e-5);
+            REQUIRE(!r.gradient_errors.empty());
+            for (double e : r.gradient_errors) {
+                CAPTURE(e);
+                REQUIRE(e < 1e-5);
+            }
+        }
+    }
+    SECTION("argmax (no gradient)") {
+        const Tensor big = randn32({3, 40, 300}, 61, false);
+        REQUIRE(to(argmax(to(big, kGpu), 2), Device::cpu()).to_vector<int64_t>() == argmax(big, 2).to_vector<int64_t>());
+    }
+    SECTION("bad ids and targets are caught on the host, before a kernel") {
+        REQUIRE_THROWS_WITH(embedding(to(table, kGpu), to(from_vector(std::vector<double>{3, 50}, {2}, i64), kGpu)),
+                            "embedding: id 50 at index [1] is out of range [0, 50) for weight [50,24]");
+        REQUIRE_THROWS_WITH(cross_entropy(to(logits, kGpu), to(full({21}, 300.0, i64), kGpu)),
+                            "cross_entropy: target 300 at index [0] is out of range [0, 300) for logits [21,300] "
+                            "(ignore_index -100)");
+    }
+}
+
+TEST_CASE("the language-model ops pass gradcheck on CUDA in float64", "[cuda][gradcheck]") {
+    Generator gen(70);
+    const TensorOptions f64 = TensorOptions{}.with_dtype(DType::Float64).with_device(kGpu).with_requires_grad(true);
+    const TensorOptions i64 = TensorOptions{}.with_dtype(DType::Int64).with_device(kGpu);
+    Tensor table = randn({6, 4}, gen, f64), x = randn({3, 5}, gen, f64), w = randn({5}, gen, f64),
+           b = randn({5}, gen, f64), q = randn({1, 3, 2, 4}, gen, f64);
+    const Tensor ids = from_vector(std::vector<double>{1, 5, 1}, {3}, i64);
+    const Tensor targets = from_vector(std::vector<double>{4, -100, 0}, {3}, i64);
+    auto check = [](const GradcheckFn& f, const std::vector<Tensor>& inputs) {
+        const GradcheckResult r = gradcheck(f, inputs);
+        INFO(r.message);
+        REQUIRE(r.ok);
+    };
+    check([ids](const std::vector<Tensor>& v) { return embedding(v[0], ids); }, {table});
+    check([targets](const std::vector<Tensor>& v) { return cross_entropy(v[0], targets); }, {x});
+    check([](const std::vector<Tensor>& v) { return rms_norm(v[0], v[1], 1e-3); }, {x, w});
+    check([](const std::vector<Tensor>& v) { return layer_norm(v[0], v[1], v[2], 1e-3); }, {x, w, b});
+    check([](const std::vector<Tensor>& v) { return add(silu(v[0]), gelu(v[0])); }, {x});
+    check([](const std::vector<Tensor>& v) { return rope(v[0], 2); }, {q});
+}

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "experiments/cli.h"
@@ -134,7 +135,7 @@ TEST_CASE("a run too big for the machine fails at once with its memory estimate"
                         "latte x: needs about 3.0 GiB of memory (weights), more than the 2.0 GiB available");
     REQUIRE_NOTHROW(check_memory("latte x", 1.0, "weights", 2.0));
     REQUIRE(available_memory_bytes() > 0);
-    const std::string number = "[0-9]+\\.[0-9] [GM]iB";
+    const std::string number = "[0-9]+\\.[0-9](e\\+[0-9]+)? [MGTPE]iB";
     const Outcome train = run(cmd_train, "train", {"--D", "16384", "--H", "1", "--d", "16384"});
     REQUIRE_THAT(train.error, Catch::Matches("latte train: needs about " + number +
                                              " of memory \\(weights, gradients, Adam state and one step's activations, "
@@ -230,4 +231,200 @@ TEST_CASE("decode never drops its check line: a nan check is printed and is an e
                                          "-?nan \\(non-finite outputs\\)"));
     REQUIRE_THAT(o.stdout_text, Catch::Contains("check: decoded outputs vs the full causal forward, relative error"));
     std::remove(weights.c_str());
+}
+
+TEST_CASE("memory estimates of any size print with a unit", "[cli]") {
+    REQUIRE_THROWS_WITH(check_memory("latte x", 3.0 * double(1ull << 40), "w", 1.0),
+                        "latte x: needs about 3.0 TiB of memory (w), more than the 0.0 MiB available");
+    REQUIRE_THROWS_WITH(check_memory("latte x", 5.0 * double(1ull << 60), "w", 512.0 * (1 << 20)),
+                        "latte x: needs about 5.0 EiB of memory (w), more than the 512.0 MiB available");
+    REQUIRE_THROWS_WITH(check_memory("latte x", 3e38, "w", 1.0 * (1 << 30)),
+                        "latte x: needs about 2.6e+20 EiB of memory (w), more than the 1.0 GiB available");
+    const Outcome o = run(cmd_train, "train", {"--D", "4611686018427387904", "--H", "2", "--d", "2305843009213693952"});
+    REQUIRE_THAT(o.error, Catch::Matches("latte train: needs about [0-9]\\.[0-9]e\\+[0-9]+ EiB of memory \\(weights, "
+                                         "gradients, Adam state and one step's activations, roughly\\), more than the "
+                                         "[0-9.]+ [MGTPE]iB available"));
+    REQUIRE(o.stdout_text.empty());
+}
+
+TEST_CASE("train refuses two of its files being one: outputs, and an output and an input", "[cli]") {
+    const std::string dir = test::temp_path("collide");
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir + "/sub");
+    const std::string x = dir + "/x.safetensors", w = dir + "/w.safetensors";
+    std::ofstream(w) << "not read: the collision is found first";
+    const std::vector<std::string> small{"--steps", "1", "--out", dir};
+    auto refused = [&](std::vector<std::string> args, const std::string& message) {
+        args.insert(args.end(), small.begin(), small.end());
+        require_refused(cmd_train, "train", args, message);
+    };
+    refused({"--save", x, "--checkpoint", x},
+            "latte train: --save '" + x + "' and --checkpoint '" + x + "' are the same file");
+    refused({"--save", x, "--checkpoint", dir + "/sub/../x.safetensors"},
+            "latte train: --save '" + x + "' and --checkpoint '" + dir + "/sub/../x.safetensors' are the same file");
+    const std::string csv = dir + "/train_mha/loss.csv", svg = dir + "/train_mha/loss.svg";
+    refused({"--checkpoint", csv},
+            "latte train: --checkpoint '" + csv + "' and --out's loss.csv '" + csv + "' are the same file");
+    refused({"--save", dir + "/train_mha/./loss.svg"}, "latte train: --save '" + dir + "/train_mha/./loss.svg' and "
+                                                         "--out's loss.svg '" + svg + "' are the same file");
+    refused({"--save", w, "--init", w}, "latte train: --save '" + w + "' and --init '" + w + "' are the same file");
+    refused({"--init", w, "--checkpoint", dir + "/./w.safetensors"},
+            "latte train: --checkpoint '" + dir + "/./w.safetensors' and --init '" + w + "' are the same file");
+    refused({"--resume", w, "--save", w}, "latte train: --save '" + w + "' and --checkpoint '" + w +
+                                              "' are the same file");  // the checkpoint defaults to --resume
+    refused({"--resume", w, "--checkpoint", x, "--save", w},
+            "latte train: --save '" + w + "' and --resume '" + w + "' are the same file");
+    refused({"--resume", csv}, "latte train: --checkpoint '" + csv + "' and --out's loss.csv '" + csv +
+                                   "' are the same file");
+    std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+// A safetensors file whose header says x (n, L1, D), y (n, L2, D), target (n, L1, D) float32; the
+// data section is a hole (a sparse file), so huge sizes cost no disk.
+void write_sparse_data(const std::string& path, int64_t n, int64_t L1, int64_t L2, int64_t D) {
+    const uint64_t bx = uint64_t(n * L1 * D) * 4, by = uint64_t(n * L2 * D) * 4;
+    auto entry = [](const char* name, int64_t a, int64_t b, int64_t c, uint64_t begin, uint64_t end) {
+        return "\"" + std::string(name) + "\":{\"dtype\":\"F32\",\"shape\":[" + std::to_string(a) + "," +
+               std::to_string(b) + "," + std::to_string(c) + "],\"data_offsets\":[" + std::to_string(begin) + "," +
+               std::to_string(end) + "]}";
+    };
+    const std::string header = "{" + entry("x", n, L1, D, 0, bx) + "," + entry("y", n, L2, D, bx, bx + by) + "," +
+                               entry("target", n, L1, D, bx + by, 2 * bx + by) + "}";
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    const uint64_t length = header.size();
+    for (int i = 0; i < 8; ++i) out.put(static_cast<char>((length >> (8 * i)) & 0xff));
+    out << header;
+    out.close();
+    std::filesystem::resize_file(path, 8 + header.size() + 2 * bx + by);
+}
+
+}  // namespace
+
+TEST_CASE("train reads and checks --init, --data and --resume before printing anything", "[cli]") {
+    const std::string dir = test::temp_path("inputs_first");
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir + "/folder");
+    const std::string fifo = dir + "/fifo", missing = dir + "/missing.safetensors", folder = dir + "/folder";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    const std::vector<std::string> small{"--D", "16", "--H", "2", "--d", "8", "--batch", "2", "--L", "3", "--out", dir};
+    auto args = [&](std::vector<std::string> extra) {
+        extra.insert(extra.end(), small.begin(), small.end());
+        return extra;
+    };
+    for (const char* flag : {"--init", "--data", "--resume"}) {
+        CAPTURE(flag);
+        std::vector<std::string> a = args({flag, fifo, "--steps", "2"});
+        if (std::string(flag) == "--data") a.erase(a.begin() + 12, a.begin() + 14);  // no --L with --data
+        if (std::string(flag) == "--resume") a.insert(a.end(), {"--checkpoint", dir + "/c.ckpt"});
+        require_refused(cmd_train, "train", a, "load_safetensors: '" + fifo + "' is a FIFO, not a regular file");
+        a[1] = folder;
+        require_refused(cmd_train, "train", a, "load_safetensors: '" + folder + "' is a folder, not a regular file");
+        a[1] = missing;
+        const Outcome o = run(cmd_train, "train", a);
+        REQUIRE_THAT(o.error, Catch::StartsWith("load_safetensors: cannot open '" + missing + "'"));
+        REQUIRE(o.stdout_text.empty());
+    }
+    // --init of the wrong shapes.
+    Generator gen(4);
+    nn::MultiHeadAttention wide(32, 32, 16, 16, 2, gen);
+    const std::string init = dir + "/wide.safetensors";
+    nn::save(wide, init);
+    require_refused(cmd_train, "train", args({"--init", init, "--steps", "2"}),
+                    "load: " + init + ": tensor 'W_Q.weight' has shape [32,32], the module expects [16,16]");
+    // --init of integers.
+    nn::MultiHeadAttention right(16, 16, 8, 8, 2, gen);
+    std::vector<std::pair<std::string, Tensor>> ints;
+    for (const auto& [name, p] : right.named_parameters()) ints.emplace_back(name, to(p.detach(), DType::Int64));
+    nn::save_safetensors(init, ints, right.config());
+    require_refused(cmd_train, "train", args({"--init", init, "--steps", "2"}),
+                    "load: " + init + ": tensor '" + nn::read_safetensors_header(init).tensors.front().name +
+                        "' is I64; weights must be F32 or F64");
+    // --data without y.
+    const std::string data = dir + "/data.safetensors";
+    nn::save_safetensors(data, {{"x", zeros({2, 3, 16})}, {"target", zeros({2, 3, 16})}});
+    require_refused(cmd_train, "train", {"--D", "16", "--H", "2", "--d", "8", "--batch", "2", "--data", data, "--out", dir},
+                    "latte train: --data " + data + " has no tensor 'y' (needs x, y, target)");
+    // --data with a nan.
+    std::vector<double> values(2 * 3 * 16, 0.5);
+    values[5] = std::nan("");
+    nn::save_safetensors(data, {{"x", from_vector(values, {2, 3, 16})}, {"y", zeros({2, 4, 16})},
+                                {"target", zeros({2, 3, 16})}});
+    require_refused(cmd_train, "train", {"--D", "16", "--H", "2", "--d", "8", "--batch", "2", "--data", data, "--out", dir},
+                    "latte train: --data " + data + ": tensor 'x' holds nan at index [0, 0, 5]");
+    // The memory estimate uses the data's lengths (a header of 2^30 positions; the data is a hole).
+    write_sparse_data(data, 2, int64_t(1) << 30, 4, 16);
+    const Outcome big = run(cmd_train, "train", {"--D", "16", "--H", "2", "--d", "8", "--batch", "2", "--data", data,
+                                                 "--out", dir});
+    REQUIRE_THAT(big.error, Catch::Matches("latte train: needs about [0-9.]+ [TPE]iB of memory .*"));
+    REQUIRE(big.stdout_text.empty());
+    // A resumed run with a changed flag, or past its --steps.
+    const std::string ckpt = dir + "/run.ckpt";
+    const Outcome made = run(cmd_train, "train", args({"--steps", "2", "--checkpoint", ckpt}));
+    REQUIRE(made.error.empty());
+    require_refused(cmd_train, "train", args({"--steps", "4", "--lr", "0.01", "--resume", ckpt}),
+                    "latte train: cannot resume from " + ckpt + ": it was written with --lr 0.003, this run has --lr "
+                    "0.01 (resume with the same flags; only --steps, --device and the output flags may change)");
+    require_refused(cmd_train, "train", args({"--steps", "1", "--resume", ckpt}),
+                    "latte train: " + ckpt + " is at step 2, beyond --steps 1");
+    const Outcome resumed = run(cmd_train, "train", args({"--steps", "3", "--resume", ckpt}));
+    REQUIRE(resumed.error.empty());
+    REQUIRE_THAT(resumed.stdout_text, Catch::StartsWith("training mha student: D=16 H=2 d=8 G=2 r=32, batch 2, L 3, 3 "
+                                                        "steps, resuming from " + ckpt + "\n"));
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("an empty value for a file or folder flag is refused", "[cli]") {
+    for (const char* flag : {"save", "init", "data", "resume", "checkpoint"}) {
+        require_refused(cmd_train, "train", {std::string("--") + flag, ""},
+                        std::string("latte train: --") + flag + " needs a file name, got ''");
+        require_refused(cmd_train, "train", {std::string("--") + flag + "="},
+                        std::string("latte train: --") + flag + " needs a file name, got ''");
+    }
+    require_refused(cmd_train, "train", {"--out", ""}, "latte train: --out needs a folder name, got ''");
+    require_refused(cmd_demo, "demo", {"--out="}, "latte demo: --out needs a folder name, got ''");
+    require_refused(cmd_forward, "forward", {"--weights", ""}, "latte forward: --weights needs a file name, got ''");
+    require_refused(cmd_forward, "forward", {"--inputs", ""}, "latte forward: --inputs needs a file name, got ''");
+    require_refused(cmd_forward, "forward", {"--out", ""}, "latte forward: --out needs a file name, got ''");
+    require_refused(cmd_convert, "convert", {"--in", ""}, "latte convert: --in needs a file name, got ''");
+    require_refused(cmd_convert, "convert", {"--out", ""}, "latte convert: --out needs a file name, got ''");
+    require_refused(cmd_decode, "decode", {"--weights", ""}, "latte decode: --weights needs a file name, got ''");
+}
+
+TEST_CASE("flags that size a model the command does not build are refused", "[cli]") {
+    require_refused(cmd_train, "train", {"--model", "mha", "--r", "5"},
+                    "latte train: --r has no effect with --model mha (only an MLA student has a latent rank)");
+    require_refused(cmd_train, "train", {"--G", "2"},
+                    "latte train: --G has no effect with --model mha (only a GQA student has K/V head groups)");
+    require_refused(cmd_train, "train", {"--model", "mla", "--G", "1"},
+                    "latte train: --G has no effect with --model mla (only a GQA student has K/V head groups)");
+    require_refused(cmd_train, "train", {"--model", "gqa", "--r", "8"},
+                    "latte train: --r has no effect with --model gqa (only an MLA student has a latent rank)");
+    require_refused(cmd_decode, "decode", {"--model", "mha", "--G", "5"},
+                    "latte decode: --G has no effect with --model mha (only GQA has K/V head groups)");
+    require_refused(cmd_decode, "decode", {"--model", "gqa", "--r", "8"},
+                    "latte decode: --r has no effect with --model gqa (only MLA has a latent rank)");
+    require_refused(cmd_decode, "decode", {"--G", "2"},
+                    "latte decode: --G has no effect with --model mla (only GQA has K/V head groups)");
+    require_refused(cmd_absorb, "absorb", {"--r", "2000"},
+                    "latte absorb: --r 2000 exceeds --D 1024 (the latent W_DKV x has rank at most D: a wider latent "
+                    "adds nothing)");
+    require_refused(cmd_train, "train", {"--lr", "0x10"}, "latte train: --lr expects a finite number, got '0x10'");
+}
+
+TEST_CASE("convert keeps the permissions of the file it replaces", "[cli]") {
+    Generator gen(6);
+    nn::GroupedQueryAttention gqa(8, 8, 2, 2, 4, 2, gen);
+    const std::string in = test::temp_path("perm_gqa.safetensors"), out = test::temp_path("perm_mla.safetensors");
+    nn::save(gqa, in);
+    std::ofstream(out) << "old";
+    REQUIRE(::chmod(out.c_str(), 0600) == 0);
+    const Outcome o = run(cmd_convert, "convert", {"--in", in, "--out", out});
+    REQUIRE(o.error.empty());
+    struct stat st {};
+    REQUIRE(::stat(out.c_str(), &st) == 0);
+    REQUIRE((st.st_mode & 07777) == 0600);
+    REQUIRE(nn::read_safetensors_header(out).metadata.at("module") == "mla");
+    for (const std::string& f : {in, out}) std::remove(f.c_str());
 }

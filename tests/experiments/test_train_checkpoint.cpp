@@ -168,3 +168,60 @@ TEST_CASE("a checkpoint with a changed config key or a wrong loss count is refus
     bad.losses = {1.0, 2.0};
     REQUIRE_THROWS_WITH(save_checkpoint(test::temp_path("bad.ckpt"), bad), "save_checkpoint: 2 losses for 3 steps");
 }
+
+TEST_CASE("a checkpoint holding nan, inf or a negative exp_avg_sq is refused, naming the tensor and index",
+          "[train][checkpoint]") {
+    const std::string good = test::temp_path("finite_good.ckpt"), bad = test::temp_path("finite_bad.ckpt");
+    TrainConfig c = test::small_train_config("mha");
+    c.steps = 3;
+    c.checkpoint = good;
+    auto teacher = make_teacher(c.sizes, c.seed);
+    train_student(c, teacher.get());
+    const nn::SafetensorsFile file = nn::load_safetensors(good);
+    // `good` with element `index` of tensor `name` set to `value`.
+    auto write_with = [&](const std::string& name, int64_t index, double value) {
+        std::vector<std::pair<std::string, Tensor>> tensors;
+        for (const auto& [n, t] : file.tensors) {
+            if (n != name) {
+                tensors.emplace_back(n, t);
+                continue;
+            }
+            std::vector<double> v = t.to_vector();
+            v[static_cast<size_t>(index)] = value;
+            tensors.emplace_back(n, from_vector(v, t.shape(), TensorOptions{}.with_dtype(t.dtype())));
+        }
+        nn::save_safetensors(bad, tensors, file.metadata);
+    };
+    TrainConfig resume = c;
+    resume.steps = 5;
+    resume.resume = bad;
+    resume.checkpoint = test::temp_path("finite_out.ckpt");
+    auto refused = [&](const std::string& message) {
+        REQUIRE_THROWS_WITH(load_checkpoint(bad), message);
+        REQUIRE_THROWS_WITH(train_student(resume, teacher.get()), message);
+    };
+    write_with("model.W_Q.weight", 17, std::nan(""));
+    refused("load_checkpoint: " + bad + ": tensor 'model.W_Q.weight' holds nan at index [1, 1]");
+    write_with("optimizer.exp_avg.1", 3, INFINITY);
+    refused("load_checkpoint: " + bad + ": tensor 'optimizer.exp_avg.1' holds inf at index [0, 3]");
+    write_with("optimizer.exp_avg_sq.2", 0, -INFINITY);
+    refused("load_checkpoint: " + bad + ": tensor 'optimizer.exp_avg_sq.2' holds -inf at index [0, 0]");
+    write_with("losses", 1, std::nan(""));
+    refused("load_checkpoint: " + bad + ": tensor 'losses' holds nan at index [1]");
+    // Finite but negative: the optimizer refuses it.
+    write_with("optimizer.exp_avg_sq.0", 16, -1e-6);
+    REQUIRE_NOTHROW(load_checkpoint(bad));
+    REQUIRE_THROWS_WITH(train_student(resume, teacher.get()),
+                        "adam load_state_dict: tensor 'exp_avg_sq.0' holds -1e-06 at index [1, 0] (exp_avg_sq must be "
+                        "non-negative)");
+    // load_parameters checks an in-memory checkpoint too.
+    TrainCheckpoint in_memory = load_checkpoint(good);
+    Generator gen(1);
+    auto student = make_student("mha", c.sizes, gen);
+    in_memory.model[2].second = full(in_memory.model[2].second.shape(), INFINITY);
+    REQUIRE_THROWS_WITH(load_parameters(*student, in_memory, "mem"),
+                        "latte train: checkpoint mem: tensor 'model." + in_memory.model[2].first +
+                            "' holds inf at index [0, 0]");
+    REQUIRE_FALSE(std::filesystem::exists(resume.checkpoint));
+    for (const std::string& f : {good, bad}) std::remove(f.c_str());
+}

@@ -131,3 +131,25 @@ TEST_CASE("latte train --init starts training from the given weights; mismatched
     std::remove(file.c_str());
     std::filesystem::remove_all(test::temp_path("init_runs"));
 }
+
+TEST_CASE("a --data file must be float and finite: checked from the header, then value by value", "[train]") {
+    const std::string file = test::temp_path("bad_values.safetensors");
+    const std::string where = "latte train: --data " + file;
+    nn::save_safetensors(file, {{"x", zeros({6, 3, 16}, TensorOptions{}.with_dtype(DType::Int64))},
+                                {"y", zeros({6, 2, 12})},
+                                {"target", zeros({6, 3, 16})}});
+    REQUIRE_THROWS_WITH(read_training_data_header(file, 16, 12, 4),
+                        where + ": tensor 'x' is int64, expected float32 or float64");
+    REQUIRE_THROWS_WITH(load_training_data(file, 16, 12, 4), where + ": tensor 'x' is int64, expected float32 or float64");
+    std::vector<double> values(6 * 2 * 12, 1.0);
+    values[12 + 5] = -INFINITY;
+    nn::save_safetensors(file, {{"x", zeros({6, 3, 16}, test::f64())},
+                                {"y", from_vector(values, {6, 2, 12})},
+                                {"target", zeros({6, 3, 16})}});
+    const TrainingDataLayout layout = read_training_data_header(file, 16, 12, 4);  // the header is fine
+    REQUIRE(layout.size == 6);
+    REQUIRE(layout.L1 == 3);
+    REQUIRE(layout.L2 == 2);
+    REQUIRE_THROWS_WITH(load_training_data(file, 16, 12, 4), where + ": tensor 'y' holds -inf at index [0, 1, 5]");
+    std::remove(file.c_str());
+}

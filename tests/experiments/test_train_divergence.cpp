@@ -86,3 +86,25 @@ TEST_CASE("latte train --detect-anomaly turns anomaly mode on for the run only",
                              "--detect-anomaly", "--out", dir}) == 0);
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("divergence messages print nan and inf the same way whatever their sign bit", "[train]") {
+    REQUIRE_THROWS_WITH(check_finite_loss(-std::nan(""), 3, 0.5, "after"),
+                        "latte train: the loss is nan at step 3 (lr 0.5): training diverged and stopped; nothing was "
+                        "saved from the diverged state. after");
+    REQUIRE_THROWS_WITH(check_finite_loss(-INFINITY, 3, 0.5, "after"),
+                        "latte train: the loss is -inf at step 3 (lr 0.5): training diverged and stopped; nothing was "
+                        "saved from the diverged state. after");
+    REQUIRE(nonfinite_text(std::nan("")) == "nan");
+    // The optimizer's state is checked before a checkpoint is written.
+    nn::OptimizerState state;
+    state.tensors = {{"exp_avg.0", zeros({2})}, {"exp_avg_sq.0", from_vector(std::vector<double>{0.5, -0.25}, {2})}};
+    REQUIRE_THROWS_WITH(check_optimizer_state(state, 7, 0.5, "after"),
+                        "latte train: optimizer state exp_avg_sq.0 became negative at step 7 (lr 0.5): training diverged "
+                        "and stopped; nothing was saved from the diverged state. after");
+    state.tensors[0].second = full({2}, INFINITY);
+    REQUIRE_THROWS_WITH(check_optimizer_state(state, 7, 0.5, "after"),
+                        "latte train: optimizer state exp_avg.0 became non-finite at step 7 (lr 0.5): training diverged "
+                        "and stopped; nothing was saved from the diverged state. after");
+    state.tensors = {{"momentum_buffer.0", zeros({2})}, {"exp_avg_sq.1", zeros({3})}};
+    REQUIRE_NOTHROW(check_optimizer_state(state, 7, 0.5, "after"));
+}

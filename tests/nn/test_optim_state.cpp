@@ -1,5 +1,6 @@
 // Optimizer state_dict / load_state_dict: a restored optimizer takes exactly the steps the
 // original would have, also through a safetensors file; mismatches are errors that change nothing.
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -182,4 +183,76 @@ TEST_CASE("load_state_dict refuses a mismatched state and leaves the optimizer u
     target.load_state_dict(good);  // the unchanged good state still loads
     REQUIRE(target.steps() == 1);
     REQUIRE(target.lr() == 0.01);
+}
+
+TEST_CASE("load_state_dict refuses nan or inf buffers and a negative exp_avg_sq, naming the tensor and index",
+          "[nn][optim][checkpoint]") {
+    std::vector<Tensor> p = make_params(1);
+    Adam source(p, 0.01);
+    set_grads(p, 0);
+    source.step();
+    const OptimizerState good = source.state_dict();
+    std::vector<Tensor> q = make_params(1);
+    Adam target(q, 0.02);
+    auto with = [&](size_t which, int64_t index, double value) {
+        OptimizerState s = good;
+        Tensor t = clone(s.tensors[which].second);
+        std::vector<double> v = t.to_vector();
+        v[static_cast<size_t>(index)] = value;
+        s.tensors[which].second = from_vector(v, t.shape(), test::f64());
+        return s;
+    };
+    // good.tensors: exp_avg.0, exp_avg.1, exp_avg_sq.0, exp_avg_sq.1
+    REQUIRE_THROWS_WITH(target.load_state_dict(with(0, 5, std::nan(""))),
+                        "adam load_state_dict: tensor 'exp_avg.0' holds nan at index [1, 1]");
+    REQUIRE_THROWS_WITH(target.load_state_dict(with(1, 2, -INFINITY)),
+                        "adam load_state_dict: tensor 'exp_avg.1' holds -inf at index [2]");
+    REQUIRE_THROWS_WITH(target.load_state_dict(with(2, 0, INFINITY)),
+                        "adam load_state_dict: tensor 'exp_avg_sq.0' holds inf at index [0, 0]");
+    REQUIRE_THROWS_WITH(target.load_state_dict(with(3, 4, -0.5)),
+                        "adam load_state_dict: tensor 'exp_avg_sq.1' holds -0.5 at index [4] (exp_avg_sq must be "
+                        "non-negative)");
+    REQUIRE(target.state_dict().tensors.empty());  // nothing was loaded
+    REQUIRE(target.lr() == 0.02);
+
+    std::vector<Tensor> r = make_params(2);
+    SGD sgd_source(r, 0.1, SGDOptions{0.9});
+    set_grads(r, 0);
+    sgd_source.step();
+    OptimizerState momentum = sgd_source.state_dict();
+    momentum.tensors[0].second = full({3, 4}, std::nan(""), test::f64());
+    SGD sgd_target(make_params(2), 0.1, SGDOptions{0.9});
+    REQUIRE_THROWS_WITH(sgd_target.load_state_dict(momentum),
+                        "sgd load_state_dict: tensor 'momentum_buffer.0' holds nan at index [0, 0]");
+    OptimizerState bad_lr = good;
+    bad_lr.metadata["lr"] = "-1";
+    REQUIRE_THROWS_WITH(target.load_state_dict(bad_lr),
+                        "adam load_state_dict: learning rate must be finite and non-negative, got -1");
+}
+
+TEST_CASE("optimizer hyperparameters and set_lr must be finite and non-negative", "[nn][optim]") {
+    const double nan = std::nan("");
+    REQUIRE_THROWS_WITH(Adam(make_params(1), nan), "optimizer: learning rate must be finite and non-negative, got nan");
+    REQUIRE_THROWS_WITH(SGD(make_params(1), INFINITY), "optimizer: learning rate must be finite and non-negative, got inf");
+    Adam adam(make_params(1), 0.01);
+    REQUIRE_THROWS_WITH(adam.set_lr(nan), "adam set_lr: learning rate must be finite and non-negative, got nan");
+    REQUIRE_THROWS_WITH(adam.set_lr(-0.1), "adam set_lr: learning rate must be finite and non-negative, got -0.1");
+    REQUIRE(adam.lr() == 0.01);
+    adam.set_lr(0);
+    REQUIRE(adam.lr() == 0);
+    REQUIRE_THROWS_WITH(Adam(make_params(1), 0.1, AdamOptions{0.9, 0.999, 1e-8, nan}),
+                        "Adam: weight_decay must be finite and non-negative, got nan");
+    REQUIRE_THROWS_WITH(AdamW(make_params(1), 0.1, AdamOptions{0.9, 0.999, 1e-8, -0.01}),
+                        "Adam: weight_decay must be finite and non-negative, got -0.01");
+    REQUIRE_THROWS_WITH(Adam(make_params(1), 0.1, AdamOptions{0.9, 0.999, INFINITY, 0}),
+                        "Adam: eps must be finite and non-negative, got inf");
+    REQUIRE_THROWS_WITH(SGD(make_params(1), 0.1, SGDOptions{nan}), "SGD: momentum must be finite and non-negative, got nan");
+    REQUIRE_THROWS_WITH(SGD(make_params(1), 0.1, SGDOptions{-0.9}),
+                        "SGD: momentum must be finite and non-negative, got -0.9");
+    REQUIRE_THROWS_WITH(SGD(make_params(1), 0.1, SGDOptions{0.9, -1}),
+                        "SGD: dampening must be finite and non-negative, got -1");
+    REQUIRE_THROWS_WITH(SGD(make_params(1), 0.1, SGDOptions{0.9, 0, nan}),
+                        "SGD: weight_decay must be finite and non-negative, got nan");
+    REQUIRE_THROWS_WITH(SGD(make_params(1), 0.1, SGDOptions{0, 0, -1e-4}),
+                        "SGD: weight_decay must be finite and non-negative, got -0.0001");
 }

@@ -2,6 +2,7 @@
 #pragma once
 #include <filesystem>
 #include <string>
+#include <unistd.h>
 
 #include "ops/ops.h"
 
@@ -23,9 +24,11 @@ inline Tensor uniform64(const Shape& shape, uint64_t seed, double low, double hi
     return rand(shape, gen, f64(requires_grad), low, high);
 }
 
-// A path in the system's temporary folder for a test's scratch file.
+// A path in the system's temporary folder for a test's scratch file; the process id keeps test
+// processes running at the same time (ctest -j, several build folders) out of each other's files.
 inline std::string temp_path(const std::string& name) {
-    return (std::filesystem::temp_directory_path() / ("latte_test_" + name)).string();
+    return (std::filesystem::temp_directory_path() /
+            ("latte_test_" + std::to_string(::getpid()) + "_" + name)).string();
 }
 
 }  // namespace latte::test

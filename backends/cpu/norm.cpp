@@ -1,0 +1,81 @@
+// RMSNorm and LayerNorm over the last dim: one row per loop step, threaded over rows, sums in
+// double (also for float32).
+#include <algorithm>
+#include <cmath>
+
+#include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/dispatch.h"
+#include "backends/cpu/parallel.h"
+
+namespace latte::cpu {
+namespace {
+
+int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)); }
+
+}  // namespace
+
+void CpuBackend::norm_fwd(NormKind kind, void* y, void* mean, void* rstd, const void* x, const void* weight,
+                          const void* bias, DType dtype, int64_t rows, int64_t cols, double eps) {
+    dispatch(dtype, [&](auto* tag) {
+        using T = elem_t<decltype(tag)>;
+        const T* w = static_cast<const T*>(weight);
+        const T* b = static_cast<const T*>(bias);
+        parallel_for(rows, row_grain(cols), [&](int64_t begin, int64_t end) {
+            for (int64_t r = begin; r < end; ++r) {
+                const T* xr = static_cast<const T*>(x) + r * cols;
+                T* yr = static_cast<T*>(y) + r * cols;
+                double mu = 0, var = 0;
+                if (kind == NormKind::Layer) {
+                    for (int64_t c = 0; c < cols; ++c) mu += xr[c];
+                    mu /= static_cast<double>(cols);
+                }
+                for (int64_t c = 0; c < cols; ++c) {
+                    const double v = static_cast<double>(xr[c]) - mu;
+                    var += v * v;
+                }
+                var /= static_cast<double>(cols);
+                const double rs = 1.0 / std::sqrt(var + eps);
+                if (kind == NormKind::Layer) static_cast<T*>(mean)[r] = static_cast<T>(mu);
+                static_cast<T*>(rstd)[r] = static_cast<T>(rs);
+                for (int64_t c = 0; c < cols; ++c) {
+                    double v = (static_cast<double>(xr[c]) - mu) * rs;
+                    if (w) v *= static_cast<double>(w[c]);
+                    if (b) v += static_cast<double>(b[c]);
+                    yr[c] = static_cast<T>(v);
+                }
+            }
+        });
+    });
+}
+
+void CpuBackend::norm_bwd(NormKind kind, void* dx, const void* dy, const void* x, const void* weight, const void* mean,
+                          const void* rstd, DType dtype, int64_t rows, int64_t cols) {
+    dispatch(dtype, [&](auto* tag) {
+        using T = elem_t<decltype(tag)>;
+        const T* w = static_cast<const T*>(weight);
+        parallel_for(rows, row_grain(cols), [&](int64_t begin, int64_t end) {
+            for (int64_t r = begin; r < end; ++r) {
+                const T* xr = static_cast<const T*>(x) + r * cols;
+                const T* gr = static_cast<const T*>(dy) + r * cols;
+                T* dr = static_cast<T*>(dx) + r * cols;
+                const double mu = kind == NormKind::Layer ? static_cast<double>(static_cast<const T*>(mean)[r]) : 0.0;
+                const double rs = static_cast<const T*>(rstd)[r];
+                double sum_gw = 0, sum_gwx = 0;
+                for (int64_t c = 0; c < cols; ++c) {
+                    const double gw = static_cast<double>(gr[c]) * (w ? static_cast<double>(w[c]) : 1.0);
+                    sum_gw += gw;
+                    sum_gwx += gw * (static_cast<double>(xr[c]) - mu) * rs;
+                }
+                const double n = static_cast<double>(cols);
+                const double a = kind == NormKind::Layer ? sum_gw / n : 0.0, bcoef = sum_gwx / n;
+                for (int64_t c = 0; c < cols; ++c) {
+                    const double gw = static_cast<double>(gr[c]) * (w ? static_cast<double>(w[c]) : 1.0);
+                    const double xhat = (static_cast<double>(xr[c]) - mu) * rs;
+                    dr[c] = static_cast<T>(rs * (gw - a - xhat * bcoef));
+                }
+            }
+        });
+    });
+}
+
+}  // namespace latte::cpu

@@ -1,0 +1,126 @@
+#include <cmath>
+#include <limits>
+
+#include "ops/ops.h"
+#include "tests/support/catch_helpers.h"
+#include "tests/support/fixtures.h"
+
+using namespace latte;
+
+namespace {
+
+Tensor ids_of(const std::vector<double>& values, const Shape& shape) {
+    return from_vector(values, shape, TensorOptions{}.with_dtype(DType::Int64));
+}
+
+}  // namespace
+
+TEST_CASE("embedding gathers rows and scatter-adds its gradient, repeated ids included", "[ops][embedding]") {
+    Tensor w = test::randn64({5, 3}, 1);
+    const std::vector<double> idv{1, 4, 1, 0, 1, 3};
+    Tensor ids = ids_of(idv, {2, 3});
+    Tensor out = embedding(w, ids);
+    REQUIRE(out.shape() == Shape{2, 3, 3});
+    const auto wv = w.to_vector(), ov = out.to_vector();
+    for (size_t i = 0; i < idv.size(); ++i)
+        for (size_t c = 0; c < 3; ++c) REQUIRE(ov[i * 3 + c] == wv[static_cast<size_t>(idv[i]) * 3 + c]);
+    Tensor g = test::randn64({2, 3, 3}, 2, false);
+    out.backward(g);
+    // The loop: dw[v] = sum of g's rows whose id is v (id 1 appears three times, id 2 never).
+    std::vector<double> want(15, 0.0);
+    const auto gv = g.to_vector();
+    for (size_t i = 0; i < idv.size(); ++i)
+        for (size_t c = 0; c < 3; ++c) want[static_cast<size_t>(idv[i]) * 3 + c] += gv[i * 3 + c];
+    LATTE_REQUIRE_CLOSE(w.grad(), from_vector(want, {5, 3}, test::f64()), 1e-14, 0);
+    LATTE_REQUIRE_GRADCHECK([ids](const std::vector<Tensor>& v) { return embedding(v[0], ids); }, {w});
+    // 0-d ids give one row; float32 works the same.
+    REQUIRE(embedding(w.detach(), ids_of({3}, {})).shape() == Shape{3});
+    LATTE_REQUIRE_CLOSE(to(embedding(to(w.detach(), DType::Float32), ids), DType::Float64), out.detach(), 1e-7, 0);
+}
+
+TEST_CASE("embedding names the first out-of-range id and its index", "[ops][embedding]") {
+    Tensor w = zeros({5, 3});
+    REQUIRE_THROWS_WITH(embedding(w, ids_of({0, 5, -1, 2}, {2, 2})),
+                        "embedding: id 5 at index [0,1] is out of range [0, 5) for weight [5,3]");
+    REQUIRE_THROWS_WITH(embedding(w, ids_of({0, 1, -1}, {3})),
+                        "embedding: id -1 at index [2] is out of range [0, 5) for weight [5,3]");
+    REQUIRE_THROWS_WITH(embedding(w, zeros({2})), "embedding: ids must be int64, got float32 [2]");
+    REQUIRE_THROWS_WITH(embedding(zeros({5}), ids_of({0}, {1})), "embedding: weight must be 2-D (V, D), got [5]");
+}
+
+TEST_CASE("cross_entropy equals the per-row log-sum-exp loop, with ignore_index and every reduction",
+          "[ops][cross_entropy]") {
+    Tensor x = test::randn64({4, 5}, 3);
+    const std::vector<double> tv{1, -100, 4, 0};
+    Tensor t = ids_of(tv, {4});
+    const auto xv = x.to_vector();
+    std::vector<double> rows(4, 0.0);
+    double total = 0;
+    for (size_t r = 0; r < 4; ++r) {
+        if (tv[r] == -100) continue;
+        double s = 0;
+        for (size_t c = 0; c < 5; ++c) s += std::exp(xv[r * 5 + c]);
+        rows[r] = std::log(s) - xv[r * 5 + static_cast<size_t>(tv[r])];
+        total += rows[r];
+    }
+    REQUIRE(cross_entropy(x, t).item() == Approx(total / 3).epsilon(1e-14));
+    REQUIRE(cross_entropy(x, t, -100, Reduction::Sum).item() == Approx(total).epsilon(1e-14));
+    LATTE_REQUIRE_CLOSE(cross_entropy(x, t, -100, Reduction::None), from_vector(rows, {4}, test::f64()), 1e-14, 1e-15);
+    // The gradient of the mean: (softmax - onehot) / 3, a zero row where the target is ignored.
+    Tensor loss = cross_entropy(x, t);
+    loss.backward();
+    const auto p = softmax(x.detach(), 1).to_vector(), gx = x.grad().to_vector();
+    for (size_t r = 0; r < 4; ++r)
+        for (size_t c = 0; c < 5; ++c) {
+            const double want = tv[r] == -100 ? 0.0 : (p[r * 5 + c] - (c == static_cast<size_t>(tv[r]) ? 1 : 0)) / 3;
+            REQUIRE(gx[r * 5 + c] == Approx(want).margin(1e-15));
+        }
+    for (Reduction red : {Reduction::Mean, Reduction::Sum, Reduction::None}) {
+        auto f = [t, red](const std::vector<Tensor>& v) { return cross_entropy(v[0], t, -100, red); };
+        LATTE_REQUIRE_GRADCHECK(f, {x});
+    }
+    // Another ignore_index, and (B, L, V) logits equal their (B*L, V) flattening.
+    Tensor x3 = test::randn64({2, 3, 6}, 4);
+    Tensor t3 = ids_of({5, 0, 2, 2, 1, 3}, {2, 3});
+    REQUIRE(cross_entropy(x3, t3, 2).item() ==
+            Approx(cross_entropy(reshape(x3, {6, 6}), reshape(t3, {6}), 2).item()).epsilon(1e-14));
+    REQUIRE(cross_entropy(x3, t3, -1, Reduction::None).shape() == Shape{2, 3});
+    LATTE_REQUIRE_GRADCHECK([t3](const std::vector<Tensor>& v) { return cross_entropy(v[0], t3, 2); }, {x3});
+}
+
+TEST_CASE("cross_entropy is stable for large logits, agrees in float32, and is NaN when all rows are ignored",
+          "[ops][cross_entropy]") {
+    Tensor x = from_vector(std::vector<double>{1000, 1001, 1002, -1000, 0, 1000}, {2, 3}, test::f64());
+    Tensor t = ids_of({2, 0}, {2});
+    const double z = std::log(1 + std::exp(1.0) + std::exp(2.0));
+    const auto l = cross_entropy(x, t, -100, Reduction::None).to_vector();
+    REQUIRE(l[0] == Approx(z - 2).epsilon(1e-12));  // 1000 + z - 1002 rounds at 1e-13
+    REQUIRE(l[1] == Approx(2000).epsilon(1e-14));
+    Tensor y = test::randn64({7, 300}, 5, false);
+    Tensor ty = ids_of({0, 299, 5, -100, 17, 100, 3}, {7});
+    REQUIRE(cross_entropy(to(y, DType::Float32), ty).item() == Approx(cross_entropy(y, ty).item()).epsilon(1e-6));
+    REQUIRE(std::isnan(cross_entropy(y, ids_of(std::vector<double>(7, -100), {7})).item()));
+}
+
+TEST_CASE("cross_entropy refuses bad targets with the op and shapes named", "[ops][cross_entropy]") {
+    Tensor x = zeros({4, 5});
+    REQUIRE_THROWS_WITH(cross_entropy(x, ids_of({0, 1, 5, 9}, {4})),
+                        "cross_entropy: target 5 at index [2] is out of range [0, 5) for logits [4,5] (ignore_index -100)");
+    REQUIRE_THROWS_WITH(cross_entropy(x, ids_of({0, -100, -1, 0}, {4}), -100),
+                        "cross_entropy: target -1 at index [2] is out of range [0, 5) for logits [4,5] (ignore_index -100)");
+    REQUIRE_THROWS_WITH(cross_entropy(x, ids_of({0, 1, 2}, {3})),
+                        "cross_entropy: targets [3] must have the shape of logits [4,5] without its last dim, [4]");
+    REQUIRE_THROWS_WITH(cross_entropy(x, zeros({4})), "cross_entropy: targets must be int64, got float32 [4]");
+}
+
+TEST_CASE("argmax returns max's int64 indices, the first of ties", "[ops][argmax]") {
+    Tensor x = from_vector(std::vector<double>{1, 3, 3, 0, -1, 2, 2, 7, 4}, {3, 3}, test::f64());
+    Tensor a = argmax(x, 1);
+    REQUIRE(a.dtype() == DType::Int64);
+    REQUIRE(a.to_vector<int64_t>() == std::vector<int64_t>{1, 2, 1});  // row 0: the first of the tied 3s
+    REQUIRE(argmax(x, 0).to_vector<int64_t>() == std::vector<int64_t>{2, 2, 2});
+    REQUIRE(argmax(x, -1, true).shape() == Shape{3, 1});
+    Tensor r = test::randn64({4, 7, 5}, 6, false);
+    REQUIRE(argmax(r, 1).to_vector<int64_t>() == max(r, 1).indices.to_vector<int64_t>());
+    REQUIRE_THROWS_WITH(argmax(x, 2), "argmax: dim 2 out of range for a tensor of 2 dims");
+}
