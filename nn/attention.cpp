@@ -10,6 +10,7 @@
 #include "nn/gqa.h"
 #include "nn/mha.h"
 #include "nn/mla.h"
+#include "nn/mla_rope.h"
 #include "ops/ops.h"
 
 namespace latte::nn {
@@ -23,7 +24,31 @@ int64_t config_int(const std::map<std::string, std::string>& config, const std::
     return value;
 }
 
+double config_rope_base(const std::map<std::string, std::string>& config) {
+    auto it = config.find("rope_base");
+    if (it == config.end()) return 10000.0;
+    double value = 0;
+    LATTE_CHECK(parse_double(it->second, value), "make_attention: 'rope_base' = '", it->second, "' is not a number");
+    return value;
+}
+
+RoPE config_rope(const std::map<std::string, std::string>& config) {
+    auto it = config.find("rope");
+    if (it == config.end()) return {};
+    LATTE_CHECK(it->second == "true" || it->second == "false", "make_attention: 'rope' = '", it->second,
+                "' is not true or false");
+    return {it->second == "true", config_rope_base(config)};
+}
+
 }  // namespace
+
+Tensor rope_heads(const Tensor& t, int64_t heads, int64_t position_offset, double base) {
+    check_defined(t, "rope_heads", "t");
+    LATTE_CHECK(t.dim() == 3 && heads > 0 && t.size(2) % heads == 0, "rope_heads: expected t (B, L, ", heads,
+                "*dh), got ", shape_str(t.shape()));
+    const int64_t b = t.size(0), l = t.size(1), dh = t.size(2) / heads;
+    return reshape(rope(reshape(t, {b, l, heads, dh}), position_offset, base), {b, l, heads * dh});
+}
 
 Tensor causal_mask(int64_t l1, int64_t l2, const TensorOptions& options, int64_t first_row, int64_t rows) {
     if (rows < 0) rows = l1 - first_row;
@@ -143,20 +168,25 @@ Tensor latent_attention(const Tensor& q, const Tensor& c, int64_t heads, bool ca
 std::shared_ptr<Attention> make_attention(const std::map<std::string, std::string>& config, Generator& gen,
                                           DType dtype) {
     auto it = config.find("module");
-    LATTE_CHECK(it != config.end(), "make_attention: config has no 'module' (mha, gqa or mla)");
+    LATTE_CHECK(it != config.end(), "make_attention: config has no 'module' (mha, gqa, mla or mla_rope)");
     const std::string& kind = it->second;
     if (kind == "mha")
         return std::make_shared<MultiHeadAttention>(config_int(config, "D_1"), config_int(config, "D_2"),
                                                     config_int(config, "D_qk"), config_int(config, "D_v"),
-                                                    config_int(config, "H"), gen, dtype);
+                                                    config_int(config, "H"), gen, dtype, config_rope(config));
     if (kind == "gqa")
         return std::make_shared<GroupedQueryAttention>(config_int(config, "D_1"), config_int(config, "D_2"),
                                                        config_int(config, "D_qk"), config_int(config, "D_v"),
-                                                       config_int(config, "H"), config_int(config, "G"), gen, dtype);
+                                                       config_int(config, "H"), config_int(config, "G"), gen, dtype,
+                                                       config_rope(config));
     if (kind == "mla")
         return std::make_shared<MultiHeadLatentAttention>(config_int(config, "D"), config_int(config, "H"),
                                                           config_int(config, "d"), config_int(config, "r"), gen, dtype);
-    LATTE_FAIL("make_attention: unknown module '", kind, "' (expected mha, gqa or mla)");
+    if (kind == "mla_rope")
+        return std::make_shared<MultiHeadLatentAttentionRoPE>(
+            config_int(config, "D"), config_int(config, "H"), config_int(config, "d"), config_int(config, "r"),
+            config_int(config, "d_R"), gen, dtype, config_rope_base(config));
+    LATTE_FAIL("make_attention: unknown module '", kind, "' (expected mha, gqa, mla or mla_rope)");
 }
 
 }  // namespace latte::nn

@@ -45,6 +45,22 @@ Tensor grouped_attention(const Tensor& q, const Tensor& k, const Tensor& v, int6
 // query rows, so each batch is one (L1*H, r) x (r, L2) product and c is never copied per head.
 Tensor latent_attention(const Tensor& q, const Tensor& c, int64_t heads, bool causal, double scale);
 
+// Rotary position embedding of queries and keys inside an attention module (ops/rope.h: the
+// rotate_half pairing, angle position * base^(-2i/d)). Off by default.
+struct RoPE {
+    bool enabled = false;
+    double base = 10000.0;
+};
+
+// rope over the heads of a projection: t (B, L, n*dh) viewed as (B, L, n, dh), positions
+// position_offset .. position_offset + L - 1 -> (B, L, n*dh). dh must be even.
+Tensor rope_heads(const Tensor& t, int64_t heads, int64_t position_offset, double base);
+
+// The position of the first query when queries x (L1) attend keys y (L2) in a module with RoPE:
+// the queries are the last L1 of the L2 positions (as the causal mask takes them), so
+// L2 - L1 when L1 <= L2, else 0. Keys start at position 0. Self-attention: 0.
+inline int64_t query_position_offset(int64_t l1, int64_t l2) { return l1 <= l2 ? l2 - l1 : 0; }
+
 // What the training loop, the weight files and the `latte` program need of any attention module.
 class Attention : public Module {
 public:
@@ -57,8 +73,8 @@ public:
     virtual int64_t context_width() const = 0;  // D2
 };
 
-// Builds the module a config describes (as written by config(): "module" is mha, gqa or mla,
-// with its sizes), with fresh weights from `gen`. Throws on a missing or malformed entry.
+// Builds the module a config describes (as written by config(): "module" is mha, gqa, mla or
+// mla_rope, with its sizes; mha and gqa also read the optional "rope" (true|false) and "rope_base"), with fresh weights from `gen`. Throws on a missing or malformed entry.
 std::shared_ptr<Attention> make_attention(const std::map<std::string, std::string>& config, Generator& gen,
                                           DType dtype = DType::Float32);
 

@@ -6,6 +6,7 @@
 #include "nn/gqa.h"
 #include "nn/mha.h"
 #include "nn/mla.h"
+#include "nn/mla_rope.h"
 #include "ops/ops.h"
 
 namespace latte::nn {
@@ -21,23 +22,29 @@ void check_step_input(const char* who, const Tensor& x, int64_t batch, int64_t w
 class KVDecoder final : public Decoder {
 public:
     KVDecoder(std::shared_ptr<Linear> W_Q, std::shared_ptr<Linear> W_K, std::shared_ptr<Linear> W_V,
-              std::shared_ptr<Linear> W_O, int64_t heads, int64_t kv_heads, int64_t batch, int64_t capacity)
+              std::shared_ptr<Linear> W_O, int64_t heads, int64_t kv_heads, RoPE rope, int64_t batch,
+              int64_t capacity)
         : W_Q_(std::move(W_Q)), W_K_(std::move(W_K)), W_V_(std::move(W_V)), W_O_(std::move(W_O)),
-          heads_(heads), kv_heads_(kv_heads), batch_(batch),
+          heads_(heads), kv_heads_(kv_heads), rope_(rope), batch_(batch),
           keys_(batch, capacity, W_K_->out_features(), W_K_->weight().options()),
           values_(batch, capacity, W_V_->out_features(), W_V_->weight().options()) {}
 
     Tensor step(const Tensor& x) override {
         NoGradGuard no_grad;
+        const int64_t position = length();
         append(x);  // checks x
         Tensor k = keys_.filled(), v = values_.filled();  // (B, length, G*d), (B, length, G*dv)
         const double scale = 1.0 / std::sqrt(double(W_K_->out_features() / kv_heads_));
-        return W_O_->forward(grouped_attention(W_Q_->forward(x), k, v, heads_, kv_heads_, true, scale));
+        Tensor q = W_Q_->forward(x);
+        if (rope_.enabled) q = rope_heads(q, heads_, position, rope_.base);
+        return W_O_->forward(grouped_attention(q, k, v, heads_, kv_heads_, true, scale));
     }
     void append(const Tensor& x) override {
         check_step_input("decode (K/V cache)", x, batch_, W_Q_->in_features());
         NoGradGuard no_grad;
-        keys_.append(W_K_->forward(x));
+        Tensor k = W_K_->forward(x);  // cached rotated, at its position
+        if (rope_.enabled) k = rope_heads(k, kv_heads_, length(), rope_.base);
+        keys_.append(k);
         values_.append(W_V_->forward(x));
     }
     int64_t length() const override { return keys_.length(); }
@@ -46,7 +53,9 @@ public:
 
 private:
     std::shared_ptr<Linear> W_Q_, W_K_, W_V_, W_O_;
-    int64_t heads_, kv_heads_, batch_;
+    int64_t heads_, kv_heads_;
+    RoPE rope_;
+    int64_t batch_;
     PositionCache keys_, values_;
 };
 
@@ -77,6 +86,39 @@ private:
         return AbsorbedLatentAttention(mla);
     }
     AbsorbedLatentAttention absorbed_;
+    int64_t batch_;
+    PositionCache latents_;
+};
+
+// MLA with decoupled RoPE: the latent c and the rotated shared key rope(k_R) are cached
+// (r + d_R numbers); the absorbed path attends them directly.
+class LatentRoPEDecoder final : public Decoder {
+public:
+    LatentRoPEDecoder(const MultiHeadLatentAttentionRoPE& mla, int64_t batch, int64_t capacity)
+        : absorbed_(build(mla)), batch_(batch),
+          latents_(batch, capacity, absorbed_.cache_width(), mla.W_DKV->weight().options()) {}
+
+    Tensor step(const Tensor& x) override {
+        NoGradGuard no_grad;
+        const int64_t position = length();
+        append(x);  // checks x
+        return absorbed_.attend(x, latents_.filled(), true, position);  // latents (B, length, r + d_R)
+    }
+    void append(const Tensor& x) override {
+        check_step_input("decode (latent + rope key cache)", x, batch_, absorbed_.width());
+        NoGradGuard no_grad;
+        latents_.append(absorbed_.latent(x, length()));
+    }
+    int64_t length() const override { return latents_.length(); }
+    int64_t cache_numbers_per_position() const override { return latents_.width(); }
+    int64_t cache_bytes() const override { return latents_.bytes(); }
+
+private:
+    static AbsorbedLatentAttentionRoPE build(const MultiHeadLatentAttentionRoPE& mla) {
+        NoGradGuard no_grad;
+        return AbsorbedLatentAttentionRoPE(mla);
+    }
+    AbsorbedLatentAttentionRoPE absorbed_;
     int64_t batch_;
     PositionCache latents_;
 };
@@ -112,12 +154,16 @@ std::unique_ptr<Decoder> make_decoder(const Attention& module, int64_t batch, in
     LATTE_CHECK(module.input_width() == module.context_width(), "make_decoder: self-attention decoding needs D_1 = "
                 "D_2, got D_1=", module.input_width(), " D_2=", module.context_width());
     if (auto* m = dynamic_cast<const MultiHeadAttention*>(&module))
-        return std::make_unique<KVDecoder>(m->W_Q, m->W_K, m->W_V, m->W_O, m->heads(), m->heads(), batch, capacity);
+        return std::make_unique<KVDecoder>(m->W_Q, m->W_K, m->W_V, m->W_O, m->heads(), m->heads(), m->rope(), batch,
+                                           capacity);
     if (auto* g = dynamic_cast<const GroupedQueryAttention*>(&module))
-        return std::make_unique<KVDecoder>(g->W_Q, g->W_K, g->W_V, g->W_O, g->heads(), g->kv_heads(), batch, capacity);
+        return std::make_unique<KVDecoder>(g->W_Q, g->W_K, g->W_V, g->W_O, g->heads(), g->kv_heads(), g->rope(),
+                                           batch, capacity);
     if (auto* l = dynamic_cast<const MultiHeadLatentAttention*>(&module))
         return std::make_unique<LatentDecoder>(*l, batch, capacity);
-    LATTE_FAIL("make_decoder: unsupported module kind (expected MHA, GQA or MLA)");
+    if (auto* l = dynamic_cast<const MultiHeadLatentAttentionRoPE*>(&module))
+        return std::make_unique<LatentRoPEDecoder>(*l, batch, capacity);
+    LATTE_FAIL("make_decoder: unsupported module kind (expected MHA, GQA, MLA or MLA with RoPE)");
 }
 
 }  // namespace latte::nn

@@ -2,6 +2,8 @@
 // step appends new tokens and attends everything cached so far.
 //   MHA/GQA cache K and V: 2*G*d numbers per position (2*D for MHA).
 //   MLA caches only the latent c = W_DKV x: r numbers per position, read by the absorbed path.
+//   MLA with decoupled RoPE caches c and the rotated shared key: r + d_R numbers per position.
+//   With RoPE, keys are cached already rotated and each step's queries are rotated at their positions.
 // Decoding is inference: steps run without recording autodiff graphs.
 #pragma once
 #include <memory>
@@ -45,8 +47,8 @@ public:
     virtual int64_t cache_bytes() const = 0;
 };
 
-// A decoder for an MHA, GQA or MLA module (whose input and context widths must agree), for
-// `batch` sequences of up to `capacity` positions. MLA decodes by the absorbed path. The module
+// A decoder for an MHA, GQA, MLA or MLA-with-RoPE module (whose input and context widths must agree), for
+// `batch` sequences of up to `capacity` positions. MLA (either form) decodes by the absorbed path. The module
 // must outlive the decoder and keep its weights while decoding.
 std::unique_ptr<Decoder> make_decoder(const Attention& module, int64_t batch, int64_t capacity);
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "nn/state_text.h"
 #include "ops/ops.h"
 
 namespace latte::nn {
@@ -15,10 +16,12 @@ void check_attention_inputs(const char* module, const Tensor& x, const Tensor& y
 }
 
 MultiHeadAttention::MultiHeadAttention(int64_t d1, int64_t d2, int64_t d_qk, int64_t d_v, int64_t heads,
-                                       Generator& gen, DType dtype)
-    : d1_(d1), d2_(d2), d_qk_(d_qk), d_v_(d_v), heads_(heads) {
+                                       Generator& gen, DType dtype, RoPE rope)
+    : rope_(rope), d1_(d1), d2_(d2), d_qk_(d_qk), d_v_(d_v), heads_(heads) {
     LATTE_CHECK(d1 > 0 && d2 > 0 && d_qk > 0 && d_v > 0 && heads > 0, "MultiHeadAttention: sizes must be positive, got D1=",
                 d1, " D2=", d2, " D_qk=", d_qk, " D_v=", d_v, " H=", heads);
+    LATTE_CHECK(!rope.enabled || (d_qk % 2 == 0 && std::isfinite(rope.base) && rope.base > 0), 
+                "MultiHeadAttention: RoPE needs an even D_qk and a finite base > 0, got D_qk=", d_qk, " base=", rope.base);
     W_Q = register_module("W_Q", std::make_shared<Linear>(d1, heads * d_qk, false, gen, dtype));
     W_K = register_module("W_K", std::make_shared<Linear>(d2, heads * d_qk, false, gen, dtype));
     W_V = register_module("W_V", std::make_shared<Linear>(d2, heads * d_v, false, gen, dtype));
@@ -30,13 +33,22 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& y, bool causal
     Tensor q = W_Q->forward(x);  // (B, L1, H*D_qk)
     Tensor k = W_K->forward(y);  // (B, L2, H*D_qk)
     Tensor v = W_V->forward(y);  // (B, L2, H*D_v)
+    if (rope_.enabled) {  // queries are the last L1 of the L2 positions
+        q = rope_heads(q, heads_, query_position_offset(x.size(1), y.size(1)), rope_.base);
+        k = rope_heads(k, heads_, 0, rope_.base);
+    }
     Tensor o = grouped_attention(q, k, v, heads_, heads_, causal, 1.0 / std::sqrt(double(d_qk_)));  // (B, L1, H*D_v)
     return W_O->forward(o);  // (B, L1, D1)
 }
 
 std::map<std::string, std::string> MultiHeadAttention::config() const {
-    return {{"module", "mha"}, {"D_1", std::to_string(d1_)}, {"D_2", std::to_string(d2_)},
+    std::map<std::string, std::string> c{{"module", "mha"}, {"D_1", std::to_string(d1_)}, {"D_2", std::to_string(d2_)},
             {"D_qk", std::to_string(d_qk_)}, {"D_v", std::to_string(d_v_)}, {"H", std::to_string(heads_)}};
+    if (rope_.enabled) {
+        c["rope"] = "true";
+        c["rope_base"] = state_text::from_double(rope_.base);
+    }
+    return c;
 }
 
 }  // namespace latte::nn

@@ -10,7 +10,7 @@ namespace latte::nn {
 class MultiHeadAttention : public Attention {
 public:
     MultiHeadAttention(int64_t d1, int64_t d2, int64_t d_qk, int64_t d_v, int64_t heads, Generator& gen,
-                       DType dtype = DType::Float32);
+                       DType dtype = DType::Float32, RoPE rope = {});
 
     Tensor forward(const Tensor& x, const Tensor& y, bool causal = false) const override;
     int64_t kv_cache_per_position() const override { return heads_ * (d_qk_ + d_v_); }
@@ -22,8 +22,10 @@ public:
     int64_t heads() const { return heads_; }
     int64_t d_qk() const { return d_qk_; }
     int64_t d_v() const { return d_v_; }
+    const RoPE& rope() const { return rope_; }
 
 private:
+    RoPE rope_;
     int64_t d1_, d2_, d_qk_, d_v_, heads_;
 };
 

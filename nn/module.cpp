@@ -30,6 +30,13 @@ std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const {
     return out;
 }
 
+std::vector<std::pair<std::string, const Module*>> Module::named_modules() const {
+    std::vector<std::pair<std::string, const Module*>> out{{"", this}};
+    for (const auto& [name, child] : children_)
+        for (const auto& [sub, module] : child->named_modules()) out.emplace_back(sub.empty() ? name : name + "." + sub, module);
+    return out;
+}
+
 std::vector<Tensor> Module::parameters() const {
     std::vector<Tensor> out;
     for (auto& [_, t] : named_parameters()) out.push_back(t);

@@ -20,6 +20,9 @@ public:
     // ("W_Q.weight"), as in a PyTorch state_dict.
     std::vector<std::pair<std::string, Tensor>> named_parameters() const;
     std::vector<Tensor> parameters() const;
+    // This module ("") and every submodule, depth first in registration order, with dotted names
+    // ("layers.0.attn"), like torch's named_modules().
+    std::vector<std::pair<std::string, const Module*>> named_modules() const;
     int64_t num_parameters() const;
     void zero_grad();
     void train(bool on = true);

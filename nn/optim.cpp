@@ -101,6 +101,29 @@ Adam::Adam(std::vector<Tensor> params, double lr, AdamOptions options, bool deco
     check_options(options);
 }
 
+namespace {
+std::vector<Tensor> flatten_groups(const std::vector<ParamGroup>& groups) {
+    std::vector<Tensor> out;
+    for (const ParamGroup& g : groups) out.insert(out.end(), g.params.begin(), g.params.end());
+    return out;
+}
+}  // namespace
+
+Adam::Adam(std::vector<ParamGroup> groups, double lr, AdamOptions options, bool decoupled)
+    : Adam(flatten_groups(groups), lr, options, decoupled) {
+    grouped_ = true;
+    for (size_t g = 0; g < groups.size(); ++g) {
+        LATTE_CHECK(std::isfinite(groups[g].weight_decay) && groups[g].weight_decay >= 0, "Adam: group ", g,
+                    " weight_decay must be finite and non-negative, got ", groups[g].weight_decay);
+        decay_.insert(decay_.end(), groups[g].params.size(), groups[g].weight_decay);
+    }
+}
+
+double Adam::weight_decay(size_t i) const {
+    LATTE_CHECK(i < params_.size(), "Adam::weight_decay: parameter ", i, " out of range (", params_.size(), ")");
+    return grouped() ? decay_[i] : options_.weight_decay;
+}
+
 void check_options(const AdamOptions& options) {
     LATTE_CHECK(options.beta1 >= 0 && options.beta1 < 1 && options.beta2 >= 0 && options.beta2 < 1,
                 "Adam: betas must be in [0, 1), got ", options.beta1, ", ", options.beta2);
@@ -113,8 +136,8 @@ void Adam::step() {
     ++t_;
     const double bias1 = 1 - std::pow(options_.beta1, static_cast<double>(t_));
     const double bias2 = 1 - std::pow(options_.beta2, static_cast<double>(t_));
-    const AdamStep step{lr_, options_.beta1, options_.beta2, options_.eps, options_.weight_decay, bias1, bias2,
-                        decoupled_};
+    AdamStep step{lr_, options_.beta1, options_.beta2, options_.eps, options_.weight_decay, bias1, bias2,
+                  decoupled_};
     for (size_t i = 0; i < params_.size(); ++i) {
         const Tensor& p = params_[i];
         const Tensor g = p.grad();
@@ -134,6 +157,7 @@ void Adam::step() {
         }
         // One fused pass per parameter (backends/common/adam_math.h) instead of a dozen ops.
         const Tensor gc = contiguous(g);
+        step.weight_decay = weight_decay(i);
         backend_for(p.device()).adam_step(step, p.dtype(), p.numel(), p.view().data, gc.view().data,
                                           m_[i].view().data, v_[i].view().data);
         p.storage()->bump_version();  // an in-place write: graphs that saved p must not reuse it

@@ -19,6 +19,14 @@ struct OptimizerState {
     std::map<std::string, std::string> metadata;
 };
 
+// A group of parameters sharing a weight decay, like one of torch's optimizer param_groups
+// (see nn/param_groups.h for the usual decay / no-decay split of a module). names is optional.
+struct ParamGroup {
+    std::vector<Tensor> params;
+    double weight_decay = 0.0;
+    std::vector<std::string> names;
+};
+
 // Throws "<who>: learning rate must be finite and non-negative, got <lr>" unless it is.
 void check_lr(double lr, const std::string& who);
 
@@ -89,9 +97,17 @@ void check_options(const AdamOptions& options);
 class Adam : public Optimizer {
 public:
     Adam(std::vector<Tensor> params, double lr = 1e-3, AdamOptions options = {}, bool decoupled = false);
+    // Parameter groups: each group's weight_decay replaces options.weight_decay for its parameters
+    // (parameters are indexed group after group). state_dict() then also holds
+    // "param_weight_decay", the per-parameter decays as comma-separated exact text, and
+    // load_state_dict requires it (and a matching one).
+    Adam(std::vector<ParamGroup> groups, double lr = 1e-3, AdamOptions options = {}, bool decoupled = false);
     void step() override;
     int64_t steps() const { return t_; }
     std::string kind() const override { return decoupled_ ? "adamw" : "adam"; }
+    // The weight decay applied to parameter i (its group's, or options.weight_decay).
+    double weight_decay(size_t i) const;
+    bool grouped() const { return grouped_; }
 
 protected:
     Buffers buffers() override { return {{"exp_avg", &m_}, {"exp_avg_sq", &v_}}; }
@@ -102,6 +118,8 @@ private:
     AdamOptions options_;
     bool decoupled_;
     int64_t t_ = 0;
+    bool grouped_ = false;
+    std::vector<double> decay_;  // per parameter, with groups only
     std::vector<Tensor> m_, v_;
 };
 
@@ -110,6 +128,10 @@ class AdamW : public Adam {
 public:
     AdamW(std::vector<Tensor> params, double lr = 1e-3, AdamOptions options = {0.9, 0.999, 1e-8, 0.01})
         : Adam(std::move(params), lr, options, /*decoupled=*/true) {}
+    // Groups (e.g. nn::param_groups(model, 0.1)): each group's weight decay, e.g. 0 for norms,
+    // biases and embeddings.
+    AdamW(std::vector<ParamGroup> groups, double lr = 1e-3, AdamOptions options = {0.9, 0.999, 1e-8, 0.01})
+        : Adam(std::move(groups), lr, options, /*decoupled=*/true) {}
 };
 
 // Scales all gradients so their global L2 norm is at most max_norm (torch.nn.utils.clip_grad_norm_);

@@ -1,5 +1,6 @@
 // Optimizer::state_dict / load_state_dict and each optimizer's hyperparameters as exact text.
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "core/autograd.h"
@@ -104,11 +105,17 @@ void SGD::load_hyperparameters(const std::map<std::string, std::string>& meta) {
 }
 
 std::map<std::string, std::string> Adam::hyperparameters() const {
-    return {{"beta1", from_double(options_.beta1)},
-            {"beta2", from_double(options_.beta2)},
-            {"eps", from_double(options_.eps)},
-            {"weight_decay", from_double(options_.weight_decay)},
-            {"step", std::to_string(t_)}};
+    std::map<std::string, std::string> h{{"beta1", from_double(options_.beta1)},
+                                         {"beta2", from_double(options_.beta2)},
+                                         {"eps", from_double(options_.eps)},
+                                         {"weight_decay", from_double(options_.weight_decay)},
+                                         {"step", std::to_string(t_)}};
+    if (grouped_) {
+        std::string list;
+        for (size_t i = 0; i < decay_.size(); ++i) list += (i ? "," : "") + from_double(decay_[i]);
+        h["param_weight_decay"] = list;
+    }
+    return h;
 }
 
 void Adam::load_hyperparameters(const std::map<std::string, std::string>& meta) {
@@ -121,8 +128,26 @@ void Adam::load_hyperparameters(const std::map<std::string, std::string>& meta) 
     const int64_t t = state_text::get_int(meta, "step", where);
     LATTE_CHECK(t >= 0, where, ": step must be non-negative, got ", t);
     check_options(o);
+    std::vector<double> decay;
+    if (grouped_) {  // one finite, non-negative decay per parameter
+        const std::string& list = state_text::get(meta, "param_weight_decay", where);
+        size_t start = 0;
+        while (!list.empty() && start <= list.size()) {
+            const size_t comma = std::min(list.find(',', start), list.size());
+            double value = 0;
+            const std::string item = list.substr(start, comma - start);
+            LATTE_CHECK(parse_double(item, value) && std::isfinite(value) && value >= 0, where,
+                        ": param_weight_decay entry ", decay.size(), " '", item,
+                        "' is not a finite non-negative number");
+            decay.push_back(value);
+            start = comma + 1;
+        }
+        LATTE_CHECK(decay.size() == params_.size(), where, ": param_weight_decay has ", decay.size(),
+                    " entries, this optimizer has ", params_.size(), " parameters");
+    }
     options_ = o;
     t_ = t;
+    if (grouped_) decay_ = std::move(decay);
 }
 
 }  // namespace latte::nn
