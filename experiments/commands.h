@@ -16,6 +16,7 @@ int cmd_convert(int argc, char** argv, int first);
 int cmd_absorb(int argc, char** argv, int first);
 int cmd_decode(int argc, char** argv, int first);
 int cmd_info(int argc, char** argv, int first);
+int cmd_lm(int argc, char** argv, int first);  // experiments/lm_command.cpp
 
 // The whole `latte` program (main): runs argv[1]'s command. Usage goes to stdout for --help
 // (exit 0) and to stderr when no or an unknown command is given (exit 2); an error is printed

@@ -19,6 +19,7 @@ void usage(std::FILE* to) {
                  "  convert   turn a trained GQA checkpoint into the equivalent MLA, checked\n"
                  "  absorb    the spec's Part 13: vanilla vs absorbed MLA, error and time\n"
                  "  decode    token-by-token decoding with a K/V or latent cache: sizes, tokens/s\n"
+                 "  lm        a small decoder LM on synthetic token tasks: recall, copy, modadd\n"
                  "  info      the CPU, BLAS kernels, threads and CUDA devices latte uses\n");
 }
 
@@ -44,6 +45,7 @@ int latte_main(int argc, char** argv) {
         if (!std::strcmp(cmd, "absorb")) return cmd_absorb(argc, argv, 2);
         if (!std::strcmp(cmd, "decode")) return cmd_decode(argc, argv, 2);
         if (!std::strcmp(cmd, "info")) return cmd_info(argc, argv, 2);
+        if (!std::strcmp(cmd, "lm")) return cmd_lm(argc, argv, 2);
         std::fprintf(stderr, "latte: unknown command '%s'\n", cmd);
         usage(stderr);
         return 2;

@@ -1,0 +1,366 @@
+// `latte lm`: a small decoder LM (nn::DecoderLM) trained on a synthetic token task
+// (experiments/lm_tasks.h) with AdamW and the usual decay / no-decay parameter groups.
+#include <chrono>
+#include <csignal>
+#include <optional>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "core/autograd.h"
+#include "experiments/checkpoint.h"
+#include "experiments/cli.h"
+#include "experiments/commands.h"
+#include "experiments/lm_tasks.h"
+#include "experiments/memory.h"
+#include "experiments/plot.h"
+#include "experiments/stop_signal.h"
+#include "nn/param_groups.h"
+#include "nn/serialize.h"
+#include "ops/ops.h"
+
+namespace latte::experiments {
+namespace {
+
+// A rough upper bound, in bytes (float32), of training: the weights with their gradients, Adam's
+// two moments and a temporary (5 copies), each layer's activations and their gradients, the
+// logits with their softmax and gradient, and the loss and accuracy histories.
+double lm_training_bytes(const nn::DecoderLMConfig& c, int64_t batch, int64_t L, int64_t steps) {
+    const double D = double(c.width), V = double(c.vocab), r = double(c.rank), dR = double(c.rope_dim),
+                 H = double(c.heads), hidden = 4 * D, B = double(batch), T = double(L);
+    const double attn = 4 * D * D + 3 * D * r + D * dR * (H + 1);
+    const double params = 2 * V * D + double(c.layers) * (attn + 3 * D * hidden + 2 * D) + D;
+    AttentionSizes a{B, T, T, D, H, D, r};
+    const double per_layer = attention_activation_elements(a, 4) + B * T * (3 * hidden + 8 * D);
+    const double activations = 2 * (double(c.layers) * per_layer + 3 * B * T * V);
+    return 4 * (5 * params + activations) + 16 * double(steps);
+}
+
+// A linear-scale line chart of values in [0, 1] (plot::write_svg's axis is logarithmic).
+void write_accuracy_svg(const std::string& path, const std::string& title, const std::vector<double>& values) {
+    const double width = 640, height = 400, left = 60, right = 20, top = 40, bottom = 50;
+    const size_t n = std::max<size_t>(values.size(), 1);
+    auto x_of = [&](size_t i) { return left + (width - left - right) * double(i) / double(std::max<size_t>(n - 1, 1)); };
+    auto y_of = [&](double v) { return top + (height - top - bottom) * (1 - std::clamp(v, 0.0, 1.0)); };
+    std::ostringstream out;
+    out << "<svg xmlns='http://www.w3.org/2000/svg' width='" << width << "' height='" << height
+        << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n"
+        << "<text x='" << width / 2 << "' y='20' text-anchor='middle' font-size='14'>" << title << "</text>\n";
+    for (double v : {0.0, 0.25, 0.5, 0.75, 1.0})
+        out << "<line x1='" << left << "' x2='" << width - right << "' y1='" << y_of(v) << "' y2='" << y_of(v)
+            << "' stroke='#ddd'/>\n<text x='" << left - 6 << "' y='" << y_of(v) + 4 << "' text-anchor='end'>" << v
+            << "</text>\n";
+    out << "<text x='" << (left + width - right) / 2 << "' y='" << height - 12 << "' text-anchor='middle'>step (0 to "
+        << n - 1 << ")</text>\n<text x='16' y='" << height / 2 << "' transform='rotate(-90 16 " << height / 2
+        << ")' text-anchor='middle'>answer accuracy (train batch)</text>\n<polyline fill='none' stroke='#1f77b4' points='";
+    for (size_t i = 0; i < values.size(); ++i) out << x_of(i) << "," << y_of(values[i]) << " ";
+    out << "'/>\n</svg>\n";
+    write_file_atomically(path, out.str(), "plot");
+}
+
+struct Evaluation {
+    double loss = 0;
+    LMAccuracy accuracy;
+};
+
+// The held-out set: `batches` batches from a generator of its own seed, the same at every call.
+Evaluation evaluate(const nn::DecoderLM& model, const LMTaskSpec& spec, uint64_t seed, int64_t batches) {
+    NoGradGuard no_grad;
+    Generator gen(seed);
+    Evaluation e;
+    for (int64_t i = 0; i < batches; ++i) {
+        const LMBatch b = make_lm_batch(spec, gen);
+        const Tensor logits = model.forward(b.ids);
+        e.loss += cross_entropy(logits, b.targets).item() / double(batches);
+        const LMAccuracy a = lm_accuracy(logits, b.targets);
+        e.accuracy.correct += a.correct;
+        e.accuracy.total += a.total;
+    }
+    return e;
+}
+
+std::string tokens_text(const std::vector<int64_t>& v, size_t from, size_t count) {
+    std::string s;
+    for (size_t i = from; i < from + count; ++i) {
+        if (i > from) s += ' ';
+        s += std::to_string(v[i]);
+    }
+    return s;
+}
+
+// The accuracy history rides in the checkpoint's module metadata as answer counts per step
+// ("lm.answers_correct": comma-separated integers), exact, so a resumed loss.csv is identical.
+const std::string kCorrectKey = "lm.answers_correct";
+
+std::string join_counts(const std::vector<int64_t>& counts) {
+    std::string s;
+    for (size_t i = 0; i < counts.size(); ++i) {
+        if (i) s += ',';
+        s += std::to_string(counts[i]);
+    }
+    return s;
+}
+
+std::vector<int64_t> split_counts(const std::string& text, const std::string& where) {
+    std::vector<int64_t> out;
+    std::stringstream in(text);
+    std::string cell;
+    while (std::getline(in, cell, ',')) {
+        size_t used = 0;
+        int64_t v = -1;
+        try {
+            v = std::stoll(cell, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        LATTE_CHECK(used == cell.size() && v >= 0, where, ": bad ", kCorrectKey, " entry '", cell, "'");
+        out.push_back(v);
+    }
+    return out;
+}
+
+const char* signal_text(int signal) { return signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "a signal"; }
+
+}  // namespace
+
+int cmd_lm(int argc, char** argv, int first) {
+    std::vector<cli::Flag> flags{
+        {"task", "recall", "recall, copy or modadd (experiments/lm_tasks.h)"},
+        {"attention", "mha", "mha, gqa, mla or mla_rope"},
+        {"layers", "2", "transformer blocks"},
+        {"D", "128", "model width"},
+        {"H", "4", "query heads (head dim D/H)"},
+        {"G", "2", "K/V heads of gqa"},
+        {"r", "32", "latent rank of mla and mla_rope"},
+        {"d_R", "8", "decoupled RoPE dim of mla_rope (even)"},
+        {"vocab", "32", "vocabulary size"},
+        {"L", "0", "sequence length (0: the task's default, 17 for recall and copy, 4 for modadd)"},
+        {"batch", "32", "sequences per step"},
+        {"steps", "1000", "training steps"},
+        {"lr", "0.001", "AdamW learning rate"},
+        {"weight-decay", "0.1", "AdamW weight decay of matrices (none on norms and embeddings)"},
+        {"seed", "0", "random seed (weights, training batches and the held-out set)"},
+        {"eval-every", "200", "print progress with held-out accuracy every N steps (0: only at the end)"},
+        {"eval-batches", "4", "held-out batches (of --batch sequences) for held-out loss and accuracy"},
+        {"generate", "0", "print N greedy continuations of held-out prompts, decoded with the KV/latent cache"},
+        cli::folder_flag("out", "runs", "folder for OUT/lm_TASK_ATTENTION/{loss.csv, loss.svg, accuracy.svg}"),
+        cli::file_flag("save", "write the trained model (weights only) to this .safetensors file"),
+        cli::file_flag("checkpoint", "training checkpoint file (default: the --resume file, else OUT/lm_TASK_ATTENTION/checkpoint.safetensors)"),
+        {"checkpoint-every", "0", "also write the checkpoint every N steps (it is always written at the end and on SIGINT/SIGTERM)"},
+        cli::file_flag("resume", "continue the run saved in this checkpoint (same flags; --steps may grow)")};
+    cli::Args args("lm", "A small decoder LM trained on a synthetic token task (answer positions only):\n"
+                         "associative recall, copy (induction) or modular addition.",
+                   flags, argc, argv, first);
+    if (args.help_requested()) {
+        std::cout << args.usage();
+        return 0;
+    }
+    // Every flag and output path is checked before the first line of output.
+    const std::string who = "latte lm";
+    LMTaskSpec spec;
+    spec.task = parse_lm_task(args.str("task"), who);
+    const std::string attention = args.str("attention");
+    LATTE_CHECK(attention == "mha" || attention == "gqa" || attention == "mla" || attention == "mla_rope", who,
+                ": --attention must be mha, gqa, mla or mla_rope, got '", attention, "'");
+    nn::DecoderLMConfig c;
+    c.attention = nn::parse_attention_kind(attention);
+    c.layers = args.integer("layers", 1, 1024);
+    c.width = args.integer("D", 1);
+    c.heads = args.integer("H", 1);
+    LATTE_CHECK(c.width % c.heads == 0, who, ": --D ", c.width, " is not a multiple of --H ", c.heads);
+    if (attention != "gqa") args.refuse("G", "with --attention " + attention + " (only gqa has K/V head groups)");
+    if (attention != "mla" && attention != "mla_rope")
+        args.refuse("r", "with --attention " + attention + " (only mla and mla_rope have a latent rank)");
+    if (attention != "mla_rope")
+        args.refuse("d_R", "with --attention " + attention + " (only mla_rope has a decoupled RoPE dim)");
+    if (attention == "gqa") {
+        c.kv_heads = args.integer("G", 1);
+        LATTE_CHECK(c.heads % c.kv_heads == 0, who, ": --H ", c.heads, " is not a multiple of --G ", c.kv_heads,
+                    " (GQA shares each K/V head among H/G query heads)");
+    }
+    if (attention == "mla" || attention == "mla_rope") c.rank = args.integer("r", 1);
+    if (attention == "mla_rope") {
+        c.rope_dim = args.integer("d_R", 2);
+        LATTE_CHECK(c.rope_dim % 2 == 0, who, ": --d_R must be even, got ", c.rope_dim);
+    }
+    c.vocab = args.integer("vocab", 2);
+    spec.vocab = c.vocab;
+    spec.length = args.integer("L", 0);
+    if (spec.length == 0) spec.length = spec.task == LMTask::ModAdd ? 4 : 17;
+    spec.batch = args.integer("batch", 1);
+    check_lm_task(spec, who);
+    const int64_t steps = args.integer("steps", 1);
+    const double lr = args.number("lr", true);
+    const double weight_decay = args.number("weight-decay");
+    LATTE_CHECK(weight_decay >= 0, who, ": --weight-decay must be non-negative, got ", weight_decay);
+    const uint64_t seed = static_cast<uint64_t>(args.integer("seed", 0));
+    const int64_t eval_every = args.integer("eval-every", 0);
+    const int64_t eval_batches = args.integer("eval-batches", 1);
+    const int64_t generate = args.integer("generate", 0, 10000);
+    check_memory(who, lm_training_bytes(c, std::max(spec.batch, generate), spec.length, steps),
+                 "weights, gradients, AdamW state and one step's activations, roughly");
+    const std::string run = "lm_" + lm_task_name(spec.task) + "_" + attention;
+    const std::string dir = cli::prepare_run_dir(args, "out", run, {"loss.csv", "loss.svg", "accuracy.svg"});
+    const std::string save = args.str("save"), resume = args.str("resume");
+    const int64_t checkpoint_every = args.integer("checkpoint-every", 0);
+    const std::string checkpoint = args.given("checkpoint") ? args.str("checkpoint")
+                                   : !resume.empty()        ? resume
+                                                            : dir + "/checkpoint.safetensors";
+    check_output_path(checkpoint, "latte lm: --checkpoint");
+    if (!save.empty()) cli::check_output_file(args, "save");
+    {  // no two of the files may be one, except the default: the checkpoint continues the --resume file
+        const std::vector<std::pair<std::string, std::string>> outputs{
+            {"--save", save}, {"--checkpoint", checkpoint}, {"--out's loss.csv", dir + "/loss.csv"},
+            {"--out's loss.svg", dir + "/loss.svg"}, {"--out's accuracy.svg", dir + "/accuracy.svg"}};
+        for (size_t i = 0; i < outputs.size(); ++i) {
+            for (size_t j = i + 1; j < outputs.size(); ++j)
+                LATTE_CHECK(outputs[i].second.empty() || !same_path(outputs[i].second, outputs[j].second), who, ": ",
+                            outputs[i].first, " '", outputs[i].second, "' and ", outputs[j].first, " '",
+                            outputs[j].second, "' are the same file");
+            if (outputs[i].first != "--checkpoint")
+                LATTE_CHECK(resume.empty() || !same_path(outputs[i].second, resume), who, ": ", outputs[i].first, " '",
+                            outputs[i].second, "' and --resume '", resume, "' are the same file");
+        }
+    }
+    // What a resumed run must share with the saved one (everything but the length and the outputs).
+    const std::map<std::string, std::string> run_config{
+        {"task", lm_task_name(spec.task)}, {"attention", attention}, {"layers", std::to_string(c.layers)},
+        {"D", std::to_string(c.width)}, {"H", std::to_string(c.heads)}, {"G", std::to_string(c.kv_heads)},
+        {"r", std::to_string(c.rank)}, {"d_R", std::to_string(c.rope_dim)}, {"vocab", std::to_string(c.vocab)},
+        {"L", std::to_string(spec.length)}, {"batch", std::to_string(spec.batch)}, {"lr", args.str("lr")},
+        {"weight-decay", args.str("weight-decay")}, {"seed", std::to_string(seed)}};
+    TrainCheckpoint saved;
+    if (!resume.empty()) {
+        saved = load_checkpoint(resume);
+        for (const auto& [key, value] : run_config) {
+            auto it = saved.run_config.find(key);
+            const std::string was = it == saved.run_config.end() ? "(none)" : it->second;
+            LATTE_CHECK(was == value, who, ": cannot resume from ", resume, ": it was written with --", key, " ", was,
+                        ", this run has --", key, " ", value,
+                        " (resume with the same flags; only --steps and the output flags may change)");
+        }
+        LATTE_CHECK(saved.step <= steps, who, ": ", resume, " is at step ", saved.step, ", beyond --steps ", steps);
+    }
+
+    // The streams: weights, training batches, the held-out set and the generation prompts.
+    Generator init(seed * 4), data(seed * 4 + 1);
+    const uint64_t held_out_seed = seed * 4 + 2, prompt_seed = seed * 4 + 3;
+    nn::DecoderLM model(c, init);
+    nn::AdamW optimizer(nn::param_groups(model, weight_decay), lr);
+    std::vector<double> losses, accuracies;
+    std::vector<int64_t> correct;  // answers right per training step
+    const int64_t answers_per_step = spec.batch * lm_answer_length(spec);
+    int64_t start_step = 0;
+    if (!resume.empty()) {
+        load_parameters(model, saved, resume);
+        optimizer.load_state_dict(saved.optimizer);
+        data.set_state(saved.data_generator);
+        losses = saved.losses;
+        auto it = saved.module_config.find(kCorrectKey);
+        LATTE_CHECK(it != saved.module_config.end(), who, ": ", resume, " is not a latte lm checkpoint (no ",
+                    kCorrectKey, ")");
+        correct = split_counts(it->second, who + ": " + resume);
+        LATTE_CHECK(int64_t(correct.size()) == saved.step, who, ": ", resume, " has ", correct.size(),
+                    " accuracies for ", saved.step, " steps");
+        for (int64_t k : correct) accuracies.push_back(double(k) / double(answers_per_step));
+        start_step = saved.step;
+    }
+    auto write_checkpoint = [&](int64_t steps_done) {
+        std::map<std::string, std::string> module_config = model.config();
+        module_config[kCorrectKey] = join_counts(correct);
+        save_checkpoint(checkpoint, {steps_done, losses, model.named_parameters(), module_config,
+                                     optimizer.state_dict(), data.state(), run_config});
+    };
+    int64_t parameters = 0;
+    for (const auto& [_, p] : model.named_parameters()) parameters += p.numel();
+    std::printf("lm %s, %s attention: %lld layers, D=%lld H=%lld%s, vocab %lld, L %lld, batch %lld, %lld steps, "
+                "%lld parameters\n",
+                lm_task_name(spec.task).c_str(), attention.c_str(), (long long)c.layers, (long long)c.width,
+                (long long)c.heads,
+                attention == "gqa"        ? (" G=" + std::to_string(c.kv_heads)).c_str()
+                : attention == "mla"      ? (" r=" + std::to_string(c.rank)).c_str()
+                : attention == "mla_rope" ? (" r=" + std::to_string(c.rank) + " d_R=" + std::to_string(c.rope_dim)).c_str()
+                                          : "",
+                (long long)spec.vocab, (long long)spec.length, (long long)spec.batch, (long long)steps,
+                (long long)parameters);
+    if (!resume.empty()) std::printf("resuming from %s at step %lld\n", resume.c_str(), (long long)start_step);
+    std::fflush(stdout);
+
+    std::optional<StopSignalGuard> signals(std::in_place);
+    const auto start = std::chrono::steady_clock::now();
+    for (int64_t step = start_step + 1; step <= steps; ++step) {
+        const LMBatch b = make_lm_batch(spec, data);
+        optimizer.zero_grad();
+        const Tensor logits = model.forward(b.ids);
+        Tensor loss = cross_entropy(logits, b.targets);
+        const double value = loss.item();
+        LATTE_CHECK(std::isfinite(value), who, ": the loss became ", value, " at step ", step, " (lower --lr)");
+        loss.backward();
+        optimizer.step();
+        losses.push_back(value);
+        correct.push_back(lm_accuracy(logits, b.targets).correct);
+        accuracies.push_back(double(correct.back()) / double(answers_per_step));
+        if (eval_every > 0 && (step % eval_every == 0 || step == steps)) {
+            const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            const Evaluation e = evaluate(model, spec, held_out_seed, eval_batches);
+            std::printf("step %lld/%lld  loss %.4f  acc %.3f  held-out loss %.4f acc %.3f  %.0f tokens/s  ETA %.1fs\n",
+                        (long long)step, (long long)steps, value, accuracies.back(), e.loss, e.accuracy.value(),
+                        double((step - start_step) * spec.batch * spec.length) / std::max(seconds, 1e-9),
+                        seconds / double(step - start_step) * double(steps - step));
+            std::fflush(stdout);
+        }
+        const int signal = stop_requested();
+        if (signal || (checkpoint_every > 0 && step % checkpoint_every == 0 && step != steps)) write_checkpoint(step);
+        if (signal) {
+            std::fprintf(stderr, "latte lm: stopped by %s after step %lld of %lld; wrote the checkpoint %s (continue "
+                                 "with --resume %s)\n",
+                         signal_text(signal), (long long)step, (long long)steps, checkpoint.c_str(), checkpoint.c_str());
+            return 128 + signal;
+        }
+    }
+    write_checkpoint(steps);
+    signals.reset();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    plot::write_csv(dir + "/loss.csv", {{"loss", losses}, {"accuracy", accuracies}});
+    plot::write_svg(dir + "/loss.svg", "latte lm: " + run + " loss", {{"loss", losses}});
+    write_accuracy_svg(dir + "/accuracy.svg", "latte lm: " + run + " accuracy", accuracies);
+
+    if (generate > 0) {
+        LMTaskSpec prompts = spec;
+        prompts.batch = generate;
+        Generator gen(prompt_seed);
+        const LMBatch b = make_lm_batch(prompts, gen);
+        const int64_t n = lm_prompt_length(spec), answer = lm_answer_length(spec), L = spec.length;
+        const std::vector<int64_t> ids = b.ids.to_vector<int64_t>(), targets = b.targets.to_vector<int64_t>();
+        std::vector<int64_t> prompt_ids;
+        for (int64_t i = 0; i < generate; ++i)
+            prompt_ids.insert(prompt_ids.end(), ids.begin() + i * L, ids.begin() + i * L + n);
+        Tensor prompt = Tensor::empty({generate, n}, TensorOptions{}.with_dtype(DType::Int64));
+        std::copy(prompt_ids.begin(), prompt_ids.end(), prompt.data_ptr<int64_t>());
+        const std::vector<int64_t> out = lm_generate(model, prompt, answer, /*use_cache=*/true).to_vector<int64_t>();
+        for (int64_t i = 0; i < generate; ++i) {
+            const std::string got = tokens_text(out, size_t(i * answer), size_t(answer));
+            const std::string want = tokens_text(targets, size_t(i * L + n - 1), size_t(answer));
+            std::printf("generate %lld: %s -> %s (expected %s)%s\n", (long long)i,
+                        tokens_text(prompt_ids, size_t(i * n), size_t(n)).c_str(), got.c_str(), want.c_str(),
+                        got == want ? "" : "  wrong");
+        }
+    }
+    const Evaluation e = evaluate(model, spec, held_out_seed, eval_batches);
+    const int64_t per_layer = model.layer(0).attn->kv_cache_per_position();
+    std::printf("final: held-out accuracy %.4f (%lld/%lld answers), held-out loss %.4f, train loss %.4f; KV cache "
+                "%lld bytes/token (%lld layers x %lld numbers x 4 bytes); %.2fs\n",
+                e.accuracy.value(), (long long)e.accuracy.correct, (long long)e.accuracy.total, e.loss, losses.back(),
+                (long long)(per_layer * c.layers * 4), (long long)c.layers, (long long)per_layer, seconds);
+    std::printf("wrote %s/loss.csv, %s/loss.svg and %s/accuracy.svg; checkpoint %s (step %lld)\n", dir.c_str(),
+                dir.c_str(), dir.c_str(), checkpoint.c_str(), (long long)steps);
+    if (!save.empty()) {
+        nn::save(model, save);
+        std::printf("saved the model to %s\n", save.c_str());
+    }
+    return 0;
+}
+
+}  // namespace latte::experiments

@@ -1,0 +1,183 @@
+#include "experiments/lm_tasks.h"
+
+#include <algorithm>
+
+#include "core/autograd.h"
+#include "core/error.h"
+#include "nn/decode.h"
+#include "ops/ops.h"
+
+namespace latte::experiments {
+namespace {
+
+int64_t draw(Generator& gen, int64_t n) { return static_cast<int64_t>(gen.next_u64() % static_cast<uint64_t>(n)); }
+
+Tensor int64_tensor(const std::vector<int64_t>& values, const Shape& shape) {
+    Tensor t = Tensor::empty(shape, TensorOptions{}.with_dtype(DType::Int64));
+    std::copy(values.begin(), values.end(), t.data_ptr<int64_t>());
+    return t;
+}
+
+// Index of the largest of n values (the first on ties, as argmax).
+int64_t first_max(const float* row, int64_t n) {
+    int64_t best = 0;
+    for (int64_t j = 1; j < n; ++j)
+        if (row[j] > row[best]) best = j;
+    return best;
+}
+
+}  // namespace
+
+std::string lm_task_name(LMTask task) {
+    switch (task) {
+        case LMTask::Recall: return "recall";
+        case LMTask::Copy: return "copy";
+        case LMTask::ModAdd: return "modadd";
+    }
+    return "?";
+}
+
+LMTask parse_lm_task(const std::string& name, const std::string& who) {
+    if (name == "recall") return LMTask::Recall;
+    if (name == "copy") return LMTask::Copy;
+    if (name == "modadd") return LMTask::ModAdd;
+    LATTE_FAIL(who, ": --task must be recall, copy or modadd, got '", name, "'");
+}
+
+void check_lm_task(const LMTaskSpec& s, const std::string& who) {
+    LATTE_CHECK(s.batch >= 1, who, ": --batch must be at least 1, got ", s.batch);
+    const std::string task = lm_task_name(s.task);
+    if (s.task == LMTask::ModAdd) {
+        LATTE_CHECK(s.length >= 4, who, ": --L ", s.length, " is too short for modadd (\"a + b =\" needs 4)");
+        LATTE_CHECK(s.vocab >= 5, who, ": --vocab ", s.vocab,
+                    " is too small for modadd (numbers mod p = vocab - 3, '+', '=' and a pad: at least 5)");
+        return;
+    }
+    LATTE_CHECK(s.length >= 3, who, ": --L ", s.length, " is too short for ", task, " (at least 3)");
+    if (s.task == LMTask::Copy) {
+        LATTE_CHECK(s.vocab >= 2, who, ": --vocab ", s.vocab, " is too small for copy (a separator and a token: at least 2)");
+        return;
+    }
+    const int64_t pairs = (s.length - 1) / 2, keys = (s.vocab - 1) / 2;
+    LATTE_CHECK(keys >= pairs && s.vocab - 1 - keys >= 1, who, ": --vocab ", s.vocab, " is too small for recall with --L ",
+                s.length, " (", pairs, " distinct keys plus values need a vocab of at least ", 2 * pairs + 1, ")");
+}
+
+LMBatch make_lm_batch(const LMTaskSpec& s, Generator& gen) {
+    check_lm_task(s);
+    const int64_t B = s.batch, L = s.length, V = s.vocab;
+    std::vector<int64_t> ids(static_cast<size_t>(B * L), 0), targets(static_cast<size_t>(B * L), kLMIgnore);
+    for (int64_t b = 0; b < B; ++b) {
+        int64_t* x = ids.data() + b * L;
+        int64_t* t = targets.data() + b * L;
+        if (s.task == LMTask::Recall) {
+            const int64_t K = (L - 1) / 2, nk = (V - 1) / 2, nv = V - 1 - nk, o = L - (2 * K + 1);
+            std::vector<int64_t> keys(static_cast<size_t>(nk));
+            for (int64_t i = 0; i < nk; ++i) keys[size_t(i)] = 1 + i;
+            for (int64_t i = 0; i < K; ++i) {  // a partial Fisher-Yates shuffle: K distinct keys
+                std::swap(keys[size_t(i)], keys[size_t(i + draw(gen, nk - i))]);
+                x[o + 2 * i] = keys[size_t(i)];
+                x[o + 2 * i + 1] = 1 + nk + draw(gen, nv);
+            }
+            const int64_t q = draw(gen, K);
+            x[L - 1] = x[o + 2 * q];
+            t[L - 1] = x[o + 2 * q + 1];
+        } else if (s.task == LMTask::Copy) {
+            const int64_t n = (L - 1) / 2, o = L - (2 * n + 1);
+            for (int64_t i = 0; i < n; ++i) x[o + i] = x[o + n + 1 + i] = 1 + draw(gen, V - 1);
+            x[o + n] = 0;
+            for (int64_t i = 0; i < n; ++i) t[o + n + i] = x[o + i];
+        } else {
+            const int64_t p = V - 3;
+            std::fill(x, x + L, p + 2);
+            const int64_t a = draw(gen, p), c = draw(gen, p);
+            x[L - 4] = a;
+            x[L - 3] = p;
+            x[L - 2] = c;
+            x[L - 1] = p + 1;
+            t[L - 1] = (a + c) % p;
+        }
+    }
+    return {int64_tensor(ids, {B, L}), int64_tensor(targets, {B, L})};
+}
+
+int64_t lm_prompt_length(const LMTaskSpec& s) {
+    if (s.task != LMTask::Copy) return s.length;
+    const int64_t n = (s.length - 1) / 2;
+    return s.length - n;  // everything up to and including the separator
+}
+
+int64_t lm_answer_length(const LMTaskSpec& s) { return s.task == LMTask::Copy ? (s.length - 1) / 2 : 1; }
+
+LMAccuracy lm_accuracy(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
+    LATTE_CHECK(logits.dim() == 3 && targets.dim() == 2 && targets.dtype() == DType::Int64 &&
+                    logits.size(0) == targets.size(0) && logits.size(1) == targets.size(1),
+                "lm_accuracy: expected logits (B, L, V) and targets (B, L) int64, got ", shape_str(logits.shape()),
+                " and ", shape_str(targets.shape()));
+    const std::vector<float> values = logits.to_vector<float>();
+    const std::vector<int64_t> t = targets.to_vector<int64_t>();
+    const int64_t V = logits.size(2);
+    LMAccuracy acc;
+    for (size_t i = 0; i < t.size(); ++i) {
+        if (t[i] == ignore_index) continue;
+        ++acc.total;
+        acc.correct += first_max(values.data() + i * size_t(V), V) == t[i];
+    }
+    return acc;
+}
+
+Tensor lm_generate(const nn::DecoderLM& model, const Tensor& prompt, int64_t tokens, bool use_cache) {
+    LATTE_CHECK(prompt.dim() == 2 && prompt.dtype() == DType::Int64 && prompt.size(1) >= 1 && tokens >= 0,
+                "lm_generate: expected a prompt (B, n >= 1) int64 and tokens >= 0, got ", shape_str(prompt.shape()));
+    NoGradGuard no_grad;
+    const int64_t B = prompt.size(0), V = model.lm_config().vocab;
+    std::vector<int64_t> out;  // (B, tokens), filled column by column
+    out.reserve(size_t(B * tokens));
+    std::vector<std::vector<int64_t>> seqs(static_cast<size_t>(B));
+    const std::vector<int64_t> p = prompt.to_vector<int64_t>();
+    for (int64_t b = 0; b < B; ++b) seqs[size_t(b)].assign(p.begin() + b * prompt.size(1), p.begin() + (b + 1) * prompt.size(1));
+    // Picks each sequence's next token from the last position of logits (B, n, V).
+    auto pick = [&](const Tensor& logits) {
+        const std::vector<float> v = logits.to_vector<float>();
+        const int64_t n = logits.size(1);
+        std::vector<int64_t> next(static_cast<size_t>(B));
+        for (int64_t b = 0; b < B; ++b) next[size_t(b)] = first_max(v.data() + ((b * n) + n - 1) * V, V);
+        return next;
+    };
+    std::vector<std::unique_ptr<nn::Decoder>> decoders;
+    if (use_cache)
+        for (size_t i = 0; i < model.layers->size(); ++i)
+            decoders.push_back(nn::make_decoder(*model.layer(i).attn, B, prompt.size(1) + std::max<int64_t>(tokens, 1)));
+    // The cached forward of new tokens ids (B, n): each block as TransformerBlock::forward, its
+    // attention through the layer's decoder.
+    auto cached_logits = [&](const Tensor& ids) {
+        Tensor h = model.embed->forward(ids);
+        for (size_t i = 0; i < decoders.size(); ++i) {
+            const nn::TransformerBlock& block = model.layer(i);
+            h = h + decoders[i]->step(block.norm1->forward(h));
+            h = h + block.mlp->forward(block.norm2->forward(h));
+        }
+        return model.head->forward(model.norm->forward(h));
+    };
+    std::vector<std::vector<int64_t>> generated(static_cast<size_t>(B));
+    Tensor next_ids = prompt;
+    for (int64_t step = 0; step < tokens; ++step) {
+        std::vector<int64_t> next;
+        if (use_cache) {
+            next = pick(cached_logits(next_ids));
+        } else {
+            std::vector<int64_t> flat;
+            for (const auto& s : seqs) flat.insert(flat.end(), s.begin(), s.end());
+            next = pick(model.forward(int64_tensor(flat, {B, int64_t(seqs[0].size())})));
+        }
+        for (int64_t b = 0; b < B; ++b) {
+            seqs[size_t(b)].push_back(next[size_t(b)]);
+            generated[size_t(b)].push_back(next[size_t(b)]);
+        }
+        next_ids = int64_tensor(next, {B, 1});
+    }
+    for (const auto& g : generated) out.insert(out.end(), g.begin(), g.end());
+    return int64_tensor(out, {B, tokens});
+}
+
+}  // namespace latte::experiments

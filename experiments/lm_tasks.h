@@ -1,0 +1,64 @@
+// Synthetic token tasks for small decoder LMs (`latte lm`): batches drawn on the fly from a seeded
+// Generator. Each batch is ids (B, L) int64 and targets (B, L) int64 holding kLMIgnore everywhere
+// but the answer positions, so DecoderLM::loss and lm_accuracy score the answers only.
+// Shorter prompts are left-padded with token 0 (recall, copy) or token V-1 (modadd) up to L.
+//   recall  token 0 pad; keys 1..nk, values nk+1..V-1 (nk = (V-1)/2): K = (L-1)/2 pairs
+//           "k1 v1 ... kK vK q" with distinct keys, q one of them; the target at the last
+//           position is q's value.  Needs L >= 3 and nk >= K (V >= 2K+1) and V - 1 - nk >= 1.
+//   copy    token 0 separator/pad; n = (L-1)/2 tokens s from 1..V-1, then 0, then s again; the
+//           target at the separator is s[0] and at the i-th repeated token s[i+1] (one step
+//           ahead): n answers.  Needs L >= 3, V >= 2.
+//   modadd  p = V - 3; tokens 0..p-1 are numbers, p is "+", p+1 is "=", p+2 pads:
+//           "a + b =" with the target (a + b) mod p at "=".  Needs L >= 4, V >= 5.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/random.h"
+#include "core/tensor.h"
+#include "nn/decoder_lm.h"
+
+namespace latte::experiments {
+
+constexpr int64_t kLMIgnore = -100;
+
+enum class LMTask { Recall, Copy, ModAdd };
+std::string lm_task_name(LMTask task);  // "recall", "copy", "modadd"
+// Throws "<who>: --task must be recall, copy or modadd, got 'x'".
+LMTask parse_lm_task(const std::string& name, const std::string& who = "lm_task");
+
+struct LMTaskSpec {
+    LMTask task = LMTask::Recall;
+    int64_t vocab = 32, length = 17, batch = 8;
+};
+// Throws "<who>: ..." naming --vocab / --L when the task does not fit them.
+void check_lm_task(const LMTaskSpec& spec, const std::string& who = "lm_task");
+
+struct LMBatch {
+    Tensor ids, targets;  // (B, L) int64 each
+};
+// One batch drawn from `gen` (only next_u64 draws: the same seed gives the same batches).
+LMBatch make_lm_batch(const LMTaskSpec& spec, Generator& gen);
+
+// Where a prompt ends for generation: the number of leading tokens of each sequence before the
+// first answer is generated (recall, modadd: L; copy: up to and including the separator), and how
+// many tokens answer it (recall, modadd: 1; copy: n).
+int64_t lm_prompt_length(const LMTaskSpec& spec);
+int64_t lm_answer_length(const LMTaskSpec& spec);
+
+// Token accuracy on answer positions: argmax over the last dim of logits (B, L, V) equal to
+// targets (B, L), counted over targets != ignore_index.
+struct LMAccuracy {
+    int64_t correct = 0, total = 0;
+    double value() const { return total ? double(correct) / double(total) : 0.0; }
+};
+LMAccuracy lm_accuracy(const Tensor& logits, const Tensor& targets, int64_t ignore_index = kLMIgnore);
+
+// Greedy continuation of prompt (B, n) int64 by `tokens` new tokens, each the argmax of the last
+// logits. With use_cache, each layer's attention decodes through nn::make_decoder (a prefill of
+// the prompt, then one step per token); otherwise each token recomputes model.forward over the
+// whole sequence. Returns (B, tokens) int64. No autodiff graph is recorded.
+Tensor lm_generate(const nn::DecoderLM& model, const Tensor& prompt, int64_t tokens, bool use_cache);
+
+}  // namespace latte::experiments

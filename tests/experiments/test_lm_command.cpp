@@ -1,0 +1,187 @@
+// `latte lm` in-process: a tiny run writes its files, learning lowers the loss, and bad flags
+// fail before any output with exact messages.
+#include <cstdio>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "experiments/commands.h"
+#include "tests/support/catch_helpers.h"
+#include "tests/support/fixtures.h"
+
+using namespace latte;
+using namespace latte::experiments;
+
+namespace {
+
+struct Outcome {
+    int rc = -1;
+    std::string error;  // the latte::Error's message, "" when none
+    std::string stdout_text;
+};
+
+// `latte lm args...` in-process with stdout captured.
+Outcome run_lm(std::vector<std::string> args) {
+    args.insert(args.begin(), {"latte", "lm"});
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    const std::string capture = test::temp_path("lm_stdout.txt");
+    std::fflush(stdout);
+    const int saved = ::dup(1);
+    const int fd = ::open(capture.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(fd, 1);
+    ::close(fd);
+    Outcome out;
+    try {
+        out.rc = cmd_lm(static_cast<int>(argv.size()), argv.data(), 2);
+    } catch (const Error& e) {
+        out.error = e.what();
+    }
+    std::fflush(stdout);
+    ::dup2(saved, 1);
+    ::close(saved);
+    std::ifstream in(capture);
+    out.stdout_text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    std::remove(capture.c_str());
+    return out;
+}
+
+void require_refused(const std::vector<std::string>& args, const std::string& message) {
+    const Outcome o = run_lm(args);
+    CAPTURE(args);
+    REQUIRE(o.error == message);
+    REQUIRE(o.stdout_text.empty());
+}
+
+std::vector<double> csv_column(const std::string& path, size_t column) {
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    REQUIRE(line == "step,loss,accuracy");
+    std::vector<double> values;
+    while (std::getline(in, line)) {
+        std::stringstream row(line);
+        std::string cell;
+        for (size_t i = 0; i <= column; ++i) std::getline(row, cell, ',');
+        values.push_back(std::stod(cell));
+    }
+    return values;
+}
+
+}  // namespace
+
+TEST_CASE("latte lm: a tiny run writes loss.csv and the plots and the weights and the final line", "[lm][cli]") {
+    const std::string out = test::temp_path("lm_out");
+    std::filesystem::remove_all(out);
+    std::filesystem::create_directories(out);
+    const std::string save = out + "/model.safetensors";
+    const Outcome o = run_lm({"--task", "recall", "--attention", "gqa", "--layers", "1", "--D", "16", "--H", "2",
+                              "--G", "1", "--vocab", "11", "--L", "7", "--batch", "4", "--steps", "4", "--eval-every",
+                              "2", "--eval-batches", "1", "--generate", "2", "--out", out, "--save", save});
+    INFO(o.stdout_text);
+    REQUIRE(o.error.empty());
+    REQUIRE(o.rc == 0);
+    const std::string dir = out + "/lm_recall_gqa";
+    for (const char* f : {"loss.csv", "loss.svg", "accuracy.svg"}) REQUIRE(std::filesystem::exists(dir + "/" + f));
+    REQUIRE(std::filesystem::exists(save));
+    REQUIRE(csv_column(dir + "/loss.csv", 1).size() == 4);
+    for (double a : csv_column(dir + "/loss.csv", 2)) REQUIRE((a >= 0 && a <= 1));
+    REQUIRE(o.stdout_text.find("step 2/4  loss ") != std::string::npos);
+    REQUIRE(o.stdout_text.find("tokens/s  ETA ") != std::string::npos);
+    REQUIRE(o.stdout_text.find("generate 1: ") != std::string::npos);
+    // GQA with G=1, d=8 caches K and V: 16 numbers per layer, 4 bytes each.
+    REQUIRE(o.stdout_text.find("KV cache 64 bytes/token (1 layers x 16 numbers x 4 bytes)") != std::string::npos);
+    REQUIRE(o.stdout_text.find("final: held-out accuracy ") != std::string::npos);
+    std::filesystem::remove_all(out);
+}
+
+TEST_CASE("latte lm: training lowers the loss on recall", "[lm]") {
+    const std::string out = test::temp_path("lm_learn");
+    std::filesystem::remove_all(out);
+    std::filesystem::create_directories(out);
+    const Outcome o = run_lm({"--task", "recall", "--attention", "mla_rope", "--layers", "1", "--D", "16", "--H", "2",
+                              "--r", "8", "--d_R", "4", "--vocab", "9", "--L", "5", "--batch", "16", "--steps", "40",
+                              "--lr", "0.01", "--eval-every", "0", "--eval-batches", "1", "--out", out});
+    INFO(o.stdout_text);
+    REQUIRE(o.rc == 0);
+    const std::vector<double> loss = csv_column(out + "/lm_recall_mla_rope/loss.csv", 1);
+    REQUIRE(loss.size() == 40);
+    double first = 0, last = 0;
+    for (size_t i = 0; i < 5; ++i) {
+        first += loss[i];
+        last += loss[loss.size() - 1 - i];
+    }
+    REQUIRE(last < 0.8 * first);
+    std::filesystem::remove_all(out);
+}
+
+TEST_CASE("latte lm: bad flags fail before any output", "[lm][cli]") {
+    require_refused({"--task", "sort"}, "latte lm: --task must be recall, copy or modadd, got 'sort'");
+    require_refused({"--attention", "mqa"}, "latte lm: --attention must be mha, gqa, mla or mla_rope, got 'mqa'");
+    require_refused({"--G", "2"}, "latte lm: --G has no effect with --attention mha (only gqa has K/V head groups)");
+    require_refused({"--attention", "gqa", "--r", "8"},
+                    "latte lm: --r has no effect with --attention gqa (only mla and mla_rope have a latent rank)");
+    require_refused({"--attention", "mla", "--d_R", "8"},
+                    "latte lm: --d_R has no effect with --attention mla (only mla_rope has a decoupled RoPE dim)");
+    require_refused({"--attention", "mla_rope", "--d_R", "3"}, "latte lm: --d_R must be even, got 3");
+    require_refused({"--attention", "gqa", "--G", "3"},
+                    "latte lm: --H 4 is not a multiple of --G 3 (GQA shares each K/V head among H/G query heads)");
+    require_refused({"--D", "10"}, "latte lm: --D 10 is not a multiple of --H 4");
+    require_refused({"--vocab", "8"},
+                    "latte lm: --vocab 8 is too small for recall with --L 17 (8 distinct keys plus values need a "
+                    "vocab of at least 17)");
+    require_refused({"--task", "modadd", "--L", "3"}, "latte lm: --L 3 is too short for modadd (\"a + b =\" needs 4)");
+    require_refused({"--steps", "0"}, "latte lm: --steps must be at least 1, got 0");
+    require_refused({"--weight-decay", "-1"}, "latte lm: --weight-decay must be non-negative, got -1");
+    require_refused({"--save", ""}, "latte lm: --save needs a file name, got ''");
+    const Outcome huge = run_lm({"--D", "4000000", "--H", "1", "--vocab", "100000"});
+    REQUIRE(huge.error.rfind("latte lm: needs about ", 0) == 0);
+    REQUIRE(huge.stdout_text.empty());
+}
+
+TEST_CASE("latte lm is a latte command", "[lm][cli]") {
+    // Dispatched (an unknown command exits 2): the flag error exits 1.
+    std::vector<std::string> args{"latte", "lm", "--task", "sort"};
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    REQUIRE(latte_main(static_cast<int>(argv.size()), argv.data()) == 1);
+}
+
+TEST_CASE("latte lm: a resumed run is bit-identical to an uninterrupted one", "[lm][cli]") {
+    const std::string out = test::temp_path("lm_resume");
+    std::filesystem::remove_all(out);
+    std::filesystem::create_directories(out + "/a");
+    std::filesystem::create_directories(out + "/b");
+    const std::vector<std::string> flags{"--task", "copy", "--attention", "mla", "--layers", "1", "--D", "16", "--H",
+                                         "2", "--r", "8", "--vocab", "7", "--L", "7", "--batch", "3", "--lr", "0.01",
+                                         "--eval-every", "0", "--eval-batches", "1"};
+    auto with = [&](std::vector<std::string> extra) {
+        std::vector<std::string> all = flags;
+        all.insert(all.end(), extra.begin(), extra.end());
+        return all;
+    };
+    REQUIRE(run_lm(with({"--steps", "6", "--out", out + "/a", "--save", out + "/a.safetensors"})).rc == 0);
+    REQUIRE(run_lm(with({"--steps", "3", "--out", out + "/b", "--checkpoint-every", "2"})).rc == 0);
+    const std::string ckpt = out + "/b/lm_copy_mla/checkpoint.safetensors";
+    const Outcome resumed = run_lm(with({"--steps", "6", "--out", out + "/b", "--resume", ckpt, "--save",
+                                         out + "/b.safetensors"}));
+    INFO(resumed.stdout_text << resumed.error);
+    REQUIRE(resumed.rc == 0);
+    REQUIRE(resumed.stdout_text.find("resuming from " + ckpt + " at step 3") != std::string::npos);
+    auto bytes = [](const std::string& path) {
+        std::ifstream in(path, std::ios::binary);
+        return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    };
+    REQUIRE(bytes(out + "/a/lm_copy_mla/loss.csv") == bytes(out + "/b/lm_copy_mla/loss.csv"));
+    REQUIRE(bytes(out + "/a.safetensors") == bytes(out + "/b.safetensors"));
+    REQUIRE(!bytes(out + "/a.safetensors").empty());
+    // A different run is refused before any output.
+    require_refused(with({"--steps", "6", "--seed", "1", "--out", out + "/b", "--resume", ckpt}),
+                    "latte lm: cannot resume from " + ckpt + ": it was written with --seed 0, this run has --seed 1 "
+                    "(resume with the same flags; only --steps and the output flags may change)");
+    std::filesystem::remove_all(out);
+}
