@@ -20,44 +20,18 @@
 #include "ops/ops.h"
 #include "tests/support/catch_helpers.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/run_command.h"
 
 using namespace latte;
 using namespace latte::experiments;
 
 namespace {
 
-using Command = int (*)(int, char**, int);
+using test::Command;
+using Outcome = test::CommandOutcome;
 
-struct Outcome {
-    std::string error;   // the latte::Error's message, "" when none
-    std::string stdout_text;
-};
-
-// Runs `latte <name> args...` in-process with stdout captured.
 Outcome run(Command command, const std::string& name, std::vector<std::string> args) {
-    args.insert(args.begin(), {"latte", name});
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    const std::string capture = test::temp_path("stdout.txt");
-    std::fflush(stdout);
-    const int saved = ::dup(1);
-    const int fd = ::open(capture.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(fd, 1);
-    ::close(fd);
-    Outcome out;
-    try {
-        command(static_cast<int>(argv.size()), argv.data(), 2);
-    } catch (const Error& e) {
-        out.error = e.what();
-    }
-    std::cout.flush();
-    std::fflush(stdout);
-    ::dup2(saved, 1);
-    ::close(saved);
-    std::ifstream in(capture);
-    out.stdout_text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    std::remove(capture.c_str());
-    return out;
+    return test::run_command(command, name, std::move(args));
 }
 
 // The command fails with exactly `message` and prints nothing.

@@ -12,43 +12,17 @@
 #include "experiments/commands.h"
 #include "tests/support/catch_helpers.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/run_command.h"
 
 using namespace latte;
 using namespace latte::experiments;
 
 namespace {
 
-struct Outcome {
-    int rc = -1;
-    std::string error;  // the latte::Error's message, "" when none
-    std::string stdout_text;
-};
+using Outcome = test::CommandOutcome;
 
 // `latte lm args...` in-process with stdout captured.
-Outcome run_lm(std::vector<std::string> args) {
-    args.insert(args.begin(), {"latte", "lm"});
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    const std::string capture = test::temp_path("lm_stdout.txt");
-    std::fflush(stdout);
-    const int saved = ::dup(1);
-    const int fd = ::open(capture.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(fd, 1);
-    ::close(fd);
-    Outcome out;
-    try {
-        out.rc = cmd_lm(static_cast<int>(argv.size()), argv.data(), 2);
-    } catch (const Error& e) {
-        out.error = e.what();
-    }
-    std::fflush(stdout);
-    ::dup2(saved, 1);
-    ::close(saved);
-    std::ifstream in(capture);
-    out.stdout_text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    std::remove(capture.c_str());
-    return out;
-}
+Outcome run_lm(std::vector<std::string> args) { return test::run_command(cmd_lm, "lm", std::move(args)); }
 
 void require_refused(const std::vector<std::string>& args, const std::string& message) {
     const Outcome o = run_lm(args);
