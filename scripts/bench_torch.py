@@ -3,6 +3,13 @@
 step (forward, MSE vs a fixed random target, backward, Adam lr 1e-3, zero_grad), median ms over
 >= 10 steps after 3 warm-up steps, at bench_train's configs. Not used by any build or test.
 
+Config "lm" times a decoder LM step instead, the architecture of latte's nn::DecoderLM: embedding
+(vocab 512, D 256) -> 2 pre-norm blocks (RMSNorm, causal self-attention, residual, RMSNorm, SwiGLU
+MLP 4D no bias, residual) -> RMSNorm -> untied head; cross-entropy vs random targets, AdamW lr 1e-3
+(weight decay 0.1 on matrices, 0 on the embedding and norms, as nn::param_groups), zero_grad.
+Its attention (--models): mha, gqa (RoPE on q, k), mla (NoPE), mla_rope (DeepSeek-V2 decoupled
+RoPE, d_R 16); runs are named train_<model>_lm, e.g. train_mla_rope_lm.
+
     /usr/bin/python3 scripts/bench_torch.py [--configs small,medium,long] [--models mha,gqa,mla]
                                             [--device cpu] [--threads N] [--steps 10]
     # side by side with latte, in one sitting:
@@ -28,44 +35,129 @@ except ImportError:
 
 # name: (B, L, D, H, d, G, r), as in experiments/bench/bench_train.cpp
 CONFIGS = {"small": (8, 128, 256, 8, 32, 2, 64), "medium": (16, 256, 512, 8, 64, 2, 128),
-           "long": (2, 2048, 512, 8, 64, 2, 128), "large": (16, 1024, 1024, 16, 64, 4, 256)}
-MODELS = ("mha", "gqa", "mla")
+           "long": (2, 2048, 512, 8, 64, 2, 128), "large": (16, 1024, 1024, 16, 64, 4, 256),
+           "lm": (8, 256, 256, 8, 32, 2, 128)}
+LM_CONFIGS = {"lm"}  # decoder LM configs; the rest time one attention module
+LM_VOCAB, LM_LAYERS, LM_ROPE_DIM, LM_WEIGHT_DECAY = 512, 2, 16, 0.1  # MLP hidden 4D, RMSNorm eps 1e-6
+MODELS = ("mha", "gqa", "mla")           # attention configs
+LM_MODELS = ("mha", "gqa", "mla", "mla_rope")  # LM configs
 
 class MyGQA(nn.Module):  # the spec's Part 7 class; G = H gives MyMHA
     def __init__(s, D1, D2, Dqk, Dv, H, G):
         super().__init__(); s.H, s.G, s.Dqk, s.Dv = H, G, Dqk, Dv
         s.W_Q = nn.Linear(D1, H * Dqk, bias=False); s.W_K = nn.Linear(D2, G * Dqk, bias=False)
         s.W_V = nn.Linear(D2, G * Dv, bias=False); s.W_O = nn.Linear(H * Dv, D1, bias=False)
-    def attend(s, Q, K, V, B, L1, L2):
+    def attend(s, Q, K, V, B, L1, L2, causal=False, Dk=None):
         n = s.H // s.G
-        Q = Q.reshape(B, L1, n, s.G, s.Dqk).permute(0, 2, 3, 1, 4)
-        K = K.reshape(B, L2, 1, s.G, s.Dqk).permute(0, 2, 3, 1, 4)
+        Dk = Dk or s.Dqk  # the q/k width per head (mla_rope: d + d_R)
+        Q = Q.reshape(B, L1, n, s.G, Dk).permute(0, 2, 3, 1, 4)
+        K = K.reshape(B, L2, 1, s.G, Dk).permute(0, 2, 3, 1, 4)
         V = V.reshape(B, L2, 1, s.G, s.Dv).permute(0, 2, 3, 1, 4)
-        A = torch.softmax(Q @ K.transpose(-2, -1) / s.Dqk ** 0.5, dim=-1)
+        S = Q @ K.transpose(-2, -1) / Dk ** 0.5
+        if causal:  # queries are the last L1 of the L2 positions
+            S = S.masked_fill(torch.ones(L1, L2, dtype=torch.bool, device=S.device).triu(L2 - L1 + 1), float("-inf"))
+        A = torch.softmax(S, dim=-1)
         return s.W_O((A @ V).permute(0, 3, 1, 2, 4).reshape(B, L1, -1))
-    def forward(s, x, y):
-        return s.attend(s.W_Q(x), s.W_K(y), s.W_V(y), x.shape[0], x.shape[1], y.shape[1])
+    def forward(s, x, y, causal=False):
+        return s.attend(s.W_Q(x), s.W_K(y), s.W_V(y), x.shape[0], x.shape[1], y.shape[1], causal)
 
 class MyMLA(MyGQA):
     def __init__(s, D, H, d, r):
         super().__init__(D, D, d, d, H, H)
         del s.W_K, s.W_V
         s.W_DKV = nn.Linear(D, r, bias=False); s.W_UK = nn.Linear(r, H * d, bias=False); s.W_UV = nn.Linear(r, H * d, bias=False)
-    def forward(s, x, y):
+    def forward(s, x, y, causal=False):
         c = s.W_DKV(y)
-        return s.attend(s.W_Q(x), s.W_UK(c), s.W_UV(c), x.shape[0], x.shape[1], y.shape[1])
+        return s.attend(s.W_Q(x), s.W_UK(c), s.W_UV(c), x.shape[0], x.shape[1], y.shape[1], causal)
 
 def make(kind, D, H, d, G, r):
     if kind == "mha": return MyGQA(D, D, d, d, H, H)
     if kind == "gqa": return MyGQA(D, D, d, d, H, G)
     return MyMLA(D, H, d, r)
 
-def step_ms(model, x, y, target, steps, sync):
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+# --- the decoder LM (config "lm"), as latte's nn::DecoderLM ---
+
+def rope(x, base=10000.0):
+    """ops/rope: x (B, L, H, d), rotate_half pairing (i with i + d/2), position l turns pair i by
+    l * base^(-2i/d)."""
+    L, d = x.shape[1], x.shape[-1]
+    angle = torch.arange(L, dtype=torch.float64)[:, None] * base ** (-2.0 * torch.arange(d // 2, dtype=torch.float64) / d)
+    c, s = (f(angle).to(x.dtype).to(x.device)[:, None, :] for f in (torch.cos, torch.sin))  # (L, 1, d/2)
+    x1, x2 = x[..., :d // 2], x[..., d // 2:]
+    return torch.cat([x1 * c - x2 * s, x2 * c + x1 * s], -1)
+
+class RopeGQA(MyGQA):  # nn::MultiHeadAttention / GroupedQueryAttention with RoPE on q and k
+    def forward(s, x, y, causal=False):
+        B, L1, L2 = x.shape[0], x.shape[1], y.shape[1]
+        q = rope(s.W_Q(x).reshape(B, L1, s.H, s.Dqk)).reshape(B, L1, -1)  # self-attention: L1 = L2
+        k = rope(s.W_K(y).reshape(B, L2, s.G, s.Dqk)).reshape(B, L2, -1)
+        return s.attend(q, k, s.W_V(y), B, L1, L2, causal)
+
+class MyMLARoPE(MyMLA):  # nn::MultiHeadLatentAttentionRoPE (DeepSeek-V2 decoupled RoPE)
+    def __init__(s, D, H, d, r, dR):
+        super().__init__(D, H, d, r); s.dR = dR
+        s.W_QR = nn.Linear(D, H * dR, bias=False); s.W_KR = nn.Linear(D, dR, bias=False)
+    def forward(s, x, y, causal=False):
+        B, L1, L2, H, d, dR = x.shape[0], x.shape[1], y.shape[1], s.H, s.Dqk, s.dR
+        c = s.W_DKV(y)
+        q = torch.cat([s.W_Q(x).reshape(B, L1, H, d), rope(s.W_QR(x).reshape(B, L1, H, dR))], -1)
+        kr = rope(s.W_KR(y).reshape(B, L2, 1, dR)).expand(B, L2, H, dR)  # one rotary key, shared by the heads
+        k = torch.cat([s.W_UK(c).reshape(B, L2, H, d), kr], -1)
+        # score = (q.k + q_R.k_R) / sqrt(d + d_R)
+        return s.attend(q.reshape(B, L1, -1), k.reshape(B, L2, -1), s.W_UV(c), B, L1, L2, causal, Dk=d + dR)
+
+class RMSNorm(nn.Module):  # torch 1.13 has none: x / sqrt(mean(x^2) + eps) * weight
+    def __init__(s, D, eps=1e-6):
+        super().__init__(); s.eps = eps; s.weight = nn.Parameter(torch.ones(D))
+    def forward(s, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + s.eps) * s.weight
+
+class MLP(nn.Module):  # SwiGLU, no bias: down(silu(gate x) * up x)
+    def __init__(s, D, hidden):
+        super().__init__()
+        s.W_gate = nn.Linear(D, hidden, bias=False); s.W_up = nn.Linear(D, hidden, bias=False)
+        s.W_down = nn.Linear(hidden, D, bias=False)
+    def forward(s, x):
+        return s.W_down(nn.functional.silu(s.W_gate(x)) * s.W_up(x))
+
+class Block(nn.Module):  # pre-norm: x + attn(norm1 x, causal); + mlp(norm2 x)
+    def __init__(s, D, attn, hidden):
+        super().__init__(); s.norm1, s.attn, s.norm2, s.mlp = RMSNorm(D), attn, RMSNorm(D), MLP(D, hidden)
+    def forward(s, x):
+        h = s.norm1(x)
+        x = x + s.attn(h, h, causal=True)
+        return x + s.mlp(s.norm2(x))
+
+class DecoderLM(nn.Module):
+    def __init__(s, kind, vocab, layers, D, H, d, G, r, dR):
+        super().__init__()
+        def attn():
+            if kind == "mha": return RopeGQA(D, D, d, d, H, H)
+            if kind == "gqa": return RopeGQA(D, D, d, d, H, G)
+            if kind == "mla": return MyMLA(D, H, d, r)
+            return MyMLARoPE(D, H, d, r, dR)
+        s.embed = nn.Embedding(vocab, D)
+        s.layers = nn.ModuleList(Block(D, attn(), 4 * D) for _ in range(layers))
+        s.norm = RMSNorm(D); s.head = nn.Linear(D, vocab, bias=False)
+    def forward(s, ids):
+        h = s.embed(ids)
+        for block in s.layers: h = block(h)
+        return s.head(s.norm(h))
+
+def param_groups(model, weight_decay):
+    """nn::param_groups: decay on >= 2-D parameters, none on embeddings, norms and < 2-D ones."""
+    decay, no_decay = [], []
+    for mod in model.modules():
+        for p in mod.parameters(recurse=False):
+            skip = isinstance(mod, (nn.Embedding, RMSNorm)) or p.dim() < 2
+            (no_decay if skip else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+def step_ms(loss_fn, opt, steps, sync):
     times = []
     for i in range(3 + steps):
         t = time.perf_counter()
-        loss = nn.functional.mse_loss(model(x, y), target)
+        loss = loss_fn()
         loss.backward(); opt.step(); opt.zero_grad()
         sync()
         if i >= 3: times.append((time.perf_counter() - t) * 1e3)
@@ -100,7 +192,7 @@ def read_latte(path):
     scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
     iterations, medians = {}, {}
     for b in doc.get("benchmarks", []):
-        m = re.fullmatch(r"train_(mha|gqa|mla)_(\w+?)(_cuda)?", b.get("run_name", b["name"]).split("/")[0])
+        m = re.fullmatch(r"train_(mha|gqa|mla_rope|mla)_(\w+?)(_cuda)?", b.get("run_name", b["name"]).split("/")[0])
         if not m or b.get("error_occurred"): continue
         key = (m.group(2), m.group(1), bool(m.group(3)))
         ms = b["real_time"] * scale[b.get("time_unit", "ns")]
@@ -116,7 +208,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--configs", help="comma separated: " + ", ".join(CONFIGS) +
                     " (default small,medium,long on cpu, small,medium,large on cuda; with --latte, its configs)")
-    ap.add_argument("--models", default="mha,gqa,mla")
+    ap.add_argument("--models", help="comma separated: " + ", ".join(LM_MODELS) +
+                    " (default mha,gqa,mla; on lm configs also mla_rope; mla_rope runs on lm configs only)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=0,
@@ -128,9 +221,9 @@ def main():
     dev = torch.device(a.device)
     cuda = dev.type == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
-    models = a.models.split(",")
+    models = a.models.split(",") if a.models else list(LM_MODELS)
     for m in models:
-        if m not in MODELS: sys.exit(f"bench_torch.py: unknown model '{m}' (expected {', '.join(MODELS)})")
+        if m not in LM_MODELS: sys.exit(f"bench_torch.py: unknown model '{m}' (expected {', '.join(LM_MODELS)})")
 
     latte, configs = {}, dict(CONFIGS)
     if a.latte:
@@ -158,22 +251,34 @@ def main():
     torch_ms = {}
     for name in names:
         B, L, D, H, d, G, r = configs[name]
+        lm = name in LM_CONFIGS
         torch.manual_seed(0)
-        x, y, target = (torch.randn(B, L, D, device=dev) for _ in range(3))
+        if lm:
+            ids, targets = (torch.randint(0, LM_VOCAB, (B, L), device=dev) for _ in range(2))
+        else:
+            x, y, target = (torch.randn(B, L, D, device=dev) for _ in range(3))
         for kind in models:
             if a.latte and (name, kind) not in latte: continue
-            m = make(kind, D, H, d, G, r)
+            if not lm and kind not in MODELS: continue  # mla_rope: LM configs only
             if cuda: torch.cuda.reset_peak_memory_stats()
-            ms = step_ms(m.to(dev), x, y, target, a.steps, sync)
+            if lm:
+                m = DecoderLM(kind, LM_VOCAB, LM_LAYERS, D, H, d, G, r, LM_ROPE_DIM).to(dev)
+                opt = torch.optim.AdamW(param_groups(m, LM_WEIGHT_DECAY), lr=1e-3)
+                loss_fn = lambda: nn.functional.cross_entropy(m(ids).reshape(-1, LM_VOCAB), targets.reshape(-1))
+            else:
+                m = make(kind, D, H, d, G, r).to(dev)
+                opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+                loss_fn = lambda: nn.functional.mse_loss(m(x, y), target)
+            ms = step_ms(loss_fn, opt, a.steps, sync)
             torch_ms[(name, kind)] = ms
             peak = f", peak {torch.cuda.max_memory_allocated() / 2**20:.1f} MiB" if cuda else ""
             print(f"train_{kind}_{name}{'_cuda' if cuda else ''}: {ms:.2f} ms/step{peak}", flush=True)
 
     if a.latte:
-        print(f"\n{'config':<8} {'model':<5} {'latte ms':>9} {'torch ms':>9} {'latte/torch':>11}")
+        print(f"\n{'config':<8} {'model':<8} {'latte ms':>9} {'torch ms':>9} {'latte/torch':>11}")
         for (name, kind), ms in torch_ms.items():
             l = latte[(name, kind)]
-            print(f"{name:<8} {kind:<5} {l:>9.2f} {ms:>9.2f} {l / ms:>11.2f}")
+            print(f"{name:<8} {kind:<8} {l:>9.2f} {ms:>9.2f} {l / ms:>11.2f}")
         print("ratio < 1: latte is faster. PyTorch's times vary by 25% or more between runs.")
 
 if __name__ == "__main__":

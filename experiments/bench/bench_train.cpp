@@ -30,6 +30,7 @@
 #include "core/autograd.h"
 #include "core/cuda.h"
 #include "experiments/teacher_student.h"
+#include "experiments/bench/lm_step.h"
 #include "nn/attention.h"
 #include "nn/gqa.h"
 #include "nn/mha.h"
@@ -302,6 +303,14 @@ std::vector<Entry> register_all(const Options& o) {
     if (gpu)
         for (const Config& c : kGpuConfigs)
             for (const std::string& model : o.models) add(c, model, Device::cuda(0));
+    // The language-model case (lm_step.h): train_mha_lm ... train_mla_rope_lm.
+    for (const Device device : gpu ? std::vector<Device>{Device::cpu(), Device::cuda(0)} : std::vector<Device>{Device::cpu()})
+        for (const std::string kind : {"mha", "gqa", "mla", "mla_rope"}) {
+            const std::string name = "train_" + kind + "_lm" + (device.is_cpu() ? "" : "_cuda");
+            benchmark::RegisterBenchmark(name.c_str(), bench::BM_lm_step, kind, device)
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
+        }
     return entries;
 }
 
