@@ -259,7 +259,9 @@ def main():
             x, y, target = (torch.randn(B, L, D, device=dev) for _ in range(3))
         for kind in models:
             if a.latte and (name, kind) not in latte: continue
-            if not lm and kind not in MODELS: continue  # mla_rope: LM configs only
+            if not lm and kind not in MODELS:  # mla_rope: LM configs only
+                if a.models: print(f"train_{kind}_{name}: skipped ({kind} runs on the lm config only)")
+                continue
             if cuda: torch.cuda.reset_peak_memory_stats()
             if lm:
                 m = DecoderLM(kind, LM_VOCAB, LM_LAYERS, D, H, d, G, r, LM_ROPE_DIM).to(dev)
