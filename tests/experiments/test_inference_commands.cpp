@@ -56,7 +56,7 @@ TEST_CASE("the Part 13 experiment on small sizes: absorbed equals vanilla", "[ex
     const AbsorbReport f32 = run_absorb_case(c, DType::Float32);
     REQUIRE(f32.error_precomputed < 1e-3);
     REQUIRE(f32.error_factored < 1e-3);
-    // The work counts match those BENCHMARKS.md gives for the spec's case: 57.6 vs 28.1 GFLOP.
+    // The work counts match those the README gives for the spec's case: 57.6 vs 28.1 GFLOP.
     const AbsorbGflop spec = absorb_gflop(AbsorbCase{});
     REQUIRE(spec.vanilla == Approx(57.6).margin(0.05));
     REQUIRE(spec.precomputed == Approx(28.1).margin(0.05));
