@@ -7,6 +7,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/dispatch.h"
 #include "backends/cpu/strided.h"
+#include "backends/cpu/vector_math.h"
 #include "core/error.h"
 
 namespace latte {
@@ -116,6 +117,13 @@ void CpuBackend::unary(UnaryOp op, double alpha, const View& dst, const View& sr
         parallel_spans(plan, [&](const std::array<int64_t, 2>& off, const std::array<int64_t, 2>& st, int64_t n) {
             T* dp = d + off[0];
             const T* sp = s + off[1];
+            const int sigmoid_kind = op == UnaryOp::Sigmoid ? 0 : op == UnaryOp::Silu ? 1 : op == UnaryOp::SiluGrad ? 2 : -1;
+            if constexpr (std::is_same_v<T, float>) {
+                if (st[0] == 1 && st[1] == 1 && sigmoid_kind >= 0) {
+                    sigmoid_family(sigmoid_kind, dp, sp, n);  // vectorized (vector_math.h)
+                    return;
+                }
+            }
             if (st[0] == 1 && st[1] == 1) {
                 for (int64_t i = 0; i < n; ++i) dp[i] = apply_unary<T>(op, sp[i], a);
             } else {

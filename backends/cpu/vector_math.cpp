@@ -47,6 +47,21 @@ double exp_shifted_sum(float* x, int64_t n, float shift) {
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
+void sigmoid_family(int kind, float* dst, const float* src, int64_t n) {
+    // One loop per kind, so that each vectorizes without a branch inside.
+    if (kind == 0) {
+        for (int64_t i = 0; i < n; ++i) dst[i] = 1.0f / (1.0f + exp_poly(-src[i]));
+    } else if (kind == 1) {
+        for (int64_t i = 0; i < n; ++i) dst[i] = src[i] / (1.0f + exp_poly(-src[i]));
+    } else {
+        for (int64_t i = 0; i < n; ++i) {
+            const float s = 1.0f / (1.0f + exp_poly(-src[i]));
+            dst[i] = s * (1.0f + src[i] * (1.0f - s));
+        }
+    }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
 float max_of(const float* x, int64_t n) {
     constexpr int64_t kLanes = 16;
     float lanes[kLanes];

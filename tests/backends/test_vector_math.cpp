@@ -45,3 +45,28 @@ TEST_CASE("max_of finds the largest element at any length", "[backends][exp]") {
         REQUIRE(max_of(d.data(), len) == 42);
     }
 }
+
+TEST_CASE("sigmoid, silu and silu's derivative in float32 match double math", "[backends][exp]") {
+    std::vector<float> x;
+    for (float v = -30.0f; v <= 30.0f; v += 0.0173f) x.push_back(v);
+    const int64_t n = static_cast<int64_t>(x.size());
+    std::vector<float> y(x.size());
+    for (int kind = 0; kind < 3; ++kind) {
+        sigmoid_family(kind, y.data(), x.data(), n);
+        // Within 1e-6 relative, plus 2^-23 absolute: silu's derivative crosses zero near
+        // x = -1.28, where evaluating s (1 + x (1 - s)) in float cancels to about one ulp of its
+        // terms (that is the formula's float rounding, the same with std::exp).
+        double worst = 0;
+        for (size_t i = 0; i < x.size(); ++i) {
+            const double v = x[i], s = 1.0 / (1.0 + std::exp(-v));
+            const double want = kind == 0 ? s : kind == 1 ? v * s : s * (1 + v * (1 - s));
+            worst = std::max(worst, std::fabs(y[i] - want) / (1e-6 * std::fabs(want) + 0x1p-23));
+        }
+        CAPTURE(kind);
+        INFO("worst error in units of the tolerance " << worst);
+        REQUIRE(worst <= 1.0);
+    }
+    std::vector<float> nan_in = {NAN}, nan_out(1);
+    sigmoid_family(1, nan_out.data(), nan_in.data(), 1);
+    REQUIRE(std::isnan(nan_out[0]));
+}
