@@ -103,10 +103,11 @@ void Tensor::set_data(const Tensor& data) {
     TensorImpl& t = impl();
     const TensorImpl& d = *data.impl_;
     const Tensor g = grad();
+    // (The message is built only on failure, when g is defined.)
     LATTE_CHECK(!g.defined() || (g.dtype() == d.dtype && g.device() == d.storage->device()),
-                "set_data: the tensor's gradient is ", dtype_name(g.defined() ? g.dtype() : d.dtype), " on ",
-                g.defined() ? g.device().str() : "", " but the new data is ", dtype_name(d.dtype), " on ",
-                d.storage->device().str(), "; convert the gradient or drop it first");
+                "set_data: the tensor's gradient is ", dtype_name(g.dtype()), " on ", g.device().str(),
+                " but the new data is ", dtype_name(d.dtype), " on ", d.storage->device().str(),
+                "; convert the gradient or drop it first");
     if (t.autograd) ++t.autograd->data_generation;
     t.storage = d.storage;
     t.shape = d.shape;

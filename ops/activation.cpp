@@ -9,12 +9,6 @@
 namespace latte {
 namespace {
 
-Tensor unary_raw(UnaryOp op, const Tensor& x, double alpha = 0.0) {
-    Tensor out = Tensor::empty(x.shape(), x.options());
-    backend_for(x.device()).unary(op, alpha, out.view(), x.view());
-    return out;
-}
-
 // out = op(x); backward: g * unary_raw(grad_op, saved), where `saved` is x (from_out false) or
 // the output (from_out true). Records `name` with the saved tensor listed.
 Tensor pointwise(const char* name, UnaryOp op, UnaryOp grad_op, const Tensor& x, bool from_out, double alpha = 0.0) {

@@ -12,6 +12,12 @@ void check_same_kind(const char* op, const Tensor& a, const Tensor& b) {
                 " vs ", dtype_name(b.dtype()), " ", shape_str(b.shape()), "); convert one with to(dtype)");
 }
 
+Tensor unary_raw(UnaryOp op, const Tensor& x, double alpha) {
+    Tensor out = Tensor::empty(x.shape(), x.options());
+    backend_for(x.device()).unary(op, alpha, out.view(), x.view());
+    return out;
+}
+
 void check_floating(const char* op, const Tensor& t) {
     check_defined(t, op, "input");
     switch (t.dtype()) {

@@ -8,12 +8,6 @@
 namespace latte {
 namespace {
 
-Tensor unary_raw(UnaryOp op, const Tensor& x, double alpha = 0.0) {
-    Tensor out = Tensor::empty(x.shape(), x.options());
-    backend_for(x.device()).unary(op, alpha, out.view(), x.view());
-    return out;
-}
-
 // Which tensors a backward reads. Only those are kept alive by the graph and version-checked
 // (an in-place write to an input that add's backward never reads is no error).
 enum Saves : unsigned { kNone = 0, kFirst = 1, kSecond = 2, kOut = 4 };

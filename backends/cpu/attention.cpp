@@ -48,7 +48,7 @@ struct Scratch {
     std::vector<double> max, sum, delta;
     explicit Scratch(const AttentionSizes& s)
         : q(static_cast<size_t>(kRows * s.d)), scores(static_cast<size_t>(kRows * kCols)),
-          acc(static_cast<size_t>(kRows * std::max(s.dv, s.d))), dscores(static_cast<size_t>(kRows * kCols)),
+          acc(static_cast<size_t>(kRows * s.dv)), dscores(static_cast<size_t>(kRows * kCols)),
           dq(static_cast<size_t>(kRows * s.d)), max(kRows), sum(kRows), delta(kRows) {}
 };
 

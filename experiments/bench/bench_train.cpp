@@ -31,6 +31,7 @@
 #include "core/cuda.h"
 #include "experiments/teacher_student.h"
 #include "experiments/bench/lm_step.h"
+#include "experiments/bench/timed_steps.h"
 #include "nn/attention.h"
 #include "nn/gqa.h"
 #include "nn/mha.h"
@@ -106,21 +107,7 @@ void BM_train_step(benchmark::State& state, Config c, std::string model, Device 
         optimizer.zero_grad();
         backend.synchronize();
     };
-    for (int i = 0; i < 3; ++i) step();  // warm-up (Adam state allocated, allocator cache filled)
-    const int64_t base = memory_stats(device).live_bytes;
-    const int64_t blocks = memory_stats(device).system_allocations;
-    reset_peak_memory(device);
-    for (auto _ : state) step();
-    const MemoryStats stats = memory_stats(device);
-    // Large blocks taken from the system rather than the allocator's cache during the timed
-    // steps: 0 once warm (a step then costs no page faults or cudaMalloc).
-    state.counters["new_blocks"] = double(stats.system_allocations - blocks);
-    // Names carry no unit that the counter's own formatting adds: rates print as "tokens=67.2k/s"
-    // and "FLOP=131G/s" (FLOP/s in JSON); peaks are plain numbers in MiB.
-    auto mib = [](int64_t bytes) { return std::round(double(bytes) / (1 << 20) * 10) / 10; };  // 0.1 MiB
-    state.counters["peak_MiB"] = mib(stats.peak_bytes - base);
-    state.counters["peak_total_MiB"] = mib(stats.peak_bytes);  // with weights, like max_memory_allocated
-    state.counters["tokens"] = benchmark::Counter(double(c.B * c.L), benchmark::Counter::kIsIterationInvariantRate);
+    bench::run_timed_steps(state, device, step, double(c.B * c.L));
     state.counters["FLOP"] = benchmark::Counter(train_step_flops(c, model), benchmark::Counter::kIsIterationInvariantRate);
 }
 

@@ -1,8 +1,6 @@
 #include "experiments/bench/lm_step.h"
 
-#include <cmath>
-
-#include "core/storage.h"
+#include "experiments/bench/timed_steps.h"
 #include "nn/decoder_lm.h"
 #include "nn/optim.h"
 #include "nn/param_groups.h"
@@ -36,17 +34,7 @@ void BM_lm_step(benchmark::State& state, const std::string& kind, Device device)
         optimizer.zero_grad();
         backend.synchronize();
     };
-    for (int i = 0; i < 3; ++i) step();
-    const int64_t base = memory_stats(device).live_bytes;
-    const int64_t blocks = memory_stats(device).system_allocations;
-    reset_peak_memory(device);
-    for (auto _ : state) step();
-    const MemoryStats stats = memory_stats(device);
-    auto mib = [](int64_t bytes) { return std::round(double(bytes) / (1 << 20) * 10) / 10; };
-    state.counters["new_blocks"] = double(stats.system_allocations - blocks);
-    state.counters["peak_MiB"] = mib(stats.peak_bytes - base);
-    state.counters["peak_total_MiB"] = mib(stats.peak_bytes);
-    state.counters["tokens"] = benchmark::Counter(double(B * L), benchmark::Counter::kIsIterationInvariantRate);
+    run_timed_steps(state, device, step, double(B * L));
     // Bytes a decoder caches per token, all layers, float32.
     state.counters["KV_bytes_per_token"] =
         double(lm.layer(0).attn->kv_cache_per_position() * c.layers * int64_t(sizeof(float)));

@@ -46,4 +46,16 @@ inline ParityResult parity(const Fn& f, const std::vector<Tensor>& cpu_inputs, b
     return result;
 }
 
+// The output and every input gradient agree between the devices within `tol` (relative).
+inline void require_parity(const Fn& f, const std::vector<Tensor>& inputs, double tol) {
+    const ParityResult r = parity(f, inputs);
+    CAPTURE(r.output_error);
+    REQUIRE(r.output_error < tol);
+    REQUIRE(!r.gradient_errors.empty());
+    for (double e : r.gradient_errors) {
+        CAPTURE(e);
+        REQUIRE(e < tol);
+    }
+}
+
 }  // namespace latte::test

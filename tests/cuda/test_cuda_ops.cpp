@@ -100,16 +100,7 @@ TEST_CASE("every op's forward and gradient on CUDA equal the CPU's", "[cuda]") {
         {"to float64", [](const auto& v) { return to(mul(to(v[0], DType::Float64), 2.0), DType::Float32); }, {a}},
     };
     for (const auto& [name, f, inputs] : cases) {
-        SECTION(name) {
-            const test::ParityResult r = test::parity(f, inputs);
-            CAPTURE(r.output_error);
-            REQUIRE(r.output_error < 1e-5);
-            REQUIRE(!r.gradient_errors.empty());
-            for (double e : r.gradient_errors) {
-                CAPTURE(e);
-                REQUIRE(e < 1e-5);
-            }
-        }
+        SECTION(name) { test::require_parity(f, inputs, 1e-5); }
     }
     SECTION("comparisons (no gradient)") {
         Tensor x = randn32({50}, 20, false), y = randn32({50}, 21, false);
@@ -187,16 +178,7 @@ TEST_CASE("the language-model ops' forward and gradient on CUDA equal the CPU's"
              return dropout(v[0], 0.3, gen); }, {x}},
     };
     for (const auto& [name, f, inputs] : cases) {
-        SECTION(name) {
-            const test::ParityResult r = test::parity(f, inputs);
-            CAPTURE(r.output_error);
-            REQUIRE(r.output_error < 1e-5);
-            REQUIRE(!r.gradient_errors.empty());
-            for (double e : r.gradient_errors) {
-                CAPTURE(e);
-                REQUIRE(e < 1e-5);
-            }
-        }
+        SECTION(name) { test::require_parity(f, inputs, 1e-5); }
     }
     SECTION("argmax (no gradient)") {
         const Tensor big = randn32({3, 40, 300}, 61, false);
