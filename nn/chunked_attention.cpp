@@ -10,10 +10,18 @@
 namespace latte::nn {
 namespace {
 
-// Scaled scores of query rows [r0, r0 + rows) against every key, masked when causal.
-Tensor block_scores(const Tensor& q, const Tensor& k, double scale, bool causal, int64_t r0, int64_t rows) {
+// One mask for every block, built once per call (not once per block: on a GPU each build is a
+// host upload). Row r of block r0 may see key j iff j <= r0 + r + L2 - L1; as columns
+// [L1 - r0, L1 - r0 + L2) of an (L1, L1 + L2) causal mask, that is j + L1 - r0 <= r + L2.
+Tensor block_mask(const Tensor& q, const Tensor& k, int64_t block) {
+    const int64_t l1 = q.size(-2), l2 = k.size(-2);
+    return causal_mask(l1, l1 + l2, q.options(), 0, std::min(block, l1));  // (min(block, L1), L1 + L2)
+}
+
+// Scaled scores of query rows [r0, r0 + rows) against every key, plus the causal mask when given.
+Tensor block_scores(const Tensor& q, const Tensor& k, double scale, const Tensor& mask, int64_t r0, int64_t rows) {
     Tensor s = matmul(mul(narrow(q, -2, r0, rows), scale), transpose(k, -1, -2));  // (..., rows, L2)
-    if (causal) s = add(s, causal_mask(q.size(-2), k.size(-2), q.options(), r0, rows));
+    if (mask.defined()) s = add(s, narrow(narrow(mask, 0, 0, rows), 1, q.size(-2) - r0, k.size(-2)));
     return s;
 }
 
@@ -32,11 +40,13 @@ Tensor chunked_attention(const Tensor& q, const Tensor& k, const Tensor& v, doub
     LATTE_CHECK(!causal || l1 <= l2, "chunked attention: a causal mask needs L1 <= L2, got L1=", l1, " L2=", l2);
     const Tensor qd = q.detach(), kd = k.detach(), vd = v.detach();
     std::vector<Tensor> outs;
+    Tensor mask;
     {
         NoGradGuard no_grad;
+        if (causal && l1 > 0) mask = block_mask(qd, kd, block);
         for (int64_t r0 = 0; r0 < l1; r0 += block) {
             const int64_t rows = std::min(block, l1 - r0);
-            Tensor p = softmax(block_scores(qd, kd, scale, causal, r0, rows), -1);  // (..., rows, L2)
+            Tensor p = softmax(block_scores(qd, kd, scale, mask, r0, rows), -1);  // (..., rows, L2)
             outs.push_back(matmul(p, vd));                                           // (..., rows, dv)
         }
     }
@@ -44,7 +54,7 @@ Tensor chunked_attention(const Tensor& q, const Tensor& k, const Tensor& v, doub
     if (!needs_graph({q, k, v})) return out;
     const Tensor saved_out = out.detach();
     record(out, "chunked_attention", {q, k, v},
-           [qd, kd, vd, saved_out, scale, causal, block, l1](const Tensor& g,
+           [qd, kd, vd, saved_out, mask, scale, block, l1](const Tensor& g,
                                                             const std::vector<bool>& needs) -> std::vector<Tensor> {
                // Per block, P recomputed by the fused softmax: dV += P^T dO;
                // dS = P * (dO V^T - rowsum(dO * O)); dQ = dS K scale; dK += dS^T Q scale.
@@ -53,7 +63,7 @@ Tensor chunked_attention(const Tensor& q, const Tensor& k, const Tensor& v, doub
                Tensor dk, dv;
                for (int64_t r0 = 0; r0 < l1; r0 += block) {
                    const int64_t rows = std::min(block, l1 - r0);
-                   Tensor p = softmax(block_scores(qd, kd, scale, causal, r0, rows), -1);
+                   Tensor p = softmax(block_scores(qd, kd, scale, mask, r0, rows), -1);
                    Tensor go = narrow(g, -2, r0, rows);
                    Tensor ds = mul(p, sub(matmul(go, transpose(vd, -1, -2)), narrow(delta, -2, r0, rows)));
                    if (needs[0]) dq_blocks.push_back(mul(matmul(ds, kd), scale));

@@ -167,12 +167,15 @@ void Adam::step() {
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
     LATTE_CHECK(max_norm > 0, "clip_grad_norm_: max_norm must be positive, got ", max_norm);
     NoGradGuard no_grad;
-    double total = 0;
+    // Summed on the device, read once: an item() per parameter would stall a GPU's stream each time.
+    Tensor total;
     for (const Tensor& p : params) {
         Tensor g = p.grad();
-        if (g.defined()) total += sum(mul(to(g, DType::Float64), to(g, DType::Float64))).item();
+        if (!g.defined()) continue;
+        Tensor squares = sum(mul(to(g, DType::Float64), to(g, DType::Float64)));
+        total = total.defined() ? add(total, to(squares, total.device())) : squares;
     }
-    const double norm = std::sqrt(total);
+    const double norm = total.defined() ? std::sqrt(total.item()) : 0.0;
     const double scale = max_norm / (norm + 1e-6);
     if (scale < 1)
         for (const Tensor& p : params) {

@@ -17,7 +17,11 @@ RoPE, d_R 16); runs are named train_<model>_lm, e.g. train_mla_rope_lm.
     /usr/bin/python3 scripts/bench_torch.py --latte latte.json
 
 With --latte it runs the configs and models found in bench_train's JSON (a "custom" config takes
-its sizes from the JSON's context) and prints a latte/PyTorch table: latte ms, torch ms, ratio.
+its sizes from the JSON's context) and prints a latte/PyTorch table: latte ms and the attention
+path latte took (flash, chunked or plain, from the JSON's labels), then torch ms and the ratio for
+each --attention mode: eager (the spec's classes, scores materialised) and, on torch >= 2.0,
+sdpa (torch.nn.functional.scaled_dot_product_attention, GQA through enable_gqa). On a GPU it
+prints PyTorch's TF32 settings beside latte's (the JSON's cuda_tf32).
 On the CPU it prints the OpenBLAS core PyTorch runs on (and latte's, from the JSON): give both
 the same one (OPENBLAS_CORETYPE=...), or the ratio compares kernels, not frameworks.
 """
@@ -41,6 +45,28 @@ LM_CONFIGS = {"lm"}  # decoder LM configs; the rest time one attention module
 LM_VOCAB, LM_LAYERS, LM_ROPE_DIM, LM_WEIGHT_DECAY = 512, 2, 16, 0.1  # MLP hidden 4D, RMSNorm eps 1e-6
 MODELS = ("mha", "gqa", "mla")           # attention configs
 LM_MODELS = ("mha", "gqa", "mla", "mla_rope")  # LM configs
+ATTENTION = {"mode": "eager"}  # eager: scores materialised; sdpa: F.scaled_dot_product_attention
+
+def sdpa_attend(Q, K, V, B, L1, L2, H, G, Dk, Dv, causal):
+    """softmax(QK^T / sqrt(Dk) [+ causal]) V through SDPA. Query head h = i*G + g reads K/V head g
+    (h mod G); SDPA's GQA maps head h' to K/V head h' // (H/G), so the query heads go in as
+    h' = g*(H/G) + i and come back in the spec's order."""
+    F, n = nn.functional, H // G
+    q = Q.reshape(B, L1, n, G, Dk).permute(0, 3, 2, 1, 4).reshape(B, H, L1, Dk)
+    k = K.reshape(B, L2, G, Dk).transpose(1, 2)
+    v = V.reshape(B, L2, G, Dv).transpose(1, 2)
+    extra = {}
+    if causal and L1 == L2: extra["is_causal"] = True
+    elif causal:  # bottom-right aligned, as latte and the eager path (SDPA's is_causal is top-left)
+        extra["attn_mask"] = ~torch.ones(L1, L2, dtype=torch.bool, device=Q.device).triu(L2 - L1 + 1)
+    if n > 1:
+        try:
+            o = F.scaled_dot_product_attention(q, k, v, enable_gqa=True, **extra)
+        except TypeError:  # torch < 2.5: no enable_gqa; the same mapping by copying K/V heads
+            o = F.scaled_dot_product_attention(q, k.repeat_interleave(n, 1), v.repeat_interleave(n, 1), **extra)
+    else:
+        o = F.scaled_dot_product_attention(q, k, v, **extra)
+    return o.reshape(B, G, n, L1, Dv).permute(0, 3, 2, 1, 4).reshape(B, L1, -1)
 
 class MyGQA(nn.Module):  # the spec's Part 7 class; G = H gives MyMHA
     def __init__(s, D1, D2, Dqk, Dv, H, G):
@@ -50,6 +76,8 @@ class MyGQA(nn.Module):  # the spec's Part 7 class; G = H gives MyMHA
     def attend(s, Q, K, V, B, L1, L2, causal=False, Dk=None):
         n = s.H // s.G
         Dk = Dk or s.Dqk  # the q/k width per head (mla_rope: d + d_R)
+        if ATTENTION["mode"] == "sdpa":
+            return s.W_O(sdpa_attend(Q, K, V, B, L1, L2, s.H, s.G, Dk, s.Dv, causal))
         Q = Q.reshape(B, L1, n, s.G, Dk).permute(0, 2, 3, 1, 4)
         K = K.reshape(B, L2, 1, s.G, Dk).permute(0, 2, 3, 1, 4)
         V = V.reshape(B, L2, 1, s.G, s.Dv).permute(0, 2, 3, 1, 4)
@@ -181,7 +209,7 @@ def openblas_core():
     return None
 
 def read_latte(path):
-    """bench_train's JSON -> ({(config, model, cuda): ms}, {config: sizes}, context)."""
+    """bench_train's JSON -> ({(config, model, cuda): ms}, {config: sizes}, context, {key: attention path})."""
     with open(path) as f:
         doc = json.load(f)
     ctx = doc.get("context", {})
@@ -190,11 +218,12 @@ def read_latte(path):
         kv = dict(p.split("=") for p in ctx["custom_config"].split())
         sizes["custom"] = tuple(int(kv[k]) for k in ("B", "L", "D", "H", "d", "G", "r"))
     scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
-    iterations, medians = {}, {}
+    iterations, medians, paths = {}, {}, {}
     for b in doc.get("benchmarks", []):
         m = re.fullmatch(r"train_(mha|gqa|mla_rope|mla)_(\w+?)(_cuda)?", b.get("run_name", b["name"]).split("/")[0])
         if not m or b.get("error_occurred"): continue
         key = (m.group(2), m.group(1), bool(m.group(3)))
+        if b.get("label", "").startswith("attention "): paths[key] = b["label"].split()[1]
         ms = b["real_time"] * scale[b.get("time_unit", "ns")]
         if b.get("run_type") == "aggregate":
             if b.get("aggregate_name") == "median": medians[key] = ms
@@ -202,7 +231,7 @@ def read_latte(path):
             iterations.setdefault(key, []).append(ms)
     runs = {k: statistics.median(v) for k, v in iterations.items()}
     runs.update(medians)  # with --benchmark_repetitions, the median of the repetitions
-    return runs, sizes, ctx
+    return runs, sizes, ctx, paths
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -215,6 +244,9 @@ def main():
     ap.add_argument("--threads", type=int, default=0,
                     help="torch.set_num_threads (default: LATTE_NUM_THREADS, else every usable core, as latte does)")
     ap.add_argument("--latte", metavar="JSON", help="bench_train --benchmark_format=json output: print a ratio table")
+    ap.add_argument("--attention", choices=("eager", "sdpa", "both"),
+                    help="PyTorch's attention: eager (scores materialised), sdpa, or both (default: both on cuda, "
+                         "eager on cpu)")
     a = ap.parse_args()
     # Debian's torch 1.13 starts with one thread; latte uses LATTE_NUM_THREADS or every core.
     torch.set_num_threads(a.threads or int(os.environ.get("LATTE_NUM_THREADS", 0)) or len(os.sched_getaffinity(0)))
@@ -225,9 +257,14 @@ def main():
     for m in models:
         if m not in LM_MODELS: sys.exit(f"bench_torch.py: unknown model '{m}' (expected {', '.join(LM_MODELS)})")
 
-    latte, configs = {}, dict(CONFIGS)
+    modes = {"both": ["eager", "sdpa"], None: ["eager", "sdpa"] if cuda else ["eager"]}.get(a.attention, [a.attention])
+    if "sdpa" in modes and not hasattr(nn.functional, "scaled_dot_product_attention"):
+        if a.attention: sys.exit(f"bench_torch.py: torch {torch.__version__} has no scaled_dot_product_attention")
+        modes = ["eager"]
+    latte, configs, latte_paths, ctx = {}, dict(CONFIGS), {}, {}
     if a.latte:
-        runs, sizes, ctx = read_latte(a.latte)
+        runs, sizes, ctx, paths = read_latte(a.latte)
+        latte_paths = {(c, m): p for (c, m, on_cuda), p in paths.items() if on_cuda == cuda}
         configs.update(sizes)
         latte = {(c, m): ms for (c, m, on_cuda), ms in runs.items() if on_cuda == cuda}
         if not latte:
@@ -248,6 +285,15 @@ def main():
             print(f"latte's OpenBLAS core: {ctx.get('openblas_core', 'unknown')} (from {a.latte})")
             if core and ctx.get("openblas_core") and not core.startswith(ctx["openblas_core"] + " "):
                 print("warning: different OpenBLAS cores; set OPENBLAS_CORETYPE for both runs")
+    if cuda:
+        mm = torch.backends.cuda.matmul.allow_tf32
+        print(f"TF32: torch.backends.cuda.matmul.allow_tf32={mm}, float32_matmul_precision="
+              f"{torch.get_float32_matmul_precision()}, cudnn.allow_tf32={torch.backends.cudnn.allow_tf32}"
+              + (f"; latte cuda_tf32={ctx.get('cuda_tf32', 'unknown')} (from {a.latte})" if a.latte else ""))
+        if a.latte and ctx.get("cuda_tf32") in ("on", "off") and (ctx["cuda_tf32"] == "on") != mm:
+            print("warning: TF32 differs between latte and PyTorch: the float32 matmuls are not the same work")
+    print("attention: " + ", ".join({"eager": "eager = the spec's classes, scores materialised",
+                                     "sdpa": "sdpa = F.scaled_dot_product_attention"}[m] for m in modes))
     torch_ms = {}
     for name in names:
         B, L, D, H, d, G, r = configs[name]
@@ -257,11 +303,13 @@ def main():
             ids, targets = (torch.randint(0, LM_VOCAB, (B, L), device=dev) for _ in range(2))
         else:
             x, y, target = (torch.randn(B, L, D, device=dev) for _ in range(3))
-        for kind in models:
+        for kind, mode in ((k, md) for k in models for md in modes):
             if a.latte and (name, kind) not in latte: continue
             if not lm and kind not in MODELS:  # mla_rope: LM configs only
-                if a.models: print(f"train_{kind}_{name}: skipped ({kind} runs on the lm config only)")
+                if a.models and mode == modes[0]: print(f"train_{kind}_{name}: skipped ({kind} runs on the lm config only)")
                 continue
+            ATTENTION["mode"] = mode
+            torch.manual_seed(1)  # the same weights in every mode
             if cuda: torch.cuda.reset_peak_memory_stats()
             if lm:
                 m = DecoderLM(kind, LM_VOCAB, LM_LAYERS, D, H, d, G, r, LM_ROPE_DIM).to(dev)
@@ -272,15 +320,23 @@ def main():
                 opt = torch.optim.Adam(m.parameters(), lr=1e-3)
                 loss_fn = lambda: nn.functional.mse_loss(m(x, y), target)
             ms = step_ms(loss_fn, opt, a.steps, sync)
-            torch_ms[(name, kind)] = ms
+            torch_ms[(name, kind, mode)] = ms
             peak = f", peak {torch.cuda.max_memory_allocated() / 2**20:.1f} MiB" if cuda else ""
-            print(f"train_{kind}_{name}{'_cuda' if cuda else ''}: {ms:.2f} ms/step{peak}", flush=True)
+            print(f"train_{kind}_{name}{'_cuda' if cuda else ''} [attention {mode}]: {ms:.2f} ms/step{peak}", flush=True)
+            del m, opt, loss_fn
+            if cuda: torch.cuda.empty_cache()
 
     if a.latte:
-        print(f"\n{'config':<8} {'model':<8} {'latte ms':>9} {'torch ms':>9} {'latte/torch':>11}")
-        for (name, kind), ms in torch_ms.items():
+        head = f"{'config':<8} {'model':<8} {'latte ms':>9} {'latte attention':>15}"
+        for mode in modes: head += f" {mode + ' ms':>9} {'latte/' + mode:>11}"
+        print("\n" + head)
+        for name, kind in dict.fromkeys((n, k) for n, k, _ in torch_ms):
             l = latte[(name, kind)]
-            print(f"{name:<8} {kind:<8} {l:>9.2f} {ms:>9.2f} {l / ms:>11.2f}")
+            row = f"{name:<8} {kind:<8} {l:>9.2f} {latte_paths.get((name, kind), '-'):>15}"
+            for mode in modes:
+                t = torch_ms.get((name, kind, mode))
+                row += f" {t:>9.2f} {l / t:>11.2f}" if t else f" {'-':>9} {'-':>11}"
+            print(row)
         print("ratio < 1: latte is faster. PyTorch's times vary by 25% or more between runs.")
 
 if __name__ == "__main__":

@@ -1,28 +1,184 @@
 #!/usr/bin/env bash
 # Every GPU check in one go, on the GPU machine, from the binaries scripts/gpu-prepare.sh put in
-# .gpu/: the [cuda] test suite, the CUDA benchmarks, and PyTorch on the same configs for ratios.
-# Outputs go to the screen and to ${OUT:-gpu-results}/.
+# .gpu/. Made for a short window (about 10 minutes): each step has a time limit and the whole run a
+# budget (GPU_CHECK_BUDGET seconds, default 540), steps in order of what matters most:
+#   1. preflight: the GPU, driver and toolkit, and `ldd` of every binary with its "not found" lines;
+#   2. the [cuda] suite, one test case per process (a hang or a sticky CUDA error costs one case),
+#      each failing case run again with CUDA_LAUNCH_BLOCKING=1 so the error names the right launch;
+#   3. `latte absorb` and `latte decode` on the GPU (they exit 1 when an error is over tolerance);
+#   4. bench_train's CUDA cases, then PyTorch on the same configs (eager and SDPA): a latte/PyTorch
+#      ratio table per config and module, computed by scripts/bench_torch.py;
+#   5. bench_inference's GPU cases and PyTorch's Part 13: a ratio table by scripts/part13_torch.py;
+#   6. compute-sanitizer --tool memcheck on the op tests tagged [memcheck].
+# Every output goes to the screen and into ONE tarball, ${OUT:-gpu-results}/gpu-check-logs.tar.gz,
+# refreshed after every step, so even a kill leaves the logs so far. Give the command that runs this
+# script a limit above the budget (e.g. 600 s for the default 540). Exit status: 0 only if every
+# step passed.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 out="${OUT:-gpu-results}"
+budget="${GPU_CHECK_BUDGET:-540}"
 mkdir -p "$out"
-export LD_LIBRARY_PATH="$PWD/.gpu:${LD_LIBRARY_PATH:-}"
+work="$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")"
+logs="$work/gpu-check"
+mkdir -p "$logs"
+bin="$PWD/.gpu"
+export LD_LIBRARY_PATH="$bin:${LD_LIBRARY_PATH:-}"
 status=0
-run() {  # run NAME COMMAND...: tee to $out/NAME.txt, remember a failure
-    echo "== $1"
-    local name=$1
-    shift
-    "$@" 2>&1 | tee "$out/$name.txt"
-    local rc=${PIPESTATUS[0]}
-    echo "== $name: exit $rc"
-    [ "$rc" -eq 0 ] || status=1
+summary=()
+failed_cases=()
+
+# Packs the logs so far; the rename keeps a kill halfway from leaving a broken tarball.
+pack() {
+    tar -czf "$out/.gpu-check-logs.tar.gz.part" -C "$work" gpu-check &&
+        mv -f "$out/.gpu-check-logs.tar.gz.part" "$out/gpu-check-logs.tar.gz"
 }
-nvidia-smi -L | tee "$out/gpu.txt"
-run cuda_tests .gpu/latte_cuda_tests --durations yes
-run latte_absorb .gpu/latte absorb --device cuda --repeats 5
-run latte_decode .gpu/latte decode --device cuda --model mla --batch 16 --steps 512
-run bench_train .gpu/bench_train --benchmark_filter=_cuda
-run bench_inference .gpu/bench_inference --benchmark_filter='device:1'
-run torch_train python3 scripts/bench_torch.py --device cuda --configs small,medium,large --steps 20
-run torch_part13 python3 scripts/part13_torch.py --device cuda --repeats 5
-exit $status
+
+finish() {
+    trap - EXIT
+    {
+        echo
+        echo "==================== summary ===================="
+        printf '%s\n' "${summary[@]}"
+        if [ "${#failed_cases[@]}" -gt 0 ]; then
+            echo "failing [cuda] cases:"
+            printf '  %s\n' "${failed_cases[@]}"
+        fi
+        for table in torch_train torch_part13; do
+            [ -f "$logs/$table.txt" ] || continue
+            echo "---- ratio table from $table ----"
+            sed -n '/^config \|^Part 13, float32/,/^ratio < 1\|^medians on both sides/p' "$logs/$table.txt"
+        done
+        echo "overall: $([ "$status" -eq 0 ] && echo PASSED || echo FAILED) in ${SECONDS}s"
+    } | tee "$logs/summary.txt"
+    pack && echo "logs: $out/gpu-check-logs.tar.gz"
+    rm -rf "$work"
+    exit "$status"
+}
+trap finish EXIT
+trap 'status=1; summary+=("interrupted after ${SECONDS}s"); exit 1' INT TERM
+
+# step NAME LIMIT COMMAND...: runs COMMAND under `timeout`, capped by what is left of the budget,
+# output to the screen and $logs/NAME.txt. Returns COMMAND's exit status (124: timed out).
+step() {
+    local name=$1 limit=$2
+    shift 2
+    local left=$((budget - SECONDS))
+    if [ "$left" -lt 15 ]; then
+        summary+=("$(printf '%-34s SKIPPED (budget of %ss spent)' "$name" "$budget")")
+        status=1
+        return 125
+    fi
+    [ "$limit" -le "$left" ] || limit=$left
+    echo "== $name (limit ${limit}s): $*"
+    local start=$SECONDS
+    timeout --kill-after=10 "$limit" "$@" 2>&1 | tee "$logs/$name.txt"
+    local rc=${PIPESTATUS[0]}
+    local note=""
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then note=" TIMED OUT"; fi
+    summary+=("$(printf '%-34s exit %3d %5ss%s' "$name" "$rc" $((SECONDS - start)) "$note")")
+    printf '%s\n' "${summary[@]}" > "$logs/summary_so_far.txt"
+    echo "== $name: exit $rc$note"
+    [ "$rc" -eq 0 ] || status=1
+    pack
+    return "$rc"
+}
+
+# ---- 1. preflight ----------------------------------------------------------------------------
+binaries=(latte_cuda_tests latte bench_train bench_inference)
+{
+    echo "host: $(uname -a)"
+    nvidia-smi || echo "nvidia-smi failed"
+    nvidia-smi --query-gpu=index,name,driver_version,memory.total,compute_cap --format=csv ||
+        echo "nvidia-smi --query-gpu failed"
+    echo "driver: $(head -1 /proc/driver/nvidia/version 2>/dev/null)"
+    command -v nvcc > /dev/null && nvcc --version | tail -2
+    command -v compute-sanitizer > /dev/null && compute-sanitizer --version | head -2
+    python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available())" 2>&1
+    echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+} 2>&1 | tee "$logs/preflight.txt"
+missing=0
+for b in "${binaries[@]}"; do
+    if [ ! -x "$bin/$b" ]; then
+        echo "preflight: $bin/$b is missing (run scripts/gpu-prepare.sh on the build machine)" | tee -a "$logs/preflight.txt"
+        missing=1
+        continue
+    fi
+    ldd "$bin/$b" > "$logs/ldd_$b.txt" 2>&1
+    if grep -q "not found" "$logs/ldd_$b.txt"; then
+        { echo "preflight: $b has unresolved libraries:"; grep "not found" "$logs/ldd_$b.txt"; } | tee -a "$logs/preflight.txt"
+        missing=1
+    fi
+done
+pack
+if [ "$missing" -ne 0 ]; then
+    summary+=("preflight                          FAILED (missing binaries or libraries, see above)")
+    status=1
+else
+    summary+=("preflight                          ok")
+fi
+
+# ---- 2. the [cuda] suite, one case per process -------------------------------------------------
+# Catch2 reads commas, brackets, quotes, wildcards and backslashes in a name as syntax: escape them.
+# shellcheck disable=SC2001
+catch_escape() { sed -e 's/[]\\,*"[]/\\&/g' <<< "$1"; }
+if [ -x "$bin/latte_cuda_tests" ]; then
+    mapfile -t cases < <(timeout 60 "$bin/latte_cuda_tests" --list-test-names-only 2>&1 |
+        grep -v '^CUDA devices:' | grep -v '^$')
+    printf '%s\n' "${cases[@]}" > "$logs/cuda_case_list.txt"
+    if [ "${#cases[@]}" -eq 0 ] || grep -q '^SKIPPED' "$logs/cuda_case_list.txt"; then
+        cat "$logs/cuda_case_list.txt"
+        summary+=("cuda suite                         NOT RUN (no test cases listed, see cuda_case_list.txt)")
+        status=1
+    else
+        passed=0
+        for i in "${!cases[@]}"; do
+            name=${cases[$i]}
+            id=$(printf 'cuda_case_%02d' "$((i + 1))")
+            # -w NoTests: a name that matches nothing fails instead of passing quietly.
+            if step "$id" 150 "$bin/latte_cuda_tests" -w NoTests --durations yes "$(catch_escape "$name")"; then
+                passed=$((passed + 1))
+            else
+                failed_cases+=("$id: $name")
+            fi
+        done
+        summary+=("$(printf '%-34s %d of %d cases passed' "cuda suite" "$passed" "${#cases[@]}")")
+        for entry in "${failed_cases[@]}"; do
+            id=${entry%%:*}
+            name=${entry#*: }
+            CUDA_LAUNCH_BLOCKING=1 step "${id}_blocking" 150 \
+                "$bin/latte_cuda_tests" -w NoTests --durations yes "$(catch_escape "$name")"
+        done
+    fi
+fi
+
+# ---- 3. the latte program's checks on the GPU ----------------------------------------------------
+step latte_absorb 120 "$bin/latte" absorb --device cuda --repeats 5
+step latte_decode_mla 120 "$bin/latte" decode --device cuda --model mla --batch 16 --steps 512
+step latte_decode_gqa 120 "$bin/latte" decode --device cuda --model gqa --batch 16 --steps 512
+
+# ---- 4. training steps: latte, then PyTorch on the same configs, and the ratio table ------------
+step bench_train 300 "$bin/bench_train" --benchmark_filter=_cuda \
+    --benchmark_out="$logs/bench_train.json" --benchmark_out_format=json
+if [ -s "$logs/bench_train.json" ]; then
+    step torch_train 300 python3 scripts/bench_torch.py --device cuda --steps 20 --latte "$logs/bench_train.json"
+else
+    step torch_train 300 python3 scripts/bench_torch.py --device cuda --steps 20 --configs small,medium,large
+fi
+
+# ---- 5. Part 13 and decoding: bench_inference, then PyTorch's Part 13 and its ratio table -------
+step bench_inference 180 "$bin/bench_inference" --benchmark_filter='device:1' \
+    --benchmark_out="$logs/bench_inference.json" --benchmark_out_format=json
+if [ -s "$logs/bench_inference.json" ]; then
+    step torch_part13 120 python3 scripts/part13_torch.py --device cuda --repeats 20 --latte "$logs/bench_inference.json"
+else
+    step torch_part13 120 python3 scripts/part13_torch.py --device cuda --repeats 20
+fi
+
+# ---- 6. memcheck on a short subset of op tests ----------------------------------------------------
+if command -v compute-sanitizer > /dev/null; then
+    step memcheck 240 compute-sanitizer --tool memcheck --error-exitcode 99 \
+        "$bin/latte_cuda_tests" -w NoTests "[memcheck]"
+else
+    summary+=("memcheck                           SKIPPED (no compute-sanitizer on PATH)")
+fi

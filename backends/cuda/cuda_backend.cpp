@@ -21,9 +21,30 @@ bool evenly_spaced(const std::vector<int64_t>& offsets, int64_t& stride) {
     return true;
 }
 
+// Device memory from the backend's caching allocator for the length of one call. Handing it
+// back before the queued kernels ran is safe: its next user queues after them, on the same stream.
+class Scratch {
+public:
+    Scratch(CudaBackend& backend, std::size_t bytes) : backend_(backend), bytes_(bytes) {
+        if (bytes_) ptr_ = backend_.allocate(bytes_);
+    }
+    Scratch(const Scratch&) = delete;
+    Scratch& operator=(const Scratch&) = delete;
+    ~Scratch() {
+        if (ptr_) backend_.deallocate(ptr_, bytes_);
+    }
+    void* get() const { return ptr_; }
+
+private:
+    CudaBackend& backend_;
+    std::size_t bytes_;
+    void* ptr_ = nullptr;
+};
+
 // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLAS gets B first.
 template <class T>
-void gemm_typed(cublasHandle_t handle, const GemmArgs& g) {
+void gemm_typed(CudaBackend& backend, cublasHandle_t handle, HostStaging& staging, cudaStream_t stream,
+                const GemmArgs& g) {
     const cublasOperation_t ta = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
     const cublasOperation_t tb = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
     const int m = static_cast<int>(g.m), n = static_cast<int>(g.n), k = static_cast<int>(g.k);
@@ -46,15 +67,30 @@ void gemm_typed(cublasHandle_t handle, const GemmArgs& g) {
                                                          &beta, c0, ldc, sc, batches));
         return;
     }
-    for (int i = 0; i < batches; ++i) {  // irregular batches (rare): one call each
-        const T* ai = a + g.a_offsets[static_cast<size_t>(i)];
-        const T* bi = b + g.b_offsets[static_cast<size_t>(i)];
-        T* ci = c + g.c_offsets[static_cast<size_t>(i)];
-        if constexpr (std::is_same_v<T, float>)
-            LATTE_CUBLAS_CHECK(cublasSgemm(handle, tb, ta, n, m, k, &alpha, bi, ldb, ai, lda, &beta, ci, ldc));
-        else
-            LATTE_CUBLAS_CHECK(cublasDgemm(handle, tb, ta, n, m, k, &alpha, bi, ldb, ai, lda, &beta, ci, ldc));
+    // Irregular batches (e.g. products of permuted heads): one pointer-array batched call. cuBLAS
+    // reads the arrays from device memory, so they go up through the pinned staging, in stream order.
+    std::vector<const T*> pointers(3 * static_cast<size_t>(batches));
+    const T** first = pointers.data();   // cuBLAS's A: our B
+    const T** second = first + batches;  // cuBLAS's B: our A
+    const T** out = second + batches;    // C (cast back to T* below)
+    for (size_t i = 0; i < static_cast<size_t>(batches); ++i) {
+        first[i] = b + g.b_offsets[i];
+        second[i] = a + g.a_offsets[i];
+        out[i] = c + g.c_offsets[i];
     }
+    const std::size_t bytes = pointers.size() * sizeof(const T*);
+    Scratch arrays(backend, bytes);
+    staging.upload(arrays.get(), pointers.data(), bytes, stream);
+    char* base = static_cast<char*>(arrays.get());
+    const auto* d_first = reinterpret_cast<const T* const*>(base);
+    const auto* d_second = reinterpret_cast<const T* const*>(base + static_cast<size_t>(batches) * sizeof(T*));
+    const auto* d_out = reinterpret_cast<T* const*>(base + 2 * static_cast<size_t>(batches) * sizeof(T*));
+    if constexpr (std::is_same_v<T, float>)
+        LATTE_CUBLAS_CHECK(cublasSgemmBatched(handle, tb, ta, n, m, k, &alpha, d_first, ldb, d_second, lda, &beta,
+                                              d_out, ldc, batches));
+    else
+        LATTE_CUBLAS_CHECK(cublasDgemmBatched(handle, tb, ta, n, m, k, &alpha, d_first, ldb, d_second, lda, &beta,
+                                              d_out, ldc, batches));
 }
 
 }  // namespace
@@ -126,8 +162,7 @@ void CudaBackend::copy_to_host(void* host_dst, const void* src, std::size_t byte
 
 void CudaBackend::copy_from_host(void* dst, const void* host_src, std::size_t bytes) {
     activate();
-    LATTE_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_));
-    LATTE_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host buffer may go away on return
+    staging_.upload(dst, host_src, bytes, stream_);  // no stall for small uploads (host_staging.h)
 }
 
 void CudaBackend::copy(const View& dst, const View& src) {
@@ -163,7 +198,9 @@ void CudaBackend::binary(BinaryOp op, const View& dst, const View& a, const View
 void CudaBackend::reduce(ReduceOp op, void* dst, const void* src, DType dtype, int64_t outer, int64_t size,
                          int64_t inner) {
     activate();
-    launch_reduce(op, dst, src, dtype, outer, size, inner, stream_);
+    const int64_t parts = reduce_parts(outer, size, inner);
+    Scratch partials(*this, parts > 1 ? static_cast<std::size_t>(outer * parts * inner) * sizeof(double) : 0);
+    launch_reduce(op, dst, src, dtype, outer, size, inner, parts, static_cast<double*>(partials.get()), stream_);
 }
 
 void CudaBackend::gemm(const GemmArgs& g) {
@@ -183,8 +220,8 @@ void CudaBackend::gemm(const GemmArgs& g) {
     const bool tf32 = cuda::allow_tf32() && g.dtype == DType::Float32;
     LATTE_CUBLAS_CHECK(cublasSetMathMode(cublas_, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
     switch (g.dtype) {
-        case DType::Float32: gemm_typed<float>(cublas_, g); return;
-        case DType::Float64: gemm_typed<double>(cublas_, g); return;
+        case DType::Float32: gemm_typed<float>(*this, cublas_, staging_, stream_, g); return;
+        case DType::Float64: gemm_typed<double>(*this, cublas_, staging_, stream_, g); return;
         case DType::Int64: break;
     }
     LATTE_FAIL("matmul: no cuBLAS gemm for int64");

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "backends/common/caching_allocator.h"
+#include "backends/cuda/host_staging.h"
 #include "core/backend.h"
 
 namespace latte::cuda_detail {
@@ -60,6 +61,7 @@ private:
     cudaStream_t stream_ = nullptr;
     cublasHandle_t cublas_ = nullptr;
     std::unique_ptr<CachingAllocator> allocator_;
+    HostStaging staging_;  // pinned buffers for uploads that do not stall the stream
 };
 
 }  // namespace latte::cuda_detail

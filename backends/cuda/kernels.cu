@@ -1,6 +1,6 @@
 // latte's own CUDA kernels: strided pointwise ops (with dtype conversion for copies), fills,
-// reductions over the middle axis of [outer, size, inner], and row-wise softmax forward and
-// backward. The pointwise math is backends/common/pointwise.h, shared with the CPU.
+// and row-wise softmax forward and backward (reductions are in reduce_kernels.cu). The
+// pointwise math is backends/common/pointwise.h, shared with the CPU.
 #include <algorithm>
 #include <cfloat>
 
@@ -8,6 +8,7 @@
 #include "backends/common/dispatch.h"
 #include "backends/common/pointwise.h"
 #include "backends/common/strided_plan.h"
+#include "backends/cuda/block_reduce.cuh"
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/kernels.h"
 #include "core/random_counter.h"
@@ -124,58 +125,6 @@ __global__ void where_kernel(Geometry<4> g, T* dst, const T* cond, const T* a, c
         int64_t off[4];
         element_offsets(g, i, off);
         dst[off[0]] = cond[off[1]] != T(0) ? a[off[2]] : b[off[3]];
-    }
-}
-
-// Max keeps a NaN (a != a), as PyTorch does, instead of comparing it away.
-template <class T>
-__device__ T combine(ReduceOp op, T a, T b) {
-    return op == ReduceOp::Sum ? a + b : ((a > b || a != a) ? a : b);
-}
-
-template <class T>
-__device__ T identity(ReduceOp op) {
-    return op == ReduceOp::Sum ? T(0) : -T(INFINITY);
-}
-
-// Reduces v over the block; every thread gets the result. `shared` holds one T per warp.
-template <class T>
-__device__ T block_reduce(ReduceOp op, T v, T* shared) {
-    for (int offset = 16; offset > 0; offset /= 2) v = combine(op, v, __shfl_down_sync(0xffffffffu, v, offset));
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = (blockDim.x + 31) / 32;
-    __syncthreads();  // `shared` may still be read from a previous call
-    if (lane == 0) shared[warp] = v;
-    __syncthreads();
-    if (warp == 0) {
-        v = lane < warps ? shared[lane] : identity<T>(op);
-        for (int offset = 16; offset > 0; offset /= 2) v = combine(op, v, __shfl_down_sync(0xffffffffu, v, offset));
-        if (lane == 0) shared[0] = v;
-    }
-    __syncthreads();
-    return shared[0];
-}
-
-// Sums accumulate in double, as on the CPU, so long float32 rows lose no precision; max stays in T.
-// inner == 1: one block per row of `size` contiguous elements.
-template <class T>
-__global__ void reduce_rows_kernel(ReduceOp op, T* dst, const T* src, int64_t size) {
-    __shared__ double shared[32];
-    const T* row = src + blockIdx.x * size;
-    double acc = identity<double>(op);
-    for (int64_t s = threadIdx.x; s < size; s += blockDim.x) acc = combine<double>(op, acc, row[s]);
-    acc = block_reduce<double>(op, acc, shared);
-    if (threadIdx.x == 0) dst[blockIdx.x] = static_cast<T>(acc);
-}
-
-// inner > 1: one thread per output, reading along `size` with stride `inner` (coalesced over inner).
-template <class T>
-__global__ void reduce_columns_kernel(ReduceOp op, T* dst, const T* src, int64_t outer, int64_t size, int64_t inner) {
-    LATTE_GRID_STRIDE(i, outer * inner) {
-        const int64_t o = i / inner, in = i % inner;
-        const T* p = src + o * size * inner + in;
-        double acc = identity<double>(op);
-        for (int64_t s = 0; s < size; ++s) acc = combine<double>(op, acc, p[s * inner]);
-        dst[i] = static_cast<T>(acc);
     }
 }
 
@@ -312,23 +261,6 @@ void launch_where(const View& dst, const View& cond, const View& a, const View& 
                                                                       static_cast<const T*>(b.data));
     });
     LATTE_CUDA_CHECK_LAUNCH("where kernel");
-}
-
-void launch_reduce(ReduceOp op, void* dst, const void* src, DType dtype, int64_t outer, int64_t size, int64_t inner,
-                   cudaStream_t stream) {
-    if (outer * inner == 0) return;
-    dispatch(dtype, [&](auto* tag) {
-        using T = elem_t<decltype(tag)>;
-        if (inner == 1) {
-            check_rows(outer, "reduce");
-            reduce_rows_kernel<T><<<static_cast<unsigned>(outer), row_threads(size), 0, stream>>>(
-                op, static_cast<T*>(dst), static_cast<const T*>(src), size);
-        } else {
-            reduce_columns_kernel<T><<<blocks_for(outer * inner), kThreads, 0, stream>>>(
-                op, static_cast<T*>(dst), static_cast<const T*>(src), outer, size, inner);
-        }
-    });
-    LATTE_CUDA_CHECK_LAUNCH("reduce kernel");
 }
 
 void launch_softmax_fwd(void* y, const void* x, DType dtype, int64_t rows, int64_t cols, bool log,

@@ -17,8 +17,12 @@ void launch_adam_step(const AdamStep& step, DType dtype, int64_t n, void* p, con
                       cudaStream_t stream);
 void launch_unary(UnaryOp op, double alpha, const View& dst, const View& src, cudaStream_t stream);
 void launch_binary(BinaryOp op, const View& dst, const View& a, const View& b, cudaStream_t stream);
+// reduce_kernels.cu: [outer, size, inner] reduced over `size`, which is cut into reduce_parts()
+// slices reduced in parallel; with parts > 1, `partials` is scratch device memory of
+// outer * parts * inner doubles.
+int64_t reduce_parts(int64_t outer, int64_t size, int64_t inner);
 void launch_reduce(ReduceOp op, void* dst, const void* src, DType dtype, int64_t outer, int64_t size, int64_t inner,
-                   cudaStream_t stream);
+                   int64_t parts, double* partials, cudaStream_t stream);
 void launch_softmax_fwd(void* y, const void* x, DType dtype, int64_t rows, int64_t cols, bool log,
                         cudaStream_t stream);
 void launch_softmax_bwd(void* dx, const void* y, const void* dy, DType dtype, int64_t rows, int64_t cols, bool log,

@@ -33,6 +33,7 @@
 #include "experiments/bench/lm_step.h"
 #include "experiments/bench/timed_steps.h"
 #include "nn/attention.h"
+#include "nn/flash_attention.h"
 #include "nn/gqa.h"
 #include "nn/mha.h"
 #include "nn/mla.h"
@@ -91,6 +92,15 @@ bool check_flop_count() {
     return true;
 }
 
+// The attention the modules take at config c on `device`, by nn/attention.cpp's rule: the fused
+// kernel where the backend has one (and it is on); else chunked once the (B*H, L, L) float32
+// scores pass attention_memory_limit(); else plain, the scores materialised.
+std::string attention_path(const Config& c, Device device) {
+    if (nn::flash_attention_enabled() && nn::has_flash_attention(device)) return "flash";
+    const int64_t limit = nn::attention_memory_limit(), score_bytes = c.B * c.H * c.L * c.L * 4;
+    return limit >= 0 && score_bytes > limit ? "chunked" : "plain";
+}
+
 void BM_train_step(benchmark::State& state, Config c, std::string model, Device device) {
     Generator gen(0);
     auto module = experiments::make_student(model, {c.D, c.H, c.d, c.G, c.r}, gen);
@@ -108,6 +118,7 @@ void BM_train_step(benchmark::State& state, Config c, std::string model, Device 
         backend.synchronize();
     };
     bench::run_timed_steps(state, device, step, double(c.B * c.L));
+    state.SetLabel("attention " + attention_path(c, device));  // bench_torch.py shows it beside PyTorch's
     state.counters["FLOP"] = benchmark::Counter(train_step_flops(c, model), benchmark::Counter::kIsIterationInvariantRate);
 }
 
@@ -240,8 +251,8 @@ struct Entry {
 };
 
 void print_table(const std::vector<Entry>& entries, const std::string& filter) {
-    std::fprintf(stderr, "%-24s %4s %6s %6s %4s %4s %4s %5s %11s %12s %11s\n", "benchmark", "B", "L", "D", "H", "d", "G",
-                 "r", "params", "KV B/token", "GFLOP/step");
+    std::fprintf(stderr, "%-24s %4s %6s %6s %4s %4s %4s %5s %11s %12s %11s %9s\n", "benchmark", "B", "L", "D", "H", "d",
+                 "G", "r", "params", "KV B/token", "GFLOP/step", "attention");
     int shown = 0;
     for (const Entry& e : entries) {
         if (!selected(e.name, filter)) continue;
@@ -249,15 +260,16 @@ void print_table(const std::vector<Entry>& entries, const std::string& filter) {
         Generator gen(0);
         auto module = experiments::make_student(e.model, {c.D, c.H, c.d, c.G, c.r}, gen);
         const int64_t kv_bytes = module->kv_cache_per_position() * int64_t(dtype_size(module->parameters()[0].dtype()));
-        std::fprintf(stderr, "%-24s %4lld %6lld %6lld %4lld %4lld %4lld %5lld %11lld %12lld %11.4g\n", e.name.c_str(),
-                     (long long)c.B, (long long)c.L, (long long)c.D, (long long)c.H, (long long)c.d, (long long)c.G,
-                     (long long)c.r, (long long)module->num_parameters(), (long long)kv_bytes,
-                     train_step_flops(c, e.model) / 1e9);
+        std::fprintf(stderr, "%-24s %4lld %6lld %6lld %4lld %4lld %4lld %5lld %11lld %12lld %11.4g %9s\n",
+                     e.name.c_str(), (long long)c.B, (long long)c.L, (long long)c.D, (long long)c.H, (long long)c.d,
+                     (long long)c.G, (long long)c.r, (long long)module->num_parameters(), (long long)kv_bytes,
+                     train_step_flops(c, e.model) / 1e9, attention_path(c, e.device).c_str());
         ++shown;
     }
     if (shown)
         std::fprintf(stderr,
                      "float32. KV B/token: bytes a decoder caches per position (MHA 2Hd, GQA 2Gd, MLA r numbers).\n"
+                     "attention: flash (fused kernel), chunked (blocks of query rows) or plain (scores materialised).\n"
                      "GFLOP/step: useful matmul FLOPs of forward + backward (x, y need no gradient). Per run below:\nTime = ms per "
                      "step;\ntokens = B*L per second; FLOP = per second; peak_MiB = peak allocated during a step "
                      "beyond\nweights and Adam state; peak_total_MiB includes them.\n\n");
@@ -309,6 +321,7 @@ int main(int argc, char** argv) {
     const std::vector<Entry> entries = register_all(options);
     add_blas_context();
     benchmark::AddCustomContext("flash_attention", nn::flash_attention_enabled() ? "on" : "off");
+    benchmark::AddCustomContext("cuda_tf32", cuda::allow_tf32() ? "on" : "off");  // float32 matmuls on a GPU
     benchmark::Initialize(&argc, argv, print_help);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
     print_table(entries, options.filter);

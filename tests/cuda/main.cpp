@@ -1,5 +1,7 @@
 // The [cuda] suite's runner. Without a usable GPU it prints why and exits 77, which CTest
-// counts as skipped (SKIP_RETURN_CODE), never as passed.
+// counts as skipped (SKIP_RETURN_CODE), never as passed. Test cases run in declaration order
+// (files in the order tests/CMakeLists.txt lists them: ops first, modules last), unless
+// --order is given.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
@@ -14,5 +16,9 @@ int main(int argc, char** argv) {
         return 77;
     }
     std::printf("CUDA devices: %d\n", latte::cuda::device_count());
-    return Catch::Session().run(argc, argv);
+    Catch::Session session;
+    session.configData().runOrder = Catch::RunTests::InDeclarationOrder;  // the default, made explicit
+    const int parsed = session.applyCommandLine(argc, argv);
+    if (parsed != 0) return parsed;
+    return session.run();
 }

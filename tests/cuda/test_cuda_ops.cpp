@@ -45,24 +45,34 @@ TEST_CASE("random fills on the GPU give the CPU's numbers", "[cuda]") {
         const TensorOptions cpu = TensorOptions{}.with_dtype(dtype), gpu = TensorOptions(cpu).with_device(kGpu);
         // Odd sizes exercise the spare normal carried from one fill to the next.
         for (const Shape& shape : {Shape{3}, Shape{1001, 7}, Shape{5}}) {
+            CAPTURE(dtype_name(dtype), shape_str(shape));
             const Tensor a = randn(shape, on_cpu, cpu, 0.5, 2.0), b = randn(shape, on_gpu, gpu, 0.5, 2.0);
-            REQUIRE(relative_error(to(b, Device::cpu()), a) < 1e-12);
+            CHECK(relative_error(to(b, Device::cpu()), a) < 1e-12);
             const Tensor u = rand(shape, on_cpu, cpu, -1.0, 1.0), w = rand(shape, on_gpu, gpu, -1.0, 1.0);
-            REQUIRE(relative_error(to(w, Device::cpu()), u) < 1e-12);
+            CHECK(relative_error(to(w, Device::cpu()), u) < 1e-12);
         }
-        REQUIRE(on_cpu.normal() == on_gpu.normal());
+        CHECK(on_cpu.normal() == on_gpu.normal());
     }
 }
 
 TEST_CASE("ops refuse operands on different devices instead of copying", "[cuda]") {
     Tensor a = randn32({2, 3}, 2, false), b = to(a, kGpu);
+    // A latte::Error each, never a crash or a silent copy.
+    CHECK_THROWS_AS(add(a, b), Error);
+    CHECK_THROWS_AS(add(b, a), Error);
+    CHECK_THROWS_AS(mul(b, a), Error);
+    CHECK_THROWS_AS(matmul(a, transpose(b, 0, 1)), Error);
+    CHECK_THROWS_AS(cat({a, b}, 0), Error);
+    CHECK_THROWS_AS(where(gt(b, b), a, b), Error);
+    CHECK_THROWS_AS(mse_loss(a, b), Error);
+    CHECK_THROWS_AS(copy_(b, a), Error);
     REQUIRE_THROWS_WITH(add(a, b), Catch::Contains("cuda:0"));
     REQUIRE_THROWS_WITH(matmul(a, transpose(b, 0, 1)), Catch::Contains("cuda:0"));
     REQUIRE_THROWS_WITH(svd(b), Catch::Contains("svd: runs on the CPU"));
     REQUIRE_THROWS_WITH(to(a, Device::cuda(99)), Catch::Contains("device cuda:99 does not exist"));
 }
 
-TEST_CASE("every op's forward and gradient on CUDA equal the CPU's", "[cuda]") {
+TEST_CASE("every op's forward and gradient on CUDA equal the CPU's", "[cuda][memcheck]") {
     const Tensor a = randn32({4, 6}, 10), b = randn32({4, 6}, 11), row = randn32({6}, 12);
     const Tensor p = positive32({4, 6}, 13), q = positive32({4, 6}, 14);
     const Tensor m1 = randn32({5, 7}, 15), m2 = randn32({7, 3}, 16);
@@ -105,17 +115,19 @@ TEST_CASE("every op's forward and gradient on CUDA equal the CPU's", "[cuda]") {
     SECTION("comparisons (no gradient)") {
         Tensor x = randn32({50}, 20, false), y = randn32({50}, 21, false);
         Tensor gx = to(x, kGpu), gy = to(y, kGpu);
-        REQUIRE(to(gt(gx, gy), Device::cpu()).to_vector() == gt(x, y).to_vector());
-        REQUIRE(to(eq(gx, gx), Device::cpu()).to_vector() == eq(x, x).to_vector());
+        CHECK(to(gt(gx, gy), Device::cpu()).to_vector() == gt(x, y).to_vector());
+        CHECK(to(eq(gx, gx), Device::cpu()).to_vector() == eq(x, x).to_vector());
     }
     SECTION("large reductions and softmax rows") {
         for (const Shape& shape : {Shape{1, 1 << 20}, Shape{1 << 14, 3}, Shape{7, 5000}}) {
+            CAPTURE(shape_str(shape));
             const test::ParityResult r =
                 test::parity([](const auto& v) { return add(sum(v[0], {1}), max(v[0], 1).values); }, {randn32(shape, 22)});
-            REQUIRE(r.output_error < 1e-5);
+            CHECK(r.output_error < 1e-5);
             const test::ParityResult s = test::parity([](const auto& v) { return softmax(v[0], 1); }, {randn32(shape, 23)});
-            REQUIRE(s.output_error < 1e-5);
-            REQUIRE(s.gradient_errors[0] < 1e-5);
+            CHECK(s.output_error < 1e-5);
+            REQUIRE(s.gradient_errors.size() == 1);
+            CHECK(s.gradient_errors[0] < 1e-5);
         }
     }
 }
@@ -134,20 +146,45 @@ TEST_CASE("gradcheck passes on CUDA in float64", "[cuda][gradcheck]") {
     REQUIRE(s.ok);
 }
 
-TEST_CASE("the TF32 switch is off by default and only loosens float32 matmuls", "[cuda]") {
+namespace {
+// Turns TF32 on for a scope and off again, even when an assertion throws.
+struct Tf32On {
+    Tf32On() { cuda::set_allow_tf32(true); }
+    ~Tf32On() { cuda::set_allow_tf32(false); }
+};
+}  // namespace
+
+TEST_CASE("the TF32 switch is off by default and changes float32 matmuls only", "[cuda]") {
     REQUIRE_FALSE(cuda::allow_tf32());
     Tensor x = randn32({256, 1024}, 40, false), w = randn32({1024, 256}, 41, false);
     const Tensor exact = matmul(x, w);
-    const double strict = relative_error(to(matmul(to(x, kGpu), to(w, kGpu)), Device::cpu()), exact);
-    cuda::set_allow_tf32(true);
-    const double loose = relative_error(to(matmul(to(x, kGpu), to(w, kGpu)), Device::cpu()), exact);
-    cuda::set_allow_tf32(false);
-    CAPTURE(strict, loose);
-    REQUIRE(strict < 1e-5);
-    REQUIRE(loose < 1e-2);  // TF32 keeps 10 mantissa bits
+    const Tensor gx = to(x, kGpu), gw = to(w, kGpu), gx64 = to(gx, DType::Float64), gw64 = to(gw, DType::Float64);
+    const Tensor strict = to(matmul(gx, gw), Device::cpu()), strict64 = to(matmul(gx64, gw64), Device::cpu());
+    // The pointer-array path too: batches of permuted heads are not evenly spaced in memory.
+    const Tensor heads = permute(reshape(gx, {4, 64, 4, 256}), {0, 2, 1, 3});  // (4, 4, 64, 256)
+    auto scores = [&heads] { return to(matmul(heads, transpose(heads, -1, -2)), Device::cpu()); };
+    const Tensor strict_batched = scores();
+    Tensor loose, loose64, loose_batched;
+    {
+        Tf32On on;
+        REQUIRE(cuda::allow_tf32());
+        loose = to(matmul(gx, gw), Device::cpu());
+        loose64 = to(matmul(gx64, gw64), Device::cpu());
+        loose_batched = scores();
+    }
+    REQUIRE_FALSE(cuda::allow_tf32());
+    const double strict_error = relative_error(strict, exact), loose_error = relative_error(loose, exact);
+    CAPTURE(strict_error, loose_error);
+    CHECK(strict_error < 1e-5);
+    CHECK(loose_error < 1e-2);          // TF32 keeps 10 mantissa bits...
+    CHECK(loose_error > 10 * strict_error);  // ...and does change the result: the switch reaches cuBLAS
+    CHECK(relative_error(loose_batched, strict_batched) > 1e-5);
+    CHECK(loose64.to_vector<double>() == strict64.to_vector<double>());  // float64 never uses TF32
+    // Off again: float32 is back to the exact path.
+    CHECK(to(matmul(gx, gw), Device::cpu()).to_vector() == strict.to_vector());
 }
 
-TEST_CASE("the language-model ops' forward and gradient on CUDA equal the CPU's", "[cuda]") {
+TEST_CASE("the language-model ops' forward and gradient on CUDA equal the CPU's", "[cuda][memcheck]") {
     const TensorOptions i64 = TensorOptions{}.with_dtype(DType::Int64);
     const Tensor table = randn32({50, 24}, 50), x = randn32({3, 7, 24}, 51), w = randn32({24}, 52),
                  b = randn32({24}, 53), logits = randn32({21, 300}, 54), wide = randn32({5, 3000}, 55),
@@ -182,7 +219,7 @@ TEST_CASE("the language-model ops' forward and gradient on CUDA equal the CPU's"
     }
     SECTION("argmax (no gradient)") {
         const Tensor big = randn32({3, 40, 300}, 61, false);
-        REQUIRE(to(argmax(to(big, kGpu), 2), Device::cpu()).to_vector<int64_t>() == argmax(big, 2).to_vector<int64_t>());
+        CHECK(to(argmax(to(big, kGpu), 2), Device::cpu()).to_vector<int64_t>() == argmax(big, 2).to_vector<int64_t>());
     }
     SECTION("bad ids and targets are caught on the host, before a kernel") {
         REQUIRE_THROWS_WITH(embedding(to(table, kGpu), to(from_vector(std::vector<double>{3, 50}, {2}, i64), kGpu)),
@@ -204,7 +241,7 @@ TEST_CASE("the language-model ops pass gradcheck on CUDA in float64", "[cuda][gr
     auto check = [](const GradcheckFn& f, const std::vector<Tensor>& inputs) {
         const GradcheckResult r = gradcheck(f, inputs);
         INFO(r.message);
-        REQUIRE(r.ok);
+        CHECK(r.ok);
     };
     check([ids](const std::vector<Tensor>& v) { return embedding(v[0], ids); }, {table});
     check([targets](const std::vector<Tensor>& v) { return cross_entropy(v[0], targets); }, {x});
