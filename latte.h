@@ -2,7 +2,7 @@
 // in the build tree the same path works through build/include/latte). For a smaller include,
 // name a header under the same prefix, e.g. #include <latte/nn/mha.h>.
 // Left out as internals (still installed, and each compiles alone): backends/common/*,
-// core/atomic_file.h, core/host_device.h, core/parse.h, core/random_counter.h, ops/checks.h, ops/index_checks.h,
+// core/atomic_file.h, core/distributed_transport.h, core/host_device.h, core/parse.h, core/random_counter.h, ops/checks.h, ops/index_checks.h,
 // nn/json.h, nn/state_text.h. check-install.sh fails when a header is in neither list.
 #pragma once
 
@@ -11,6 +11,7 @@
 #include "core/backend.h"
 #include "core/cuda.h"
 #include "core/device.h"
+#include "core/distributed.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/factory.h"
@@ -44,6 +45,7 @@
 #include "nn/checkpoint.h"
 #include "nn/chunked_attention.h"
 #include "nn/container.h"
+#include "nn/data_parallel.h"
 #include "nn/conversion.h"
 #include "nn/decode.h"
 #include "nn/decoder_lm.h"

@@ -12,6 +12,29 @@ namespace latte {
 namespace {
 
 thread_local bool grad_mode = true;
+// The callbacks queued by hooks of the backward running on this thread (null when none runs).
+thread_local std::vector<std::function<void()>>* backward_callbacks = nullptr;
+
+// Makes `list` the running backward's callback list, restoring the outer one (a backward run
+// inside a hook) when it goes.
+class CallbackScope {
+public:
+    explicit CallbackScope(std::vector<std::function<void()>>& list) : previous_(backward_callbacks) {
+        backward_callbacks = &list;
+    }
+    ~CallbackScope() { backward_callbacks = previous_; }
+    CallbackScope(const CallbackScope&) = delete;
+    CallbackScope& operator=(const CallbackScope&) = delete;
+
+private:
+    std::vector<std::function<void()>>* previous_;
+};
+
+void run_post_accumulate_hooks(const AutogradMeta& meta) {
+    // A copy: a hook may register or remove hooks.
+    const auto hooks = meta.post_accumulate_grad_hooks;
+    for (const auto& entry : hooks) entry.second();
+}
 std::atomic<bool> anomaly_mode{false};
 
 // The index of the first NaN or Inf in t, as "[i, j]", or "" when every element is finite.
@@ -73,8 +96,16 @@ DetectAnomalyGuard::~DetectAnomalyGuard() { anomaly_mode = previous_; }
 NoGradGuard::NoGradGuard() : previous_(grad_mode) { grad_mode = false; }
 NoGradGuard::~NoGradGuard() { grad_mode = previous_; }
 
+void queue_backward_callback(std::function<void()> fn) {
+    LATTE_CHECK(backward_callbacks != nullptr, "queue_backward_callback: no backward is running on this thread "
+                "(call it from a hook)");
+    backward_callbacks->push_back(std::move(fn));
+}
+
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     NoGradGuard no_grad;
+    std::vector<std::function<void()>> callbacks;
+    CallbackScope callback_scope(callbacks);
     AutogradMeta* root_meta = root.autograd_meta().get();
     const bool anomaly = detect_anomaly_enabled();
     if (anomaly) {
@@ -110,7 +141,10 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
         Tensor g = std::move(pending[meta]);
         pending.erase(meta);
         if (!meta->grad_fn || meta->retain_grad) accumulate_into_grad(*meta, g);
-        if (!meta->grad_fn) continue;
+        if (!meta->grad_fn) {
+            run_post_accumulate_hooks(*meta);
+            continue;
+        }
 
         Node& node = *meta->grad_fn;
         std::vector<Tensor> grads = node.backward(g);
@@ -144,6 +178,11 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     }
     if (!retain_graph)
         for (Node* node : executed) node->release_saved();
+    // Callbacks may queue more (index loop: the vector can grow).
+    for (size_t i = 0; i < callbacks.size(); ++i) {
+        const std::function<void()> fn = std::move(callbacks[i]);
+        fn();
+    }
 }
 
 }  // namespace latte

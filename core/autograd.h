@@ -1,5 +1,7 @@
 // Grad mode and the backward engine.
 #pragma once
+#include <functional>
+
 #include "tensor.h"
 
 namespace latte {
@@ -36,5 +38,10 @@ private:
 
 // Runs reverse-mode differentiation from `root` seeded with `grad` (same shape as root).
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
+
+// From inside a hook that a backward calls: runs `fn` once that backward has finished (like
+// PyTorch's engine queue_callback). DistributedDataParallel waits for its all-reduces there.
+// Throws when no backward is running on this thread.
+void queue_backward_callback(std::function<void()> fn);
 
 }  // namespace latte

@@ -1,5 +1,7 @@
 #include "core/tensor.h"
 
+#include <atomic>
+
 #include <cmath>
 #include <cstring>
 #include <iomanip>
@@ -159,6 +161,22 @@ void Tensor::set_grad(const Tensor& grad) {
 
 void Tensor::zero_grad() {
     if (impl().autograd) impl().autograd->grad.reset();
+}
+
+uint64_t Tensor::register_post_accumulate_grad_hook(std::function<void()> hook) {
+    LATTE_CHECK(is_leaf() && requires_grad(), "register_post_accumulate_grad_hook: the tensor of shape ",
+                shape_str(shape()), " is not a leaf that requires grad");
+    LATTE_CHECK(hook != nullptr, "register_post_accumulate_grad_hook: empty hook");
+    static std::atomic<uint64_t> next_handle{1};
+    const uint64_t handle = next_handle++;
+    autograd_meta()->post_accumulate_grad_hooks.emplace_back(handle, std::move(hook));
+    return handle;
+}
+
+void Tensor::remove_post_accumulate_grad_hook(uint64_t handle) {
+    if (!impl().autograd) return;
+    auto& hooks = impl().autograd->post_accumulate_grad_hooks;
+    std::erase_if(hooks, [&](const auto& entry) { return entry.first == handle; });
 }
 
 void Tensor::backward(const Tensor& grad, bool retain_graph) const {

@@ -3,6 +3,7 @@
 // Ops are free functions in ops/ (latte::matmul(a, b), a + b, ...); this class holds data access,
 // metadata and the autograd entry points.
 #pragma once
+#include <functional>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -28,6 +29,9 @@ struct AutogradMeta {
     std::shared_ptr<Node> grad_fn;     // null for leaves
     std::shared_ptr<TensorImpl> grad;  // accumulated gradient (leaves, and non-leaves with retain_grad)
     uint64_t data_generation = 0;      // bumped by set_data: graphs built before refuse to backward
+    // Called, in registration order, each time backward has accumulated this leaf's gradient
+    // (Tensor::register_post_accumulate_grad_hook); keyed by handle.
+    std::vector<std::pair<uint64_t, std::function<void()>>> post_accumulate_grad_hooks;
 };
 
 struct TensorImpl {
@@ -103,6 +107,11 @@ public:
     Tensor grad() const;
     void set_grad(const Tensor& grad);
     void zero_grad();  // drops the gradient (the next backward starts from nothing)
+    // Calls `hook` each time a backward has accumulated this leaf's gradient into grad(), like
+    // PyTorch's register_post_accumulate_grad_hook (DistributedDataParallel starts a bucket's
+    // all-reduce from it). Returns a handle for remove_post_accumulate_grad_hook.
+    uint64_t register_post_accumulate_grad_hook(std::function<void()> hook);
+    void remove_post_accumulate_grad_hook(uint64_t handle);
     // Reverse-mode differentiation from this tensor. `grad` may be omitted only for one-element
     // tensors. Saved tensors are freed unless retain_graph is true.
     void backward(const Tensor& grad = Tensor(), bool retain_graph = false) const;

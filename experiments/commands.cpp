@@ -1,5 +1,7 @@
 #include "experiments/commands.h"
 
+#include "core/distributed.h"
+
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -207,6 +209,10 @@ int cmd_train(int argc, char** argv, int first) {
     if (c.data.empty()) teacher = make_teacher(c.sizes, c.seed, c.device);
     // Printed once the inputs are read and checked (train_student), so a bad one fails before it.
     c.on_ready = [&] {
+        if (distributed::world_size() > 1)
+            std::printf("data-parallel on %d ranks (MPI): each trains on %lld of the batch's %lld rows\n",
+                        distributed::world_size(), (long long)(c.batch / distributed::world_size()),
+                        (long long)c.batch);
         std::printf("training %s student: D=%lld H=%lld d=%lld G=%lld r=%lld, batch %lld, %s%lld steps%s%s\n",
                     c.model.c_str(), (long long)c.sizes.D, (long long)c.sizes.H, (long long)c.sizes.d,
                     (long long)c.sizes.G, (long long)c.sizes.r, (long long)c.batch,
@@ -218,9 +224,10 @@ int cmd_train(int argc, char** argv, int first) {
     try {
         r = train_student(c, teacher.get());
     } catch (const TrainingStopped& stop) {
-        std::fprintf(stderr, "%s\n", stop.what());
+        if (distributed::rank() == 0) std::fprintf(stderr, "%s\n", stop.what());
         return 128 + stop.signal;  // the shell's convention for a process ended by a signal
     }
+    if (distributed::rank() != 0) return 0;  // under mpirun, rank 0 alone writes and prints
     plot::write_csv(dir + "/loss.csv", {{c.model, r.losses}});
     plot::write_svg(dir + "/loss.svg", "latte train: " + c.model + " student", {{c.model, r.losses}});
     std::printf("summary: final train loss %.3e, %s loss %.3e (%.1f%% of target power), %lld parameters, "

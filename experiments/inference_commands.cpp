@@ -7,6 +7,7 @@
 #include "experiments/cli.h"
 #include "experiments/commands.h"
 #include "experiments/inference.h"
+#include "experiments/lm_convert.h"
 #include "experiments/memory.h"
 #include "nn/checkpoint.h"
 #include "nn/conversion.h"
@@ -43,13 +44,35 @@ void print_part10(uint64_t seed) {
     }
 }
 
+// The --tolerance flag of absorb and decode: a relative error above it (or a nan) makes the
+// command exit with code 1. 0 means the dtype's default. Read before anything runs.
+double tolerance_flag(const cli::Args& args) {
+    const double value = args.number("tolerance");
+    LATTE_CHECK(value >= 0, "latte ", args.command(), ": --tolerance must be 0 (the dtype's default) or positive, got ",
+                args.str("tolerance"));
+    return value;
+}
+
+double tolerance_for(double flag, DType dtype, double f32_default, double f64_default) {
+    return flag > 0 ? flag : dtype == DType::Float64 ? f64_default : f32_default;
+}
+
+// Prints a failed check on stderr; true when `error` is within `tolerance`.
+bool within(const char* command, const std::string& what, double error, double tolerance) {
+    if (error <= tolerance) return true;  // false for nan too
+    std::fprintf(stderr, "latte %s: FAILED: %s relative error %.2e is above the tolerance %g\n", command, what.c_str(),
+                 error, tolerance);
+    return false;
+}
+
 }  // namespace
 
 int cmd_convert(int argc, char** argv, int first) {
     cli::Args args("convert",
                    "Converts a GQA checkpoint into the MLA that computes the same function (one shared latent of\n"
                    "rank r = 2*G*d from the SVD of [W_K; W_V]), checks the two agree, and saves the MLA.",
-                   {cli::file_flag("in", "GQA weights .safetensors (from latte train --model gqa --save)"),
+                   {cli::file_flag("in", "GQA weights .safetensors (latte train --model gqa --save, or latte lm "
+                                        "--attention gqa --rope off --save)"),
                     cli::file_flag("out", "MLA weights .safetensors to write"),
                     {"rank", "0", "latent rank r; 0 = min(2*G*d, D), always exact"},
                     {"part10", "false", "instead: the spec's Part 10 on randn(4, 24), with Part 6's rank check", true},
@@ -69,6 +92,8 @@ int cmd_convert(int argc, char** argv, int first) {
     const int64_t rank = args.integer("rank", 0);
     cli::check_output_file(args, "out");
     cli::check_distinct(args, "out", "in");
+    // A whole language model (latte lm --save) converts layer by layer: experiments/lm_convert.h.
+    if (is_lm_file(args.str("in"))) return run_lm_convert(args.str("in"), args.str("out"), rank);
     const ConvertReport r = convert_checkpoint(args.str("in"), args.str("out"), rank);
     const auto& mla = *r.check64.mla;
     std::printf("converted GQA -> MLA: D=%lld H=%lld d=%lld, latent rank r=%lld (rank of [W_K; W_V]: %lld)\n",
@@ -97,7 +122,9 @@ int cmd_absorb(int argc, char** argv, int first) {
                     {"seed", "0", "random seed"},
                     {"repeats", "2", "timed runs of each path (the fastest is shown)"},
                     {"dtype", "both", "f32, f64 or both"},
-                    {"device", "cpu", "cpu, cuda or cuda:N"}},
+                    {"device", "cpu", "cpu, cuda or cuda:N"},
+                    {"tolerance", "0",
+                     "exit with code 1 when a relative error is above this; 0: 1e-3 in f32, 1e-9 in f64"}},
                    argc, argv, first);
     if (args.help_requested()) {
         std::cout << args.usage();
@@ -117,6 +144,7 @@ int cmd_absorb(int argc, char** argv, int first) {
     c.seed = static_cast<uint64_t>(args.integer("seed", 0));
     c.repeats = static_cast<int>(args.integer("repeats", 1, 1000000));
     c.device = cli::device(args);
+    const double tolerance = tolerance_flag(args);
     std::vector<DType> dtypes;
     if (args.str("dtype") == "both") dtypes = {DType::Float32, DType::Float64};
     else dtypes = {cli::dtype(args)};
@@ -131,12 +159,17 @@ int cmd_absorb(int argc, char** argv, int first) {
                 gflop.vanilla, gflop.precomputed, gflop.factored);
     std::printf("%-8s %12s %12s %12s %12s %12s\n", "dtype", "vanilla", "precomputed", "rel. error", "factored",
                 "rel. error");
+    bool ok = true;
     for (DType dtype : dtypes) {
         const AbsorbReport r = run_absorb_case(c, dtype);
         std::printf("%-8s %11.3fs %11.3fs %12.2e %11.3fs %12.2e\n", dtype_name(dtype), r.vanilla_seconds,
                     r.precomputed_seconds, r.error_precomputed, r.factored_seconds, r.error_factored);
+        std::fflush(stdout);  // the table before any failure on stderr
+        const double tol = tolerance_for(tolerance, dtype, 1e-3, 1e-9);
+        ok &= within("absorb", std::string(dtype_name(dtype)) + " precomputed", r.error_precomputed, tol);
+        ok &= within("absorb", std::string(dtype_name(dtype)) + " factored", r.error_factored, tol);
     }
-    return 0;
+    return ok ? 0 : 1;
 }
 
 namespace {
@@ -184,7 +217,9 @@ int cmd_decode(int argc, char** argv, int first) {
                     {"seed", "0", "random seed"},
                     {"dtype", "f32", "f32 or f64"},
                     {"device", "cpu", "cpu, cuda or cuda:N"},
-                    {"no-check", "false", "skip the comparison with the full forward", true}},
+                    {"no-check", "false", "skip the comparison with the full forward", true},
+                    {"tolerance", "0",
+                     "exit with code 1 when the check's relative error is above this; 0: 1e-4 in f32, 1e-10 in f64"}},
                    argc, argv, first);
     if (args.help_requested()) {
         std::cout << args.usage();
@@ -195,6 +230,8 @@ int cmd_decode(int argc, char** argv, int first) {
     const Device device = cli::device(args);
     const uint64_t seed = static_cast<uint64_t>(args.integer("seed", 0));
     const int64_t batch = args.integer("batch", 1), steps = args.integer("steps", 1);
+    if (args.on("no-check")) args.refuse("tolerance", "with --no-check");
+    const double tolerance = tolerance_for(tolerance_flag(args), dtype, 1e-4, 1e-10);
     std::map<std::string, std::string> config;
     if (!args.str("weights").empty()) {
         for (const char* flag : {"model", "D", "H", "d", "G", "r"})
@@ -232,6 +269,8 @@ int cmd_decode(int argc, char** argv, int first) {
         std::printf("check: decoded outputs vs the full causal forward, relative error %.2e\n", r.relative_error);
         LATTE_CHECK(std::isfinite(r.relative_error), "latte decode: the check against the full causal forward gave ",
                     "relative error ", r.relative_error, " (non-finite outputs)");
+        std::fflush(stdout);
+        if (!within("decode", "decoded outputs vs the full causal forward:", r.relative_error, tolerance)) return 1;
     }
     return 0;
 }

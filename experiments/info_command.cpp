@@ -1,6 +1,6 @@
 // `latte info`: what latte runs on. The CPU and its vector units, the BLAS library and the
 // OpenBLAS kernels it uses (and whether latte chose them or the user did), the threads, and the
-// CUDA devices or why there are none.
+// CUDA devices or why there are none, and whether MPI (data-parallel training) is built in.
 #include <cstdlib>
 #include <iostream>
 
@@ -8,6 +8,7 @@
 #include "backends/cpu/cpu_features.h"
 #include "backends/cpu/parallel.h"
 #include "core/cuda.h"
+#include "core/distributed.h"
 #include "experiments/cli.h"
 #include "experiments/commands.h"
 
@@ -41,6 +42,13 @@ int cmd_info(int argc, char** argv, int first) {
     } else {
         std::cout << "cuda:     none (" << why << ")\n";
     }
+    if (!distributed::is_available())
+        std::cout << "mpi:      not built in (LATTE_MPI=OFF or libopenmpi-dev missing): no data-parallel training\n";
+    else if (distributed::is_initialized())
+        std::cout << "mpi:      rank " << distributed::rank() << " of " << distributed::world_size()
+                  << " (under mpirun, only rank 0 prints)\n";
+    else
+        std::cout << "mpi:      built in; start with `mpirun -np N latte train ...` for data-parallel training\n";
     return 0;
 }
 

@@ -10,13 +10,17 @@
 
 #include "core/atomic_file.h"
 #include "core/autograd.h"
+#include "core/distributed.h"
+#include "core/parse.h"
 #include "experiments/checkpoint.h"
 #include "experiments/cli.h"
 #include "experiments/commands.h"
+#include "experiments/lm_summary.h"
 #include "experiments/lm_tasks.h"
 #include "experiments/memory.h"
 #include "experiments/plot.h"
 #include "experiments/stop_signal.h"
+#include "nn/data_parallel.h"
 #include "nn/param_groups.h"
 #include "nn/serialize.h"
 #include "ops/ops.h"
@@ -93,6 +97,9 @@ std::string tokens_text(const std::vector<int64_t>& v, size_t from, size_t count
 // The accuracy history rides in the checkpoint's module metadata as answer counts per step
 // ("lm.answers_correct": comma-separated integers), exact, so a resumed loss.csv is identical.
 const std::string kCorrectKey = "lm.answers_correct";
+// The first evaluated step with held-out accuracy >= 99%, when reached: it too must survive a resume.
+const std::string kSteps99Key = "lm.steps_to_99";
+constexpr double kTargetAccuracy = 0.99;
 
 std::string join_counts(const std::vector<int64_t>& counts) {
     std::string s;
@@ -121,49 +128,18 @@ std::vector<int64_t> split_counts(const std::string& text, const std::string& wh
     return out;
 }
 
+// "%.4f" of a number, as the final line prints losses.
+std::string fixed4(double v) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.4f", v);
+    return text;
+}
+
 const char* signal_text(int signal) { return signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "a signal"; }
 
-}  // namespace
-
-int cmd_lm(int argc, char** argv, int first) {
-    std::vector<cli::Flag> flags{
-        {"task", "recall", "recall, copy or modadd (experiments/lm_tasks.h)"},
-        {"attention", "mha", "mha, gqa, mla or mla_rope"},
-        {"layers", "2", "transformer blocks"},
-        {"D", "128", "model width"},
-        {"H", "4", "query heads (head dim D/H)"},
-        {"G", "2", "K/V heads of gqa"},
-        {"r", "32", "latent rank of mla and mla_rope"},
-        {"d_R", "8", "decoupled RoPE dim of mla_rope (even)"},
-        {"vocab", "32", "vocabulary size"},
-        {"L", "0", "sequence length (0: the task's default, 17 for recall and copy, 4 for modadd)"},
-        {"batch", "32", "sequences per step"},
-        {"steps", "1000", "training steps"},
-        {"lr", "0.001", "AdamW learning rate"},
-        {"weight-decay", "0.1", "AdamW weight decay of matrices (none on norms and embeddings)"},
-        {"seed", "0", "random seed (weights, training batches and the held-out set)"},
-        {"eval-every", "200", "print progress with held-out accuracy every N steps (0: only at the end)"},
-        {"eval-batches", "4", "held-out batches (of --batch sequences) for held-out loss and accuracy"},
-        {"generate", "0", "print N greedy continuations of held-out prompts, decoded with the KV/latent cache"},
-        cli::folder_flag("out", "runs", "folder for OUT/lm_TASK_ATTENTION/{loss.csv, loss.svg, accuracy.svg}"),
-        cli::file_flag("save", "write the trained model (weights only) to this .safetensors file"),
-        cli::file_flag("checkpoint", "training checkpoint file (default: the --resume file, else OUT/lm_TASK_ATTENTION/checkpoint.safetensors)"),
-        {"checkpoint-every", "0", "also write the checkpoint every N steps (it is always written at the end and on SIGINT/SIGTERM)"},
-        cli::file_flag("resume", "continue the run saved in this checkpoint (same flags; --steps may grow)")};
-    cli::Args args("lm", "A small decoder LM trained on a synthetic token task (answer positions only):\n"
-                         "associative recall, copy (induction) or modular addition.",
-                   flags, argc, argv, first);
-    if (args.help_requested()) {
-        std::cout << args.usage();
-        return 0;
-    }
-    // Every flag and output path is checked before the first line of output.
-    const std::string who = "latte lm";
-    LMTaskSpec spec;
-    spec.task = parse_lm_task(args.str("task"), who);
-    const std::string attention = args.str("attention");
-    LATTE_CHECK(attention == "mha" || attention == "gqa" || attention == "mla" || attention == "mla_rope", who,
-                ": --attention must be mha, gqa, mla or mla_rope, got '", attention, "'");
+// The model the flags describe (without --load), each flag checked; flags another attention kind
+// would ignore are refused.
+nn::DecoderLMConfig config_from_flags(const cli::Args& args, const std::string& attention, const std::string& who) {
     nn::DecoderLMConfig c;
     c.attention = nn::parse_attention_kind(attention);
     c.layers = args.integer("layers", 1, 1024);
@@ -185,13 +161,89 @@ int cmd_lm(int argc, char** argv, int first) {
         c.rope_dim = args.integer("d_R", 2);
         LATTE_CHECK(c.rope_dim % 2 == 0, who, ": --d_R must be even, got ", c.rope_dim);
     }
+    const std::string rope = args.str("rope");
+    LATTE_CHECK(rope == "on" || rope == "off", who, ": --rope must be on or off, got '", rope, "'");
+    if (attention == "mla" || attention == "mla_rope")
+        args.refuse("rope", "with --attention " + attention +
+                                " (mla has no RoPE on q and k; mla_rope's decoupled RoPE is always on)");
+    c.rope = rope == "on";
     c.vocab = args.integer("vocab", 2);
+    return c;
+}
+
+}  // namespace
+
+int cmd_lm(int argc, char** argv, int first) {
+    std::vector<cli::Flag> flags{
+        {"task", "recall", "recall, copy or modadd (experiments/lm_tasks.h)"},
+        {"attention", "mha", "mha, gqa, mla or mla_rope"},
+        {"layers", "2", "transformer blocks"},
+        {"D", "128", "model width"},
+        {"H", "4", "query heads (head dim D/H)"},
+        {"G", "2", "K/V heads of gqa"},
+        {"r", "32", "latent rank of mla and mla_rope"},
+        {"d_R", "8", "decoupled RoPE dim of mla_rope (even)"},
+        {"rope", "on", "RoPE on q and k of mha and gqa: on or off (off: no positional encoding; a gqa model then "
+                       "converts exactly to MLA with latte convert)"},
+        {"vocab", "32", "vocabulary size"},
+        {"L", "0", "sequence length (0: the task's default, 17 for recall and copy, 4 for modadd)"},
+        {"batch", "32", "sequences per step"},
+        {"steps", "1000", "training steps (0 with --load: only evaluate the loaded model)"},
+        {"lr", "0.001", "AdamW learning rate"},
+        {"weight-decay", "0.1", "AdamW weight decay of matrices (none on norms and embeddings)"},
+        {"seed", "0", "random seed (weights, training batches and the held-out set)"},
+        {"eval-every", "200", "print progress with held-out accuracy every N steps (0: only at the end)"},
+        {"eval-batches", "4", "held-out batches (of --batch sequences) for held-out loss and accuracy"},
+        {"generate", "0", "print N greedy continuations of held-out prompts, decoded with the KV/latent cache"},
+        cli::folder_flag("out", "runs", "folder for OUT/NAME/{loss.csv, loss.svg, accuracy.svg, summary.json}"),
+        {"name", "", "the run's folder under --out (default lm_TASK_ATTENTION): one per model of a study"},
+        cli::file_flag("load", "start from this DecoderLM .safetensors (latte lm --save, latte convert); its "
+                               "metadata gives the model, so the model flags are refused"),
+        cli::file_flag("save", "write the trained model (weights only) to this .safetensors file"),
+        cli::file_flag("checkpoint", "training checkpoint file (default: the --resume file, else OUT/NAME/checkpoint.safetensors)"),
+        {"checkpoint-every", "0", "also write the checkpoint every N steps (it is always written at the end and on SIGINT/SIGTERM)"},
+        cli::file_flag("resume", "continue the run saved in this checkpoint (same flags; --steps may grow)")};
+    cli::Args args("lm", "A small decoder LM trained on a synthetic token task (answer positions only):\n"
+                         "associative recall, copy (induction) or modular addition.",
+                   flags, argc, argv, first);
+    if (args.help_requested()) {
+        std::cout << args.usage();
+        return 0;
+    }
+    // Every flag and output path is checked before the first line of output.
+    const std::string who = "latte lm";
+    LMTaskSpec spec;
+    spec.task = parse_lm_task(args.str("task"), who);
+    const std::string load = args.str("load");
+    nn::DecoderLMConfig c;
+    if (!load.empty()) {  // the file gives the model: the model's flags would be ignored
+        for (const char* flag : {"attention", "layers", "D", "H", "G", "r", "d_R", "vocab", "rope"})
+            args.refuse(flag, "with --load (the file gives the model and its sizes)");
+        args.refuse("resume", "with --load (a checkpoint holds its own weights)");
+        c = nn::decoder_lm_file_config(load);
+    }
+    const std::string attention = load.empty() ? args.str("attention") : nn::attention_kind_name(c.attention);
+    LATTE_CHECK(attention == "mha" || attention == "gqa" || attention == "mla" || attention == "mla_rope", who,
+                ": --attention must be mha, gqa, mla or mla_rope, got '", attention, "'");
+    if (load.empty()) c = config_from_flags(args, attention, who);
+    // Whether the model has rotary dims (DecoderLM's rule: mla never, mla_rope always).
+    const bool has_rope = c.attention == nn::AttentionKind::MLARoPE || (c.attention != nn::AttentionKind::MLA && c.rope);
     spec.vocab = c.vocab;
     spec.length = args.integer("L", 0);
     if (spec.length == 0) spec.length = spec.task == LMTask::ModAdd ? 4 : 17;
     spec.batch = args.integer("batch", 1);
     check_lm_task(spec, who);
-    const int64_t steps = args.integer("steps", 1);
+    // Under mpirun: data-parallel, each rank on its shard of every batch; rank 0 writes the files.
+    const int ranks = distributed::world_size();
+    const bool parallel = distributed::is_initialized() && ranks > 1;
+    const bool writer = distributed::rank() == 0;
+    LATTE_CHECK(!parallel || spec.batch % ranks == 0, who, ": --batch ", spec.batch, " does not split evenly over ",
+                ranks, " ranks");
+    const int64_t steps = args.integer("steps", load.empty() ? 1 : 0);
+    const bool eval_only = steps == 0;  // only with --load
+    if (eval_only)
+        for (const char* flag : {"lr", "weight-decay", "checkpoint", "checkpoint-every"})
+            args.refuse(flag, "with --steps 0 (the loaded model is only evaluated)");
     const double lr = args.number("lr", true);
     const double weight_decay = args.number("weight-decay");
     LATTE_CHECK(weight_decay >= 0, who, ": --weight-decay must be non-negative, got ", weight_decay);
@@ -201,19 +253,26 @@ int cmd_lm(int argc, char** argv, int first) {
     const int64_t generate = args.integer("generate", 0, 10000);
     check_memory(who, lm_training_bytes(c, std::max(spec.batch, generate), spec.length, steps),
                  "weights, gradients, AdamW state and one step's activations, roughly");
-    const std::string run = "lm_" + lm_task_name(spec.task) + "_" + attention;
-    const std::string dir = cli::prepare_run_dir(args, "out", run, {"loss.csv", "loss.svg", "accuracy.svg"});
+    const std::string run = args.given("name") ? args.str("name") : "lm_" + lm_task_name(spec.task) + "_" + attention;
+    LATTE_CHECK(!run.empty() && run != "." && run != ".." && run.find('/') == std::string::npos, who,
+                ": --name must be a folder name (not empty, '.' or '..', no '/'), got '", run, "'");
+    const std::string dir = cli::prepare_run_dir(
+        args, "out", run,
+        eval_only ? std::vector<std::string>{"summary.json"}
+                  : std::vector<std::string>{"loss.csv", "loss.svg", "accuracy.svg", "summary.json"});
     const std::string save = args.str("save"), resume = args.str("resume");
     const int64_t checkpoint_every = args.integer("checkpoint-every", 0);
-    const std::string checkpoint = args.given("checkpoint") ? args.str("checkpoint")
-                                   : !resume.empty()        ? resume
-                                                            : dir + "/checkpoint.safetensors";
-    check_output_path(checkpoint, "latte lm: --checkpoint");
+    const std::string checkpoint = eval_only                 ? std::string()
+                                   : args.given("checkpoint") ? args.str("checkpoint")
+                                   : !resume.empty()          ? resume
+                                                              : dir + "/checkpoint.safetensors";
+    if (!eval_only) check_output_path(checkpoint, "latte lm: --checkpoint");
     if (!save.empty()) cli::check_output_file(args, "save");
     {  // no two of the files may be one, except the default: the checkpoint continues the --resume file
         const std::vector<std::pair<std::string, std::string>> outputs{
             {"--save", save}, {"--checkpoint", checkpoint}, {"--out's loss.csv", dir + "/loss.csv"},
-            {"--out's loss.svg", dir + "/loss.svg"}, {"--out's accuracy.svg", dir + "/accuracy.svg"}};
+            {"--out's loss.svg", dir + "/loss.svg"}, {"--out's accuracy.svg", dir + "/accuracy.svg"},
+            {"--out's summary.json", dir + "/summary.json"}};
         for (size_t i = 0; i < outputs.size(); ++i) {
             for (size_t j = i + 1; j < outputs.size(); ++j)
                 LATTE_CHECK(outputs[i].second.empty() || !same_path(outputs[i].second, outputs[j].second), who, ": ",
@@ -230,13 +289,17 @@ int cmd_lm(int argc, char** argv, int first) {
         {"D", std::to_string(c.width)}, {"H", std::to_string(c.heads)}, {"G", std::to_string(c.kv_heads)},
         {"r", std::to_string(c.rank)}, {"d_R", std::to_string(c.rope_dim)}, {"vocab", std::to_string(c.vocab)},
         {"L", std::to_string(spec.length)}, {"batch", std::to_string(spec.batch)}, {"lr", args.str("lr")},
-        {"weight-decay", args.str("weight-decay")}, {"seed", std::to_string(seed)}};
+        {"weight-decay", args.str("weight-decay")}, {"seed", std::to_string(seed)},
+        {"rope", has_rope ? "on" : "off"}};
     TrainCheckpoint saved;
     if (!resume.empty()) {
         saved = load_checkpoint(resume);
         for (const auto& [key, value] : run_config) {
             auto it = saved.run_config.find(key);
-            const std::string was = it == saved.run_config.end() ? "(none)" : it->second;
+            // Checkpoints from before --rope had none: RoPE was on except for mla.
+            const std::string was = it != saved.run_config.end() ? it->second
+                                    : key == "rope"              ? (attention == "mla" ? "off" : "on")
+                                                                 : "(none)";
             LATTE_CHECK(was == value, who, ": cannot resume from ", resume, ": it was written with --", key, " ", was,
                         ", this run has --", key, " ", value,
                         " (resume with the same flags; only --steps and the output flags may change)");
@@ -248,9 +311,11 @@ int cmd_lm(int argc, char** argv, int first) {
     Generator init(seed * 4), data(seed * 4 + 1);
     const uint64_t held_out_seed = seed * 4 + 2, prompt_seed = seed * 4 + 3;
     nn::DecoderLM model(c, init);
+    if (!load.empty()) nn::load(model, load);
     nn::AdamW optimizer(nn::param_groups(model, weight_decay), lr);
     std::vector<double> losses, accuracies;
     std::vector<int64_t> correct;  // answers right per training step
+    std::optional<int64_t> steps_to_99;
     const int64_t answers_per_step = spec.batch * lm_answer_length(spec);
     int64_t start_step = 0;
     if (!resume.empty()) {
@@ -265,19 +330,29 @@ int cmd_lm(int argc, char** argv, int first) {
         LATTE_CHECK(int64_t(correct.size()) == saved.step, who, ": ", resume, " has ", correct.size(),
                     " accuracies for ", saved.step, " steps");
         for (int64_t k : correct) accuracies.push_back(double(k) / double(answers_per_step));
+        if (auto s99 = saved.module_config.find(kSteps99Key); s99 != saved.module_config.end()) {
+            int64_t v = 0;
+            LATTE_CHECK(parse_int(s99->second, v) && v >= 1 && v <= saved.step, who, ": ", resume, " has a bad ",
+                        kSteps99Key, " '", s99->second, "'");
+            steps_to_99 = v;
+        }
         start_step = saved.step;
     }
     auto write_checkpoint = [&](int64_t steps_done) {
         std::map<std::string, std::string> module_config = model.config();
         module_config[kCorrectKey] = join_counts(correct);
+        if (steps_to_99) module_config[kSteps99Key] = std::to_string(*steps_to_99);
+        if (!writer) return;
         save_checkpoint(checkpoint, {steps_done, losses, model.named_parameters(), module_config,
                                      optimizer.state_dict(), data.state(), run_config});
     };
     int64_t parameters = 0;
     for (const auto& [_, p] : model.named_parameters()) parameters += p.numel();
-    std::printf("lm %s, %s attention: %lld layers, D=%lld H=%lld%s, vocab %lld, L %lld, batch %lld, %lld steps, "
+    std::printf("lm %s, %s attention%s: %lld layers, D=%lld H=%lld%s, vocab %lld, L %lld, batch %lld, %lld steps, "
                 "%lld parameters\n",
-                lm_task_name(spec.task).c_str(), attention.c_str(), (long long)c.layers, (long long)c.width,
+                lm_task_name(spec.task).c_str(), attention.c_str(),
+                (attention == "mha" || attention == "gqa") && !has_rope ? " without RoPE" : "", (long long)c.layers,
+                (long long)c.width,
                 (long long)c.heads,
                 attention == "gqa"        ? (" G=" + std::to_string(c.kv_heads)).c_str()
                 : attention == "mla"      ? (" r=" + std::to_string(c.rank)).c_str()
@@ -286,46 +361,71 @@ int cmd_lm(int argc, char** argv, int first) {
                 (long long)spec.vocab, (long long)spec.length, (long long)spec.batch, (long long)steps,
                 (long long)parameters);
     if (!resume.empty()) std::printf("resuming from %s at step %lld\n", resume.c_str(), (long long)start_step);
+    if (!load.empty()) std::printf("loaded %s%s\n", load.c_str(), eval_only ? ": evaluating it only" : "");
     std::fflush(stdout);
 
+    std::optional<nn::DistributedDataParallel> ddp;
+    if (parallel) {
+        ddp.emplace(model);  // checks every rank built the same model
+        std::printf("data-parallel on %d ranks (MPI): each trains on %lld of the batch's %lld sequences\n", ranks,
+                    (long long)(spec.batch / ranks), (long long)spec.batch);
+    }
     std::optional<StopSignalGuard> signals(std::in_place);
     const auto start = std::chrono::steady_clock::now();
     for (int64_t step = start_step + 1; step <= steps; ++step) {
-        const LMBatch b = make_lm_batch(spec, data);
+        LMBatch b = make_lm_batch(spec, data);  // every rank draws the whole batch: one generator state
+        if (parallel) b = {nn::shard_batch(b.ids), nn::shard_batch(b.targets)};
         optimizer.zero_grad();
         const Tensor logits = model.forward(b.ids);
         Tensor loss = cross_entropy(logits, b.targets);
-        const double value = loss.item();
+        double value = loss.item();
+        int64_t right = lm_accuracy(logits, b.targets).correct;
+        int agreed_signal = 0;
+        if (parallel) {  // the whole batch's loss and accuracy (every shard has as many answers), and signals
+            const int mine = stop_requested();
+            Tensor shared = from_vector(std::vector<double>{value, double(right), mine ? 1.0 : 0.0, double(mine)},
+                                        {4}, TensorOptions{}.with_dtype(DType::Float64));
+            distributed::all_reduce(shared);
+            const std::vector<double> sums = shared.to_vector<double>();
+            value = sums[0] / ranks;
+            right = static_cast<int64_t>(std::llround(sums[1]));
+            agreed_signal = sums[2] > 0 ? static_cast<int>(std::lround(sums[3] / sums[2])) : 0;
+        }
         LATTE_CHECK(std::isfinite(value), who, ": the loss became ", value, " at step ", step, " (lower --lr)");
         loss.backward();
         optimizer.step();
         losses.push_back(value);
-        correct.push_back(lm_accuracy(logits, b.targets).correct);
+        correct.push_back(right);
         accuracies.push_back(double(correct.back()) / double(answers_per_step));
         if (eval_every > 0 && (step % eval_every == 0 || step == steps)) {
             const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
             const Evaluation e = evaluate(model, spec, held_out_seed, eval_batches);
+            if (!steps_to_99 && e.accuracy.value() >= kTargetAccuracy) steps_to_99 = step;
             std::printf("step %lld/%lld  loss %.4f  acc %.3f  held-out loss %.4f acc %.3f  %.0f tokens/s  ETA %.1fs\n",
                         (long long)step, (long long)steps, value, accuracies.back(), e.loss, e.accuracy.value(),
                         double((step - start_step) * spec.batch * spec.length) / std::max(seconds, 1e-9),
                         seconds / double(step - start_step) * double(steps - step));
             std::fflush(stdout);
         }
-        const int signal = stop_requested();
+        const int signal = parallel ? agreed_signal : stop_requested();
         if (signal || (checkpoint_every > 0 && step % checkpoint_every == 0 && step != steps)) write_checkpoint(step);
         if (signal) {
-            std::fprintf(stderr, "latte lm: stopped by %s after step %lld of %lld; wrote the checkpoint %s (continue "
+            if (writer)
+                std::fprintf(stderr, "latte lm: stopped by %s after step %lld of %lld; wrote the checkpoint %s (continue "
                                  "with --resume %s)\n",
                          signal_text(signal), (long long)step, (long long)steps, checkpoint.c_str(), checkpoint.c_str());
             return 128 + signal;
         }
     }
-    write_checkpoint(steps);
+    if (!eval_only) write_checkpoint(steps);
     signals.reset();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    plot::write_csv(dir + "/loss.csv", {{"loss", losses}, {"accuracy", accuracies}});
-    plot::write_svg(dir + "/loss.svg", "latte lm: " + run + " loss", {{"loss", losses}});
-    write_accuracy_svg(dir + "/accuracy.svg", "latte lm: " + run + " accuracy", accuracies);
+    if (!writer) return 0;  // under mpirun, rank 0 alone evaluates, generates and writes
+    if (!eval_only) {
+        plot::write_csv(dir + "/loss.csv", {{"loss", losses}, {"accuracy", accuracies}});
+        plot::write_svg(dir + "/loss.svg", "latte lm: " + run + " loss", {{"loss", losses}});
+        write_accuracy_svg(dir + "/accuracy.svg", "latte lm: " + run + " accuracy", accuracies);
+    }
 
     if (generate > 0) {
         LMTaskSpec prompts = spec;
@@ -349,13 +449,52 @@ int cmd_lm(int argc, char** argv, int first) {
         }
     }
     const Evaluation e = evaluate(model, spec, held_out_seed, eval_batches);
+    // With --eval-every 0 the end is the only evaluation (with it, this repeats the last one).
+    if (!eval_only && !steps_to_99 && e.accuracy.value() >= kTargetAccuracy) steps_to_99 = steps;
     const int64_t per_layer = model.layer(0).attn->kv_cache_per_position();
-    std::printf("final: held-out accuracy %.4f (%lld/%lld answers), held-out loss %.4f, train loss %.4f; KV cache "
+    const std::string trained =
+        eval_only ? " (the loaded model, not trained)"
+                  : ", train loss " + fixed4(losses.back()) + "; " +
+                        (steps_to_99 ? "99% held-out accuracy at step " + std::to_string(*steps_to_99)
+                                     : "99% held-out accuracy not reached in " + std::to_string(steps) + " steps");
+    std::printf("final: held-out accuracy %.4f (%lld/%lld answers), held-out loss %.4f%s; KV cache "
                 "%lld bytes/token (%lld layers x %lld numbers x 4 bytes); %.2fs\n",
-                e.accuracy.value(), (long long)e.accuracy.correct, (long long)e.accuracy.total, e.loss, losses.back(),
+                e.accuracy.value(), (long long)e.accuracy.correct, (long long)e.accuracy.total, e.loss, trained.c_str(),
                 (long long)(per_layer * c.layers * 4), (long long)c.layers, (long long)per_layer, seconds);
-    std::printf("wrote %s/loss.csv, %s/loss.svg and %s/accuracy.svg; checkpoint %s (step %lld)\n", dir.c_str(),
-                dir.c_str(), dir.c_str(), checkpoint.c_str(), (long long)steps);
+    LMRunSummary summary;
+    summary.task = lm_task_name(spec.task);
+    summary.attention = attention;
+    summary.name = run;
+    summary.rope = has_rope;
+    summary.layers = c.layers;
+    summary.D = c.width;
+    summary.H = c.heads;
+    summary.G = attention == "gqa" || attention == "mha" ? model.lm_config().kv_heads : 0;
+    summary.d = model.lm_config().head_dim;
+    summary.r = c.rank;
+    summary.d_R = c.rope_dim;
+    summary.vocab = c.vocab;
+    summary.L = spec.length;
+    summary.batch = spec.batch;
+    summary.seed = seed;
+    summary.steps = steps;
+    summary.eval_every = eval_every;
+    summary.eval_batches = eval_batches;
+    summary.parameters = parameters;
+    summary.held_out_accuracy = e.accuracy.value();
+    summary.held_out_correct = e.accuracy.correct;
+    summary.held_out_total = e.accuracy.total;
+    summary.held_out_loss = e.loss;
+    summary.kv_numbers_per_layer = per_layer;
+    summary.kv_bytes_per_token = per_layer * c.layers * 4;
+    summary.steps_to_99 = steps_to_99;
+    summary.loaded_from = load;
+    write_lm_summary(dir + "/summary.json", summary);
+    if (eval_only)
+        std::printf("wrote %s/summary.json\n", dir.c_str());
+    else
+        std::printf("wrote %s/loss.csv, %s/loss.svg, %s/accuracy.svg and %s/summary.json; checkpoint %s (step %lld)\n",
+                    dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str(), checkpoint.c_str(), (long long)steps);
     if (!save.empty()) {
         nn::save(model, save);
         std::printf("saved the model to %s\n", save.c_str());

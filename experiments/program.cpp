@@ -1,8 +1,10 @@
 // The `latte` program: one binary, one subcommand per experiment.
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 
+#include "core/distributed.h"
 #include "experiments/commands.h"
 
 namespace latte::experiments {
@@ -25,8 +27,53 @@ void usage(std::FILE* to) {
 
 }  // namespace
 
+namespace {
+
+// Under mpirun, `train` and `lm` train data-parallel and `info` describes each rank; the others
+// would only repeat the same work on every rank.
+bool runs_on_ranks(const char* cmd) {
+    return !std::strcmp(cmd, "train") || !std::strcmp(cmd, "lm") || !std::strcmp(cmd, "info");
+}
+
+// Joins the MPI world when mpirun started this process; the ranks after 0 print nothing.
+void join_ranks(const char* cmd) {
+    if (!distributed::launched_by_mpirun()) return;
+    LATTE_CHECK(distributed::is_available(), "latte: started by mpirun, but this latte was built without MPI "
+                "(install libopenmpi-dev and rebuild; see README, Data-parallel training)");
+    distributed::init_process_group();
+    LATTE_CHECK(distributed::world_size() == 1 || runs_on_ranks(cmd), "latte ", cmd, " does not run on several "
+                "ranks (only train and lm do): run it without mpirun");
+    if (distributed::rank() != 0 && !std::freopen("/dev/null", "w", stdout))
+        LATTE_FAIL("latte: rank ", distributed::rank(), " cannot silence its output: ", std::strerror(errno));
+}
+
+int run_command(int argc, char** argv);
+
+}  // namespace
+
 int latte_main(int argc, char** argv) {
     try {
+        if (argc >= 2) join_ranks(argv[1]);
+        const int status = run_command(argc, argv);
+        distributed::destroy_process_group();
+        return status;
+    } catch (const std::exception& e) {
+        const bool named = std::strncmp(e.what(), "latte ", 6) == 0 || std::strncmp(e.what(), "latte: ", 7) == 0;
+        if (distributed::world_size() > 1) {
+            // The other ranks stop with this message instead of waiting for this rank.
+            std::fprintf(stderr, "latte (rank %d): %s\n", distributed::rank(), e.what());
+            distributed::report_failure(e.what());
+        } else {
+            std::fprintf(stderr, "%s%s\n", named ? "" : "latte: ", e.what());
+        }
+        return 1;
+    }
+}
+
+namespace {
+
+int run_command(int argc, char** argv) {
+    {
         if (argc >= 2 && (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h"))) {
             usage(stdout);
             return 0;
@@ -49,11 +96,9 @@ int latte_main(int argc, char** argv) {
         std::fprintf(stderr, "latte: unknown command '%s'\n", cmd);
         usage(stderr);
         return 2;
-    } catch (const std::exception& e) {
-        const bool named = std::strncmp(e.what(), "latte ", 6) == 0 || std::strncmp(e.what(), "latte: ", 7) == 0;
-        std::fprintf(stderr, "%s%s\n", named ? "" : "latte: ", e.what());
-        return 1;
     }
 }
+
+}  // namespace
 
 }  // namespace latte::experiments

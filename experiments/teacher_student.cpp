@@ -1,15 +1,18 @@
 #include "experiments/teacher_student.h"
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <optional>
 
 #include "core/autograd.h"
+#include "core/distributed.h"
 #include "experiments/checkpoint.h"
 #include "experiments/finite_checks.h"
 #include "experiments/stop_signal.h"
 #include "experiments/train_data.h"
+#include "nn/data_parallel.h"
 #include "nn/gqa.h"
 #include "nn/mha.h"
 #include "nn/mla.h"
@@ -85,6 +88,12 @@ TrainResult train_teacher_student(const TrainConfig& c, const nn::Attention& tea
 TrainResult train_student(const TrainConfig& c, const nn::Attention* teacher) {
     LATTE_CHECK(c.steps > 0 && c.batch > 0 && c.L1 > 0 && c.L2 > 0, "train: steps, batch and lengths must be positive");
     LATTE_CHECK(c.checkpoint_every >= 0, "train: checkpoint_every must be non-negative, got ", c.checkpoint_every);
+    // Under mpirun: data-parallel, each rank on its shard of every batch; rank 0 writes the files.
+    const int ranks = distributed::world_size();
+    const bool parallel = distributed::is_initialized() && ranks > 1;
+    const bool writer = distributed::rank() == 0;
+    LATTE_CHECK(!parallel || c.batch % ranks == 0, "latte train: --batch ", c.batch, " does not split evenly over ",
+                ranks, " ranks");
     TrainConfig run = c;  // with the lengths of the data file when there is one
     std::optional<TrainingData> data;
     if (!c.data.empty()) {
@@ -106,6 +115,7 @@ TrainResult train_student(const TrainConfig& c, const nn::Attention* teacher) {
     result.parameters = student.num_parameters();
     result.kv_cache_per_position = student.kv_cache_per_position();
     nn::Adam optimizer(student.parameters(), c.lr);
+    std::optional<nn::DistributedDataParallel> ddp;
 
     std::string last_checkpoint;  // "<path> (step k)": what the divergence message points to
     auto after = [&] {
@@ -129,11 +139,13 @@ TrainResult train_student(const TrainConfig& c, const nn::Attention* teacher) {
         check_finite_parameters(student, steps_done, optimizer.lr(), after());
         nn::OptimizerState state = optimizer.state_dict();
         check_optimizer_state(state, steps_done, optimizer.lr(), after());
-        save_checkpoint(c.checkpoint, {steps_done, result.losses, student.named_parameters(), student.config(),
-                                       std::move(state), data_gen.state(), run_config(run)});
+        if (writer)
+            save_checkpoint(c.checkpoint, {steps_done, result.losses, student.named_parameters(), student.config(),
+                                           std::move(state), data_gen.state(), run_config(run)});
         written = steps_done;
         last_checkpoint = c.checkpoint + " (step " + std::to_string(steps_done) + ")";
     };
+    if (parallel) ddp.emplace(student);  // checks every rank built the same student
     if (c.on_ready) c.on_ready();
     std::optional<StopSignalGuard> signals;
     if (!c.checkpoint.empty()) signals.emplace();
@@ -143,10 +155,21 @@ TrainResult train_student(const TrainConfig& c, const nn::Attention* teacher) {
     const DType dtype = student.parameters().front().dtype();
     const auto start = std::chrono::steady_clock::now();
     for (int64_t step = result.start_step; step < c.steps; ++step) {
-        const Batch b = data ? data_batch(*data, step, c.batch, dtype, c.device)
-                             : teacher_batch(*teacher, data_gen, c.batch, run.L1, run.L2, c.sizes.D, c.device);
+        Batch b = data ? data_batch(*data, step, c.batch, dtype, c.device)
+                       : teacher_batch(*teacher, data_gen, c.batch, run.L1, run.L2, c.sizes.D, c.device, parallel);
+        if (data && parallel) b = {nn::shard_batch(b.x), nn::shard_batch(b.y), nn::shard_batch(b.target)};
         Tensor loss = mse_loss(student.forward(b.x, b.y), b.target);
-        const double value = loss.item();
+        double value = loss.item();
+        int agreed_signal = 0;
+        if (parallel) {  // the whole batch's loss, and whether any rank was signalled: all ranks act alike
+            const int mine = signals ? stop_requested() : 0;
+            Tensor shared = from_vector(std::vector<double>{value, mine ? 1.0 : 0.0, double(mine)}, {3},
+                                        TensorOptions{}.with_dtype(DType::Float64));
+            distributed::all_reduce(shared);
+            const std::vector<double> sums = shared.to_vector<double>();
+            value = sums[0] / ranks;
+            agreed_signal = sums[1] > 0 ? static_cast<int>(std::lround(sums[2] / sums[1])) : 0;
+        }
         check_finite_loss(value, step + 1, optimizer.lr(), after());
         optimizer.zero_grad();
         try {
@@ -166,7 +189,7 @@ TrainResult train_student(const TrainConfig& c, const nn::Attention* teacher) {
             std::fflush(stdout);
         }
         if (c.on_step) c.on_step(step + 1, value);
-        const int signal = signals ? stop_requested() : 0;
+        const int signal = parallel ? agreed_signal : signals ? stop_requested() : 0;
         if (!c.checkpoint.empty() && (signal || (c.checkpoint_every > 0 && (step + 1) % c.checkpoint_every == 0)))
             write_checkpoint(step + 1);
         if (signal)

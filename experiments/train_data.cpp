@@ -1,6 +1,7 @@
 #include "experiments/train_data.h"
 
 #include "core/autograd.h"
+#include "nn/data_parallel.h"
 #include "nn/serialize.h"
 #include "ops/ops.h"
 
@@ -79,11 +80,15 @@ Batch data_batch(const TrainingData& data, int64_t step, int64_t batch, DType dt
 }
 
 Batch teacher_batch(const nn::Attention& teacher, Generator& gen, int64_t batch, int64_t L1, int64_t L2,
-                    int64_t D, Device device) {
+                    int64_t D, Device device, bool shard) {
     const TensorOptions on_device = TensorOptions{}.with_device(device);
     Batch b;
     b.x = randn({batch, L1, D}, gen, on_device);
     b.y = randn({batch, L2, D}, gen, on_device);
+    if (shard) {
+        b.x = nn::shard_batch(b.x);
+        b.y = nn::shard_batch(b.y);
+    }
     NoGradGuard no_grad;
     b.target = teacher(b.x, b.y);
     return b;

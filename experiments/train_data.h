@@ -35,8 +35,10 @@ TrainingData load_training_data(const std::string& path, int64_t D1, int64_t D2,
 Batch data_batch(const TrainingData& data, int64_t step, int64_t batch, DType dtype, Device device);
 
 // x (batch, L1, D) and y (batch, L2, D) drawn from `gen` (on the host, so every device gets the
-// same numbers) and the teacher's outputs as targets.
+// same numbers) and the teacher's outputs as targets. With `shard`, only this rank's rows
+// (nn::shard_batch) are kept, before the teacher runs: every rank draws the whole batch, so the
+// generator's state is the same on all of them.
 Batch teacher_batch(const nn::Attention& teacher, Generator& gen, int64_t batch, int64_t L1, int64_t L2,
-                    int64_t D, Device device);
+                    int64_t D, Device device, bool shard = false);
 
 }  // namespace latte::experiments

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <string>
 
 #include "ops/ops.h"
 
@@ -40,6 +42,42 @@ LatentFactors gqa_to_mla(const Tensor& W_M_GQA) {
     Truncated t = truncated_svd(tiled, r);
     const double mse = mse_loss(matmul(t.up, t.down), tiled).item();
     return {t.down, t.up, mse};
+}
+
+std::shared_ptr<DecoderLM> to_mla(const DecoderLM& lm, int64_t rank) {
+    const DecoderLMConfig& c = lm.lm_config();
+    LATTE_CHECK(c.attention == AttentionKind::GQA, "to_mla: needs a DecoderLM with attention gqa, got ",
+                attention_kind_name(c.attention));
+    LATTE_CHECK(!c.rope, "to_mla: this gqa DecoderLM (D=", c.width, " H=", c.heads, " G=", c.kv_heads,
+                ") has RoPE on q and k, which no MLA reproduces: the rotation of each key depends on its position, so "
+                "keys cannot be rebuilt from one position-free latent W_DKV x (train it with RoPE off)");
+    const int64_t full = std::min(2 * c.kv_heads * c.head_dim, c.width);
+    if (rank == 0) rank = full;
+    LATTE_CHECK(rank > 0 && rank <= full, "to_mla: rank ", rank, " must be in [1, min(2*G*d, D) = ", full, "]");
+    NoGradGuard no_grad;
+    DecoderLMConfig mc = c;
+    mc.attention = AttentionKind::MLA;
+    mc.rank = rank;
+    mc.kv_heads = c.heads;
+    mc.rope = false;
+    mc.dtype = lm.parameters().front().dtype();
+    Generator unused(0);
+    auto mla = std::make_shared<DecoderLM>(mc, unused);
+    // Each block's attention is replaced by its exact conversion; the rest is copied by name.
+    for (size_t i = 0; i < size_t(c.layers); ++i) {
+        const auto* gqa = dynamic_cast<const GroupedQueryAttention*>(lm.layer(i).attn.get());
+        LATTE_CHECK(gqa != nullptr, "to_mla: layer ", i, " of the DecoderLM does not hold a GroupedQueryAttention");
+        std::map<std::string, Tensor> from;
+        for (const auto& [name, p] : to_mla(*gqa, rank)->named_parameters()) from.emplace(name, p);
+        for (const auto& [name, p] : mla->layer(i).attn->named_parameters())
+            copy_(p, to(from.at(name), Device::cpu()));
+    }
+    std::map<std::string, Tensor> source;
+    for (const auto& [name, p] : lm.named_parameters()) source.emplace(name, p);
+    for (const auto& [name, p] : mla->named_parameters())
+        if (name.find(".attn.") == std::string::npos) copy_(p, to(source.at(name), Device::cpu()));
+    mla->to(lm.device());
+    return mla;
 }
 
 int64_t rank_needed(const GroupedQueryAttention& gqa) {

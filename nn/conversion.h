@@ -11,6 +11,7 @@
 #pragma once
 #include <memory>
 
+#include "decoder_lm.h"
 #include "gqa.h"
 #include "mla.h"
 
@@ -31,6 +32,13 @@ LatentFactors gqa_to_mla(const Tensor& W_M_GQA);
 // smaller rank keeps the top singular directions of [W_K; W_V] (exact iff rank >= rank_needed).
 // The factorisation runs on the CPU in float64; the result has gqa's dtype and device.
 std::shared_ptr<MultiHeadLatentAttention> to_mla(const GroupedQueryAttention& gqa, int64_t rank = 0);
+
+// A whole language model: a RoPE-free GQA DecoderLM (config rope = false) -> the DecoderLM with
+// attention mla whose logits equal `lm`'s on every input. Each layer's attention goes through
+// to_mla(gqa, rank) above (rank 0: min(2*G*d, D), exact); every other parameter (embedding,
+// norms, MLPs, head) is copied. Throws for any other attention kind, and for a GQA with RoPE:
+// rope(W_K x) depends on the key's position, so no position-free latent W_DKV x can rebuild it.
+std::shared_ptr<DecoderLM> to_mla(const DecoderLM& lm, int64_t rank = 0);
 
 // The numerical rank of [W_K; W_V]: the smallest exact rank for to_mla.
 int64_t rank_needed(const GroupedQueryAttention& gqa);

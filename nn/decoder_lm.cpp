@@ -1,9 +1,13 @@
 #include "nn/decoder_lm.h"
 
+#include <algorithm>
+#include <limits>
+
 #include "nn/gqa.h"
 #include "nn/mha.h"
 #include "nn/mla.h"
 #include "nn/mla_rope.h"
+#include "nn/serialize.h"
 #include "nn/state_text.h"
 #include "ops/ops.h"
 
@@ -27,7 +31,7 @@ AttentionKind parse_attention_kind(const std::string& name) {
 
 std::shared_ptr<Attention> make_lm_attention(const DecoderLMConfig& c, Generator& gen) {
     const int64_t d = c.head_dim > 0 ? c.head_dim : (c.heads > 0 ? c.width / c.heads : 0);
-    const RoPE rope{true, c.rope_base};
+    const RoPE rope{c.rope, c.rope_base};
     switch (c.attention) {
         case AttentionKind::MHA:
             return std::make_shared<MultiHeadAttention>(c.width, c.width, d, d, c.heads, gen, c.dtype, rope);
@@ -53,6 +57,9 @@ DecoderLM::DecoderLM(const DecoderLMConfig& config, Generator& gen) : config_(co
         config_.head_dim = config.width / config.heads;
     }
     if (config_.kv_heads <= 0) config_.kv_heads = config_.heads;
+    // mla has no positional encoding and mla_rope always has its decoupled one: rope then says so.
+    if (config_.attention == AttentionKind::MLA) config_.rope = false;
+    if (config_.attention == AttentionKind::MLARoPE) config_.rope = true;
     if (config_.mlp_hidden <= 0) config_.mlp_hidden = 4 * config.width;
     embed = register_module("embed", std::make_shared<Embedding>(config_.vocab, config_.width, gen, config_.dtype));
     layers = register_module("layers", std::make_shared<ModuleList>());
@@ -81,7 +88,7 @@ Tensor DecoderLM::loss(const Tensor& ids, const Tensor& targets) const {
 
 std::map<std::string, std::string> DecoderLM::config() const {
     const auto& c = config_;
-    return {{"module", "decoder_lm"},
+    std::map<std::string, std::string> m{{"module", "decoder_lm"},
             {"vocab", std::to_string(c.vocab)},
             {"D", std::to_string(c.width)},
             {"layers", std::to_string(c.layers)},
@@ -94,6 +101,95 @@ std::map<std::string, std::string> DecoderLM::config() const {
             {"mlp_hidden", std::to_string(c.mlp_hidden)},
             {"norm", c.norm == NormType::RMS ? "rms" : "layer"},
             {"rope_base", state_text::from_double(c.rope_base)}};
+    // Only mha and gqa can switch RoPE off; mla never has it and mla_rope always does.
+    if (c.attention == AttentionKind::MHA || c.attention == AttentionKind::GQA) m["rope"] = state_text::from_bool(c.rope);
+    return m;
+}
+
+namespace {
+
+// A metadata size: an integer >= min.
+int64_t size_entry(const std::map<std::string, std::string>& metadata, const std::string& key, int64_t min,
+                   const std::string& who) {
+    const int64_t v = state_text::get_int(metadata, key, who + ": metadata");
+    LATTE_CHECK(v >= min, who, ": metadata ", key, "=", v, " must be at least ", min);
+    return v;
+}
+
+}  // namespace
+
+DecoderLMConfig decoder_lm_config(const std::map<std::string, std::string>& metadata, const std::string& who) {
+    const std::string& module = state_text::get(metadata, "module", who + ": metadata");
+    LATTE_CHECK(module == "decoder_lm", who, ": metadata module='", module, "' is not decoder_lm");
+    DecoderLMConfig c;
+    c.attention = parse_attention_kind(state_text::get(metadata, "attention", who + ": metadata"));
+    c.vocab = size_entry(metadata, "vocab", 1, who);
+    c.width = size_entry(metadata, "D", 1, who);
+    c.layers = size_entry(metadata, "layers", 1, who);
+    c.heads = size_entry(metadata, "H", 1, who);
+    c.head_dim = size_entry(metadata, "d", 1, who);
+    c.kv_heads = size_entry(metadata, "G", 1, who);
+    c.mlp_hidden = size_entry(metadata, "mlp_hidden", 1, who);
+    const bool latent = c.attention == AttentionKind::MLA || c.attention == AttentionKind::MLARoPE;
+    c.rank = size_entry(metadata, "r", latent ? 1 : 0, who);
+    c.rope_dim = size_entry(metadata, "d_R", c.attention == AttentionKind::MLARoPE ? 2 : 0, who);
+    LATTE_CHECK(c.heads % c.kv_heads == 0, who, ": metadata H=", c.heads, " is not a multiple of G=", c.kv_heads);
+    const std::string& norm = state_text::get(metadata, "norm", who + ": metadata");
+    LATTE_CHECK(norm == "rms" || norm == "layer", who, ": metadata norm='", norm, "' is not rms or layer");
+    c.norm = norm == "rms" ? NormType::RMS : NormType::Layer;
+    c.rope_base = state_text::get_double(metadata, "rope_base", who + ": metadata");
+    c.rope = metadata.count("rope") ? state_text::get_bool(metadata, "rope", who + ": metadata") : true;
+    return c;
+}
+
+int64_t decoder_lm_parameter_count(const DecoderLMConfig& c, const std::string& who) {
+    auto mul = [&](int64_t a, int64_t b) { return checked_mul(a, b, who + ": parameter count"); };
+    auto add = [&](int64_t a, int64_t b) {
+        LATTE_CHECK(a <= std::numeric_limits<int64_t>::max() - b, who, ": parameter count overflows int64");
+        return a + b;
+    };
+    const int64_t D = c.width, d = c.head_dim > 0 ? c.head_dim : c.width / std::max<int64_t>(c.heads, 1);
+    const int64_t Hd = mul(c.heads, d), norm = c.norm == NormType::RMS ? D : mul(2, D);
+    int64_t attn = mul(2, mul(Hd, D));  // W_Q and W_O
+    switch (c.attention) {
+        case AttentionKind::MHA: attn = add(attn, mul(2, mul(Hd, D))); break;
+        case AttentionKind::GQA: attn = add(attn, mul(2, mul(mul(c.kv_heads > 0 ? c.kv_heads : c.heads, d), D))); break;
+        case AttentionKind::MLARoPE:
+            attn = add(attn, mul(mul(c.heads, c.rope_dim), D));
+            attn = add(attn, mul(c.rope_dim, D));
+            [[fallthrough]];
+        case AttentionKind::MLA: attn = add(add(attn, mul(c.rank, D)), mul(2, mul(Hd, c.rank))); break;
+    }
+    const int64_t hidden = c.mlp_hidden > 0 ? c.mlp_hidden : mul(4, D);
+    const int64_t layer = add(add(attn, mul(3, mul(D, hidden))), mul(2, norm));
+    return add(add(mul(2, mul(c.vocab, D)), mul(c.layers, layer)), norm);
+}
+
+DecoderLMConfig decoder_lm_file_config(const std::string& path) {
+    const std::string who = "load: " + path;
+    const SafetensorsHeader header = read_safetensors_header(path);
+    const DecoderLMConfig config = decoder_lm_config(header.metadata, who);
+    int64_t in_file = 0;
+    for (const SafetensorsEntry& e : header.tensors) {
+        const int64_t n = checked_numel(e.shape, who + ": tensor " + e.name);
+        LATTE_CHECK(in_file <= std::numeric_limits<int64_t>::max() - n, who, ": tensor sizes overflow int64");
+        in_file += n;
+    }
+    const int64_t expected = decoder_lm_parameter_count(config, who);
+    // Only with the sizes confirmed by the file's own tensors is the model allocated; nn::load
+    // then checks every name and shape.
+    LATTE_CHECK(in_file == expected, who, ": its metadata describes a DecoderLM of ", expected,
+                " parameters, but its tensors hold ", in_file, " numbers");
+    return config;
+}
+
+std::shared_ptr<DecoderLM> load_decoder_lm(const std::string& path, DType dtype) {
+    DecoderLMConfig typed = decoder_lm_file_config(path);
+    typed.dtype = dtype;
+    Generator unused(0);
+    auto model = std::make_shared<DecoderLM>(typed, unused);
+    load(*model, path);
+    return model;
 }
 
 }  // namespace latte::nn

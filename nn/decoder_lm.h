@@ -1,11 +1,13 @@
 // A decoder-only language model: token embedding, `layers` pre-norm TransformerBlocks with
 // causal self-attention, a final norm and an untied output head (Linear D -> vocab, no bias).
-//   attention mha:      MultiHeadAttention(D, D, d, d, H) with RoPE on q and k
-//             gqa:      GroupedQueryAttention(D, D, d, d, H, G) with RoPE on q and k
+//   attention mha:      MultiHeadAttention(D, D, d, d, H) with RoPE on q and k (unless rope = false)
+//             gqa:      GroupedQueryAttention(D, D, d, d, H, G) with RoPE on q and k (unless rope = false)
 //             mla:      MultiHeadLatentAttention(D, H, d, r) (no positional encoding: NoPE)
 //             mla_rope: MultiHeadLatentAttentionRoPE(D, H, d, r, d_R) (decoupled RoPE)
 // Parameters: embed.weight (V, D), layers.<i>.{norm1, attn, norm2, mlp}.*, norm.*, head.weight (V, D).
 #pragma once
+#include <map>
+#include <memory>
 #include <string>
 
 #include "attention.h"
@@ -32,6 +34,11 @@ struct DecoderLMConfig {
     int64_t mlp_hidden = 0;           // 0: 4 * width
     NormType norm = NormType::RMS;
     double rope_base = 10000.0;
+    // RoPE on mha's and gqa's q and k. Off, they have no positional encoding (like mla), and a GQA
+    // model converts exactly to MLA (nn::to_mla in conversion.h): a rotation between W_K and the
+    // scores stops W_UK from folding into the queries. The model sets it false for mla and true
+    // for mla_rope (its decoupled RoPE), so lm_config().rope says whether it has rotary dims.
+    bool rope = true;
     DType dtype = DType::Float32;
 };
 
@@ -60,5 +67,22 @@ private:
 
 // The attention module of one layer as `config` describes it (causal self-attention, widths D).
 std::shared_ptr<Attention> make_lm_attention(const DecoderLMConfig& config, Generator& gen);
+
+// The config a DecoderLM's config() wrote (a weights file's metadata): module=decoder_lm and every
+// size, checked (positive integers, D = H*d, G dividing H, r and d_R as the kind needs; "rope"
+// absent reads as true, as files from before the flag had it). Throws latte::Error naming `who`.
+DecoderLMConfig decoder_lm_config(const std::map<std::string, std::string>& metadata, const std::string& who);
+
+// The number of parameters a DecoderLM of `config` has, from the sizes alone (nothing allocated);
+// throws naming `who` on overflow.
+int64_t decoder_lm_parameter_count(const DecoderLMConfig& config, const std::string& who);
+
+// The config of the DecoderLM a weights file (nn::save of a DecoderLM, `latte lm --save`) holds,
+// read from its header: the metadata's sizes are checked against the file's tensors (their
+// total count) before anything is allocated, so a small file cannot make latte build a huge
+// model. Throws latte::Error "load: <path>: ...".
+DecoderLMConfig decoder_lm_file_config(const std::string& path);
+// That DecoderLM, in `dtype`, with the file's weights (nn::load checks every name and shape).
+std::shared_ptr<DecoderLM> load_decoder_lm(const std::string& path, DType dtype = DType::Float32);
 
 }  // namespace latte::nn

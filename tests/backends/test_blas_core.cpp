@@ -10,6 +10,7 @@
 
 #include "backends/cpu/blas.h"
 #include "backends/cpu/cpu_features.h"
+#include "core/distributed.h"
 #include "experiments/commands.h"
 #include "ops/ops.h"
 
@@ -69,4 +70,5 @@ TEST_CASE("latte info names the CPU, the core in use and the threads", "[backend
     REQUIRE_THAT(text, Catch::Contains("core:     " + blas_info().core + " ("));
     REQUIRE_THAT(text, Catch::Contains("threads:  "));
     REQUIRE_THAT(text, Catch::Contains("cuda:     "));
+    REQUIRE_THAT(text, Catch::Contains(distributed::is_available() ? "mpi:      built in" : "mpi:      not built in"));
 }

@@ -1,0 +1,213 @@
+// The MPI world of a process group (core/distributed_transport.h): non-blocking MPI collectives
+// waited on by polling, so a wait can notice a deadline or another rank's failure notice. Only
+// the communication thread calls MPI (MPI_THREAD_FUNNELED: it is also the thread that calls
+// MPI_Init_thread).
+#include <mpi.h>
+
+#include <algorithm>
+#include <climits>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "core/distributed_transport.h"
+#include "core/error.h"
+
+namespace latte::distributed_detail {
+namespace {
+
+constexpr int kNoticeTag = 1;  // a failure notice: the failing rank's message
+constexpr int kAckTag = 2;     // "heard it", so the failing rank may exit
+constexpr int64_t kChunk = int64_t{1} << 28;  // elements per MPI call: MPI counts are int
+
+void check(int rc, const char* what) {
+    if (rc == MPI_SUCCESS) return;
+    char text[MPI_MAX_ERROR_STRING];
+    int length = 0;
+    MPI_Error_string(rc, text, &length);
+    LATTE_FAIL(what, " failed: ", std::string(text, static_cast<size_t>(length)));
+}
+
+MPI_Datatype mpi_type(DType dtype) {
+    switch (dtype) {
+        case DType::Float32: return MPI_FLOAT;
+        case DType::Float64: return MPI_DOUBLE;
+        case DType::Int64: return MPI_INT64_T;
+    }
+    LATTE_FAIL("distributed: no MPI type for dtype ", static_cast<int>(dtype));
+}
+
+template <class T>
+void divide(void* data, int64_t count, int size) {
+    auto* p = static_cast<T*>(data);
+    for (int64_t i = 0; i < count; ++i) p[i] /= static_cast<T>(size);
+}
+
+class MpiWorld final : public World {
+public:
+    explicit MpiWorld(const std::atomic<bool>& interrupt) : interrupt_(interrupt) {
+        int initialized = 0;
+        MPI_Initialized(&initialized);
+        if (!initialized) {
+            int provided = 0;
+            check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+            owns_mpi_ = true;
+        }
+        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+        check(MPI_Comm_dup(MPI_COMM_WORLD, &comm_), "MPI_Comm_dup");
+        check(MPI_Comm_dup(MPI_COMM_WORLD, &notices_), "MPI_Comm_dup");
+        MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+        MPI_Comm_set_errhandler(notices_, MPI_ERRORS_RETURN);
+        MPI_Comm_rank(comm_, &rank_);
+        MPI_Comm_size(comm_, &size_);
+    }
+
+    int rank() const override { return rank_; }
+    int size() const override { return size_; }
+
+    void all_reduce(void* data, DType dtype, int64_t count, bool average, Clock::time_point deadline) override {
+        for (int64_t first = 0; first < count; first += kChunk) {
+            const int n = static_cast<int>(std::min(kChunk, count - first));
+            MPI_Request request;
+            check(MPI_Iallreduce(MPI_IN_PLACE, static_cast<char*>(data) + first * dtype_size(dtype), n, mpi_type(dtype),
+                                 MPI_SUM, comm_, &request),
+                  "MPI_Iallreduce");
+            wait(request, "all_reduce", deadline);
+        }
+        if (!average) return;
+        if (dtype == DType::Float32) divide<float>(data, count, size_);
+        else if (dtype == DType::Float64) divide<double>(data, count, size_);
+        else LATTE_FAIL("distributed::all_reduce: Avg needs a floating dtype, got ", dtype_name(dtype));
+    }
+
+    void all_reduce_max(int64_t* values, int count, Clock::time_point deadline) override {
+        // On the heap, and left there if the wait gives up: the pending request still writes it.
+        auto buffer = std::make_unique<int64_t[]>(static_cast<size_t>(count));
+        std::copy(values, values + count, buffer.get());
+        MPI_Request request;
+        check(MPI_Iallreduce(MPI_IN_PLACE, buffer.get(), count, MPI_INT64_T, MPI_MAX, comm_, &request),
+              "MPI_Iallreduce");
+        try {
+            wait(request, "the ranks' agreement check", deadline);
+        } catch (...) {
+            buffer.release();
+            throw;
+        }
+        std::copy(buffer.get(), buffer.get() + count, values);
+    }
+
+    void broadcast(void* data, std::size_t bytes, int root, Clock::time_point deadline) override {
+        for (std::size_t first = 0; first < bytes; first += kChunk) {
+            const int n = static_cast<int>(std::min<std::size_t>(kChunk, bytes - first));
+            MPI_Request request;
+            check(MPI_Ibcast(static_cast<char*>(data) + first, n, MPI_BYTE, root, comm_, &request), "MPI_Ibcast");
+            wait(request, "broadcast", deadline);
+        }
+    }
+
+    void all_gather(const void* in, void* out, std::size_t bytes, Clock::time_point deadline) override {
+        LATTE_CHECK(bytes <= static_cast<std::size_t>(INT_MAX), "distributed::all_gather: ", bytes,
+                    " bytes per rank is more than one MPI call carries (2^31 - 1)");
+        MPI_Request request;
+        check(MPI_Iallgather(in, static_cast<int>(bytes), MPI_BYTE, out, static_cast<int>(bytes), MPI_BYTE, comm_,
+                             &request),
+              "MPI_Iallgather");
+        wait(request, "all_gather", deadline);
+    }
+
+    void barrier(Clock::time_point deadline) override {
+        MPI_Request request;
+        check(MPI_Ibarrier(comm_, &request), "MPI_Ibarrier");
+        wait(request, "barrier", deadline);
+    }
+
+    void check_interrupts(const char* op, Clock::time_point deadline) override {
+        if (std::optional<std::string> notice = receive_notice()) throw PeerFailure{*notice};
+        LATTE_CHECK(!interrupt_, op, ": abandoned, this rank is failing");
+        LATTE_CHECK(Clock::now() < deadline, op,
+                    " timed out: the other ranks did not take part within the process group's timeout");
+    }
+
+    void notify_failure(const std::string& message, Clock::time_point deadline) override {
+        // Kept alive if the deadline passes with a send pending.
+        auto text_owner = std::make_unique<std::string>(message.substr(0, 8000));
+        const std::string& text = *text_owner;
+        std::vector<MPI_Request> requests;
+        for (int r = 0; r < size_; ++r) {
+            if (r == rank_) continue;
+            MPI_Request send, ack;
+            if (MPI_Isend(text.data(), static_cast<int>(text.size()), MPI_CHAR, r, kNoticeTag, notices_, &send) !=
+                MPI_SUCCESS)
+                continue;
+            requests.push_back(send);
+            if (MPI_Irecv(nullptr, 0, MPI_CHAR, r, kAckTag, notices_, &ack) == MPI_SUCCESS) requests.push_back(ack);
+        }
+        // Wait for the sends and the acknowledgements; a rank failing at the same time sends us
+        // its notice and waits for our acknowledgement, so keep answering those.
+        while (Clock::now() < deadline) {
+            int done = 0;
+            const int rc = MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE);
+            if (rc != MPI_SUCCESS) break;
+            if (done) return;
+            receive_notice();
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+        text_owner.release();
+    }
+
+    void finalize() override {
+        MPI_Comm_free(&comm_);
+        MPI_Comm_free(&notices_);
+        if (owns_mpi_) check(MPI_Finalize(), "MPI_Finalize");
+    }
+
+private:
+    // A failure notice, if one has arrived; it is acknowledged at once.
+    std::optional<std::string> receive_notice() {
+        int flag = 0;
+        MPI_Status status;
+        if (MPI_Iprobe(MPI_ANY_SOURCE, kNoticeTag, notices_, &flag, &status) != MPI_SUCCESS || !flag) return std::nullopt;
+        int length = 0;
+        MPI_Get_count(&status, MPI_CHAR, &length);
+        std::string text(static_cast<size_t>(std::max(length, 0)), '\0');
+        MPI_Recv(text.data(), length, MPI_CHAR, status.MPI_SOURCE, kNoticeTag, notices_, MPI_STATUS_IGNORE);
+        MPI_Request ack;
+        if (MPI_Isend(nullptr, 0, MPI_CHAR, status.MPI_SOURCE, kAckTag, notices_, &ack) == MPI_SUCCESS)
+            MPI_Request_free(&ack);
+        return text;
+    }
+
+    // Polls `request` until it completes; spins for the first 50 us (small messages), then
+    // sleeps in growing steps up to 0.5 ms so a long wait leaves the cores to the computation.
+    void wait(MPI_Request& request, const char* op, Clock::time_point deadline) {
+        const auto start = Clock::now();
+        auto pause = std::chrono::microseconds(5);
+        for (;;) {
+            int done = 0;
+            check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), op);
+            if (done) return;
+            check_interrupts(op, deadline);
+            if (Clock::now() - start < std::chrono::microseconds(50)) {
+                std::this_thread::yield();
+                continue;
+            }
+            std::this_thread::sleep_for(pause);
+            pause = std::min(pause * 2, std::chrono::microseconds(500));
+        }
+    }
+
+    const std::atomic<bool>& interrupt_;
+    MPI_Comm comm_ = MPI_COMM_NULL, notices_ = MPI_COMM_NULL;
+    int rank_ = 0, size_ = 1;
+    bool owns_mpi_ = false;
+};
+
+}  // namespace
+
+bool mpi_compiled_in() { return true; }
+
+std::unique_ptr<World> make_mpi_world(const std::atomic<bool>& interrupt) {
+    return std::make_unique<MpiWorld>(interrupt);
+}
+
+}  // namespace latte::distributed_detail

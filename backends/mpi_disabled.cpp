@@ -1,0 +1,14 @@
+// The build without MPI (LATTE_MPI=OFF, or Open MPI not found): the distributed API is there and
+// says why it cannot start.
+#include "core/distributed_transport.h"
+#include "core/error.h"
+
+namespace latte::distributed_detail {
+
+bool mpi_compiled_in() { return false; }
+
+std::unique_ptr<World> make_mpi_world(const std::atomic<bool>&) {
+    LATTE_FAIL("distributed: latte was built without MPI (install libopenmpi-dev and configure with -DLATTE_MPI=ON)");
+}
+
+}  // namespace latte::distributed_detail

@@ -1,0 +1,145 @@
+// NCCL between the ranks' GPUs (one per rank): collectives on CUDA memory, bootstrapped through
+// the MPI world (rank 0's ncclUniqueId is broadcast over MPI). The communicator is non-blocking,
+// so every wait polls: a deadline, a NCCL error or another rank's failure notice aborts it
+// (ncclCommAbort) instead of hanging. Has not yet run on a GPU (see README, Distributed).
+#include <cuda_runtime.h>
+#include <nccl.h>
+
+#include <memory>
+#include <thread>
+
+#include "core/backend.h"
+#include "core/distributed_transport.h"
+#include "core/error.h"
+
+namespace latte::distributed_detail {
+namespace {
+
+void check_cuda(cudaError_t rc, const char* what) {
+    LATTE_CHECK(rc == cudaSuccess, what, " failed: ", cudaGetErrorString(rc));
+}
+
+ncclDataType_t nccl_type(DType dtype) {
+    switch (dtype) {
+        case DType::Float32: return ncclFloat32;
+        case DType::Float64: return ncclFloat64;
+        case DType::Int64: return ncclInt64;
+    }
+    LATTE_FAIL("distributed: no NCCL type for dtype ", static_cast<int>(dtype));
+}
+
+class NcclTransport final : public Transport {
+public:
+    NcclTransport(World& world, int device) : world_(world), device_(device) {
+        const auto deadline = Clock::now() + std::chrono::minutes(2);
+        // On the heap, and left there if the broadcast gives up (its request may still write it).
+        auto id_owner = std::make_unique<ncclUniqueId>();
+        ncclUniqueId& id = *id_owner;
+        if (world.rank() == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
+        try {
+            world.broadcast(&id, sizeof id, 0, deadline);
+        } catch (...) {
+            id_owner.release();
+            throw;
+        }
+        check_cuda(cudaSetDevice(device_), "cudaSetDevice");
+        check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+        check_cuda(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming), "cudaEventCreate");
+        ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+        config.blocking = 0;
+        const ncclResult_t rc = ncclCommInitRankConfig(&comm_, world.size(), id, world.rank(), &config);
+        LATTE_CHECK(rc == ncclSuccess || rc == ncclInProgress, "ncclCommInitRankConfig failed: ", ncclGetErrorString(rc));
+        wait_for_comm("ncclCommInitRankConfig", deadline);
+    }
+    ~NcclTransport() override {
+        if (comm_) (aborted_ ? ncclCommAbort(comm_) : ncclCommDestroy(comm_));
+        if (done_) cudaEventDestroy(done_);
+        if (stream_) cudaStreamDestroy(stream_);
+    }
+
+    void all_reduce(void* data, DType dtype, int64_t count, bool average, Clock::time_point deadline) override {
+        LATTE_CHECK(!average || dtype != DType::Int64, "distributed::all_reduce: Avg needs a floating dtype");
+        before_collective();
+        check(ncclAllReduce(data, data, static_cast<size_t>(count), nccl_type(dtype), average ? ncclAvg : ncclSum,
+                            comm_, stream_),
+              "ncclAllReduce");
+        wait_for_stream("all_reduce (NCCL)", deadline);
+    }
+
+    void broadcast(void* data, std::size_t bytes, int root, Clock::time_point deadline) override {
+        before_collective();
+        check(ncclBroadcast(data, data, bytes, ncclUint8, root, comm_, stream_), "ncclBroadcast");
+        wait_for_stream("broadcast (NCCL)", deadline);
+    }
+
+    void all_gather(const void* in, void* out, std::size_t bytes, Clock::time_point deadline) override {
+        before_collective();
+        check(ncclAllGather(in, out, bytes, ncclUint8, comm_, stream_), "ncclAllGather");
+        wait_for_stream("all_gather (NCCL)", deadline);
+    }
+
+private:
+    // A non-blocking communicator may answer ncclInProgress: only other codes are errors.
+    void check(ncclResult_t rc, const char* what) {
+        if (rc == ncclSuccess || rc == ncclInProgress) return;
+        aborted_ = true;
+        LATTE_FAIL(what, " failed: ", ncclGetErrorString(rc));
+    }
+
+    // The tensors were written by kernels on the CUDA backend's stream: let them finish first.
+    void before_collective() {
+        check_cuda(cudaSetDevice(device_), "cudaSetDevice");
+        backend_for(Device::cuda(device_)).synchronize();
+    }
+
+    void poll(const char* what, Clock::time_point deadline) {
+        ncclResult_t async = ncclSuccess;
+        ncclCommGetAsyncError(comm_, &async);
+        if (async != ncclSuccess && async != ncclInProgress) {
+            aborted_ = true;
+            LATTE_FAIL(what, " failed: ", ncclGetErrorString(async));
+        }
+        try {
+            world_.check_interrupts(what, deadline);
+        } catch (...) {
+            aborted_ = true;  // the communicator may hold a collective no peer will match
+            throw;
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+
+    void wait_for_comm(const char* what, Clock::time_point deadline) {
+        for (;;) {
+            ncclResult_t async = ncclInProgress;
+            ncclCommGetAsyncError(comm_, &async);
+            if (async == ncclSuccess) return;
+            poll(what, deadline);
+        }
+    }
+
+    void wait_for_stream(const char* what, Clock::time_point deadline) {
+        wait_for_comm(what, deadline);  // the collective was enqueued
+        check_cuda(cudaEventRecord(done_, stream_), "cudaEventRecord");
+        for (;;) {
+            const cudaError_t rc = cudaEventQuery(done_);
+            if (rc == cudaSuccess) return;
+            check_cuda(rc == cudaErrorNotReady ? cudaSuccess : rc, what);
+            poll(what, deadline);
+        }
+    }
+
+    World& world_;
+    int device_;
+    cudaStream_t stream_ = nullptr;
+    cudaEvent_t done_ = nullptr;
+    ncclComm_t comm_ = nullptr;
+    bool aborted_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> make_nccl_transport(World& world, int device) {
+    return std::make_unique<NcclTransport>(world, device);
+}
+
+}  // namespace latte::distributed_detail

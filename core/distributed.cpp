@@ -1,0 +1,394 @@
+#include "core/distributed.h"
+
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "core/backend.h"
+#include "core/distributed_transport.h"
+#include "core/storage.h"
+
+namespace latte::distributed {
+
+struct Work::State {
+    std::mutex mutex;
+    std::condition_variable done_cv;
+    bool done = false;
+    std::string error;  // empty on success
+};
+
+void Work::wait() const {
+    LATTE_CHECK(state_ != nullptr, "distributed::Work::wait: this Work was default-constructed");
+    std::unique_lock lock(state_->mutex);
+    state_->done_cv.wait(lock, [&] { return state_->done; });
+    if (!state_->error.empty()) throw Error(state_->error);
+}
+
+bool Work::is_completed() const {
+    if (!state_) return false;
+    std::lock_guard lock(state_->mutex);
+    return state_->done;
+}
+
+namespace {
+using namespace distributed_detail;
+
+// Every rank computes the same verdict from the same reduced values, so all of them throw this
+// together: the group stays usable.
+struct Disagreement : Error {
+    using Error::Error;
+};
+
+enum class Kind : int64_t { AllReduce = 1, Broadcast, AllGather, Barrier, Check };
+
+const char* kind_name(Kind kind) {
+    switch (kind) {
+        case Kind::AllReduce: return "all_reduce";
+        case Kind::Broadcast: return "broadcast";
+        case Kind::AllGather: return "all_gather";
+        case Kind::Barrier: return "barrier";
+        case Kind::Check: return "check_same_on_all_ranks";
+    }
+    return "?";
+}
+
+// One process's group: the MPI world, NCCL communicators made on first use per device, and the
+// communication thread that runs every collective in call order.
+class Group {
+public:
+    explicit Group(std::chrono::milliseconds timeout) : timeout_(timeout) {
+        thread_ = std::thread([this] { loop(); });
+        // MPI is initialised and finalised on the communication thread, the only one that calls it.
+        run_now("init_process_group", [this] {
+            world_ = make_mpi_world(interrupt_);
+            rank_ = world_->rank();
+            size_ = world_->size();
+        });
+    }
+    ~Group() { shut_down(); }
+
+    int rank() const { return rank_; }
+    int size() const { return size_; }
+    std::chrono::milliseconds timeout() const { return timeout_; }
+    World& world() { return *world_; }
+
+    std::shared_ptr<Work::State> submit(std::string what, std::function<void()> fn, bool first = false) {
+        auto state = std::make_shared<Work::State>();
+        {
+            std::lock_guard lock(mutex_);
+            LATTE_CHECK(!stopping_, what, ": the process group is shutting down");
+            Task task{std::move(what), std::move(fn), state};
+            if (first) queue_.push_front(std::move(task));
+            else queue_.push_back(std::move(task));
+        }
+        queue_cv_.notify_one();
+        return state;
+    }
+    void run_now(std::string what, std::function<void()> fn) { Work(submit(std::move(what), std::move(fn))).wait(); }
+
+    // The NCCL transport of CUDA device `device` (communication thread only).
+    Transport& nccl(int device) {
+        auto it = nccl_.find(device);
+        if (it == nccl_.end()) it = nccl_.emplace(device, make_nccl_transport(*world_, device)).first;
+        return *it->second;
+    }
+
+    std::string broken() {
+        std::lock_guard lock(mutex_);
+        return broken_;
+    }
+
+    void report_failure(const std::string& message) {
+        if (!broken().empty()) return;  // a peer's failure (it knows) or ours, already sent
+        interrupt_ = true;              // a collective waiting now gives up at once
+        const std::string notice = "rank " + std::to_string(rank_) + " failed: " + message;
+        auto state = submit("report_failure", [this, notice] {
+            mark_broken(notice);
+            world_->notify_failure(notice, Clock::now() + std::chrono::seconds(5));
+        }, /*first=*/true);
+        try {
+            Work(state).wait();
+        } catch (const Error&) {  // the notice is best effort: we are failing anyway
+        }
+        // mpirun stops the whole job once this rank exits: give the others a moment to print.
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+
+    void shut_down() {
+        {
+            std::lock_guard lock(mutex_);
+            if (stopping_) return;
+            stopping_ = true;
+        }
+        queue_cv_.notify_one();
+        thread_.join();
+    }
+
+private:
+    struct Task {
+        std::string what;
+        std::function<void()> fn;
+        std::shared_ptr<Work::State> state;
+    };
+
+    // The closure of a collective that failed while MPI/NCCL may still hold its buffers (a pending
+    // request is never cancelled) is kept for good, so its tensors are never freed: not even at
+    // exit, when the backends that would free them may already be gone.
+    static void abandon(std::function<void()> fn) {
+        static auto* abandoned = new std::vector<std::function<void()>>();
+        abandoned->push_back(std::move(fn));
+    }
+
+    void mark_broken(const std::string& message) {
+        std::lock_guard lock(mutex_);
+        if (broken_.empty()) broken_ = message;
+    }
+
+    static void finish(Work::State& state, std::string error) {
+        {
+            std::lock_guard lock(state.mutex);
+            state.done = true;
+            state.error = std::move(error);
+        }
+        state.done_cv.notify_all();
+    }
+
+    void run(Task& task) {
+        if (const std::string b = broken(); !b.empty() && task.what != "report_failure") {
+            finish(*task.state, task.what + ": the process group is broken: " + b);
+            return;
+        }
+        try {
+            task.fn();
+            finish(*task.state, "");
+        } catch (const Disagreement& e) {
+            finish(*task.state, task.what + " on rank " + std::to_string(rank_) + ": " + e.what());
+        } catch (const PeerFailure& p) {
+            abandon(std::move(task.fn));
+            mark_broken(p.message);
+            finish(*task.state, task.what + " on rank " + std::to_string(rank_) + ": " + p.message);
+        } catch (const std::exception& e) {
+            abandon(std::move(task.fn));
+            const std::string message = task.what + " on rank " + std::to_string(rank_) + ": " + e.what();
+            finish(*task.state, message);
+            if (!world_ || task.what == "report_failure") return;
+            if (interrupt_) return;  // report_failure is next in the queue and tells the others
+            // Our collective failed (timeout, MPI error, mismatch): tell the others, so they
+            // fail with this message rather than wait for us.
+            mark_broken(message);
+            try {
+                world_->notify_failure("rank " + std::to_string(rank_) + " failed: " + message,
+                                       Clock::now() + std::chrono::seconds(5));
+            } catch (const std::exception&) {
+            }
+        }
+    }
+
+    void loop() {
+        for (;;) {
+            Task task;
+            {
+                std::unique_lock lock(mutex_);
+                queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+                if (queue_.empty()) break;  // stopping, and every queued task has run
+                task = std::move(queue_.front());
+                queue_.pop_front();
+            }
+            run(task);
+        }
+        // Leaving MPI with a collective a peer never matched would hang: only a healthy group finalises.
+        nccl_.clear();
+        if (world_ && broken().empty()) {
+            try {
+                world_->finalize();
+            } catch (const std::exception&) {
+            }
+        }
+    }
+
+    std::chrono::milliseconds timeout_;
+    std::atomic<bool> interrupt_{false};
+    std::unique_ptr<World> world_;
+    std::map<int, std::unique_ptr<Transport>> nccl_;
+    int rank_ = 0, size_ = 1;
+    std::thread thread_;
+    std::mutex mutex_;
+    std::condition_variable queue_cv_;
+    std::deque<Task> queue_;
+    bool stopping_ = false;
+    std::string broken_;
+};
+
+// The process's group; at exit its destructor leaves MPI if the program did not.
+std::unique_ptr<Group>& group_slot() {
+    static std::unique_ptr<Group> group;
+    return group;
+}
+
+Group& group(const char* op) {
+    auto& g = group_slot();
+    LATTE_CHECK(g != nullptr, "distributed::", op, ": the process group is not initialized (call "
+                "distributed::init_process_group() first, in a program started by mpirun)");
+    return *g;
+}
+
+void* data_of(const Tensor& t) {
+    return static_cast<char*>(t.storage()->data()) + t.offset() * static_cast<int64_t>(dtype_size(t.dtype()));
+}
+
+void check_tensor(const Tensor& t, const char* op) {
+    check_defined(t, op, "t");
+    LATTE_CHECK(t.is_contiguous(), "distributed::", op, ": the tensor of shape ", shape_str(t.shape()),
+                " is not contiguous (call contiguous() first)");
+    LATTE_CHECK(t.device().is_cpu() || t.device().is_cuda(), "distributed::", op, ": unsupported device ",
+                t.device().str());
+}
+
+// Every rank must be in the same collective: compares (kind, dtype, count, extra, device type) of
+// all ranks, so a mismatch throws on every rank instead of hanging or reducing unrelated data.
+void agree(Group& g, Kind kind, DType dtype, int64_t count, int64_t extra, bool cuda, Clock::time_point deadline) {
+    const int64_t mine[5] = {static_cast<int64_t>(kind), static_cast<int64_t>(dtype), count, extra, cuda ? 1 : 0};
+    int64_t both[10];
+    for (int i = 0; i < 5; ++i) {
+        both[i] = mine[i];
+        both[5 + i] = -mine[i];
+    }
+    g.world().all_reduce_max(both, 10, deadline);
+    bool same = true;
+    for (int i = 0; i < 5; ++i) same = same && both[i] == mine[i] && -both[5 + i] == mine[i];
+    if (same) return;
+    throw Disagreement(detail::concat("the ranks called different collectives: this rank (", g.rank(), ") called ", kind_name(kind),
+               " of ", count, " ", dtype_name(dtype), " elements", kind == Kind::Broadcast ? " from root " : "",
+               kind == Kind::Broadcast ? std::to_string(extra) : std::string(),
+               ", but another rank's call differs (max over ranks: kind ", both[0], ", dtype ", both[1], ", count ",
+               both[2], "; min: kind ", -both[5], ", count ", -both[7], ")"));
+}
+
+// Throws unless every rank holds the same `values` (their count already agreed).
+void check_values(Group& g, const std::vector<int64_t>& values, const std::string& what, Clock::time_point deadline) {
+    std::vector<int64_t> both(2 * values.size());
+    for (size_t i = 0; i < values.size(); ++i) {
+        both[i] = values[i];
+        both[values.size() + i] = -values[i];
+    }
+    g.world().all_reduce_max(both.data(), static_cast<int>(both.size()), deadline);
+    for (size_t i = 0; i < values.size(); ++i)
+        if (both[i] != values[i] || -both[values.size() + i] != values[i])
+            throw Disagreement(detail::concat("distributed: ", what, " differs between ranks: value ", i, " is ",
+                                              values[i], " on rank ", g.rank(), ", but ranges over [",
+                                              -both[values.size() + i], ", ", both[i], "] across ranks"));
+}
+
+Transport& transport_for(Group& g, const Tensor& t) {
+    if (t.device().is_cpu()) return g.world();
+    return g.nccl(t.device().index);
+}
+
+}  // namespace
+
+bool is_available() { return distributed_detail::mpi_compiled_in(); }
+
+bool launched_by_mpirun() {
+    for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"})
+        if (std::getenv(name)) return true;
+    return false;
+}
+
+void init_process_group(std::chrono::milliseconds timeout) {
+    LATTE_CHECK(is_available(), "distributed::init_process_group: latte was built without MPI (configure with "
+                "-DLATTE_MPI=ON after `apt-get install libopenmpi-dev`)");
+    LATTE_CHECK(!group_slot(), "distributed::init_process_group: the process group is already initialized");
+    LATTE_CHECK(timeout.count() > 0, "distributed::init_process_group: the timeout must be positive, got ",
+                timeout.count(), " ms");
+    group_slot() = std::make_unique<Group>(timeout);
+}
+
+bool is_initialized() { return group_slot() != nullptr; }
+
+void destroy_process_group() { group_slot().reset(); }
+
+int rank() { return group_slot() ? group_slot()->rank() : 0; }
+int world_size() { return group_slot() ? group_slot()->size() : 1; }
+
+Work all_reduce_async(const Tensor& t, ReduceOp op) {
+    Group& g = group("all_reduce");
+    check_tensor(t, "all_reduce");
+    LATTE_CHECK(op == ReduceOp::Sum || t.dtype() != DType::Int64, "distributed::all_reduce: Avg of an int64 tensor "
+                "(shape ", shape_str(t.shape()), ") is not exact; use Sum");
+    // The communication thread may write t until the Work is done; readers saved by autograd
+    // before this call must notice (version counter).
+    t.storage()->bump_version();
+    const Tensor keep = t.detach();
+    return Work(g.submit("all_reduce", [&g, keep, op] {
+        const auto deadline = Clock::now() + g.timeout();
+        agree(g, Kind::AllReduce, keep.dtype(), keep.numel(), static_cast<int64_t>(op), keep.device().is_cuda(),
+              deadline);
+        transport_for(g, keep).all_reduce(data_of(keep), keep.dtype(), keep.numel(), op == ReduceOp::Avg, deadline);
+    }));
+}
+
+void all_reduce(const Tensor& t, ReduceOp op) { all_reduce_async(t, op).wait(); }
+
+Work broadcast_async(const Tensor& t, int root) {
+    Group& g = group("broadcast");
+    check_tensor(t, "broadcast");
+    LATTE_CHECK(root >= 0 && root < g.size(), "distributed::broadcast: root ", root, " is not a rank of a world of ",
+                g.size());
+    t.storage()->bump_version();
+    const Tensor keep = t.detach();
+    return Work(g.submit("broadcast", [&g, keep, root] {
+        const auto deadline = Clock::now() + g.timeout();
+        agree(g, Kind::Broadcast, keep.dtype(), keep.numel(), root, keep.device().is_cuda(), deadline);
+        transport_for(g, keep).broadcast(data_of(keep), keep.numel() * dtype_size(keep.dtype()), root, deadline);
+    }));
+}
+
+void broadcast(const Tensor& t, int root) { broadcast_async(t, root).wait(); }
+
+std::vector<Tensor> all_gather(const Tensor& t) {
+    Group& g = group("all_gather");
+    check_tensor(t, "all_gather");
+    Shape out_shape{static_cast<int64_t>(g.size())};
+    out_shape.insert(out_shape.end(), t.shape().begin(), t.shape().end());
+    Tensor out = Tensor::empty(out_shape, t.options());
+    const Tensor keep = t.detach();
+    g.run_now("all_gather", [&g, keep, out] {
+        const auto deadline = Clock::now() + g.timeout();
+        agree(g, Kind::AllGather, keep.dtype(), keep.numel(), keep.dim(), keep.device().is_cuda(), deadline);
+        check_values(g, keep.shape(), "all_gather's tensor shape", deadline);  // not only the element count
+        transport_for(g, keep).all_gather(data_of(keep), data_of(out), keep.numel() * dtype_size(keep.dtype()),
+                                          deadline);
+    });
+    std::vector<Tensor> parts;
+    for (int r = 0; r < g.size(); ++r)
+        parts.push_back(out.as_strided(t.shape(), contiguous_strides(t.shape()), out.offset() + r * t.numel()));
+    return parts;
+}
+
+void barrier() {
+    Group& g = group("barrier");
+    g.run_now("barrier", [&g] {
+        const auto deadline = Clock::now() + g.timeout();
+        agree(g, Kind::Barrier, DType::Int64, 0, 0, false, deadline);
+        g.world().barrier(deadline);
+    });
+}
+
+void check_same_on_all_ranks(const std::vector<int64_t>& values, const std::string& what) {
+    Group& g = group("check_same_on_all_ranks");
+    g.run_now("check_same_on_all_ranks", [&g, values, what] {
+        const auto deadline = Clock::now() + g.timeout();
+        agree(g, Kind::Check, DType::Int64, static_cast<int64_t>(values.size()), 0, false, deadline);
+        check_values(g, values, what, deadline);
+    });
+}
+
+void report_failure(const std::string& message) {
+    if (group_slot()) group_slot()->report_failure(message);
+}
+
+}  // namespace latte::distributed

@@ -1,0 +1,61 @@
+// The interface core/distributed.cpp drives, implemented by backends/mpi (the world: host
+// memory, failure notices) and backends/nccl (CUDA memory). Calls come only from the
+// communication thread, one at a time. Each blocks until its collective finished, polling, and
+// throws latte::Error on an MPI/NCCL error, a failure notice from another rank, or `deadline`.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "dtype.h"
+
+namespace latte::distributed_detail {
+
+using Clock = std::chrono::steady_clock;
+
+// Raised inside a transport when another rank reported a failure.
+struct PeerFailure {
+    std::string message;
+};
+
+class Transport {
+public:
+    virtual ~Transport() = default;
+    // Sum over ranks in place, divided by the world size when `average` (floating dtypes).
+    virtual void all_reduce(void* data, DType dtype, int64_t count, bool average, Clock::time_point deadline) = 0;
+    virtual void broadcast(void* data, std::size_t bytes, int root, Clock::time_point deadline) = 0;
+    // out holds world-size blocks of `bytes`, in rank order.
+    virtual void all_gather(const void* in, void* out, std::size_t bytes, Clock::time_point deadline) = 0;
+};
+
+// The MPI world every process group has: it also carries the ranks' agreement checks and the
+// failure notices.
+class World : public Transport {
+public:
+    virtual int rank() const = 0;
+    virtual int size() const = 0;
+    virtual void barrier(Clock::time_point deadline) = 0;
+    // Element-wise max over ranks of `values` (count elements), in place.
+    virtual void all_reduce_max(int64_t* values, int count, Clock::time_point deadline) = 0;
+    // Throws PeerFailure when another rank's failure notice has arrived (acknowledging it), and
+    // latte::Error when this rank is failing (report_failure) or `deadline` passed. Every wait
+    // loop, NCCL's included, calls it while it polls.
+    virtual void check_interrupts(const char* op, Clock::time_point deadline) = 0;
+    // Sends `message` to every other rank and waits until `deadline` for their acknowledgements.
+    virtual void notify_failure(const std::string& message, Clock::time_point deadline) = 0;
+    // MPI_Finalize; only when no collective is pending.
+    virtual void finalize() = 0;
+};
+
+// backends/mpi/mpi_world.cpp (or the stub of a build without MPI, which throws). While
+// `interrupt` is set, waits give up (check_interrupts).
+std::unique_ptr<World> make_mpi_world(const std::atomic<bool>& interrupt);
+bool mpi_compiled_in();
+// backends/nccl/nccl_transport.cpp: a NCCL communicator over all ranks for CUDA device `device`,
+// bootstrapped through `world` (or the stub, which throws, in a build without NCCL).
+std::unique_ptr<Transport> make_nccl_transport(World& world, int device);
+
+}  // namespace latte::distributed_detail

@@ -1,0 +1,203 @@
+#include "nn/data_parallel.h"
+
+#include "core/autograd.h"
+#include "core/factory.h"
+#include "ops/movement.h"
+
+namespace latte::nn {
+
+struct DistributedDataParallel::Impl {
+    struct Slot {
+        std::string name;
+        Tensor param;
+        size_t bucket = 0;
+        int64_t offset = 0;  // in the bucket's flat buffer
+        bool ready = false;  // its gradient is in the bucket (this backward)
+    };
+    struct Bucket {
+        Tensor flat;
+        std::vector<size_t> slots;
+        size_t pending = 0;
+        bool launched = false;
+        distributed::Work work;
+    };
+
+    Module& module;
+    std::vector<Slot> slots;
+    std::vector<Bucket> buckets;
+    std::vector<uint64_t> hooks;
+    size_t next_launch = 0;  // buckets start in index order, the same on every rank
+    size_t ready_count = 0;  // slots whose gradient is in its bucket
+    bool in_backward = false;
+    int no_sync_depth = 0;
+    int64_t started_early = 0;
+
+    explicit Impl(Module& m) : module(m) {}
+
+    Tensor view_of(const Slot& slot) const {
+        const Tensor& flat = buckets[slot.bucket].flat;
+        return reshape(narrow(flat, 0, slot.offset, slot.param.numel()), slot.param.shape());
+    }
+
+    void begin_backward() {
+        for (Slot& s : slots) s.ready = false;
+        ready_count = 0;
+        for (Bucket& b : buckets) {
+            b.pending = b.slots.size();
+            b.launched = false;
+        }
+        next_launch = 0;
+        started_early = 0;
+        in_backward = true;
+        queue_backward_callback([this] { finish_backward(); });
+    }
+
+    void launch_ready_buckets() {
+        while (next_launch < buckets.size() && buckets[next_launch].pending == 0) {
+            Bucket& b = buckets[next_launch++];
+            b.work = distributed::all_reduce_async(b.flat, distributed::ReduceOp::Avg);
+            b.launched = true;
+            if (ready_count < slots.size()) ++started_early;  // backward still has gradients to make
+        }
+    }
+
+    void on_gradient(size_t index) {
+        if (no_sync_depth > 0) return;
+        if (!in_backward) begin_backward();
+        Slot& s = slots[index];
+        if (s.ready) return;
+        copy_(view_of(s), s.param.grad());
+        s.ready = true;
+        ++ready_count;
+        --buckets[s.bucket].pending;
+        launch_ready_buckets();
+    }
+
+    // At the end of backward: parameters that got no gradient on this rank count as zeros; then
+    // wait for every bucket and copy the averages into the gradients.
+    void finish_backward() {
+        in_backward = false;
+        for (Slot& s : slots) {
+            if (s.ready) continue;
+            Tensor g = s.param.grad();
+            if (g.defined()) copy_(view_of(s), g);
+            else copy_(view_of(s), zeros(s.param.shape(), s.param.options()));
+            s.ready = true;
+            ++ready_count;
+            --buckets[s.bucket].pending;
+        }
+        launch_ready_buckets();
+        for (Bucket& b : buckets) {
+            b.work.wait();
+            for (size_t i : b.slots) {
+                Slot& s = slots[i];
+                Tensor g = s.param.grad();
+                if (g.defined()) copy_(g, view_of(s));
+                else s.param.set_grad(clone(view_of(s)));
+            }
+        }
+    }
+};
+
+DistributedDataParallel::DistributedDataParallel(Module& module, DataParallelOptions options)
+    : impl_(std::make_unique<Impl>(module)) {
+    LATTE_CHECK(distributed::is_initialized(), "DistributedDataParallel: the process group is not initialized "
+                "(call distributed::init_process_group() first)");
+    LATTE_CHECK(options.bucket_cap_mb > 0, "DistributedDataParallel: bucket_cap_mb must be positive, got ",
+                options.bucket_cap_mb);
+    const double cap_bytes = options.bucket_cap_mb * 1024 * 1024;
+
+    // Every rank must hold the same parameters, in the same order.
+    std::vector<int64_t> layout;
+    const auto named = module.named_parameters();
+    for (const auto& [name, p] : named) {
+        if (!p.requires_grad()) continue;
+        layout.push_back(static_cast<int64_t>(p.dtype()));
+        layout.push_back(p.dim());
+        for (int64_t size : p.shape()) layout.push_back(size);
+    }
+    distributed::check_same_on_all_ranks({static_cast<int64_t>(layout.size())}, "DistributedDataParallel: the "
+                                         "module's parameter layout");
+    distributed::check_same_on_all_ranks(layout, "DistributedDataParallel: the module's parameter shapes and dtypes");
+
+    // Buckets in reverse registration order, one dtype and device each, of about cap_bytes.
+    double bucket_bytes = 0;
+    for (auto it = named.rbegin(); it != named.rend(); ++it) {
+        const Tensor& p = it->second;
+        if (!p.requires_grad()) continue;
+        const double bytes = static_cast<double>(p.numel() * dtype_size(p.dtype()));
+        Impl::Slot* last = impl_->slots.empty() ? nullptr : &impl_->slots.back();
+        const bool start_new = !last || last->param.dtype() != p.dtype() || last->param.device() != p.device() ||
+                               bucket_bytes + bytes > cap_bytes;
+        if (start_new) {
+            impl_->buckets.emplace_back();
+            bucket_bytes = 0;
+        }
+        Impl::Bucket& b = impl_->buckets.back();
+        int64_t offset = 0;
+        for (size_t i : b.slots) offset += impl_->slots[i].param.numel();
+        impl_->slots.push_back({it->first, p, impl_->buckets.size() - 1, offset, false});
+        b.slots.push_back(impl_->slots.size() - 1);
+        bucket_bytes += bytes;
+    }
+    for (Impl::Bucket& b : impl_->buckets) {
+        int64_t numel = 0;
+        for (size_t i : b.slots) numel += impl_->slots[i].param.numel();
+        const Tensor& first = impl_->slots[b.slots.front()].param;
+        b.flat = zeros({numel}, first.options());
+    }
+
+    if (options.broadcast_parameters) {
+        NoGradGuard no_grad;
+        for (Impl::Bucket& b : impl_->buckets) {
+            for (size_t i : b.slots) copy_(impl_->view_of(impl_->slots[i]), impl_->slots[i].param);
+            distributed::broadcast(b.flat, 0);
+            for (size_t i : b.slots) copy_(impl_->slots[i].param, impl_->view_of(impl_->slots[i]));
+        }
+    }
+    for (size_t i = 0; i < impl_->slots.size(); ++i) {
+        Impl* impl = impl_.get();
+        impl_->hooks.push_back(impl_->slots[i].param.register_post_accumulate_grad_hook([impl, i] { impl->on_gradient(i); }));
+    }
+}
+
+DistributedDataParallel::~DistributedDataParallel() {
+    for (size_t i = 0; i < impl_->slots.size(); ++i) impl_->slots[i].param.remove_post_accumulate_grad_hook(impl_->hooks[i]);
+    // An all-reduce still in flight writes into a bucket: wait for it (errors are moot here).
+    for (Impl::Bucket& b : impl_->buckets) {
+        if (!b.launched) continue;
+        try {
+            b.work.wait();
+        } catch (const Error&) {
+        }
+    }
+}
+
+Module& DistributedDataParallel::module() const { return impl_->module; }
+
+DistributedDataParallel::NoSync::NoSync(DistributedDataParallel& ddp) : ddp_(ddp) { ++ddp_.impl_->no_sync_depth; }
+DistributedDataParallel::NoSync::~NoSync() { --ddp_.impl_->no_sync_depth; }
+
+std::vector<std::vector<std::string>> DistributedDataParallel::bucket_names() const {
+    std::vector<std::vector<std::string>> names;
+    for (const Impl::Bucket& b : impl_->buckets) {
+        names.emplace_back();
+        for (size_t i : b.slots) names.back().push_back(impl_->slots[i].name);
+    }
+    return names;
+}
+
+int64_t DistributedDataParallel::buckets_started_early() const { return impl_->started_early; }
+
+Tensor shard_batch(const Tensor& batch) {
+    check_defined(batch, "shard_batch", "batch");
+    LATTE_CHECK(batch.dim() >= 1, "shard_batch: needs a batch dimension, got a scalar");
+    const int size = distributed::world_size();
+    const int64_t n = batch.size(0);
+    LATTE_CHECK(n % size == 0, "shard_batch: a batch of ", n, " rows (shape ", shape_str(batch.shape()),
+                ") does not split evenly over ", size, " ranks");
+    const int64_t per = n / size;
+    return narrow(batch, 0, distributed::rank() * per, per);
+}
+
+}  // namespace latte::nn

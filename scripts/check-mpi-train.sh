@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# CTest's mpi_latte_train: `mpirun -np 2 latte train` (and `latte lm`) end with the same losses
+# as one process; only rank 0 prints and writes; a checkpoint written on 2 ranks resumes on 1 to
+# the same end.
+# Usage: check-mpi-train.sh LATTE MPIRUN...   (float32: losses compared to 1e-4 relative)
+set -euo pipefail
+latte=$1
+shift
+mpirun=("$@")
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+flags=(--model gqa --L 12 --seed 3)
+
+# The final train loss and held-out loss: from `latte train`'s summary line, or `latte lm`'s final line.
+losses() {
+  sed -n -e 's/^summary: final train loss \([^,]*\), held-out loss \([^ ]*\) .*/\1 \2/p' \
+    -e 's/^final: .*, held-out loss \([^,]*\), train loss \([^;]*\);.*/\2 \1/p' "$1"
+}
+same() {  # same LABEL FILE_A FILE_B
+  read -r a1 a2 <<< "$(losses "$2")"
+  read -r b1 b2 <<< "$(losses "$3")"
+  if [ -z "${a1:-}" ] || [ -z "${b1:-}" ]; then echo "FAIL: $1: no summary line"; exit 1; fi
+  awk -v a1="$a1" -v a2="$a2" -v b1="$b1" -v b2="$b2" -v label="$1" 'function rel(x, y) { d = x - y; if (d < 0) d = -d; return d / (y < 0 ? -y : y) }
+    BEGIN { if (rel(a1, b1) > 1e-4 || rel(a2, b2) > 1e-4) { printf "FAIL: %s: %s %s vs %s %s\n", label, a1, a2, b1, b2; exit 1 }
+            printf "ok: %s: train %s vs %s, held-out %s vs %s\n", label, a1, b1, a2, b2 }'
+}
+
+"$latte" train "${flags[@]}" --batch 8 --steps 40 --out "$work/one" > "$work/one.txt"
+"${mpirun[@]}" "$latte" train "${flags[@]}" --batch 8 --steps 40 --out "$work/two" > "$work/two.txt"
+same "2 ranks vs 1 process" "$work/two.txt" "$work/one.txt"
+[ "$(grep -c '^summary:' "$work/two.txt")" = 1 ] || { echo "FAIL: more than one rank printed"; cat "$work/two.txt"; exit 1; }
+grep -q '^data-parallel on 2 ranks' "$work/two.txt" || { echo "FAIL: no data-parallel banner"; exit 1; }
+
+# 20 steps on 2 ranks, then resumed to 40 on 1 process.
+"${mpirun[@]}" "$latte" train "${flags[@]}" --batch 8 --steps 20 --out "$work/half" > /dev/null
+"$latte" train "${flags[@]}" --batch 8 --steps 40 --out "$work/half" --resume "$work/half/train_gqa/checkpoint.safetensors" > "$work/resumed.txt"
+same "2 ranks, then resumed on 1" "$work/resumed.txt" "$work/one.txt"
+
+# A batch the ranks cannot split is refused before training, with one message.
+if "${mpirun[@]}" "$latte" train "${flags[@]}" --batch 7 --steps 5 --out "$work/odd" > "$work/odd.txt" 2>&1; then
+  echo "FAIL: --batch 7 on 2 ranks was accepted"; exit 1
+fi
+grep -q 'does not split evenly over 2 ranks' "$work/odd.txt" || { echo "FAIL: no clear error"; cat "$work/odd.txt"; exit 1; }
+echo "ok: --batch 7 on 2 ranks refused"
+
+# latte lm: the same, with the whole batch's accuracy counted over the shards.
+lm_flags=(lm --task recall --steps 60 --eval-every 0 --batch 16)
+"$latte" "${lm_flags[@]}" --out "$work/lm_one" > "$work/lm_one.txt"
+"${mpirun[@]}" "$latte" "${lm_flags[@]}" --out "$work/lm_two" > "$work/lm_two.txt"
+same "latte lm: 2 ranks vs 1 process" "$work/lm_two.txt" "$work/lm_one.txt"
+cmp -s <(cut -d, -f3 "$work/lm_one/lm_recall_mha/loss.csv") <(cut -d, -f3 "$work/lm_two/lm_recall_mha/loss.csv") ||
+  { echo "FAIL: latte lm: the training accuracies differ"; exit 1; }
+echo "ok: latte lm: the same training accuracy at every step"
