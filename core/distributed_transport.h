@@ -1,7 +1,9 @@
 // The interface core/distributed.cpp drives, implemented by backends/mpi (the world: host
 // memory, failure notices) and backends/nccl (CUDA memory). Calls come only from the
-// communication thread, one at a time. Each blocks until its collective finished, polling, and
-// throws latte::Error on an MPI/NCCL error, a failure notice from another rank, or `deadline`.
+// communication thread, one at a time, and each blocks until its collective finished. Waits that
+// poll (the agreement check, barrier, every NCCL call) throw latte::Error on an MPI/NCCL error, a
+// failure notice from another rank, or `deadline`; the MPI data collectives run after a passed
+// agreement check, as plain blocking calls.
 #pragma once
 #include <atomic>
 #include <chrono>
