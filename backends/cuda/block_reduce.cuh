@@ -20,7 +20,8 @@ __device__ T identity(ReduceOp op) {
     return op == ReduceOp::Sum ? T(0) : -T(INFINITY);
 }
 
-// Reduces v over the block (a 1-D block of any size up to 1024); every thread gets the result.
+// Reduces v over the block (a 1-D block of a multiple of 32 threads, up to 1024: the shuffles
+// use the full warp mask); every thread gets the result.
 // `shared` holds one T per warp.
 template <class T>
 __device__ T block_reduce(ReduceOp op, T v, T* shared) {

@@ -1,5 +1,6 @@
 #include "backends/cuda/host_staging.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "backends/cuda/cuda_check.h"
@@ -16,12 +17,14 @@ HostStaging::~HostStaging() {
 }
 
 void HostStaging::upload(void* dst, const void* host_src, std::size_t bytes, cudaStream_t stream) {
-    if (bytes == 0) return;
-    if (bytes > kMaxStagedBytes) {
-        LATTE_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream));
-        LATTE_CUDA_CHECK(cudaStreamSynchronize(stream));  // host_src may go away on return
-        return;
-    }
+    // A large upload goes through the ring in pieces: the host waits only for slots to free up,
+    // never for the whole stream.
+    for (std::size_t first = 0; first < bytes; first += kMaxStagedBytes)
+        upload_piece(static_cast<char*>(dst) + first, static_cast<const char*>(host_src) + first,
+                     std::min(kMaxStagedBytes, bytes - first), stream);
+}
+
+void HostStaging::upload_piece(void* dst, const void* host_src, std::size_t bytes, cudaStream_t stream) {
     std::lock_guard<std::mutex> lock(mutex_);
     Slot& s = slots_[next_];
     next_ = (next_ + 1) % kSlots;

@@ -2,7 +2,7 @@
 // memory may synchronize, and the caller's buffer may go away on return, so small uploads
 // (from_vector, causal masks, RoPE tables, gemm pointer arrays) are first copied into one of a
 // ring of pinned buffers; the copy is queued on the stream and an event marks when the buffer is
-// free again. Large uploads (weights) take the plain copy and wait for it.
+// free again. Large uploads (weights) go through the ring in pieces of at most 4 MiB.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -14,7 +14,7 @@ namespace latte::cuda_detail {
 
 class HostStaging {
 public:
-    static constexpr std::size_t kMaxStagedBytes = std::size_t(4) << 20;  // larger: a waited copy
+    static constexpr std::size_t kMaxStagedBytes = std::size_t(4) << 20;  // per slot; larger uploads are split
     static constexpr std::size_t kSlots = 32;  // uploads in flight before the host waits for the oldest
 
     HostStaging() = default;
@@ -27,6 +27,8 @@ public:
     void upload(void* dst, const void* host_src, std::size_t bytes, cudaStream_t stream);
 
 private:
+    void upload_piece(void* dst, const void* host_src, std::size_t bytes, cudaStream_t stream);
+
     struct Slot {
         void* host = nullptr;  // pinned (cudaHostAlloc)
         std::size_t capacity = 0;

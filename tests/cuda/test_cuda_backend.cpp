@@ -45,21 +45,24 @@ TEST_CASE("reductions split over many blocks equal the CPU", "[cuda][reduce]") {
         CHECK(r.output_error < 1e-5);
         for (double e : r.gradient_errors) CHECK(e < 1e-5);
     }
-    SECTION("a NaN anywhere in a long row reaches the result") {
-        std::vector<float> values(1 << 22, 1.0f);
-        values[3000001] = std::numeric_limits<float>::quiet_NaN();
-        const Tensor x = from_vector(values, {1 << 22}, TensorOptions{}.with_device(kGpu));
-        CHECK(std::isnan(max(x).item()));
-        CHECK(std::isnan(sum(x).item()));
-        const std::vector<float> column_max = amax(reshape(x, {1024, 4096}), 0).to_vector<float>();
-        CHECK(std::isnan(column_max[3000001 % 4096]));
-        CHECK(column_max[0] == 1.0f);
-    }
-    SECTION("float64 sums keep float64 precision") {
-        const Tensor x = randn_on_cpu({1 << 21}, 81, DType::Float64);
-        const double cpu = sum(x).item(), gpu = sum(to(x.detach(), kGpu)).item();
-        CHECK(std::fabs(gpu - cpu) <= 1e-12 * std::fabs(cpu) + 1e-9);
-    }
+}
+
+// Own test cases, not SECTIONs: Catch2 reruns a test case's whole body once per section.
+TEST_CASE("a NaN anywhere in a long row reaches the multi-block reductions' result", "[cuda][reduce]") {
+    std::vector<float> values(1 << 22, 1.0f);
+    values[3000001] = std::numeric_limits<float>::quiet_NaN();
+    const Tensor x = from_vector(values, {1 << 22}, TensorOptions{}.with_device(kGpu));
+    CHECK(std::isnan(max(x).item()));
+    CHECK(std::isnan(sum(x).item()));
+    const std::vector<float> column_max = amax(reshape(x, {1024, 4096}), 0).to_vector<float>();
+    CHECK(std::isnan(column_max[3000001 % 4096]));
+    CHECK(column_max[0] == 1.0f);
+}
+
+TEST_CASE("multi-block float64 sums keep float64 precision", "[cuda][reduce]") {
+    const Tensor x = randn_on_cpu({1 << 21}, 81, DType::Float64);
+    const double cpu = sum(x).item(), gpu = sum(to(x.detach(), kGpu)).item();
+    CHECK(std::fabs(gpu - cpu) <= 1e-12 * std::fabs(cpu) + 1e-9);
 }
 
 TEST_CASE("matmuls of batches that are not evenly spaced use one pointer-array call and equal the CPU",
@@ -93,10 +96,16 @@ TEST_CASE("host uploads through the staging ring arrive intact and in order", "[
         total = add(total, from_vector(values, {1000}, on_gpu));
     }
     CHECK(to(total, Device::cpu()).to_vector<double>() == std::vector<double>(expected.begin(), expected.end()));
-    // Larger than the ring's buffers (4 MiB): the waited copy.
+    // Larger than the ring's buffers (4 MiB): it goes in pieces (4 + 4 + 4 MiB), twice in a row
+    // with the host vector rewritten in between, so a piece copied late would show.
     std::vector<float> big(3 << 20);
     for (size_t i = 0; i < big.size(); ++i) big[i] = float(i % 4099);
-    CHECK(from_vector(big, {int64_t(big.size())}, on_gpu).to_vector<float>() == big);
+    const Tensor first = from_vector(big, {int64_t(big.size())}, on_gpu);
+    const std::vector<float> first_values = big;
+    for (float& v : big) v = -v;
+    const Tensor second = from_vector(big, {int64_t(big.size())}, on_gpu);
+    CHECK(first.to_vector<float>() == first_values);
+    CHECK(second.to_vector<float>() == big);
 }
 
 TEST_CASE("tensors of more than 2^31 elements fill copy and sum on CUDA", "[cuda][large]") {
