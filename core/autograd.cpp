@@ -14,20 +14,28 @@ namespace {
 thread_local bool grad_mode = true;
 // The callbacks queued by hooks of the backward running on this thread (null when none runs).
 thread_local std::vector<std::function<void()>>* backward_callbacks = nullptr;
+thread_local uint64_t backward_id = 0;  // of the backward running on this thread; 0: none
+std::atomic<uint64_t> backward_count{0};
 
-// Makes `list` the running backward's callback list, restoring the outer one (a backward run
-// inside a hook) when it goes.
+// Makes `list` the running backward's callback list and gives the backward a new id, restoring
+// the outer ones (a backward run inside a hook) when it goes.
 class CallbackScope {
 public:
-    explicit CallbackScope(std::vector<std::function<void()>>& list) : previous_(backward_callbacks) {
+    explicit CallbackScope(std::vector<std::function<void()>>& list)
+        : previous_(backward_callbacks), previous_id_(backward_id) {
         backward_callbacks = &list;
+        backward_id = ++backward_count;
     }
-    ~CallbackScope() { backward_callbacks = previous_; }
+    ~CallbackScope() {
+        backward_callbacks = previous_;
+        backward_id = previous_id_;
+    }
     CallbackScope(const CallbackScope&) = delete;
     CallbackScope& operator=(const CallbackScope&) = delete;
 
 private:
     std::vector<std::function<void()>>* previous_;
+    uint64_t previous_id_;
 };
 
 void run_post_accumulate_hooks(const AutogradMeta& meta) {
@@ -101,6 +109,8 @@ void queue_backward_callback(std::function<void()> fn) {
                 "(call it from a hook)");
     backward_callbacks->push_back(std::move(fn));
 }
+
+uint64_t running_backward_id() { return backward_id; }
 
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     NoGradGuard no_grad;

@@ -43,5 +43,8 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
 // PyTorch's engine queue_callback). DistributedDataParallel waits for its all-reduces there.
 // Throws when no backward is running on this thread.
 void queue_backward_callback(std::function<void()> fn);
+// A number that identifies the backward running on this thread (a new one for every backward),
+// 0 when none runs: lets a hook tell one backward from the next, even after one that threw.
+uint64_t running_backward_id();
 
 }  // namespace latte

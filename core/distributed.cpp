@@ -1,6 +1,7 @@
 #include "core/distributed.h"
 
 #include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
 #include <deque>
 #include <functional>
@@ -63,11 +64,16 @@ public:
     explicit Group(std::chrono::milliseconds timeout) : timeout_(timeout) {
         thread_ = std::thread([this] { loop(); });
         // MPI is initialised and finalised on the communication thread, the only one that calls it.
-        run_now("init_process_group", [this] {
-            world_ = make_mpi_world(interrupt_);
-            rank_ = world_->rank();
-            size_ = world_->size();
-        });
+        try {
+            run_now("init_process_group", [this] {
+                world_ = make_mpi_world(interrupt_);
+                rank_ = world_->rank();
+                size_ = world_->size();
+            });
+        } catch (...) {
+            shut_down();  // the destructor does not run for a constructor that throws
+            throw;
+        }
     }
     ~Group() { shut_down(); }
 
@@ -90,6 +96,8 @@ public:
     }
     void run_now(std::string what, std::function<void()> fn) { Work(submit(std::move(what), std::move(fn))).wait(); }
 
+    // Whether device `device` has its NCCL communicator yet (communication thread only).
+    bool has_nccl(int device) const { return nccl_.count(device) > 0; }
     // The NCCL transport of CUDA device `device` (communication thread only).
     Transport& nccl(int device) {
         auto it = nccl_.find(device);
@@ -201,6 +209,8 @@ private:
             run(task);
         }
         // Leaving MPI with a collective a peer never matched would hang: only a healthy group finalises.
+        if (!broken().empty())
+            for (auto& [device, transport] : nccl_) transport->abandon();  // a peer may never match its calls
         nccl_.clear();
         if (world_ && broken().empty()) {
             try {
@@ -250,8 +260,18 @@ void check_tensor(const Tensor& t, const char* op) {
 
 // Every rank must be in the same collective: compares (kind, dtype, count, extra, device type) of
 // all ranks, so a mismatch throws on every rank instead of hanging or reducing unrelated data.
-void agree(Group& g, Kind kind, DType dtype, int64_t count, int64_t extra, bool cuda, Clock::time_point deadline) {
-    const int64_t mine[5] = {static_cast<int64_t>(kind), static_cast<int64_t>(dtype), count, extra, cuda ? 1 : 0};
+// Where a collective's tensor is: the CPU (MPI), or a CUDA device whose NCCL communicator exists
+// or is made by this call (collectively, so every rank must make one at the same call).
+enum class Where : int64_t { Cpu = 0, Cuda = 1, CudaNewCommunicator = 2 };
+
+Where where_of(Group& g, const Tensor& t) {
+    if (t.device().is_cpu()) return Where::Cpu;
+    return g.has_nccl(t.device().index) ? Where::Cuda : Where::CudaNewCommunicator;
+}
+
+void agree(Group& g, Kind kind, DType dtype, int64_t count, int64_t extra, Where where, Clock::time_point deadline) {
+    const int64_t mine[5] = {static_cast<int64_t>(kind), static_cast<int64_t>(dtype), count, extra,
+                             static_cast<int64_t>(where)};
     int64_t both[10];
     for (int i = 0; i < 5; ++i) {
         both[i] = mine[i];
@@ -324,10 +344,10 @@ Work all_reduce_async(const Tensor& t, ReduceOp op) {
     t.storage()->bump_version();
     const Tensor keep = t.detach();
     return Work(g.submit("all_reduce", [&g, keep, op] {
-        const auto deadline = Clock::now() + g.timeout();
-        agree(g, Kind::AllReduce, keep.dtype(), keep.numel(), static_cast<int64_t>(op), keep.device().is_cuda(),
-              deadline);
-        transport_for(g, keep).all_reduce(data_of(keep), keep.dtype(), keep.numel(), op == ReduceOp::Avg, deadline);
+        agree(g, Kind::AllReduce, keep.dtype(), keep.numel(), static_cast<int64_t>(op), where_of(g, keep),
+              Clock::now() + g.timeout());
+        transport_for(g, keep).all_reduce(data_of(keep), keep.dtype(), keep.numel(), op == ReduceOp::Avg,
+                                          Clock::now() + g.timeout());
     }));
 }
 
@@ -341,9 +361,9 @@ Work broadcast_async(const Tensor& t, int root) {
     t.storage()->bump_version();
     const Tensor keep = t.detach();
     return Work(g.submit("broadcast", [&g, keep, root] {
-        const auto deadline = Clock::now() + g.timeout();
-        agree(g, Kind::Broadcast, keep.dtype(), keep.numel(), root, keep.device().is_cuda(), deadline);
-        transport_for(g, keep).broadcast(data_of(keep), keep.numel() * dtype_size(keep.dtype()), root, deadline);
+        agree(g, Kind::Broadcast, keep.dtype(), keep.numel(), root, where_of(g, keep), Clock::now() + g.timeout());
+        transport_for(g, keep).broadcast(data_of(keep), keep.numel() * dtype_size(keep.dtype()), root,
+                                         Clock::now() + g.timeout());
     }));
 }
 
@@ -352,16 +372,19 @@ void broadcast(const Tensor& t, int root) { broadcast_async(t, root).wait(); }
 std::vector<Tensor> all_gather(const Tensor& t) {
     Group& g = group("all_gather");
     check_tensor(t, "all_gather");
+    // Checked here, before the ranks commit to the call (a rank-local error after it breaks the group).
+    LATTE_CHECK(t.numel() * int64_t(dtype_size(t.dtype())) <= int64_t{INT32_MAX}, "distributed::all_gather: the "
+                "tensor of shape ", shape_str(t.shape()), " has more bytes per rank than one MPI call carries (2^31 - 1)");
     Shape out_shape{static_cast<int64_t>(g.size())};
     out_shape.insert(out_shape.end(), t.shape().begin(), t.shape().end());
     Tensor out = Tensor::empty(out_shape, t.options());
     const Tensor keep = t.detach();
     g.run_now("all_gather", [&g, keep, out] {
         const auto deadline = Clock::now() + g.timeout();
-        agree(g, Kind::AllGather, keep.dtype(), keep.numel(), keep.dim(), keep.device().is_cuda(), deadline);
+        agree(g, Kind::AllGather, keep.dtype(), keep.numel(), keep.dim(), where_of(g, keep), deadline);
         check_values(g, keep.shape(), "all_gather's tensor shape", deadline);  // not only the element count
         transport_for(g, keep).all_gather(data_of(keep), data_of(out), keep.numel() * dtype_size(keep.dtype()),
-                                          deadline);
+                                          Clock::now() + g.timeout());
     });
     std::vector<Tensor> parts;
     for (int r = 0; r < g.size(); ++r)
@@ -373,7 +396,7 @@ void barrier() {
     Group& g = group("barrier");
     g.run_now("barrier", [&g] {
         const auto deadline = Clock::now() + g.timeout();
-        agree(g, Kind::Barrier, DType::Int64, 0, 0, false, deadline);
+        agree(g, Kind::Barrier, DType::Int64, 0, 0, Where::Cpu, deadline);
         g.world().barrier(deadline);
     });
 }
@@ -382,7 +405,7 @@ void check_same_on_all_ranks(const std::vector<int64_t>& values, const std::stri
     Group& g = group("check_same_on_all_ranks");
     g.run_now("check_same_on_all_ranks", [&g, values, what] {
         const auto deadline = Clock::now() + g.timeout();
-        agree(g, Kind::Check, DType::Int64, static_cast<int64_t>(values.size()), 0, false, deadline);
+        agree(g, Kind::Check, DType::Int64, static_cast<int64_t>(values.size()), 0, Where::Cpu, deadline);
         check_values(g, values, what, deadline);
     });
 }

@@ -31,6 +31,8 @@ public:
     virtual void broadcast(void* data, std::size_t bytes, int root, Clock::time_point deadline) = 0;
     // out holds world-size blocks of `bytes`, in rank order.
     virtual void all_gather(const void* in, void* out, std::size_t bytes, Clock::time_point deadline) = 0;
+    // The group broke: at destruction, abort rather than wait for peers that may never come.
+    virtual void abandon() {}
 };
 
 // The MPI world every process group has: it also carries the ranks' agreement checks and the

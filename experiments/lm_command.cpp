@@ -382,14 +382,10 @@ int cmd_lm(int argc, char** argv, int first) {
         int64_t right = lm_accuracy(logits, b.targets).correct;
         int agreed_signal = 0;
         if (parallel) {  // the whole batch's loss and accuracy (every shard has as many answers), and signals
-            const int mine = stop_requested();
-            Tensor shared = from_vector(std::vector<double>{value, double(right), mine ? 1.0 : 0.0, double(mine)},
-                                        {4}, TensorOptions{}.with_dtype(DType::Float64));
-            distributed::all_reduce(shared);
-            const std::vector<double> sums = shared.to_vector<double>();
-            value = sums[0] / ranks;
-            right = static_cast<int64_t>(std::llround(sums[1]));
-            agreed_signal = sums[2] > 0 ? static_cast<int>(std::lround(sums[3] / sums[2])) : 0;
+            std::vector<double> numbers{value, double(right)};
+            agreed_signal = sum_over_ranks_and_agree_on_stop(numbers, stop_requested());
+            value = numbers[0] / ranks;
+            right = static_cast<int64_t>(std::llround(numbers[1]));
         }
         LATTE_CHECK(std::isfinite(value), who, ": the loss became ", value, " at step ", step, " (lower --lr)");
         loss.backward();

@@ -162,13 +162,9 @@ TrainResult train_student(const TrainConfig& c, const nn::Attention* teacher) {
         double value = loss.item();
         int agreed_signal = 0;
         if (parallel) {  // the whole batch's loss, and whether any rank was signalled: all ranks act alike
-            const int mine = signals ? stop_requested() : 0;
-            Tensor shared = from_vector(std::vector<double>{value, mine ? 1.0 : 0.0, double(mine)}, {3},
-                                        TensorOptions{}.with_dtype(DType::Float64));
-            distributed::all_reduce(shared);
-            const std::vector<double> sums = shared.to_vector<double>();
-            value = sums[0] / ranks;
-            agreed_signal = sums[1] > 0 ? static_cast<int>(std::lround(sums[2] / sums[1])) : 0;
+            std::vector<double> numbers{value};
+            agreed_signal = sum_over_ranks_and_agree_on_stop(numbers, signals ? stop_requested() : 0);
+            value = numbers[0] / ranks;
         }
         check_finite_loss(value, step + 1, optimizer.lr(), after());
         optimizer.zero_grad();

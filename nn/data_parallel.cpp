@@ -1,6 +1,7 @@
 #include "nn/data_parallel.h"
 
 #include "core/autograd.h"
+#include "core/backend.h"
 #include "core/factory.h"
 #include "ops/movement.h"
 
@@ -12,8 +13,11 @@ struct DistributedDataParallel::Impl {
         Tensor param;
         size_t bucket = 0;
         int64_t offset = 0;  // in the bucket's flat buffer
+        int64_t flag = 0;    // where the bucket holds 1 if this rank produced the gradient, else 0
         bool ready = false;  // its gradient is in the bucket (this backward)
     };
+    // A bucket's flat buffer holds its parameters' gradients, then one "has a gradient" flag per
+    // parameter: averaged with the gradients, a flag of 0 means no rank produced that gradient.
     struct Bucket {
         Tensor flat;
         std::vector<size_t> slots;
@@ -29,6 +33,7 @@ struct DistributedDataParallel::Impl {
     size_t next_launch = 0;  // buckets start in index order, the same on every rank
     size_t ready_count = 0;  // slots whose gradient is in its bucket
     bool in_backward = false;
+    uint64_t backward_id = 0;  // the engine's id of the backward being synchronised
     int no_sync_depth = 0;
     int64_t started_early = 0;
 
@@ -38,8 +43,20 @@ struct DistributedDataParallel::Impl {
         const Tensor& flat = buckets[slot.bucket].flat;
         return reshape(narrow(flat, 0, slot.offset, slot.param.numel()), slot.param.shape());
     }
+    void set_flag(const Slot& slot, double value) {
+        const Tensor& flat = buckets[slot.bucket].flat;
+        backend_for(flat.device()).fill(narrow(flat, 0, slot.flag, 1).view(), value);
+    }
 
     void begin_backward() {
+        for (const Slot& s : slots) {
+            const Tensor& flat = buckets[s.bucket].flat;
+            LATTE_CHECK(s.param.dtype() == flat.dtype() && s.param.device() == flat.device(),
+                        "DistributedDataParallel: parameter '", s.name, "' is now ", dtype_name(s.param.dtype()),
+                        " on ", s.param.device().str(), ", but its gradient bucket was built for ",
+                        dtype_name(flat.dtype()), " on ", flat.device().str(),
+                        " (build the DistributedDataParallel after Module::to)");
+        }
         for (Slot& s : slots) s.ready = false;
         ready_count = 0;
         for (Bucket& b : buckets) {
@@ -49,6 +66,7 @@ struct DistributedDataParallel::Impl {
         next_launch = 0;
         started_early = 0;
         in_backward = true;
+        backward_id = running_backward_id();
         queue_backward_callback([this] { finish_backward(); });
     }
 
@@ -63,25 +81,35 @@ struct DistributedDataParallel::Impl {
 
     void on_gradient(size_t index) {
         if (no_sync_depth > 0) return;
+        // A backward that threw never reached its callback: its buckets are half filled and
+        // maybe half reduced, and the other ranks may be elsewhere. Carrying on would average
+        // mismatched gradients, so refuse.
+        LATTE_CHECK(!in_backward || backward_id == running_backward_id(), "DistributedDataParallel: an earlier "
+                    "backward stopped with an error before its gradients were averaged, so the ranks' gradients "
+                    "can no longer be matched (restart the run, or build a new DistributedDataParallel on every "
+                    "rank)");
         if (!in_backward) begin_backward();
         Slot& s = slots[index];
         if (s.ready) return;
         copy_(view_of(s), s.param.grad());
+        set_flag(s, 1.0);
         s.ready = true;
         ++ready_count;
         --buckets[s.bucket].pending;
         launch_ready_buckets();
     }
 
-    // At the end of backward: parameters that got no gradient on this rank count as zeros; then
-    // wait for every bucket and copy the averages into the gradients.
+    // At the end of backward: a parameter that got no gradient on this rank adds zeros (or the
+    // gradient it accumulated under no_sync); then wait for every bucket and copy the averages
+    // into the gradients. A parameter no rank produced a gradient for keeps none, as in one process.
     void finish_backward() {
         in_backward = false;
         for (Slot& s : slots) {
             if (s.ready) continue;
             Tensor g = s.param.grad();
             if (g.defined()) copy_(view_of(s), g);
-            else copy_(view_of(s), zeros(s.param.shape(), s.param.options()));
+            else backend_for(s.param.device()).fill(view_of(s).view(), 0.0);
+            set_flag(s, g.defined() ? 1.0 : 0.0);
             s.ready = true;
             ++ready_count;
             --buckets[s.bucket].pending;
@@ -89,8 +117,11 @@ struct DistributedDataParallel::Impl {
         launch_ready_buckets();
         for (Bucket& b : buckets) {
             b.work.wait();
-            for (size_t i : b.slots) {
-                Slot& s = slots[i];
+            const std::vector<double> flags =
+                narrow(b.flat, 0, slots[b.slots.front()].flag, int64_t(b.slots.size())).to_vector<double>();
+            for (size_t k = 0; k < b.slots.size(); ++k) {
+                Slot& s = slots[b.slots[k]];
+                if (flags[k] == 0) continue;  // no rank has a gradient for it
                 Tensor g = s.param.grad();
                 if (g.defined()) copy_(g, view_of(s));
                 else s.param.set_grad(clone(view_of(s)));
@@ -143,8 +174,9 @@ DistributedDataParallel::DistributedDataParallel(Module& module, DataParallelOpt
     for (Impl::Bucket& b : impl_->buckets) {
         int64_t numel = 0;
         for (size_t i : b.slots) numel += impl_->slots[i].param.numel();
+        for (size_t k = 0; k < b.slots.size(); ++k) impl_->slots[b.slots[k]].flag = numel + int64_t(k);
         const Tensor& first = impl_->slots[b.slots.front()].param;
-        b.flat = zeros({numel}, first.options());
+        b.flat = zeros({numel + int64_t(b.slots.size())}, first.options());
     }
 
     if (options.broadcast_parameters) {

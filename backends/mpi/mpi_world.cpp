@@ -6,6 +6,11 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
 #include <climits>
 #include <memory>
 #include <thread>
@@ -47,12 +52,17 @@ void divide(void* data, int64_t count, int size) {
 class MpiWorld final : public World {
 public:
     explicit MpiWorld(const std::atomic<bool>& interrupt) : interrupt_(interrupt) {
-        int initialized = 0;
+        int initialized = 0, finalized = 0;
         MPI_Initialized(&initialized);
+        MPI_Finalized(&finalized);
+        LATTE_CHECK(!finalized, "distributed::init_process_group: MPI was already finalized in this process (MPI "
+                    "cannot start twice: keep one process group for the whole run)");
         if (!initialized) {
             int provided = 0;
             check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
             owns_mpi_ = true;
+            LATTE_CHECK(provided >= MPI_THREAD_FUNNELED, "distributed::init_process_group: this MPI offers thread "
+                        "level ", provided, ", below MPI_THREAD_FUNNELED");
         }
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
         check(MPI_Comm_dup(MPI_COMM_WORLD, &comm_), "MPI_Comm_dup");
@@ -61,7 +71,9 @@ public:
         MPI_Comm_set_errhandler(notices_, MPI_ERRORS_RETURN);
         MPI_Comm_rank(comm_, &rank_);
         MPI_Comm_size(comm_, &size_);
+        watchdog_ = std::thread([this] { watch(); });
     }
+    ~MpiWorld() override { stop_watchdog(); }
 
     int rank() const override { return rank_; }
     int size() const override { return size_; }
@@ -69,7 +81,8 @@ public:
     // The data collectives below are blocking MPI calls: they run only after every rank passed the
     // agreement check (a non-blocking, polled wait, where a missing rank is noticed), and Open MPI's
     // blocking algorithms move large messages about twice as fast as its non-blocking ones.
-    void all_reduce(void* data, DType dtype, int64_t count, bool average, Clock::time_point) override {
+    void all_reduce(void* data, DType dtype, int64_t count, bool average, Clock::time_point deadline) override {
+        const Blocking blocking(*this, "all_reduce", deadline);
         for (int64_t first = 0; first < count; first += kChunk) {
             const int n = static_cast<int>(std::min(kChunk, count - first));
             check(MPI_Allreduce(MPI_IN_PLACE, static_cast<char*>(data) + first * dtype_size(dtype), n, mpi_type(dtype),
@@ -98,16 +111,18 @@ public:
         std::copy(buffer.get(), buffer.get() + count, values);
     }
 
-    void broadcast(void* data, std::size_t bytes, int root, Clock::time_point) override {
+    void broadcast(void* data, std::size_t bytes, int root, Clock::time_point deadline) override {
+        const Blocking blocking(*this, "broadcast", deadline);
         for (std::size_t first = 0; first < bytes; first += kChunk) {
             const int n = static_cast<int>(std::min<std::size_t>(kChunk, bytes - first));
             check(MPI_Bcast(static_cast<char*>(data) + first, n, MPI_BYTE, root, comm_), "MPI_Bcast");
         }
     }
 
-    void all_gather(const void* in, void* out, std::size_t bytes, Clock::time_point) override {
+    void all_gather(const void* in, void* out, std::size_t bytes, Clock::time_point deadline) override {
         LATTE_CHECK(bytes <= static_cast<std::size_t>(INT_MAX), "distributed::all_gather: ", bytes,
                     " bytes per rank is more than one MPI call carries (2^31 - 1)");
+        const Blocking blocking(*this, "all_gather", deadline);
         check(MPI_Allgather(in, static_cast<int>(bytes), MPI_BYTE, out, static_cast<int>(bytes), MPI_BYTE, comm_),
               "MPI_Allgather");
     }
@@ -153,12 +168,51 @@ public:
     }
 
     void finalize() override {
+        stop_watchdog();
         MPI_Comm_free(&comm_);
         MPI_Comm_free(&notices_);
         if (owns_mpi_) check(MPI_Finalize(), "MPI_Finalize");
     }
 
 private:
+    // A blocking data collective cannot notice a deadline or a failure notice. Every rank passed
+    // the agreement check before it, so it normally completes; but a rank whose own wait for that
+    // check gave up at the deadline (or was interrupted) just as the others finished it never
+    // joins. The watchdog turns that hang into an exit with a message, after which mpirun stops
+    // the job.
+    struct Blocking {
+        Blocking(MpiWorld& world, const char* op, Clock::time_point deadline) : world(world) {
+            world.watched_op_ = op;
+            world.watched_until_ = deadline.time_since_epoch().count();
+        }
+        ~Blocking() { world.watched_until_ = 0; }
+        MpiWorld& world;
+    };
+
+    void watch() {
+        std::unique_lock lock(watch_mutex_);
+        while (!watch_cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stop_; })) {
+            const int64_t until = watched_until_;
+            if (until == 0 || Clock::now().time_since_epoch().count() < until) continue;
+            std::fprintf(stderr,
+                         "latte (rank %d): %s did not finish within the process group's timeout: another rank left "
+                         "it after the ranks' agreement check. Exiting, so that mpirun stops the job instead of "
+                         "hanging.\n",
+                         rank_, watched_op_.load());
+            std::fflush(stderr);
+            std::_Exit(1);
+        }
+    }
+
+    void stop_watchdog() {
+        {
+            std::lock_guard lock(watch_mutex_);
+            stop_ = true;
+        }
+        watch_cv_.notify_all();
+        if (watchdog_.joinable()) watchdog_.join();
+    }
+
     // A failure notice, if one has arrived; it is acknowledged at once.
     std::optional<std::string> receive_notice() {
         int flag = 0;
@@ -184,7 +238,16 @@ private:
             int done = 0;
             check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), op);
             if (done) return;
-            check_interrupts(op, deadline);
+            try {
+                check_interrupts(op, deadline);
+            } catch (const PeerFailure&) {
+                throw;  // its notice is read: the group is broken whatever this call does
+            } catch (...) {
+                // Giving up while the others may complete this call: one last look first.
+                check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), op);
+                if (done) return;
+                throw;
+            }
             if (Clock::now() - start < std::chrono::milliseconds(2)) {
                 std::this_thread::yield();
                 continue;
@@ -195,6 +258,12 @@ private:
     }
 
     const std::atomic<bool>& interrupt_;
+    std::atomic<int64_t> watched_until_{0};  // the running blocking call's deadline (clock ticks); 0: none
+    std::atomic<const char*> watched_op_{""};
+    std::mutex watch_mutex_;
+    std::condition_variable watch_cv_;
+    bool stop_ = false;
+    std::thread watchdog_;
     MPI_Comm comm_ = MPI_COMM_NULL, notices_ = MPI_COMM_NULL;
     int rank_ = 0, size_ = 1;
     bool owns_mpi_ = false;

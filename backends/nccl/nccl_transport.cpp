@@ -31,31 +31,17 @@ ncclDataType_t nccl_type(DType dtype) {
 class NcclTransport final : public Transport {
 public:
     NcclTransport(World& world, int device) : world_(world), device_(device) {
-        const auto deadline = Clock::now() + std::chrono::minutes(2);
-        // On the heap, and left there if the broadcast gives up (its request may still write it).
-        auto id_owner = std::make_unique<ncclUniqueId>();
-        ncclUniqueId& id = *id_owner;
-        if (world.rank() == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
         try {
-            world.broadcast(&id, sizeof id, 0, deadline);
+            init();
         } catch (...) {
-            id_owner.release();
+            aborted_ = true;  // the destructor does not run for a constructor that throws
+            release();
             throw;
         }
-        check_cuda(cudaSetDevice(device_), "cudaSetDevice");
-        check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
-        check_cuda(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming), "cudaEventCreate");
-        ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
-        config.blocking = 0;
-        const ncclResult_t rc = ncclCommInitRankConfig(&comm_, world.size(), id, world.rank(), &config);
-        LATTE_CHECK(rc == ncclSuccess || rc == ncclInProgress, "ncclCommInitRankConfig failed: ", ncclGetErrorString(rc));
-        wait_for_comm("ncclCommInitRankConfig", deadline);
     }
-    ~NcclTransport() override {
-        if (comm_) (aborted_ ? ncclCommAbort(comm_) : ncclCommDestroy(comm_));
-        if (done_) cudaEventDestroy(done_);
-        if (stream_) cudaStreamDestroy(stream_);
-    }
+    ~NcclTransport() override { release(); }
+
+    void abandon() override { aborted_ = true; }
 
     void all_reduce(void* data, DType dtype, int64_t count, bool average, Clock::time_point deadline) override {
         LATTE_CHECK(!average || dtype != DType::Int64, "distributed::all_reduce: Avg needs a floating dtype");
@@ -79,6 +65,52 @@ public:
     }
 
 private:
+    void init() {
+        const auto deadline = Clock::now() + std::chrono::minutes(2);
+        // On the heap, and left there if the broadcast gives up (its request may still write it).
+        auto id_owner = std::make_unique<ncclUniqueId>();
+        ncclUniqueId& id = *id_owner;
+        if (world_.rank() == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
+        try {
+            world_.broadcast(&id, sizeof id, 0, deadline);
+        } catch (...) {
+            id_owner.release();
+            throw;
+        }
+        check_cuda(cudaSetDevice(device_), "cudaSetDevice");
+        check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+        check_cuda(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming), "cudaEventCreate");
+        ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+        config.blocking = 0;
+        const ncclResult_t rc = ncclCommInitRankConfig(&comm_, world_.size(), id, world_.rank(), &config);
+        LATTE_CHECK(rc == ncclSuccess || rc == ncclInProgress, "ncclCommInitRankConfig failed: ", ncclGetErrorString(rc));
+        wait_for_comm("ncclCommInitRankConfig", deadline);
+    }
+
+    // No throwing: a healthy communicator is finalized (ncclCommFinalize, polled for at most 10 s:
+    // it waits for the peers) and destroyed; a broken or failed one is aborted.
+    void release() noexcept {
+        if (comm_) {
+            bool finalized = false;
+            const ncclResult_t rc = aborted_ ? ncclInternalError : ncclCommFinalize(comm_);
+            if (rc == ncclSuccess || rc == ncclInProgress) {
+                const auto until = Clock::now() + std::chrono::seconds(10);
+                ncclResult_t state = ncclInProgress;
+                while (state == ncclInProgress && Clock::now() < until) {
+                    ncclCommGetAsyncError(comm_, &state);
+                    if (state == ncclInProgress) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                }
+                finalized = state == ncclSuccess;
+            }
+            (void)(finalized ? ncclCommDestroy(comm_) : ncclCommAbort(comm_));
+            comm_ = nullptr;
+        }
+        if (done_) (void)cudaEventDestroy(done_);
+        if (stream_) (void)cudaStreamDestroy(stream_);
+        done_ = nullptr;
+        stream_ = nullptr;
+    }
+
     // A non-blocking communicator may answer ncclInProgress: only other codes are errors.
     void check(ncclResult_t rc, const char* what) {
         if (rc == ncclSuccess || rc == ncclInProgress) return;

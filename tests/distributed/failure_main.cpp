@@ -3,6 +3,8 @@
 //   report:  rank 1 reports an error and exits; rank 0 is in an all_reduce rank 1 never joins.
 //   timeout: rank 1 sleeps past the timeout; rank 0's barrier times out, and rank 1's next
 //            collective fails with rank 0's message.
+//   reinit:  a second init_process_group after destroy_process_group is a clear error (MPI
+//            cannot start twice in one process), not an abort.
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -34,6 +36,12 @@ int expect_error(const char* who, const std::string& needle, void (*call)()) {
 int main(int argc, char** argv) {
     const std::string mode = argc > 1 ? argv[1] : "";
     dist::init_process_group(std::chrono::seconds(mode == "timeout" ? 2 : 60));
+    if (mode == "reinit") {
+        const std::string who = "rank " + std::to_string(dist::rank());
+        dist::destroy_process_group();
+        return expect_error(who.c_str(), "MPI was already finalized",
+                            [] { dist::init_process_group(); });
+    }
     if (dist::world_size() != 2) {
         std::printf("FAIL: needs exactly 2 ranks\n");
         return 1;

@@ -2,6 +2,7 @@
 // process with batch B ends. Every rank trains the one-process reference itself (no
 // communication), then compares.
 #include <algorithm>
+#include <csignal>
 #include <cmath>
 #include <set>
 
@@ -9,10 +10,12 @@
 
 #include "core/autograd.h"
 #include "core/factory.h"
+#include "experiments/stop_signal.h"
 #include "experiments/teacher_student.h"
 #include "nn/data_parallel.h"
 #include "nn/optim.h"
 #include "ops/loss.h"
+#include "ops/ops.h"
 
 using namespace latte;
 namespace dist = latte::distributed;
@@ -83,6 +86,25 @@ void train(nn::Attention& model, int64_t steps, nn::DistributedDataParallel* ddp
         loss_of(model, b).backward();
         opt.step();
     }
+}
+
+// Parameters a, b and one the loss never reads, registered in that order.
+struct ThreeParameters : nn::Module {
+    ThreeParameters() {
+        const TensorOptions f64 = TensorOptions{}.with_dtype(DType::Float64);
+        register_parameter("a", full({3}, 2.0, f64));
+        register_parameter("b", full({3}, 3.0, f64));
+        register_parameter("unused", full({3}, 5.0, f64));
+    }
+    Tensor a() const { return param("a"); }
+    Tensor b() const { return param("b"); }
+    Tensor unused() const { return param("unused"); }
+};
+
+nn::DataParallelOptions one_parameter_per_bucket() {
+    nn::DataParallelOptions options;
+    options.bucket_cap_mb = 1e-9;
+    return options;
 }
 
 }  // namespace
@@ -156,4 +178,47 @@ TEST_CASE("DDP refuses a batch that does not split evenly and a model that diffe
     CHECK_THROWS_WITH(nn::shard_batch(zeros({dist::world_size() + 1, 2})), Catch::Contains("does not split evenly"));
     auto model = make_model(dist::rank() == 0 ? "mha" : "mla");
     CHECK_THROWS_WITH(nn::DistributedDataParallel(*model), Catch::Contains("differs between ranks"));
+}
+
+TEST_CASE("DDP: a parameter no rank uses keeps no gradient; one used on some ranks gets the average", "[mpi]") {
+    ThreeParameters m;
+    nn::DistributedDataParallel ddp(m, one_parameter_per_bucket());
+    // sum(a * a) on every rank; sum(b) only on rank 0; `unused` nowhere.
+    Tensor loss = sum(mul(m.a(), m.a()));
+    if (dist::rank() == 0) loss = add(loss, sum(m.b()));
+    loss.backward();
+    CHECK(m.a().grad().to_vector<double>() == std::vector<double>{4, 4, 4});
+    CHECK(m.b().grad().to_vector<double>() == std::vector<double>(3, 1.0 / dist::world_size()));
+    CHECK_FALSE(m.unused().grad().defined());  // as in one process: optimizers skip it
+}
+
+TEST_CASE("DDP refuses to go on after a backward that threw, instead of averaging mismatched gradients", "[mpi]") {
+    ThreeParameters m;
+    nn::DistributedDataParallel ddp(m, one_parameter_per_bucket());
+    // The engine runs sum(a * a)'s branch first (a's hook fires), then mul(b, c)'s backward
+    // finds c written in place and throws: on every rank, before any bucket was launched.
+    Tensor c = full({3}, 1.0, TensorOptions{}.with_dtype(DType::Float64));
+    Tensor loss = add(sum(mul(m.b(), c)), sum(mul(m.a(), m.a())));
+    copy_(c, full({3}, 2.0, TensorOptions{}.with_dtype(DType::Float64)));
+    CHECK_THROWS_WITH(loss.backward(), Catch::Contains("modified by an in-place operation"));
+    Tensor again = sum(mul(m.a(), m.a()));
+    CHECK_THROWS_WITH(again.backward(), Catch::Contains("an earlier backward stopped with an error"));
+}
+
+TEST_CASE("DDP refuses a backward after Module::to changed its parameters' dtype", "[mpi]") {
+    ThreeParameters m;
+    nn::DistributedDataParallel ddp(m);
+    m.to(DType::Float32);
+    CHECK_THROWS_WITH(sum(m.a()).backward(), Catch::Contains("build the DistributedDataParallel after Module::to"));
+}
+
+TEST_CASE("the ranks agree on the stop signal: SIGTERM anywhere wins over SIGINT", "[mpi]") {
+    std::vector<double> numbers{double(dist::rank()), 1.0};
+    const int mine = dist::rank() == 0 ? SIGINT : SIGTERM;
+    const int agreed = experiments::sum_over_ranks_and_agree_on_stop(numbers, mine);
+    CHECK(agreed == (dist::world_size() > 1 ? SIGTERM : SIGINT));
+    CHECK(numbers[1] == dist::world_size());
+    CHECK(numbers[0] == dist::world_size() * (dist::world_size() - 1) / 2.0);
+    std::vector<double> none{0.0};
+    CHECK(experiments::sum_over_ranks_and_agree_on_stop(none, 0) == 0);
 }
