@@ -11,7 +11,13 @@
 # an interrupted study continues where it stopped (FRESH=1 reruns everything). Then
 # scripts/lm_study_summary.py writes DOCS/{study.csv, table.md, accuracy_vs_kv.svg}.
 # Environment: LATTE (binary), OUT (run folder), DOCS (output folder), SEEDS ("0 1 2"), JOBS (runs
-# at once, default 1), RECALL_STEPS (1200), COPY_STEPS (400), FRESH.
+# at once, default 1), RECALL_STEPS (1200), COPY_STEPS (400), FRESH, and for a partial study TASKS
+# ("recall copy"), MODELS_MATCHING (a regex on the model names below, default all) and CONVERT
+# (1: also the convert check).
+#
+# The longer recall study of the MLA models in the README:
+#   OUT=runs/lm_study_long DOCS=docs/lm_study/long TASKS=recall MODELS_MATCHING='^mla' CONVERT=0 \
+#     RECALL_STEPS=4000 JOBS=2 bash scripts/lm_study.sh
 set -euo pipefail
 
 LATTE=${LATTE:-./build/bin/latte}
@@ -22,6 +28,9 @@ JOBS=${JOBS:-1}
 RECALL_STEPS=${RECALL_STEPS:-1200}
 COPY_STEPS=${COPY_STEPS:-400}
 FRESH=${FRESH:-0}
+TASKS=${TASKS:-"recall copy"}
+MODELS_MATCHING=${MODELS_MATCHING:-.}
+CONVERT=${CONVERT:-1}
 # One thread per run: the runs are small, and JOBS runs share the cores.
 export LATTE_NUM_THREADS=${LATTE_NUM_THREADS:-1}
 
@@ -53,11 +62,12 @@ steps_for() { if [[ $1 == recall ]]; then echo "$RECALL_STEPS"; else echo "$COPY
 jobs_file=$(mktemp)
 trap 'rm -f "$jobs_file"' EXIT
 q() { printf '%q ' "$@"; }
-for task in recall copy; do
+for task in $TASKS; do
   steps=$(steps_for "$task")
   for seed in $SEEDS; do
     for entry in "${MODELS[@]}"; do
       model=${entry%%:*}
+      [[ $model =~ $MODELS_MATCHING ]] || continue
       read -r -a flags <<< "${entry#*:}"
       name=${task}_${model}_s${seed}
       [[ $FRESH == 1 || ! -f "$OUT/$name/summary.json" ]] || continue
@@ -66,6 +76,7 @@ for task in recall copy; do
     done
     # The convert check: a RoPE-free GQA (G = 2), converted to MLA (r = 2*G*d = 64), both evaluated
     # on the same held-out set (same --seed) by --load ... --steps 0.
+    [[ $CONVERT == 1 ]] || continue
     base=${task}_gqa_g2_nope_s${seed}
     gqa_file=$OUT/models/$base.safetensors
     mla_file=$OUT/models/${task}_gqa_g2_nope_mla_s${seed}.safetensors
@@ -88,4 +99,5 @@ tr '\n' '\0' < "$jobs_file" | xargs -0 -r -n 1 -P "$JOBS" bash -c 'eval "$1" || 
 echo "lm_study.sh: runs done in $(( $(date +%s) - start ))s"
 
 python3 "$(dirname "$0")/lm_study_summary.py" --in "$OUT" --out "$DOCS" \
-  --command "LATTE=$LATTE JOBS=$JOBS SEEDS=\"$SEEDS\" RECALL_STEPS=$RECALL_STEPS COPY_STEPS=$COPY_STEPS bash scripts/lm_study.sh"
+  --command "$(printf 'LATTE=%q OUT=%q DOCS=%q JOBS=%q SEEDS=%q TASKS=%q MODELS_MATCHING=%q CONVERT=%q RECALL_STEPS=%q COPY_STEPS=%q bash scripts/lm_study.sh' \
+    "$LATTE" "$OUT" "$DOCS" "$JOBS" "$SEEDS" "$TASKS" "$MODELS_MATCHING" "$CONVERT" "$RECALL_STEPS" "$COPY_STEPS")"

@@ -203,7 +203,7 @@ def accuracy_svg(runs):
     kv = [g[0]["kv_bytes_per_token"] for g in groups.values()]
     lo, hi = 2 ** math.floor(math.log2(min(kv)) - 0.3), 2 ** math.ceil(math.log2(max(kv)) + 0.3)
     panel_w, panel_h, left, top, gap, bottom = 460, 380, 60, 50, 40, 110
-    width = left + len(tasks) * (panel_w + gap)
+    width = max(left + len(tasks) * (panel_w + gap), 880)  # room for the title and legend with one panel
     height = top + panel_h + bottom
     style = {f[0]: f for f in FAMILIES}
     svg = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' font-family='sans-serif' "
@@ -258,7 +258,10 @@ def accuracy_svg(runs):
                        f"font-size='11'>{text}</text>")
     # Legend.
     ly = top + panel_h + 60
-    entries = [(name, color, shape) for _, name, color, shape in FAMILIES] + [("GQA, no RoPE", "#ff7f0e", "square")]
+    shown = {family(g[0]) for g in groups.values()}
+    entries = [(name, color, shape) for fam, name, color, shape in FAMILIES if fam in shown]
+    if any(model == CONVERT_TRAINED for _, model in groups):
+        entries.append(("GQA, no RoPE", "#ff7f0e", "square"))
     for j, (name, color, shape) in enumerate(entries):
         lx = left + j * 150
         svg.append(marker(shape, lx, ly, color))
