@@ -69,6 +69,7 @@ public:
                 world_ = make_mpi_world(interrupt_);
                 rank_ = world_->rank();
                 size_ = world_->size();
+                local_rank_ = world_->local_rank();
             });
         } catch (...) {
             shut_down();  // the destructor does not run for a constructor that throws
@@ -79,6 +80,7 @@ public:
 
     int rank() const { return rank_; }
     int size() const { return size_; }
+    int local_rank() const { return local_rank_; }
     std::chrono::milliseconds timeout() const { return timeout_; }
     World& world() { return *world_; }
 
@@ -224,7 +226,7 @@ private:
     std::atomic<bool> interrupt_{false};
     std::unique_ptr<World> world_;
     std::map<int, std::unique_ptr<Transport>> nccl_;
-    int rank_ = 0, size_ = 1;
+    int rank_ = 0, size_ = 1, local_rank_ = 0;
     std::thread thread_;
     std::mutex mutex_;
     std::condition_variable queue_cv_;
@@ -333,6 +335,7 @@ void destroy_process_group() { group_slot().reset(); }
 
 int rank() { return group_slot() ? group_slot()->rank() : 0; }
 int world_size() { return group_slot() ? group_slot()->size() : 1; }
+int local_rank() { return group_slot() ? group_slot()->local_rank() : 0; }
 
 Work all_reduce_async(const Tensor& t, ReduceOp op) {
     Group& g = group("all_reduce");

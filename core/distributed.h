@@ -36,6 +36,9 @@ bool is_initialized();
 void destroy_process_group();
 int rank();        // 0 when not initialized
 int world_size();  // 1 when not initialized
+// This rank's index among the ranks on its machine (0 when not initialized): with one GPU per
+// rank, the GPU it should use is cuda:(local_rank() % device count).
+int local_rank();
 
 // The handle of an asynchronous collective. wait() blocks until it finished and throws its
 // latte::Error if it failed; the tensor must not be read or written until then.

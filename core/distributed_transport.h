@@ -41,6 +41,7 @@ class World : public Transport {
 public:
     virtual int rank() const = 0;
     virtual int size() const = 0;
+    virtual int local_rank() const = 0;  // among the ranks on this machine
     virtual void barrier(Clock::time_point deadline) = 0;
     // Element-wise max over ranks of `values` (count elements), in place.
     virtual void all_reduce_max(int64_t* values, int count, Clock::time_point deadline) = 0;

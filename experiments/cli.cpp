@@ -6,6 +6,7 @@
 
 #include "core/atomic_file.h"
 #include "core/cuda.h"
+#include "core/distributed.h"
 #include "core/error.h"
 #include "core/parse.h"
 
@@ -107,7 +108,10 @@ DType dtype(const Args& args) {
 Device device(const Args& args) {
     const std::string text = args.str("device");
     LATTE_CHECK(text.size() < 12, "latte ", args.command(), ": --device '", text, "' is not cpu, cuda or cuda:N");
-    const Device device = Device::parse(text);
+    Device device = Device::parse(text);
+    // Under mpirun, a plain "cuda" is the GPU of this rank's place on its machine: one GPU per rank.
+    if (text == "cuda" && distributed::world_size() > 1 && cuda::device_count() > 0)
+        device = Device::cuda(distributed::local_rank() % cuda::device_count());
     if (device.is_cuda()) {
         std::string why;
         LATTE_CHECK(cuda::is_available(&why), "latte ", args.command(), ": --device ", args.str("device"),

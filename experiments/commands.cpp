@@ -36,7 +36,7 @@ std::vector<cli::Flag> size_flags(bool with_rank = true) {
                                  {"steps", "1500", "training steps"},
                                  {"lr", "0.003", "Adam learning rate"},
                                  {"seed", "0", "random seed (weights and data)"},
-                                 {"device", "cpu", "cpu, cuda or cuda:N"}};
+                                 {"device", "cpu", "cpu, cuda or cuda:N (under mpirun, cuda is the GPU of the rank's place on its machine)"}};
     if (!with_rank) flags.erase(flags.begin() + 4);
     return flags;
 }

@@ -71,12 +71,17 @@ public:
         MPI_Comm_set_errhandler(notices_, MPI_ERRORS_RETURN);
         MPI_Comm_rank(comm_, &rank_);
         MPI_Comm_size(comm_, &size_);
+        MPI_Comm node = MPI_COMM_NULL;  // the ranks that share this machine's memory
+        check(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node), "MPI_Comm_split_type");
+        MPI_Comm_rank(node, &local_rank_);
+        MPI_Comm_free(&node);
         watchdog_ = std::thread([this] { watch(); });
     }
     ~MpiWorld() override { stop_watchdog(); }
 
     int rank() const override { return rank_; }
     int size() const override { return size_; }
+    int local_rank() const override { return local_rank_; }
 
     // The data collectives below are blocking MPI calls: they run only after every rank passed the
     // agreement check (a non-blocking, polled wait, where a missing rank is noticed), and Open MPI's
@@ -265,7 +270,7 @@ private:
     bool stop_ = false;
     std::thread watchdog_;
     MPI_Comm comm_ = MPI_COMM_NULL, notices_ = MPI_COMM_NULL;
-    int rank_ = 0, size_ = 1;
+    int rank_ = 0, size_ = 1, local_rank_ = 0;
     bool owns_mpi_ = false;
 };
 

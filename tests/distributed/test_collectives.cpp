@@ -88,3 +88,10 @@ TEST_CASE("ranks that call different collectives all get an error, and the group
     dist::all_reduce(ok);
     CHECK(ok.to_vector<double>()[1] == 1000 * dist::world_size() * (dist::world_size() - 1) / 2.0 + dist::world_size());
 }
+
+TEST_CASE("local_rank numbers the ranks of one machine from 0", "[mpi]") {
+    // CTest starts every rank on this machine: the local ranks are the ranks.
+    const std::vector<Tensor> all = dist::all_gather(
+        from_vector(std::vector<double>{double(dist::local_rank())}, {1}, TensorOptions{}.with_dtype(DType::Int64)));
+    for (int r = 0; r < dist::world_size(); ++r) CHECK(all[size_t(r)].to_vector<double>()[0] == r);
+}
