@@ -248,10 +248,6 @@ Group& group(const char* op) {
     return *g;
 }
 
-void* data_of(const Tensor& t) {
-    return static_cast<char*>(t.storage()->data()) + t.offset() * static_cast<int64_t>(dtype_size(t.dtype()));
-}
-
 void check_tensor(const Tensor& t, const char* op) {
     check_defined(t, op, "t");
     LATTE_CHECK(t.is_contiguous(), "distributed::", op, ": the tensor of shape ", shape_str(t.shape()),
@@ -260,8 +256,6 @@ void check_tensor(const Tensor& t, const char* op) {
                 t.device().str());
 }
 
-// Every rank must be in the same collective: compares (kind, dtype, count, extra, device type) of
-// all ranks, so a mismatch throws on every rank instead of hanging or reducing unrelated data.
 // Where a collective's tensor is: the CPU (MPI), or a CUDA device whose NCCL communicator exists
 // or is made by this call (collectively, so every rank must make one at the same call).
 enum class Where : int64_t { Cpu = 0, Cuda = 1, CudaNewCommunicator = 2 };
@@ -271,38 +265,49 @@ Where where_of(Group& g, const Tensor& t) {
     return g.has_nccl(t.device().index) ? Where::Cuda : Where::CudaNewCommunicator;
 }
 
-void agree(Group& g, Kind kind, DType dtype, int64_t count, int64_t extra, Where where, Clock::time_point deadline) {
-    const int64_t mine[5] = {static_cast<int64_t>(kind), static_cast<int64_t>(dtype), count, extra,
-                             static_cast<int64_t>(where)};
-    int64_t both[10];
-    for (int i = 0; i < 5; ++i) {
-        both[i] = mine[i];
-        both[5 + i] = -mine[i];
+// The lowest and highest value over the ranks of each of `values`, in one all-reduce (max of
+// [v, -v]). Every rank gets the same answer, so a check on it throws on all of them together.
+struct Range {
+    std::vector<int64_t> low, high;
+    bool all(const std::vector<int64_t>& values) const { return low == values && high == values; }
+};
+
+Range range_over_ranks(Group& g, const std::vector<int64_t>& values, Clock::time_point deadline) {
+    const size_t n = values.size();
+    std::vector<int64_t> both(2 * n);
+    for (size_t i = 0; i < n; ++i) {
+        both[i] = values[i];
+        both[n + i] = -values[i];
     }
-    g.world().all_reduce_max(both, 10, deadline);
-    bool same = true;
-    for (int i = 0; i < 5; ++i) same = same && both[i] == mine[i] && -both[5 + i] == mine[i];
-    if (same) return;
-    throw Disagreement(detail::concat("the ranks called different collectives: this rank (", g.rank(), ") called ", kind_name(kind),
-               " of ", count, " ", dtype_name(dtype), " elements", kind == Kind::Broadcast ? " from root " : "",
-               kind == Kind::Broadcast ? std::to_string(extra) : std::string(),
-               ", but another rank's call differs (max over ranks: kind ", both[0], ", dtype ", both[1], ", count ",
-               both[2], "; min: kind ", -both[5], ", count ", -both[7], ")"));
+    g.world().all_reduce_max(both.data(), static_cast<int>(both.size()), deadline);
+    Range r{std::vector<int64_t>(n), std::vector<int64_t>(both.begin(), both.begin() + std::ptrdiff_t(n))};
+    for (size_t i = 0; i < n; ++i) r.low[i] = -both[n + i];
+    return r;
+}
+
+// Every rank must be in the same collective: compares (kind, dtype, count, extra, where) of all
+// ranks, so a mismatch throws on every rank instead of hanging or reducing unrelated data.
+void agree(Group& g, Kind kind, DType dtype, int64_t count, int64_t extra, Where where, Clock::time_point deadline) {
+    const std::vector<int64_t> mine{static_cast<int64_t>(kind), static_cast<int64_t>(dtype), count, extra,
+                                    static_cast<int64_t>(where)};
+    const Range r = range_over_ranks(g, mine, deadline);
+    if (r.all(mine)) return;
+    throw Disagreement(detail::concat(
+        "the ranks called different collectives: this rank (", g.rank(), ") called ", kind_name(kind), " of ", count,
+        " ", dtype_name(dtype), " elements", kind == Kind::Broadcast ? " from root " : "",
+        kind == Kind::Broadcast ? std::to_string(extra) : std::string(),
+        ", but another rank's call differs (max over ranks: kind ", r.high[0], ", dtype ", r.high[1], ", count ",
+        r.high[2], "; min: kind ", r.low[0], ", count ", r.low[2], ")"));
 }
 
 // Throws unless every rank holds the same `values` (their count already agreed).
 void check_values(Group& g, const std::vector<int64_t>& values, const std::string& what, Clock::time_point deadline) {
-    std::vector<int64_t> both(2 * values.size());
-    for (size_t i = 0; i < values.size(); ++i) {
-        both[i] = values[i];
-        both[values.size() + i] = -values[i];
-    }
-    g.world().all_reduce_max(both.data(), static_cast<int>(both.size()), deadline);
+    const Range r = range_over_ranks(g, values, deadline);
     for (size_t i = 0; i < values.size(); ++i)
-        if (both[i] != values[i] || -both[values.size() + i] != values[i])
+        if (r.low[i] != values[i] || r.high[i] != values[i])
             throw Disagreement(detail::concat("distributed: ", what, " differs between ranks: value ", i, " is ",
-                                              values[i], " on rank ", g.rank(), ", but ranges over [",
-                                              -both[values.size() + i], ", ", both[i], "] across ranks"));
+                                              values[i], " on rank ", g.rank(), ", but ranges over [", r.low[i], ", ",
+                                              r.high[i], "] across ranks"));
 }
 
 Transport& transport_for(Group& g, const Tensor& t) {
@@ -349,7 +354,7 @@ Work all_reduce_async(const Tensor& t, ReduceOp op) {
     return Work(g.submit("all_reduce", [&g, keep, op] {
         agree(g, Kind::AllReduce, keep.dtype(), keep.numel(), static_cast<int64_t>(op), where_of(g, keep),
               Clock::now() + g.timeout());
-        transport_for(g, keep).all_reduce(data_of(keep), keep.dtype(), keep.numel(), op == ReduceOp::Avg,
+        transport_for(g, keep).all_reduce(keep.view().data, keep.dtype(), keep.numel(), op == ReduceOp::Avg,
                                           Clock::now() + g.timeout());
     }));
 }
@@ -365,7 +370,7 @@ Work broadcast_async(const Tensor& t, int root) {
     const Tensor keep = t.detach();
     return Work(g.submit("broadcast", [&g, keep, root] {
         agree(g, Kind::Broadcast, keep.dtype(), keep.numel(), root, where_of(g, keep), Clock::now() + g.timeout());
-        transport_for(g, keep).broadcast(data_of(keep), keep.numel() * dtype_size(keep.dtype()), root,
+        transport_for(g, keep).broadcast(keep.view().data, keep.numel() * dtype_size(keep.dtype()), root,
                                          Clock::now() + g.timeout());
     }));
 }
@@ -386,7 +391,7 @@ std::vector<Tensor> all_gather(const Tensor& t) {
         const auto deadline = Clock::now() + g.timeout();
         agree(g, Kind::AllGather, keep.dtype(), keep.numel(), keep.dim(), where_of(g, keep), deadline);
         check_values(g, keep.shape(), "all_gather's tensor shape", deadline);  // not only the element count
-        transport_for(g, keep).all_gather(data_of(keep), data_of(out), keep.numel() * dtype_size(keep.dtype()),
+        transport_for(g, keep).all_gather(keep.view().data, out.view().data, keep.numel() * dtype_size(keep.dtype()),
                                           Clock::now() + g.timeout());
     });
     std::vector<Tensor> parts;

@@ -339,10 +339,10 @@ int cmd_lm(int argc, char** argv, int first) {
         start_step = saved.step;
     }
     auto write_checkpoint = [&](int64_t steps_done) {
+        if (!writer) return;
         std::map<std::string, std::string> module_config = model.config();
         module_config[kCorrectKey] = join_counts(correct);
         if (steps_to_99) module_config[kSteps99Key] = std::to_string(*steps_to_99);
-        if (!writer) return;
         save_checkpoint(checkpoint, {steps_done, losses, model.named_parameters(), module_config,
                                      optimizer.state_dict(), data.state(), run_config});
     };

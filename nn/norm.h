@@ -12,7 +12,16 @@ class Norm : public Module {
 public:
     virtual Tensor forward(const Tensor& x) const = 0;
     Tensor operator()(const Tensor& x) const { return forward(x); }
-    virtual int64_t dim() const = 0;
+    int64_t dim() const { return dim_; }
+    double eps() const { return eps_; }
+
+protected:
+    // Checks D > 0 and a finite eps >= 0, naming `who` in the error.
+    Norm(const char* who, int64_t dim, double eps);
+
+private:
+    int64_t dim_;
+    double eps_;
 };
 
 // y = x / sqrt(mean(x^2) + eps) * weight. Parameter: weight (D).
@@ -20,12 +29,6 @@ class RMSNorm : public Norm {
 public:
     explicit RMSNorm(int64_t dim, double eps = 1e-6, DType dtype = DType::Float32);
     Tensor forward(const Tensor& x) const override;
-    int64_t dim() const override { return dim_; }
-    double eps() const { return eps_; }
-
-private:
-    int64_t dim_;
-    double eps_;
 };
 
 // y = (x - mean) / sqrt(var + eps) * weight + bias (biased variance). Parameters: weight, bias (D).
@@ -33,12 +36,6 @@ class LayerNorm : public Norm {
 public:
     explicit LayerNorm(int64_t dim, double eps = 1e-5, DType dtype = DType::Float32);
     Tensor forward(const Tensor& x) const override;
-    int64_t dim() const override { return dim_; }
-    double eps() const { return eps_; }
-
-private:
-    int64_t dim_;
-    double eps_;
 };
 
 enum class NormType { RMS, Layer };

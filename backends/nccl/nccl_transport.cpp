@@ -67,16 +67,9 @@ public:
 private:
     void init() {
         const auto deadline = Clock::now() + std::chrono::minutes(2);
-        // On the heap, and left there if the broadcast gives up (its request may still write it).
-        auto id_owner = std::make_unique<ncclUniqueId>();
-        ncclUniqueId& id = *id_owner;
+        ncclUniqueId id{};  // the world's broadcast is a blocking call: done with `id` when it returns
         if (world_.rank() == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
-        try {
-            world_.broadcast(&id, sizeof id, 0, deadline);
-        } catch (...) {
-            id_owner.release();
-            throw;
-        }
+        world_.broadcast(&id, sizeof id, 0, deadline);
         check_cuda(cudaSetDevice(device_), "cudaSetDevice");
         check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
         check_cuda(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming), "cudaEventCreate");
