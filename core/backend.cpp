@@ -1,5 +1,7 @@
 #include "core/backend.h"
 
+#include <limits>
+
 #include "core/error.h"
 
 namespace latte {
@@ -15,6 +17,16 @@ Backend& backend_for(Device device) {
         }
     }
     LATTE_FAIL("device: unknown device type");
+}
+
+void check_gemm_fits_int32(const char* where, int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb,
+                           int64_t ldc, int64_t batches) {
+    constexpr int64_t limit = std::numeric_limits<int32_t>::max();
+    LATTE_CHECK(m <= limit && n <= limit && k <= limit && lda <= limit && ldb <= limit && ldc <= limit &&
+                    batches <= limit,
+                where, ": a product of (", m, "x", k, ") and (", k, "x", n, ") with leading dimensions ", lda, ", ",
+                ldb, ", ", ldc, " over ", batches, " batches has a size past 2^31 - 1, which this BLAS takes as "
+                "a 32-bit int; split the product into smaller ones");
 }
 
 void Backend::svd(DType, int64_t m, int64_t n, void*, void*, void*, void*) {

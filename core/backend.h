@@ -49,6 +49,12 @@ struct GemmArgs {
     std::vector<int64_t> a_offsets, b_offsets, c_offsets;  // one per batch, same length
 };
 
+// BLAS libraries with 32-bit sizes (Debian's LP64 OpenBLAS, cuBLAS's classic API) would wrap a
+// size, leading dimension or batch count past 2^31 - 1 into garbage: refuse such a gemm instead.
+// `where` names the caller in the error.
+void check_gemm_fits_int32(const char* where, int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb,
+                           int64_t ldc, int64_t batches = 1);
+
 // The scalars of one Adam/AdamW step (bias1 = 1 - beta1^t, bias2 = 1 - beta2^t).
 struct AdamStep {
     double lr = 0, beta1 = 0, beta2 = 0, eps = 0, weight_decay = 0, bias1 = 1, bias2 = 1;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 #include <type_traits>
+#include <limits>
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
@@ -66,6 +67,8 @@ void CpuBackend::svd(DType dtype, int64_t m, int64_t n, void* a, void* s, void* 
         T* in = static_cast<T*>(a);
         // gesdd destroys `a` even when it fails, so keep a copy for the fallback.
         const std::vector<T> saved(in, in + m * n);
+        LATTE_CHECK(m <= std::numeric_limits<lapack_int>::max() && n <= std::numeric_limits<lapack_int>::max(),
+                    "svd: a ", m, "x", n, " matrix has a side past what LAPACKE takes as lapack_int");
         const auto lm = static_cast<lapack_int>(m), ln = static_cast<lapack_int>(n);
         lapack_int info = gesdd<T>(lm, ln, in, static_cast<T*>(s), static_cast<T*>(u), static_cast<T*>(vh));
         LATTE_CHECK(info >= 0, "svd: LAPACKE ?gesdd rejected argument ", -info, " for a ", m, "x", n, " matrix");

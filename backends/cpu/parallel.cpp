@@ -4,6 +4,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -117,11 +118,22 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
         return;
     }
     const int64_t chunk = (n + pool().size() - 1) / pool().size();
+    // An exception must not leave a pool thread (std::terminate) or the caller while workers still
+    // run the task: each chunk catches, and the first error is rethrown once all chunks are done.
+    std::mutex failure_mutex;
+    std::exception_ptr failure;
     pool().run([&](int i) {
         const int64_t begin = std::min<int64_t>(n, chunk * i);
         const int64_t end = std::min<int64_t>(n, begin + chunk);
-        if (begin < end) f(begin, end);
+        if (begin >= end) return;
+        try {
+            f(begin, end);
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(failure_mutex);
+            if (!failure) failure = std::current_exception();
+        }
     });
+    if (failure) std::rethrow_exception(failure);
 }
 
 }  // namespace latte::cpu

@@ -1,7 +1,10 @@
 // Matmul throughput: latte::matmul beside a direct cblas_sgemm on the same shapes, in one run.
-// Both go through the OpenBLAS that latte loaded, so both run the same kernels.
+// Both go through the OpenBLAS that latte loaded, so both run the same kernels. BM_fma_peak gives
+// the ceiling above both: the float32 FMA rate of all cores, with no memory traffic at all.
 #include <benchmark/benchmark.h>
+#include <immintrin.h>
 
+#include <cmath>
 #include <thread>
 
 #include "backends/cpu/blas.h"
@@ -43,6 +46,74 @@ void BM_cblas_sgemm(benchmark::State& state) {
     }
     set_flops(state, 2.0 * batch * m * n * k);
 }
+
+// One thread's float32 FMA chains: 12 independent accumulators hide the FMA latency, so the loop
+// runs at the core's FMA throughput. Returns the FLOP done; the sum keeps the work observable.
+constexpr int kChains = 12;
+
+__attribute__((target("avx512f"))) double fma_chains_avx512(int64_t rounds, float* sink) {
+    __m512 acc[kChains];
+    const __m512 scale = _mm512_set1_ps(0.999999f), bias = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
+    for (int64_t r = 0; r < rounds; ++r)
+        for (int i = 0; i < kChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], scale, bias);
+    for (int i = 0; i < kChains; ++i) *sink += _mm512_reduce_add_ps(acc[i]);
+    return 2.0 * 16 * kChains * static_cast<double>(rounds);
+}
+
+__attribute__((target("avx2,fma"))) double fma_chains_avx2(int64_t rounds, float* sink) {
+    __m256 acc[kChains];
+    const __m256 scale = _mm256_set1_ps(0.999999f), bias = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_ps(static_cast<float>(i));
+    for (int64_t r = 0; r < rounds; ++r)
+        for (int i = 0; i < kChains; ++i) acc[i] = _mm256_fmadd_ps(acc[i], scale, bias);
+    alignas(32) float lanes[8];
+    for (int i = 0; i < kChains; ++i) {
+        _mm256_store_ps(lanes, acc[i]);
+        for (float v : lanes) *sink += v;
+    }
+    return 2.0 * 8 * kChains * static_cast<double>(rounds);
+}
+
+double fma_chains_scalar(int64_t rounds, float* sink) {
+    float acc[kChains];
+    for (int i = 0; i < kChains; ++i) acc[i] = static_cast<float>(i);
+    for (int64_t r = 0; r < rounds; ++r)
+        for (int i = 0; i < kChains; ++i) acc[i] = std::fma(acc[i], 0.999999f, 1e-7f);
+    for (float v : acc) *sink += v;
+    return 2.0 * kChains * static_cast<double>(rounds);
+}
+
+// The float32 arithmetic peak of the machine: FMA chains on every core at once, in the widest
+// vectors the CPU has. No float32 matmul, ours or OpenBLAS's, can beat it, so a training step's
+// matmul FLOP divided by this rate is a floor on its time.
+void BM_fma_peak(benchmark::State& state) {
+    const bool avx512 = __builtin_cpu_supports("avx512f");
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const int threads = static_cast<int>(std::thread::hardware_concurrency());
+    const int64_t rounds = 4'000'000;  // about 10 ms per thread at AVX-512 speed
+    double flops = 0;
+    std::vector<float> sinks(static_cast<size_t>(threads) * 16);  // a cache line apart
+    for (auto _ : state) {
+        std::vector<std::thread> pool;
+        std::vector<double> done(static_cast<size_t>(threads));
+        for (int t = 0; t < threads; ++t)
+            pool.emplace_back([&, t] {
+                float* sink = &sinks[static_cast<size_t>(t) * 16];
+                done[t] = avx512 ? fma_chains_avx512(rounds, sink)
+                          : avx2 ? fma_chains_avx2(rounds, sink)
+                                 : fma_chains_scalar(rounds, sink);
+            });
+        for (auto& thread : pool) thread.join();
+        flops = 0;
+        for (double d : done) flops += d;
+    }
+    benchmark::DoNotOptimize(sinks.data());
+    set_flops(state, flops);
+    state.SetLabel(std::string(avx512 ? "avx512" : avx2 ? "avx2+fma" : "scalar") + ", " +
+                   std::to_string(threads) + " threads");
+}
+BENCHMARK(BM_fma_peak)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Square 1024, a Linear-shaped 4096x512x512, and per-head batched attention shapes (B*H = 64).
 void shapes(benchmark::internal::Benchmark* b) {
