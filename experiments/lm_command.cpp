@@ -247,12 +247,16 @@ int cmd_lm(int argc, char** argv, int first) {
     const double lr = args.number("lr", true);
     const double weight_decay = args.number("weight-decay");
     LATTE_CHECK(weight_decay >= 0, who, ": --weight-decay must be non-negative, got ", weight_decay);
-    const uint64_t seed = static_cast<uint64_t>(args.integer("seed", 0));
+    // The four streams are seeds 4*seed + k: past 2^62 - 1 they would wrap onto a smaller seed's run.
+    const uint64_t seed = static_cast<uint64_t>(args.integer("seed", 0, (int64_t{1} << 62) - 1));
     const int64_t eval_every = args.integer("eval-every", 0);
     const int64_t eval_batches = args.integer("eval-batches", 1);
     const int64_t generate = args.integer("generate", 0, 10000);
-    check_memory(who, lm_training_bytes(c, std::max(spec.batch, generate), spec.length, steps),
-                 "weights, gradients, AdamW state and one step's activations, roughly");
+    auto check_fits_memory = [&] {
+        check_memory(who, lm_training_bytes(c, std::max(spec.batch, generate), spec.length, steps),
+                     "weights, gradients, AdamW state and one step's activations, roughly");
+    };
+    check_fits_memory();
     const std::string run = args.given("name") ? args.str("name") : "lm_" + lm_task_name(spec.task) + "_" + attention;
     LATTE_CHECK(!run.empty() && run != "." && run != ".." && run.find('/') == std::string::npos, who,
                 ": --name must be a folder name (not empty, '.' or '..', no '/'), got '", run, "'");
@@ -281,12 +285,15 @@ int cmd_lm(int argc, char** argv, int first) {
             if (outputs[i].first != "--checkpoint")
                 LATTE_CHECK(resume.empty() || !same_path(outputs[i].second, resume), who, ": ", outputs[i].first, " '",
                             outputs[i].second, "' and --resume '", resume, "' are the same file");
+            LATTE_CHECK(load.empty() || outputs[i].second.empty() || !same_path(outputs[i].second, load), who, ": ",
+                        outputs[i].first, " '", outputs[i].second, "' and --load '", load,
+                        "' are the same file (the run would overwrite the model it starts from)");
         }
     }
     // What a resumed run must share with the saved one (everything but the length and the outputs).
     const std::map<std::string, std::string> run_config{
         {"task", lm_task_name(spec.task)}, {"attention", attention}, {"layers", std::to_string(c.layers)},
-        {"D", std::to_string(c.width)}, {"H", std::to_string(c.heads)}, {"G", std::to_string(c.kv_heads)},
+        {"D", std::to_string(c.width)}, {"H", std::to_string(c.heads)}, {"G", std::to_string(attention == "gqa" ? c.kv_heads : 0)},
         {"r", std::to_string(c.rank)}, {"d_R", std::to_string(c.rope_dim)}, {"vocab", std::to_string(c.vocab)},
         {"L", std::to_string(spec.length)}, {"batch", std::to_string(spec.batch)}, {"lr", args.str("lr")},
         {"weight-decay", args.str("weight-decay")}, {"seed", std::to_string(seed)},
@@ -305,6 +312,10 @@ int cmd_lm(int argc, char** argv, int first) {
                         " (resume with the same flags; only --steps and the output flags may change)");
         }
         LATTE_CHECK(saved.step <= steps, who, ": ", resume, " is at step ", saved.step, ", beyond --steps ", steps);
+        // The model is the checkpoint's own: a run begun with --load may have settings no flag gives
+        // (RoPE base, head dim, MLP width, norm), which a model built from the flags would lose.
+        c = nn::decoder_lm_config(saved.module_config, who + ": " + resume);
+        check_fits_memory();
     }
 
     // The streams: weights, training batches, the held-out set and the generation prompts.

@@ -127,8 +127,10 @@ LMAccuracy lm_accuracy(const Tensor& logits, const Tensor& targets, int64_t igno
 }
 
 Tensor lm_generate(const nn::DecoderLM& model, const Tensor& prompt, int64_t tokens, bool use_cache) {
-    LATTE_CHECK(prompt.dim() == 2 && prompt.dtype() == DType::Int64 && prompt.size(1) >= 1 && tokens >= 0,
-                "lm_generate: expected a prompt (B, n >= 1) int64 and tokens >= 0, got ", shape_str(prompt.shape()));
+    LATTE_CHECK(prompt.dim() == 2 && prompt.dtype() == DType::Int64 && prompt.size(0) >= 1 && prompt.size(1) >= 1 &&
+                    tokens >= 0,
+                "lm_generate: expected a prompt (B >= 1, n >= 1) int64 and tokens >= 0, got ",
+                dtype_name(prompt.dtype()), " ", shape_str(prompt.shape()), " and tokens ", tokens);
     NoGradGuard no_grad;
     const int64_t B = prompt.size(0), V = model.lm_config().vocab;
     std::vector<int64_t> out;  // (B, tokens), filled column by column

@@ -51,6 +51,11 @@ DecoderLM::DecoderLM(const DecoderLMConfig& config, Generator& gen) : config_(co
     LATTE_CHECK(config.vocab > 0 && config.width > 0 && config.layers > 0 && config.heads > 0,
                 "DecoderLM: vocab, width, layers and heads must be positive, got vocab=", config.vocab,
                 " D=", config.width, " layers=", config.layers, " H=", config.heads);
+    LATTE_CHECK(config.head_dim >= 0 && config.kv_heads >= 0 && config.rank >= 0 && config.rope_dim >= 0 &&
+                    config.mlp_hidden >= 0,
+                "DecoderLM: head_dim, kv_heads, rank, rope_dim and mlp_hidden must be 0 (the default) or positive, "
+                "got head_dim=", config.head_dim, " kv_heads=", config.kv_heads, " rank=", config.rank,
+                " rope_dim=", config.rope_dim, " mlp_hidden=", config.mlp_hidden);
     if (config_.head_dim <= 0) {
         LATTE_CHECK(config.width % config.heads == 0, "DecoderLM: D=", config.width, " is not a multiple of H=",
                     config.heads, " (give head_dim)");

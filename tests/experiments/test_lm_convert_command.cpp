@@ -26,16 +26,7 @@ Outcome run_convert(std::vector<std::string> args) {
     return test::run_command(cmd_convert, "convert", std::move(args));
 }
 
-// A scratch folder of its own, removed when the test ends.
-struct Scratch {
-    explicit Scratch(const std::string& name) : dir(test::temp_path(name)) {
-        std::filesystem::remove_all(dir);
-        std::filesystem::create_directories(dir);
-    }
-    ~Scratch() { std::filesystem::remove_all(dir); }
-    std::string operator/(const std::string& file) const { return dir + "/" + file; }
-    std::string dir;
-};
+using Scratch = test::ScratchDir;
 
 nn::json::Value read_summary(const std::string& path) {
     std::ifstream in(path);

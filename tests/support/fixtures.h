@@ -31,4 +31,17 @@ inline std::string temp_path(const std::string& name) {
             ("latte_test_" + std::to_string(::getpid()) + "_" + name)).string();
 }
 
+// A scratch folder of its own under temp_path(name), emptied at the start and removed at the end.
+struct ScratchDir {
+    explicit ScratchDir(const std::string& name) : dir(temp_path(name)) {
+        std::filesystem::remove_all(dir);
+        std::filesystem::create_directories(dir);
+    }
+    ~ScratchDir() { std::filesystem::remove_all(dir); }
+    ScratchDir(const ScratchDir&) = delete;
+    ScratchDir& operator=(const ScratchDir&) = delete;
+    std::string operator/(const std::string& file) const { return dir + "/" + file; }
+    std::string dir;
+};
+
 }  // namespace latte::test
