@@ -59,6 +59,18 @@ ConversionCheck convert_and_check(const nn::GroupedQueryAttention& gqa, int64_t 
     return c;
 }
 
+void check_conversion(const std::string& what, double error64, double error_saved, DType saved_dtype, int64_t rank,
+                      int64_t rank_needed, const std::string& out) {
+    // A nan or inf check is a failed check (0/0 from all-zero weights counts too).
+    LATTE_CHECK(std::isfinite(error64) && std::isfinite(error_saved), "latte convert: the check of ", what,
+                " gave relative error ", error64, " in float64 and ", error_saved, " in ", dtype_name(saved_dtype),
+                "; nothing written to ", out);
+    LATTE_CHECK(rank < rank_needed || error64 <= kExactConversionTolerance, "latte convert: the check of ", what,
+                " gave relative error ", error64, " in float64, above ", kExactConversionTolerance,
+                " although latent rank ", rank, " covers the rank ", rank_needed,
+                " that [W_K; W_V] needs, so the conversion should be exact; nothing written to ", out);
+}
+
 ConvertReport convert_checkpoint(const std::string& in, const std::string& out, int64_t rank) {
     const nn::SafetensorsHeader header = nn::read_safetensors_header(in);
     const auto kind = header.metadata.find("module");
@@ -77,11 +89,8 @@ ConvertReport convert_checkpoint(const std::string& in, const std::string& out, 
     gqa.to(report.dtype);
     report.check64.mla->to(report.dtype);
     report.relative_error_saved = largest_difference(gqa, *report.check64.mla, 1);
-    // A nan or inf check is a failed check: nothing is written (0/0 from all-zero weights counts too).
-    LATTE_CHECK(std::isfinite(report.check64.relative_error) && std::isfinite(report.relative_error_saved),
-                "latte convert: the check of the MLA against the GQA gave relative error ", report.check64.relative_error,
-                " in float64 and ", report.relative_error_saved, " in ", dtype_name(report.dtype), "; nothing written to ",
-                out);
+    check_conversion("the MLA against the GQA", report.check64.relative_error, report.relative_error_saved,
+                     report.dtype, report.check64.mla->rank(), report.check64.rank_needed, out);
     for (const auto& [name, p] : report.check64.mla->named_parameters())
         nn::check_finite(p, "latte convert: the converted MLA's tensor '" + name + "'");
     // The file gets exactly the module that passed this second check.

@@ -30,6 +30,14 @@ struct ConvertReport {
 };
 ConvertReport convert_checkpoint(const std::string& in, const std::string& out, int64_t rank = 0);
 
+// The check of a conversion before anything is written: a non-finite error fails, and so does a
+// float64 error above kExactConversionTolerance when the latent rank is at least the rank the
+// GQA needs (the conversion is then exact, so such an error means a wrong model). A smaller rank
+// is lossy by request and only reported. Throws latte::Error naming `out`.
+constexpr double kExactConversionTolerance = 1e-9;
+void check_conversion(const std::string& what, double error64, double error_saved, DType saved_dtype, int64_t rank,
+                      int64_t rank_needed, const std::string& out);
+
 // Part 13: vanilla MHA (W_K = W_UK W_DKV, W_V = W_UV W_DKV) against the absorbed MLA path, with
 // unscaled randn weights and inputs.
 struct AbsorbCase {

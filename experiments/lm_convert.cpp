@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "core/autograd.h"
+#include "experiments/inference.h"
 #include "nn/conversion.h"
 #include "nn/gqa.h"
 #include "nn/serialize.h"
@@ -59,10 +60,8 @@ LMConvertReport convert_lm_checkpoint(const std::string& in, const std::string& 
     gqa->to(report.dtype);
     mla->to(report.dtype);
     report.relative_error_saved = logits_difference(*gqa, *mla, 1);
-    LATTE_CHECK(std::isfinite(report.relative_error64) && std::isfinite(report.relative_error_saved),
-                "latte convert: the check of the MLA language model against the GQA gave relative error ",
-                report.relative_error64, " in float64 and ", report.relative_error_saved, " in ",
-                dtype_name(report.dtype), "; nothing written to ", out);
+    check_conversion("the MLA language model against the GQA", report.relative_error64, report.relative_error_saved,
+                     report.dtype, report.mla.rank, report.rank_needed, out);
     for (const auto& [name, p] : mla->named_parameters())
         nn::check_finite(p, "latte convert: the converted model's tensor '" + name + "'");
     nn::save(*mla, out);

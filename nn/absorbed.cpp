@@ -28,13 +28,29 @@ ReducedMatrices reduced_matrices(const Tensor& W_DKV, const Tensor& W_UK, const 
     return {W_DKV, W_DKV, mul(q_hat, std::sqrt(double(r) / double(d))), o_hat};
 }
 
+WeightSnapshot::WeightSnapshot(const std::vector<std::pair<std::string, Tensor>>& weights) {
+    for (const auto& [name, w] : weights) stamps_.push_back({name, w, w.storage(), w.storage()->version()});
+}
+
+void WeightSnapshot::check_unchanged(const std::string& who) const {
+    for (const Stamp& s : stamps_)
+        LATTE_CHECK(s.weight.storage() == s.storage && s.storage->version() == s.version, who, ": the module's ",
+                    s.name, " changed (an optimizer step, a load, set_weight or Module::to) after the absorbed "
+                    "matrices were computed from it; build the absorbed form (or the decoder) again");
+}
+
 AbsorbedLatentAttention::AbsorbedLatentAttention(const MultiHeadLatentAttention& mla, AbsorbedForm form)
     : W_Q_(mla.W_Q->weight()), W_UK_(mla.W_UK->weight()), W_UV_(mla.W_UV->weight()), W_O_(mla.W_O->weight()),
       heads_(mla.heads()), head_dim_(mla.head_dim()), rank_(mla.rank()), width_(mla.input_width()),
       factored_(form == AbsorbedForm::Factored || (form == AbsorbedForm::Auto && rank_ > head_dim_)) {
     // The factored form never reads W_Q_hat or W_O_hat, so they are built only when used.
-    if (factored_) m_.W_K_hat = m_.W_V_hat = mla.W_DKV->weight();
-    else m_ = reduced_matrices(mla.W_DKV->weight(), W_UK_, W_UV_, W_Q_, W_O_, heads_);
+    if (factored_) {
+        m_.W_K_hat = m_.W_V_hat = mla.W_DKV->weight();
+        return;
+    }
+    m_ = reduced_matrices(mla.W_DKV->weight(), W_UK_, W_UV_, W_Q_, W_O_, heads_);
+    // W_Q_hat and W_O_hat come from these four; W_DKV is read live, as in the module.
+    snapshot_ = WeightSnapshot({{"W_UK", W_UK_}, {"W_UV", W_UV_}, {"W_Q", W_Q_}, {"W_O", W_O_}});
 }
 
 Tensor AbsorbedLatentAttention::queries(const Tensor& x) const {
@@ -58,6 +74,7 @@ Tensor AbsorbedLatentAttention::latent(const Tensor& y) const {
     check_defined(y, "AbsorbedLatentAttention", "y");
     LATTE_CHECK(y.dim() == 3 && y.size(2) == width_, "AbsorbedLatentAttention: expected y (B, L2, ", width_,
                 "), got ", shape_str(y.shape()));
+    snapshot_.check_unchanged("AbsorbedLatentAttention");
     return matmul(y, transpose(m_.W_K_hat, 0, 1));
 }
 
@@ -67,6 +84,7 @@ Tensor AbsorbedLatentAttention::attend(const Tensor& x, const Tensor& c, bool ca
     LATTE_CHECK(x.dim() == 3 && c.dim() == 3 && x.size(0) == c.size(0) && x.size(2) == width_ && c.size(2) == rank_,
                 "AbsorbedLatentAttention: expected x (B, L1, ", width_, ") and latents c (B, L2, ", rank_, "), got x ",
                 shape_str(x.shape()), " and c ", shape_str(c.shape()));
+    snapshot_.check_unchanged("AbsorbedLatentAttention");
     Tensor o = latent_attention(queries(x), c, heads_, causal, 1.0 / std::sqrt(double(rank_)));  // (B, L1, H*r)
     return output(o);                                                                            // (B, L1, D)
 }

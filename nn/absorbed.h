@@ -29,9 +29,29 @@ ReducedMatrices reduced_matrices(const Tensor& W_DKV, const Tensor& W_UK, const 
 //   Auto:        Factored when r > d, else Precomputed.
 enum class AbsorbedForm { Auto, Precomputed, Factored };
 
+// The weights a precomputed product was made from, as they were then: each one's storage and
+// its count of in-place writes. Once one has changed (an optimizer step, nn::load, set_weight,
+// Module::to), the product is stale, and mixing it with the live weights would give wrong
+// outputs: check_unchanged refuses that, naming the weight.
+class WeightSnapshot {
+public:
+    WeightSnapshot() = default;
+    explicit WeightSnapshot(const std::vector<std::pair<std::string, Tensor>>& weights);
+    void check_unchanged(const std::string& who) const;
+
+private:
+    struct Stamp {
+        std::string name;
+        Tensor weight;  // shares the parameter's TensorImpl, so it sees set_data
+        std::shared_ptr<Storage> storage;
+        uint64_t version;
+    };
+    std::vector<Stamp> stamps_;
+};
+
 // The inference form of one MLA module. Its matrices are computed from the module's weights
 // when it is built (recorded for autodiff when grad mode is on), so rebuild it after a weight
-// update.
+// update: the precomputed form refuses to run once a weight it used has changed.
 class AbsorbedLatentAttention {
 public:
     explicit AbsorbedLatentAttention(const MultiHeadLatentAttention& mla, AbsorbedForm form = AbsorbedForm::Auto);
@@ -57,6 +77,7 @@ private:
 
     ReducedMatrices m_;
     Tensor W_Q_, W_UK_, W_UV_, W_O_;  // the module's weights, for the factored form
+    WeightSnapshot snapshot_;          // what the precomputed form was built from
     int64_t heads_, head_dim_, rank_, width_;
     bool factored_;
 };

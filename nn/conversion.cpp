@@ -90,6 +90,9 @@ std::shared_ptr<MultiHeadLatentAttention> to_mla(const GroupedQueryAttention& gq
     LATTE_CHECK(gqa.context_width() == D && gqa.d_v() == d && D == H * d,
                 "to_mla: needs a GQA with D_1 = D_2 = H*D_qk and D_qk = D_v (MLA's shape), got D_1=", D,
                 " D_2=", gqa.context_width(), " H=", H, " D_qk=", d, " D_v=", gqa.d_v());
+    LATTE_CHECK(!gqa.rope().enabled, "to_mla: this GQA (D=", D, " H=", H, " G=", G,
+                ") has RoPE on q and k, which no MLA reproduces: the rotation of each key depends on its position, so "
+                "keys cannot be rebuilt from one position-free latent W_DKV x");
     const int64_t full = std::min(2 * G * d, D);
     if (rank == 0) rank = full;
     LATTE_CHECK(rank > 0 && rank <= full, "to_mla: rank ", rank, " must be in [1, min(2*G*d, D) = ", full, "]");
@@ -118,8 +121,13 @@ bool is_gqa_representable(const Tensor& W, int64_t heads, int64_t kv_heads, doub
     const int64_t rows = W.size(0) / heads * kv_heads;  // G*d rows per copy
     Tensor blocks = reshape(W.detach(), {heads / kv_heads, rows, W.size(1)});
     Tensor gap = sub(blocks, narrow(blocks, 0, 0, 1));  // each copy minus the first
+    LATTE_CHECK(rtol >= 0, "is_gqa_representable: rtol must be a non-negative number, got ", rtol);
     double largest = 0, worst = 0;
-    for (double v : W.to_vector()) largest = std::max(largest, std::abs(v));
+    // A NaN or Inf anywhere makes the blocks incomparable: not representable (std::max would skip a NaN).
+    for (double v : W.to_vector()) {
+        if (!std::isfinite(v)) return false;
+        largest = std::max(largest, std::abs(v));
+    }
     for (double v : gap.to_vector()) worst = std::max(worst, std::abs(v));
     return worst <= rtol * largest;
 }

@@ -74,6 +74,8 @@ AbsorbedLatentAttentionRoPE::AbsorbedLatentAttentionRoPE(const MultiHeadLatentAt
     // 1/sqrt(d + d_R) for both parts, so the plain W_UK_h^T W_Q_h is wanted.
     W_Q_hat_ = mul(m.W_Q_hat, std::sqrt(double(mla.head_dim()) / double(mla.rank())));
     W_O_hat_ = m.W_O_hat;
+    snapshot_ = WeightSnapshot({{"W_UK", mla.W_UK->weight()}, {"W_UV", mla.W_UV->weight()},
+                                {"W_Q", mla.W_Q->weight()}, {"W_O", mla.W_O->weight()}});
 }
 
 Tensor AbsorbedLatentAttentionRoPE::queries(const Tensor& x, int64_t position_offset) const {
@@ -103,6 +105,7 @@ Tensor AbsorbedLatentAttentionRoPE::latent(const Tensor& y, int64_t position_off
     check_defined(y, "AbsorbedLatentAttentionRoPE", "y");
     LATTE_CHECK(y.dim() == 3 && y.size(2) == width(), "AbsorbedLatentAttentionRoPE: expected y (B, L2, ", width(),
                 "), got ", shape_str(y.shape()));
+    snapshot_.check_unchanged("AbsorbedLatentAttentionRoPE");
     return cat({mla_->W_DKV->forward(y), mla_->rope_key(y, position_offset)}, -1);  // (B, L2, r + d_R)
 }
 
@@ -114,6 +117,7 @@ Tensor AbsorbedLatentAttentionRoPE::attend(const Tensor& x, const Tensor& latent
                     latents.size(2) == cache_width(),
                 "AbsorbedLatentAttentionRoPE: expected x (B, L1, ", width(), ") and latents (B, L2, ", cache_width(),
                 "), got x ", shape_str(x.shape()), " and latents ", shape_str(latents.shape()));
+    snapshot_.check_unchanged("AbsorbedLatentAttentionRoPE");
     if (position_offset < 0) position_offset = query_position_offset(x.size(1), latents.size(1));
     // One K/V head (G = 1) for all H query heads: keys [c, rope(k_R)], values c (a view).
     Tensor c = narrow(latents, 2, 0, mla_->rank());

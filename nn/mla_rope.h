@@ -54,7 +54,8 @@ private:
 // shared latents [c, rope(k_R)] (r + d_R per position), the values are c, and W_UV_h folds into
 // the output: W_O_h W_UV_h. AbsorbedForm as in absorbed.h (Precomputed: W_Q_hat (H*r, D) and
 // W_O_hat (D, H*r); Factored: per-head products). Built from the module's weights (recorded for
-// autodiff when grad mode is on): rebuild it after a weight update.
+// autodiff when grad mode is on): rebuild it after a weight update (the precomputed form refuses
+// to run once a weight it used has changed).
 class AbsorbedLatentAttentionRoPE {
 public:
     explicit AbsorbedLatentAttentionRoPE(const MultiHeadLatentAttentionRoPE& mla,
@@ -79,6 +80,7 @@ private:
 
     const MultiHeadLatentAttentionRoPE* mla_;
     Tensor W_Q_hat_, W_O_hat_;  // the precomputed form only
+    WeightSnapshot snapshot_;   // what they were built from
     bool factored_;
 };
 
