@@ -80,6 +80,12 @@ void accumulate_into_grad(AutogradMeta& meta, const Tensor& g) {
         return;
     }
     Tensor existing(meta.grad);
+    if (existing.has_internal_overlap()) {
+        // A gradient set to an expanded tensor (set_grad): adding in place would add into one
+        // element many times, so the sum goes into a new tensor.
+        meta.grad = add_new(existing, g).impl_ptr();
+        return;
+    }
     backend_for(existing.device()).binary(BinaryOp::Add, existing.view(), existing.view(), g.view());
     existing.storage()->bump_version();
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <iomanip>
+#include <limits>
 #include <sstream>
 #include <type_traits>
 
@@ -14,9 +15,12 @@
 namespace latte {
 
 Tensor Tensor::empty(const Shape& shape, const TensorOptions& options) {
-    for (int64_t s : shape) LATTE_CHECK(s >= 0, "empty: negative size in shape ", shape_str(shape));
+    // A wrapped element or byte count would allocate a small storage for a huge shape.
+    const int64_t numel = checked_numel(shape, "empty");
+    LATTE_CHECK(numel <= std::numeric_limits<int64_t>::max() / static_cast<int64_t>(dtype_size(options.dtype)),
+                "empty: shape ", shape_str(shape), " of ", dtype_name(options.dtype), " needs more than 2^63 bytes");
     auto impl = std::make_shared<TensorImpl>();
-    const std::size_t bytes = static_cast<std::size_t>(shape_numel(shape)) * dtype_size(options.dtype);
+    const std::size_t bytes = static_cast<std::size_t>(numel) * dtype_size(options.dtype);
     impl->storage = std::make_shared<Storage>(bytes, options.device);
     impl->shape = shape;
     impl->strides = contiguous_strides(shape);
@@ -24,6 +28,12 @@ Tensor Tensor::empty(const Shape& shape, const TensorOptions& options) {
     Tensor t(std::move(impl));
     if (options.requires_grad) t.requires_grad_(true);
     return t;
+}
+
+bool Tensor::has_internal_overlap() const {
+    for (size_t i = 0; i < shape().size(); ++i)
+        if (strides()[i] == 0 && shape()[i] > 1) return true;
+    return false;
 }
 
 int64_t Tensor::size(int64_t d) const { return shape()[normalize_dim(d, dim(), "size")]; }
@@ -87,6 +97,24 @@ Tensor Tensor::detach() const {
 }
 
 Tensor Tensor::as_strided(const Shape& shape, const Shape& strides, int64_t offset) const {
+    // The view must stay inside the storage: a bad geometry would read or write past its end.
+    LATTE_CHECK(shape.size() == strides.size() && offset >= 0, "as_strided: shape ", shape_str(shape),
+                " with strides ", shape_str(strides), " at offset ", offset, " (need one stride per dim, offset >= 0)");
+    const int64_t elements = static_cast<int64_t>(storage()->bytes() / dtype_size(dtype()));
+    int64_t last = offset, numel = 1;  // index of the last element reached
+    for (size_t i = 0; i < shape.size(); ++i) {
+        LATTE_CHECK(shape[i] >= 0 && strides[i] >= 0, "as_strided: negative size or stride in shape ",
+                    shape_str(shape), " strides ", shape_str(strides));
+        numel = shape[i] == 0 ? 0 : numel;
+        if (shape[i] > 0) {
+            const int64_t reach = checked_mul(shape[i] - 1, strides[i], "as_strided");
+            LATTE_CHECK(!__builtin_add_overflow(last, reach, &last), "as_strided: shape ", shape_str(shape),
+                        " with strides ", shape_str(strides), " overflows int64");
+        }
+    }
+    LATTE_CHECK(numel == 0 || last < elements, "as_strided: shape ", shape_str(shape), " with strides ",
+                shape_str(strides), " at offset ", offset, " reaches element ", last, " of a storage of ", elements,
+                " elements");
     Tensor out = detach();
     out.impl_->shape = shape;
     out.impl_->strides = strides;
@@ -125,6 +153,8 @@ std::shared_ptr<AutogradMeta>& Tensor::autograd_meta() const {
 }
 
 Tensor& Tensor::requires_grad_(bool value) {
+    LATTE_CHECK(!value || dtype() != DType::Int64, "requires_grad_: only floating-point tensors can require "
+                "gradients, got int64 ", shape_str(shape()));
     LATTE_CHECK(is_leaf(), "requires_grad_: only leaf tensors can change requires_grad (this one comes from ",
                 grad_fn()->name(), "); use detach() first");
     autograd_meta()->requires_grad = value;

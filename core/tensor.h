@@ -72,6 +72,9 @@ public:
     Device device() const { return impl().storage->device(); }
     TensorOptions options() const { return TensorOptions{dtype(), device(), false}; }
     bool is_contiguous() const;
+    // True when a stride-0 dim of size > 1 (an expand) makes several indices one element: such a
+    // tensor cannot be written elementwise.
+    bool has_internal_overlap() const;
     const std::shared_ptr<Storage>& storage() const { return impl().storage; }
     TensorImpl* unsafe_impl() const { return impl_.get(); }
     const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }

@@ -37,6 +37,7 @@ Tensor unary_op(const char* name, UnaryOp op, const Tensor& x, double alpha, uns
 template <class Backward>
 Tensor binary_op(const char* name, BinaryOp op, const Tensor& a, const Tensor& b, unsigned saves, Backward backward) {
     check_same_kind(name, a, b);
+    check_floating(name, a);
     const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
     Tensor ea = expand(a, shape), eb = expand(b, shape);
     Tensor out = Tensor::empty(shape, a.options());
@@ -55,6 +56,7 @@ Tensor binary_op(const char* name, BinaryOp op, const Tensor& a, const Tensor& b
 
 Tensor comparison(const char* name, BinaryOp op, const Tensor& a, const Tensor& b) {
     check_same_kind(name, a, b);
+    check_floating(name, a);
     const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
     Tensor out = Tensor::empty(shape, a.options());
     backend_for(a.device()).binary(op, out.view(), expand(a.detach(), shape).view(), expand(b.detach(), shape).view());
@@ -168,7 +170,7 @@ Tensor gt(const Tensor& a, const Tensor& b) { return comparison("gt", BinaryOp::
 
 // x - x is exactly 0 for finite x and nan for nan and +-inf, so one comparison does it on every backend.
 Tensor isfinite(const Tensor& x) {
-    check_defined(x, "isfinite", "x");
+    check_floating("isfinite", x);
     const Tensor d = x.detach();
     return eq(sub(d, d), zeros({}, d.options()));
 }

@@ -11,6 +11,7 @@ namespace latte {
 // A composite: autodiff differentiates it through sub, mul and mean.
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
     check_same_kind("mse_loss", input, target);
+    check_floating("mse_loss", input);
     LATTE_CHECK(input.shape() == target.shape(), "mse_loss: input ", shape_str(input.shape()), " and target ",
                 shape_str(target.shape()), " differ in shape");
     Tensor diff = sub(input, target);

@@ -127,6 +127,7 @@ Tensor matmul_raw(const Tensor& a, const Tensor& b) {
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     check_same_kind("matmul", a_in, b_in);
+    check_floating("matmul", a_in);
     LATTE_CHECK(a_in.dim() >= 1 && b_in.dim() >= 1, "matmul: both arguments need at least 1 dim, got ",
                 shape_str(a_in.shape()), " and ", shape_str(b_in.shape()));
     // Promote 1-D operands the way torch.matmul does, and drop the added dim at the end.

@@ -29,8 +29,9 @@ Shape infer_shape(const char* op, const Tensor& x, Shape shape) {
                     shape_str(shape));
         shape[static_cast<size_t>(infer_at)] = x.numel() / known;
     }
-    LATTE_CHECK(shape_numel(shape) == x.numel(), op, ": cannot reshape ", shape_str(x.shape()), " (", x.numel(),
-                " elements) into ", shape_str(shape), " (", shape_numel(shape), " elements)");
+    const int64_t numel = checked_numel(shape, op);  // a wrapped product could match numel by accident
+    LATTE_CHECK(numel == x.numel(), op, ": cannot reshape ", shape_str(x.shape()), " (", x.numel(),
+                " elements) into ", shape_str(shape), " (", numel, " elements)");
     return shape;
 }
 
@@ -40,6 +41,21 @@ Tensor make_view(const Tensor& x, const Shape& shape, const Shape& strides, int6
     Tensor out = x.as_strided(shape, strides, offset);
     if (needs_graph({x})) record(out, name, {x}, std::move(fn));
     return out;
+}
+
+// Whether a and b are views of one storage whose spans of memory meet (a cheap test: equal
+// views or interleaved ones count as meeting too).
+bool may_share_elements(const Tensor& a, const Tensor& b) {
+    if (a.storage() != b.storage() || a.numel() == 0 || b.numel() == 0) return false;
+    auto span = [](const Tensor& t) {
+        int64_t last = t.offset();
+        for (size_t i = 0; i < t.shape().size(); ++i) last += (t.shape()[i] - 1) * t.strides()[i];
+        const auto size = static_cast<int64_t>(dtype_size(t.dtype()));
+        return std::pair<int64_t, int64_t>{t.offset() * size, (last + 1) * size};  // bytes [first, end)
+    };
+    const auto [a0, a1] = span(a);
+    const auto [b0, b1] = span(b);
+    return a0 < b1 && b0 < a1;
 }
 
 Tensor copy_to_new(const Tensor& x, const TensorOptions& options) {
@@ -129,12 +145,15 @@ Tensor expand(const Tensor& x, const Shape& shape) {
         }
         const int64_t size = x.shape()[i - lead];
         const int64_t want = shape[i] == -1 ? size : shape[i];
+        LATTE_CHECK(want >= 0, "expand: invalid size ", shape[i], " at dim ", i, " of ", shape_str(shape),
+                    " (sizes are non-negative, or -1 to keep the dim)");
         LATTE_CHECK(want == size || size == 1, "expand: cannot expand ", shape_str(x.shape()), " to ",
                     shape_str(shape), " (size ", size, " at dim ", i - lead, " is not 1)");
         out_shape[i] = want;
         strides[i] = want == size ? x.strides()[i - lead] : 0;
     }
     if (out_shape == x.shape()) return x;
+    checked_numel(out_shape, "expand");
     const Shape in_shape = x.shape();
     return make_view(x, out_shape, strides, x.offset(), "expand",
                      [in_shape](const Tensor& g, const std::vector<bool>&) -> std::vector<Tensor> {
@@ -349,7 +368,14 @@ void copy_(const Tensor& dst, const Tensor& src) {
     LATTE_CHECK(dst.device() == src.device(), "copy_: dst is on ", dst.device().str(), ", src on ", src.device().str());
     LATTE_CHECK(!(grad_mode_enabled() && dst.requires_grad()), "copy_: in-place write into ", shape_str(dst.shape()),
                 " which requires grad; wrap it in NoGradGuard");
-    backend_for(dst.device()).copy(dst.view(), expand(src.detach(), dst.shape()).view());
+    LATTE_CHECK(!dst.has_internal_overlap(), "copy_: dst ", shape_str(dst.shape()), " with strides ",
+                shape_str(dst.strides()), " has elements that share memory (an expanded tensor): write into a "
+                "contiguous copy instead");
+    Tensor from = expand(src.detach(), dst.shape());
+    // Reading elements that the copy itself overwrites (x[1:] = x[:-1], x = x^T) would spread the
+    // first values: copy from a snapshot of src when the two may share memory.
+    if (may_share_elements(from, dst)) from = copy_to_new(from, from.options());
+    backend_for(dst.device()).copy(dst.view(), from.view());
     dst.storage()->bump_version();
 }
 
