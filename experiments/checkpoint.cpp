@@ -3,6 +3,7 @@
 #include <set>
 
 #include "core/autograd.h"
+#include "core/parse.h"
 #include "nn/serialize.h"
 #include "nn/state_text.h"
 #include "ops/ops.h"
@@ -116,6 +117,76 @@ void check_resumable(const std::map<std::string, std::string>& saved,
                     ": it was written with --", key, " ", value(saved, key), ", this run has --", key, " ",
                     value(current, key), " (resume with the same flags; only --steps, --device and the output "
                     "flags may change)");
+}
+
+namespace {
+
+std::string entry(const std::map<std::string, std::string>& m, const std::string& key) {
+    auto it = m.find(key);
+    return it == m.end() ? std::string("(none)") : it->second;
+}
+
+}  // namespace
+
+void check_resumable_optimizer(const TrainCheckpoint& c, const nn::Optimizer& optimizer, bool every_parameter_steps,
+                               const std::string& who, const std::string& path) {
+    const std::string at = who + ": cannot resume from " + path + ": ";
+    const auto& saved = c.optimizer.metadata;
+    const nn::OptimizerState fresh = optimizer.state_dict();
+    auto is_step = [](const std::string& key) { return key == "step" || key.rfind("step.", 0) == 0; };
+    for (const auto& [key, ours] : fresh.metadata) {
+        if (is_step(key)) continue;
+        const std::string theirs = entry(saved, key);
+        double a = 0, b = 0;
+        const bool same = theirs == ours || (parse_double(theirs, a) && parse_double(ours, b) && a == b);
+        LATTE_CHECK(same || key != "lr", at, "its optimizer.lr is ", theirs, ", this run has --lr ", ours,
+                    " (a resumed run keeps the run's learning rate)");
+        LATTE_CHECK(same, at, "its optimizer.", key, " is ", theirs, ", this run's optimizer has ", ours);
+    }
+    if (fresh.metadata.count("step")) {  // Adam: the step counts must be the checkpoint's
+        auto count = [&](const std::string& key) {
+            const std::string text = entry(saved, key);
+            int64_t v = 0;
+            LATTE_CHECK(parse_int(text, v), at, "its optimizer.", key, " is '", text, "', not an integer");
+            return v;
+        };
+        const int64_t t = count("step");
+        LATTE_CHECK(t == c.step, at, "its optimizer.step is ", t, ", but the checkpoint is at step ", c.step);
+        for (size_t i = 0; i < optimizer.params().size(); ++i) {
+            const std::string key = "step." + std::to_string(i);
+            if (!saved.count(key)) continue;  // an older state has the global step alone
+            const int64_t ti = count(key);
+            LATTE_CHECK(ti <= c.step, at, "its optimizer.", key, " is ", ti, ", more than the checkpoint's step ", c.step);
+            LATTE_CHECK(!every_parameter_steps || ti == c.step, at, "its optimizer.", key, " is ", ti,
+                        ", but every parameter is updated at every step and the checkpoint is at step ", c.step);
+        }
+    }
+    if (every_parameter_steps && c.step > 0) {  // every parameter has been updated, so has its buffers
+        std::vector<std::string> buffers;
+        if (optimizer.kind() == "adam" || optimizer.kind() == "adamw") buffers = {"exp_avg", "exp_avg_sq"};
+        double momentum = 0;
+        if (optimizer.kind() == "sgd" && parse_double(entry(fresh.metadata, "momentum"), momentum) && momentum != 0)
+            buffers = {"momentum_buffer"};
+        std::set<std::string> present;
+        for (const auto& [name, _] : c.optimizer.tensors) present.insert(name);
+        for (size_t i = 0; i < optimizer.params().size(); ++i)
+            for (const std::string& b : buffers) {
+                const std::string name = b + "." + std::to_string(i);
+                LATTE_CHECK(present.count(name), at, "it has no tensor 'optimizer.", name, "' (parameter ", i,
+                            "'s optimizer state) at step ", c.step);
+            }
+    }
+}
+
+void check_module_config(const std::map<std::string, std::string>& saved,
+                         const std::map<std::string, std::string>& current, const std::string& who,
+                         const std::string& path) {
+    std::set<std::string> keys;
+    for (const auto& [key, _] : saved) keys.insert(key);
+    for (const auto& [key, _] : current) keys.insert(key);
+    for (const std::string& key : keys)
+        LATTE_CHECK(entry(saved, key) == entry(current, key), who, ": cannot resume from ", path, ": its module.", key,
+                    " is ", entry(saved, key), ", the model has ", entry(current, key));
 }
 
 }  // namespace latte::experiments

@@ -41,4 +41,21 @@ void load_parameters(nn::Module& module, const TrainCheckpoint& checkpoint, cons
 void check_resumable(const std::map<std::string, std::string>& saved,
                      const std::map<std::string, std::string>& current, const std::string& path);
 
+// Checks, before anything is loaded, that the checkpoint's optimizer state belongs to the run that
+// resumes it, whose freshly built `optimizer` is given (the flags alone do not cover it: the state's
+// lr would replace --lr). Throws latte::Error "<who>: cannot resume from <path>: ..." naming the key:
+//  - every optimizer.<key> but the step counts equals the fresh optimizer's (kind, params, lr,
+//    betas, eps, weight decays, momentum, ...); lr is reported against --lr;
+//  - (Adam) optimizer.step equals the checkpoint's step, and no optimizer.step.<i> exceeds it;
+//  - with every_parameter_steps (each step gives every parameter a gradient, as in latte train),
+//    every optimizer.step.<i> equals the step, and once step > 0 every parameter has its buffers.
+void check_resumable_optimizer(const TrainCheckpoint& checkpoint, const nn::Optimizer& optimizer,
+                               bool every_parameter_steps, const std::string& who, const std::string& path);
+
+// Throws "<who>: cannot resume from <path>: its module.<key> is A, the model has B" for the first
+// key of module.* that differs from the model's config() (a missing key reads "(none)").
+void check_module_config(const std::map<std::string, std::string>& saved,
+                         const std::map<std::string, std::string>& current, const std::string& who,
+                         const std::string& path);
+
 }  // namespace latte::experiments

@@ -330,6 +330,9 @@ int cmd_lm(int argc, char** argv, int first) {
     const int64_t answers_per_step = spec.batch * lm_answer_length(spec);
     int64_t start_step = 0;
     if (!resume.empty()) {
+        // The optimizer state must be this run's own (its lr, decays and step counts); every parameter
+        // of a DecoderLM gets a gradient at every step. The model is built from module.*, so it matches.
+        check_resumable_optimizer(saved, optimizer, /*every_parameter_steps=*/true, who, resume);
         load_parameters(model, saved, resume);
         optimizer.load_state_dict(saved.optimizer);
         data.set_state(saved.data_generator);

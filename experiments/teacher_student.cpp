@@ -127,6 +127,9 @@ TrainResult train_student(const TrainConfig& c, const nn::Attention* teacher) {
         check_resumable(saved.run_config, run_config(run), c.resume);
         LATTE_CHECK(saved.step <= c.steps, "latte train: ", c.resume, " is at step ", saved.step, ", beyond --steps ",
                     c.steps);
+        // The state must be this run's own: the optimizer's lr and step counts, and the model's settings.
+        check_module_config(saved.module_config, student.config(), "latte train", c.resume);
+        check_resumable_optimizer(saved, optimizer, /*every_parameter_steps=*/true, "latte train", c.resume);
         load_parameters(student, saved, c.resume);
         optimizer.load_state_dict(saved.optimizer);
         data_gen.set_state(saved.data_generator);

@@ -96,8 +96,8 @@ void SGD::step() {
 }
 
 Adam::Adam(std::vector<Tensor> params, double lr, AdamOptions options, bool decoupled)
-    : Optimizer(std::move(params), lr), options_(options), decoupled_(decoupled), m_(params_.size()),
-      v_(params_.size()) {
+    : Optimizer(std::move(params), lr), options_(options), decoupled_(decoupled), param_t_(params_.size(), 0),
+      m_(params_.size()), v_(params_.size()) {
     check_options(options);
 }
 
@@ -124,6 +124,11 @@ double Adam::weight_decay(size_t i) const {
     return grouped() ? decay_[i] : options_.weight_decay;
 }
 
+int64_t Adam::steps(size_t i) const {
+    LATTE_CHECK(i < params_.size(), "Adam::steps: parameter ", i, " out of range (", params_.size(), ")");
+    return param_t_[i];
+}
+
 void check_options(const AdamOptions& options) {
     LATTE_CHECK(options.beta1 >= 0 && options.beta1 < 1 && options.beta2 >= 0 && options.beta2 < 1,
                 "Adam: betas must be in [0, 1), got ", options.beta1, ", ", options.beta2);
@@ -134,10 +139,7 @@ void check_options(const AdamOptions& options) {
 void Adam::step() {
     NoGradGuard no_grad;
     ++t_;
-    const double bias1 = 1 - std::pow(options_.beta1, static_cast<double>(t_));
-    const double bias2 = 1 - std::pow(options_.beta2, static_cast<double>(t_));
-    AdamStep step{lr_, options_.beta1, options_.beta2, options_.eps, options_.weight_decay, bias1, bias2,
-                  decoupled_};
+    AdamStep step{lr_, options_.beta1, options_.beta2, options_.eps, options_.weight_decay, 0.0, 0.0, decoupled_};
     for (size_t i = 0; i < params_.size(); ++i) {
         const Tensor& p = params_[i];
         const Tensor g = p.grad();
@@ -158,6 +160,11 @@ void Adam::step() {
         // One fused pass per parameter (backends/common/adam_math.h) instead of a dozen ops.
         const Tensor gc = contiguous(g);
         step.weight_decay = weight_decay(i);
+        // Bias corrections from this parameter's own count (torch's state['step']): a parameter that
+        // had no gradient at some steps has taken fewer of them.
+        const auto t = static_cast<double>(++param_t_[i]);
+        step.bias1 = 1 - std::pow(options_.beta1, t);
+        step.bias2 = 1 - std::pow(options_.beta2, t);
         backend_for(p.device()).adam_step(step, p.dtype(), p.numel(), p.view().data, gc.view().data,
                                           m_[i].view().data, v_[i].view().data);
         p.storage()->bump_version();  // an in-place write: graphs that saved p must not reuse it

@@ -56,8 +56,9 @@ protected:
     // Hyperparameters and counters as exact text (lr excluded).
     virtual std::map<std::string, std::string> hyperparameters() const = 0;
     // Parses and validates every entry of hyperparameters() from `metadata`, then sets them all
-    // (throws before setting any).
-    virtual void load_hyperparameters(const std::map<std::string, std::string>& metadata) = 0;
+    // (throws before setting any). has_buffers[i]: whether the state holds parameter i's buffers.
+    virtual void load_hyperparameters(const std::map<std::string, std::string>& metadata,
+                                      const std::vector<bool>& has_buffers) = 0;
 
     std::vector<Tensor> params_;
     double lr_;
@@ -80,7 +81,8 @@ public:
 protected:
     Buffers buffers() override { return {{"momentum_buffer", &momentum_}}; }
     std::map<std::string, std::string> hyperparameters() const override;
-    void load_hyperparameters(const std::map<std::string, std::string>& metadata) override;
+    void load_hyperparameters(const std::map<std::string, std::string>& metadata,
+                              const std::vector<bool>& has_buffers) override;
 
 private:
     SGDOptions options_;
@@ -90,6 +92,8 @@ private:
 // torch.optim.Adam / AdamW: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
 // p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps).
 // Adam adds weight decay to the gradient (g += wd p); AdamW decays the weight (p *= 1 - lr wd).
+// As in PyTorch, t counts per parameter the steps that updated it: a parameter without a gradient
+// at a step is skipped and its t does not advance (its bias correction starts at its first update).
 struct AdamOptions {
     double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
 };
@@ -101,9 +105,13 @@ public:
     // (parameters are indexed group after group). state_dict() then also holds
     // "param_weight_decay", the per-parameter decays as comma-separated exact text, and
     // load_state_dict requires it (and a matching one).
+    // state_dict() holds "step" (the number of step() calls) and "step.<i>", parameter i's own t.
+    // load_state_dict also takes a state with "step" alone (written before per-parameter counts):
+    // then each parameter with buffers gets t = step, and each without gets t = 0.
     Adam(std::vector<ParamGroup> groups, double lr = 1e-3, AdamOptions options = {}, bool decoupled = false);
     void step() override;
-    int64_t steps() const { return t_; }
+    int64_t steps() const { return t_; }  // step() calls so far
+    int64_t steps(size_t i) const;         // updates of parameter i so far (its t)
     std::string kind() const override { return decoupled_ ? "adamw" : "adam"; }
     // The weight decay applied to parameter i (its group's, or options.weight_decay).
     double weight_decay(size_t i) const;
@@ -112,12 +120,14 @@ public:
 protected:
     Buffers buffers() override { return {{"exp_avg", &m_}, {"exp_avg_sq", &v_}}; }
     std::map<std::string, std::string> hyperparameters() const override;
-    void load_hyperparameters(const std::map<std::string, std::string>& metadata) override;
+    void load_hyperparameters(const std::map<std::string, std::string>& metadata,
+                              const std::vector<bool>& has_buffers) override;
 
 private:
     AdamOptions options_;
     bool decoupled_;
-    int64_t t_ = 0;
+    int64_t t_ = 0;                   // step() calls
+    std::vector<int64_t> param_t_;    // per parameter: the steps that updated it
     bool grouped_ = false;
     std::vector<double> decay_;  // per parameter, with groups only
     std::vector<Tensor> m_, v_;

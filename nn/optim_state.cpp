@@ -81,7 +81,11 @@ void Optimizer::load_state_dict(const OptimizerState& state) {
             LATTE_CHECK(loaded[b][i].defined() == loaded[0][i].defined(), where, ": ", slots[0].first, ".", i, " is ",
                         loaded[0][i].defined() ? "present" : "missing", " but ", slots[b].first, ".", i, " is ",
                         loaded[b][i].defined() ? "present" : "missing");
-    load_hyperparameters(meta);  // the last check; it sets nothing unless all of its entries are valid
+    std::vector<bool> has_buffers(params_.size(), false);
+    if (!slots.empty())
+        for (size_t i = 0; i < params_.size(); ++i) has_buffers[i] = loaded[0][i].defined();
+    // The last check; it sets nothing unless all of its entries are valid.
+    load_hyperparameters(meta, has_buffers);
     lr_ = lr;
     for (size_t b = 0; b < slots.size(); ++b) *slots[b].second = std::move(loaded[b]);
 }
@@ -93,7 +97,7 @@ std::map<std::string, std::string> SGD::hyperparameters() const {
             {"nesterov", state_text::from_bool(options_.nesterov)}};
 }
 
-void SGD::load_hyperparameters(const std::map<std::string, std::string>& meta) {
+void SGD::load_hyperparameters(const std::map<std::string, std::string>& meta, const std::vector<bool>&) {
     const std::string where = kind() + " load_state_dict";
     SGDOptions o;
     o.momentum = state_text::get_double(meta, "momentum", where);
@@ -110,6 +114,7 @@ std::map<std::string, std::string> Adam::hyperparameters() const {
                                          {"eps", from_double(options_.eps)},
                                          {"weight_decay", from_double(options_.weight_decay)},
                                          {"step", std::to_string(t_)}};
+    for (size_t i = 0; i < param_t_.size(); ++i) h["step." + std::to_string(i)] = std::to_string(param_t_[i]);
     if (grouped_) {
         std::string list;
         for (size_t i = 0; i < decay_.size(); ++i) list += (i ? "," : "") + from_double(decay_[i]);
@@ -118,7 +123,7 @@ std::map<std::string, std::string> Adam::hyperparameters() const {
     return h;
 }
 
-void Adam::load_hyperparameters(const std::map<std::string, std::string>& meta) {
+void Adam::load_hyperparameters(const std::map<std::string, std::string>& meta, const std::vector<bool>& has_buffers) {
     const std::string where = kind() + " load_state_dict";
     AdamOptions o;
     o.beta1 = state_text::get_double(meta, "beta1", where);
@@ -127,6 +132,26 @@ void Adam::load_hyperparameters(const std::map<std::string, std::string>& meta) 
     o.weight_decay = state_text::get_double(meta, "weight_decay", where);
     const int64_t t = state_text::get_int(meta, "step", where);
     LATTE_CHECK(t >= 0, where, ": step must be non-negative, got ", t);
+    // Each parameter's own count. A state with "step" alone (written before there were per-parameter
+    // counts) gives each parameter with buffers that step, and each without none.
+    bool per_parameter = false;
+    for (size_t i = 0; i < params_.size(); ++i) per_parameter = per_parameter || meta.count("step." + std::to_string(i));
+    std::vector<int64_t> param_t(params_.size(), 0);
+    for (size_t i = 0; i < params_.size(); ++i) {
+        const std::string key = "step." + std::to_string(i);
+        if (!per_parameter) {
+            LATTE_CHECK(!has_buffers[i] || t > 0, where, ": exp_avg.", i, " is present but step is 0");
+            param_t[i] = has_buffers[i] ? t : 0;
+            continue;
+        }
+        param_t[i] = state_text::get_int(meta, key, where);  // all of them, once one is there
+        LATTE_CHECK(param_t[i] >= 0, where, ": ", key, " must be non-negative, got ", param_t[i]);
+        LATTE_CHECK(param_t[i] <= t, where, ": ", key, " is ", param_t[i], ", more than step ", t,
+                    " (a parameter cannot have been updated more often than the optimizer stepped)");
+        // A parameter's moments are created at its first update.
+        LATTE_CHECK((param_t[i] > 0) == has_buffers[i], where, ": ", key, " is ", param_t[i], " but exp_avg.", i,
+                    " is ", has_buffers[i] ? "present" : "missing");
+    }
     check_options(o);
     std::vector<double> decay;
     if (grouped_) {  // one finite, non-negative decay per parameter
@@ -147,6 +172,7 @@ void Adam::load_hyperparameters(const std::map<std::string, std::string>& meta) 
     }
     options_ = o;
     t_ = t;
+    param_t_ = std::move(param_t);
     if (grouped_) decay_ = std::move(decay);
 }
 

@@ -54,6 +54,82 @@ TEST_CASE("Adam and AdamW follow PyTorch's update by hand", "[nn][optim]") {
     REQUIRE(q.item() == Approx(2.0 * (1 - lr * 0.01) - lr * 0.5 / (0.5 + eps)).epsilon(1e-14));
 }
 
+namespace {
+
+// PyTorch's single-tensor Adam / AdamW (torch/optim/adam.py, _single_tensor_adam) on plain doubles:
+// state['step'] is per parameter and only advances for a parameter that has a gradient.
+struct ReferenceAdam {
+    double lr, beta1, beta2, eps, weight_decay;
+    bool decoupled;
+    struct State {
+        int64_t step = 0;
+        std::vector<double> exp_avg, exp_avg_sq;
+    };
+    std::vector<State> state;
+
+    // grads[i] empty: parameter i has no gradient at this step and is skipped entirely.
+    void step(std::vector<std::vector<double>>& params, const std::vector<std::vector<double>>& grads) {
+        state.resize(params.size());
+        for (size_t i = 0; i < params.size(); ++i) {
+            if (grads[i].empty()) continue;
+            State& s = state[i];
+            if (s.step == 0) s.exp_avg = s.exp_avg_sq = std::vector<double>(params[i].size(), 0.0);
+            s.step += 1;
+            const double bias1 = 1 - std::pow(beta1, double(s.step)), bias2 = 1 - std::pow(beta2, double(s.step));
+            const double step_size = lr / bias1, bias2_sqrt = std::sqrt(bias2);
+            for (size_t k = 0; k < params[i].size(); ++k) {
+                double& p = params[i][k];
+                double g = grads[i][k];
+                if (decoupled) p *= 1 - lr * weight_decay;
+                else g += weight_decay * p;
+                s.exp_avg[k] = beta1 * s.exp_avg[k] + (1 - beta1) * g;
+                s.exp_avg_sq[k] = beta2 * s.exp_avg_sq[k] + (1 - beta2) * g * g;
+                const double denom = std::sqrt(s.exp_avg_sq[k]) / bias2_sqrt + eps;
+                p -= step_size * s.exp_avg[k] / denom;
+            }
+        }
+    }
+};
+
+}  // namespace
+
+TEST_CASE("Adam and AdamW count steps per parameter: one that had no gradient starts its bias correction late",
+          "[nn][optim]") {
+    // p1 gets a gradient at every step, p2 only from step 3 on (loss sum(p1^2) [+ sum(p2^2)]).
+    for (bool decoupled : {false, true}) {
+        CAPTURE(decoupled);
+        const double lr = 0.1, wd = decoupled ? 0.01 : 0.02;
+        const std::vector<double> init1{1.0, -0.5, 2.0}, init2{1.0, 0.25};
+        Tensor p1 = from_vector(init1, {3}, test::f64(true)), p2 = from_vector(init2, {2}, test::f64(true));
+        Adam adam({p1, p2}, lr, AdamOptions{0.9, 0.999, 1e-8, wd}, decoupled);
+        ReferenceAdam ref{lr, 0.9, 0.999, 1e-8, wd, decoupled, {}};
+        std::vector<std::vector<double>> values{init1, init2};
+        for (int step = 1; step <= 4; ++step) {
+            CAPTURE(step);
+            adam.zero_grad();
+            Tensor loss = sum(mul(p1, p1));
+            if (step >= 3) loss = add(loss, sum(mul(p2, p2)));
+            loss.backward();
+            REQUIRE(p2.grad().defined() == (step >= 3));
+            std::vector<std::vector<double>> grads(2);
+            for (size_t i = 0; i < 2; ++i)
+                if (step >= 3 || i == 0)
+                    for (double x : values[i]) grads[i].push_back(2 * x);
+            adam.step();
+            ref.step(values, grads);
+            REQUIRE(adam.steps() == step);
+            REQUIRE(adam.steps(0) == step);
+            REQUIRE(adam.steps(1) == std::max(0, step - 2));
+            for (size_t i = 0; i < 2; ++i) {
+                const std::vector<double> got = (i == 0 ? p1 : p2).to_vector();
+                for (size_t k = 0; k < got.size(); ++k) REQUIRE(got[k] == Approx(values[i][k]).epsilon(1e-12));
+            }
+        }
+        // p2 took 2 steps, so its first update was a full (bias-corrected) one: about lr per element.
+        REQUIRE(std::abs(values[1][0] - init2[0]) > 1.5 * lr);
+    }
+}
+
 TEST_CASE("the fused Adam update equals the update written as separate ops", "[nn][optim]") {
     for (bool decoupled : {false, true}) {
         CAPTURE(decoupled);

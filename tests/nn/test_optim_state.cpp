@@ -1,5 +1,6 @@
 // Optimizer state_dict / load_state_dict: a restored optimizer takes exactly the steps the
 // original would have, also through a safetensors file; mismatches are errors that change nothing.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -105,7 +106,8 @@ TEST_CASE("state_dict holds the buffers, the step count and the hyperparameters 
     REQUIRE(s.metadata == std::map<std::string, std::string>{{"kind", "adam"}, {"params", "2"},
                                                              {"lr", "0.30000000000000004"}, {"beta1", "0.8"},
                                                              {"beta2", "0.99"}, {"eps", "1e-06"},
-                                                             {"weight_decay", "0.02"}, {"step", "1"}});
+                                                             {"weight_decay", "0.02"}, {"step", "1"},
+                                                             {"step.0", "1"}, {"step.1", "1"}});
     REQUIRE(s.tensors.size() == 4);
     REQUIRE(s.tensors[0].first == "exp_avg.0");
     REQUIRE(s.tensors[3].first == "exp_avg_sq.1");
@@ -255,4 +257,150 @@ TEST_CASE("optimizer hyperparameters and set_lr must be finite and non-negative"
                         "SGD: weight_decay must be finite and non-negative, got nan");
     REQUIRE_THROWS_WITH(SGD(make_params(1), 0.1, SGDOptions{0, 0, -1e-4}),
                         "SGD: weight_decay must be finite and non-negative, got -0.0001");
+}
+
+namespace {
+
+// Gradients for parameter 0 at every step, for parameter 1 only from step `from` on (steps count from 0).
+void set_partial_grads(std::vector<Tensor>& params, int step, int from) {
+    params[0].set_grad(add(mul(params[0].detach(), 0.5), test::randn64(params[0].shape(), 300 + step, false)));
+    params[1].set_grad(step >= from ? add(mul(params[1].detach(), 0.5), test::randn64(params[1].shape(), 400 + step, false))
+                                    : Tensor());
+}
+
+}  // namespace
+
+TEST_CASE("Adam's per-parameter step counts survive state_dict: a parameter that missed steps continues exactly",
+          "[nn][optim][checkpoint]") {
+    for (bool decoupled : {false, true}) {
+        for (bool via_file : {false, true}) {
+            CAPTURE(decoupled, via_file);
+            const AdamOptions options{0.9, 0.999, 1e-8, 0.01};
+            // Parameter 1 has no gradient at steps 0 and 1; the state is saved after step 2 (counts 3 and 1).
+            std::vector<Tensor> a = make_params(1);
+            Adam opt_a(a, 0.1, options, decoupled);
+            for (int step = 0; step < 3; ++step) {
+                set_partial_grads(a, step, 2);
+                opt_a.step();
+            }
+            OptimizerState state = opt_a.state_dict();
+            REQUIRE(state.metadata.at("step") == "3");
+            REQUIRE(state.metadata.at("step.0") == "3");
+            REQUIRE(state.metadata.at("step.1") == "1");
+            if (via_file) {
+                const std::string path = test::temp_path("optim_partial.safetensors");
+                save_safetensors(path, state.tensors, state.metadata);
+                const SafetensorsFile file = load_safetensors(path);
+                std::remove(path.c_str());
+                state = {file.tensors, file.metadata};
+            }
+            std::vector<Tensor> b = make_params(50);
+            {
+                NoGradGuard no_grad;
+                for (size_t i = 0; i < a.size(); ++i) copy_(b[i], a[i]);
+            }
+            Adam opt_b(b, 0.1, options, decoupled);
+            opt_b.load_state_dict(state);
+            REQUIRE(opt_b.steps() == 3);
+            REQUIRE(opt_b.steps(0) == 3);
+            REQUIRE(opt_b.steps(1) == 1);
+            for (int step = 3; step < 6; ++step) {
+                set_partial_grads(a, step, 2);
+                set_partial_grads(b, step, 2);
+                opt_a.step();
+                opt_b.step();
+            }
+            for (size_t i = 0; i < a.size(); ++i) REQUIRE(same_bytes(a[i], b[i]));
+        }
+    }
+}
+
+TEST_CASE("Adam loads a state with the global step only: parameters with buffers get it, the others 0",
+          "[nn][optim][checkpoint]") {
+    // Parameter 1 never had a gradient in 3 steps, so an old state holds exp_avg.0 and exp_avg_sq.0 only.
+    std::vector<Tensor> a = make_params(1);
+    Adam opt_a(a, 0.1);
+    for (int step = 0; step < 3; ++step) {
+        set_partial_grads(a, step, 99);
+        opt_a.step();
+    }
+    OptimizerState old = opt_a.state_dict();
+    REQUIRE(old.tensors.size() == 2);
+    old.metadata.erase("step.0");
+    old.metadata.erase("step.1");
+
+    std::vector<Tensor> b = make_params(50);
+    {
+        NoGradGuard no_grad;
+        for (size_t i = 0; i < a.size(); ++i) copy_(b[i], a[i]);
+    }
+    Adam opt_b(b, 0.2);
+    opt_b.load_state_dict(old);
+    REQUIRE(opt_b.steps() == 3);
+    REQUIRE(opt_b.steps(0) == 3);
+    REQUIRE(opt_b.steps(1) == 0);
+    // It continues as the original does, parameter 1 starting its count when its gradient appears.
+    for (int step = 3; step < 6; ++step) {
+        set_partial_grads(a, step, 4);
+        set_partial_grads(b, step, 4);
+        opt_a.step();
+        opt_b.step();
+    }
+    REQUIRE(opt_b.steps(1) == 2);
+    for (size_t i = 0; i < a.size(); ++i) REQUIRE(same_bytes(a[i], b[i]));
+    const OptimizerState resaved = opt_b.state_dict();  // written back with per-parameter counts
+    REQUIRE(resaved.metadata.at("step.0") == "6");
+    REQUIRE(resaved.metadata.at("step.1") == "2");
+
+    // An old state whose step is 0 but which holds buffers is refused.
+    OptimizerState zero = old;
+    zero.metadata["step"] = "0";
+    Adam opt_c(make_params(1), 0.1);
+    REQUIRE_THROWS_WITH(opt_c.load_state_dict(zero), "adam load_state_dict: exp_avg.0 is present but step is 0");
+}
+
+TEST_CASE("load_state_dict refuses per-parameter step counts that do not fit the step or the buffers",
+          "[nn][optim][checkpoint]") {
+    std::vector<Tensor> p = make_params(1);
+    Adam source(p, 0.01);
+    for (int step = 0; step < 3; ++step) {
+        set_partial_grads(p, step, 1);
+        source.step();
+    }
+    const OptimizerState good = source.state_dict();  // step 3, step.0 3, step.1 2
+    std::vector<Tensor> q = make_params(1);
+    Adam target(q, 0.02);
+    auto refused = [&](const OptimizerState& s, const std::string& message) {
+        REQUIRE_THROWS_WITH(target.load_state_dict(s), message);
+        REQUIRE(target.lr() == 0.02);
+        REQUIRE(target.steps() == 0);
+        REQUIRE(target.steps(0) == 0);
+        REQUIRE(target.state_dict().tensors.empty());
+    };
+    OptimizerState s = good;
+    s.metadata["step.1"] = "4";
+    refused(s, "adam load_state_dict: step.1 is 4, more than step 3 (a parameter cannot have been updated more often "
+               "than the optimizer stepped)");
+    s = good;
+    s.metadata["step.0"] = "-1";
+    refused(s, "adam load_state_dict: step.0 must be non-negative, got -1");
+    s = good;
+    s.metadata["step.0"] = "x";
+    refused(s, "adam load_state_dict: 'step.0' is 'x', not an integer");
+    s = good;
+    s.metadata.erase("step.1");
+    refused(s, "adam load_state_dict: no 'step.1' entry");
+    s = good;
+    s.metadata["step.1"] = "0";
+    refused(s, "adam load_state_dict: step.1 is 0 but exp_avg.1 is present");
+    s = good;
+    s.tensors.erase(std::remove_if(s.tensors.begin(), s.tensors.end(),
+                                   [](const auto& t) { return t.first.back() == '0'; }),
+                    s.tensors.end());
+    refused(s, "adam load_state_dict: step.0 is 3 but exp_avg.0 is missing");
+    s = good;
+    s.metadata["step.2"] = "1";
+    refused(s, "adam load_state_dict: unexpected metadata entry 'step.2'");
+    target.load_state_dict(good);
+    REQUIRE(target.steps(1) == 2);
 }
