@@ -117,7 +117,10 @@ std::map<std::string, std::string> Adam::hyperparameters() const {
     for (size_t i = 0; i < param_t_.size(); ++i) h["step." + std::to_string(i)] = std::to_string(param_t_[i]);
     if (grouped_) {
         std::string list;
-        for (size_t i = 0; i < decay_.size(); ++i) list += (i ? "," : "") + from_double(decay_[i]);
+        for (size_t i = 0; i < decay_.size(); ++i) {
+            if (i) list += ",";
+            list += from_double(decay_[i]);
+        }
         h["param_weight_decay"] = list;
     }
     return h;

@@ -21,7 +21,7 @@ Shape infer_shape(const char* op, const Tensor& x, Shape shape) {
             infer_at = static_cast<int64_t>(i);
         } else {
             LATTE_CHECK(shape[i] >= 0, op, ": invalid size ", shape[i], " in ", shape_str(shape));
-            known *= shape[i];
+            known = checked_mul(known, shape[i], std::string(op) + ": shape " + shape_str(shape));
         }
     }
     if (infer_at >= 0) {
