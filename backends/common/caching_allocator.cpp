@@ -1,7 +1,11 @@
 #include "backends/common/caching_allocator.h"
 
 #include <bit>
+#include <cstdlib>
 #include <utility>
+
+#include "core/error.h"
+#include "core/parse.h"
 
 namespace latte {
 
@@ -17,8 +21,24 @@ std::size_t CachingAllocator::size_class(std::size_t bytes) {
     return (bytes + step - 1) / step * step;
 }
 
+std::size_t CachingAllocator::limit_from_env(const char* name, std::size_t default_mb) {
+    const char* text = std::getenv(name);
+    if (text == nullptr) return default_mb << 20;
+    int64_t mb = 0;
+    LATTE_CHECK(parse_int(text, mb) && mb >= 0 && mb <= (int64_t{1} << 40), name,
+                " must be a number of MiB (0 turns the memory cache off), got '", text, "'");
+    return static_cast<std::size_t>(mb) << 20;
+}
+
 void* CachingAllocator::allocate(std::size_t bytes) {
     if (bytes < min_cached_) return raw_allocate_(bytes == 0 ? 1 : bytes);
+    if (limit_ == 0) {  // no cache: the exact size
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            ++system_allocations_;
+        }
+        return raw_allocate_(bytes);
+    }
     const std::size_t size = size_class(bytes);
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -41,7 +61,7 @@ void* CachingAllocator::allocate(std::size_t bytes) {
 
 void CachingAllocator::deallocate(void* ptr, std::size_t bytes) {
     if (ptr == nullptr) return;
-    if (bytes < min_cached_) {
+    if (bytes < min_cached_ || limit_ == 0) {
         raw_free_(ptr);
         return;
     }

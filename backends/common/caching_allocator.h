@@ -15,7 +15,9 @@ public:
     using RawFree = std::function<void(void*)>;
 
     // Keeps at most `cache_limit` bytes of free blocks; a block freed beyond that goes back to
-    // the system. Requests below `min_cached` bytes bypass the cache.
+    // the system. Requests below `min_cached` bytes bypass the cache. A cache_limit of 0 turns
+    // caching off: every request gets exactly its size from the system and goes back at once,
+    // so AddressSanitizer and compute-sanitizer see overruns and uses after free.
     CachingAllocator(RawAllocate raw_allocate, RawFree raw_free, std::size_t cache_limit, std::size_t min_cached);
     CachingAllocator(const CachingAllocator&) = delete;
     CachingAllocator& operator=(const CachingAllocator&) = delete;
@@ -32,6 +34,10 @@ public:
     // The size class a request is served from: sizes round up to one of 4 steps per power of
     // two, so a block is at most 25% larger than asked and similar shapes share blocks.
     static std::size_t size_class(std::size_t bytes);
+
+    // The cache limit in bytes from environment variable `name` (MiB, a non-negative integer;
+    // 0 turns the cache off), or default_mb when it is unset. Throws latte::Error on a bad value.
+    static std::size_t limit_from_env(const char* name, std::size_t default_mb);
 
 private:
     RawAllocate raw_allocate_;

@@ -49,13 +49,12 @@ void* aligned_block(std::size_t bytes) { return std::aligned_alloc(64, (bytes + 
 // that a use after free is still caught).
 CachingAllocator& host_allocator() {
 #ifdef LATTE_NO_ALLOCATOR_CACHE
-    const std::size_t limit_mb = 0;
+    const std::size_t limit = 0;
 #else
-    const char* env = std::getenv("LATTE_CPU_CACHE_MB");
-    const std::size_t limit_mb = env ? std::strtoull(env, nullptr, 10) : 2048;
+    const std::size_t limit = CachingAllocator::limit_from_env("LATTE_CPU_CACHE_MB", 2048);
 #endif
     // Never destroyed: tensors in other statics may free their storage during exit.
-    static auto* allocator = new CachingAllocator(aligned_block, std::free, limit_mb << 20, 256 << 10);
+    static auto* allocator = new CachingAllocator(aligned_block, std::free, limit, 256 << 10);
     return *allocator;
 }
 

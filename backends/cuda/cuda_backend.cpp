@@ -116,9 +116,10 @@ CudaBackend::CudaBackend(int device) : device_(device) {
             activate();
             LATTE_CUDA_CHECK(cudaFree(ptr));
         },
-        // Keep up to 16 GiB of freed blocks: every size a training step uses, so the loop never
-        // calls cudaMalloc/cudaFree after its first step. Every request is cached (min 0).
-        std::size_t(16) << 30, 0);
+        // Keep up to 16 GiB of freed blocks (LATTE_CUDA_CACHE_MB; 0 turns the cache off, for
+        // compute-sanitizer): every size a training step uses, so the loop never calls
+        // cudaMalloc/cudaFree after its first step. Every request is cached (min 0).
+        CachingAllocator::limit_from_env("LATTE_CUDA_CACHE_MB", 16384), 0);
 }
 
 CudaBackend::~CudaBackend() {

@@ -1,6 +1,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "backends/common/caching_allocator.h"
 #include "core/storage.h"
@@ -138,4 +140,44 @@ TEST_CASE("after warm-up a training step takes no new large blocks from the syst
     const int64_t before = memory_stats().system_allocations;
     for (int i = 0; i < 3; ++i) step();
     REQUIRE(memory_stats().system_allocations == before);
+}
+
+TEST_CASE("a cache limit of 0 gives every request its exact size and frees it at once", "[backends][allocator]") {
+    // What AddressSanitizer and compute-sanitizer need: no rounding slack to hide an overrun in,
+    // no cached block to hide a use after free in (LATTE_CPU_CACHE_MB=0, LATTE_CUDA_CACHE_MB=0).
+    std::vector<std::size_t> asked;
+    int frees = 0;
+    CachingAllocator a(
+        [&](std::size_t bytes) -> void* {
+            asked.push_back(bytes);
+            return std::malloc(bytes);
+        },
+        [&](void* p) {
+            ++frees;
+            std::free(p);
+        },
+        0, 1024);
+    void* p = a.allocate(5000);  // size class 5120 with a cache
+    REQUIRE(asked == std::vector<std::size_t>{5000});
+    a.deallocate(p, 5000);
+    REQUIRE(frees == 1);
+    REQUIRE(a.cached_bytes() == 0);
+    REQUIRE(a.system_allocations() == 1);
+}
+
+TEST_CASE("the cache limits read from the environment are checked", "[backends][allocator]") {
+    const char* name = "LATTE_TEST_CACHE_MB";
+    ::unsetenv(name);
+    REQUIRE(CachingAllocator::limit_from_env(name, 7) == (std::size_t(7) << 20));
+    ::setenv(name, "0", 1);
+    REQUIRE(CachingAllocator::limit_from_env(name, 7) == 0);
+    ::setenv(name, "300", 1);
+    REQUIRE(CachingAllocator::limit_from_env(name, 7) == (std::size_t(300) << 20));
+    for (const char* bad : {"abc", "-1", "1.5", ""}) {
+        ::setenv(name, bad, 1);
+        REQUIRE_THROWS_WITH(CachingAllocator::limit_from_env(name, 7),
+                            "LATTE_TEST_CACHE_MB must be a number of MiB (0 turns the memory cache off), got '" +
+                                std::string(bad) + "'");
+    }
+    ::unsetenv(name);
 }
