@@ -2,14 +2,17 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 namespace latte::cpu {
 namespace {
 
 // exp(x) = 2^n e^r with n = round(x / ln 2) and |r| <= ln 2 / 2, e^r by its Taylor series to r^7
-// (relative error below r^8/8! < 6e-9 there). Branch-free so that the loop vectorizes.
+// (relative error below r^8/8! < 6e-9 there). Branch-free so that the loop vectorizes. Below
+// -87 it flushes to 0; above ln(FLT_MAX) it is +inf, as exp overflows (sigmoid(-100) is then 0
+// and silu(-inf) NaN, as in PyTorch, not the 6e-39 and -inf that a clamped exp(88) gave).
 inline float exp_poly(float x) {
-    const float lo = -87.0f, hi = 88.0f;
+    const float lo = -87.0f, hi = 88.72283935f;  // ln(FLT_MAX)
     const float c = x < lo ? lo : (x > hi ? hi : x);
     const float n = std::floor(c * 1.44269504088896341f + 0.5f);
     // ln 2 split in two so that n * ln2_hi is exact in float.
@@ -22,11 +25,13 @@ inline float exp_poly(float x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n for n in [-126, 127]
+    // 2^n for n in [-126, 128]: 2^128 is not a float, so a positive n is applied as 2^(n-1) * 2.
+    const int32_t up = n > 0.0f ? 1 : 0;
+    const int32_t bits = (static_cast<int32_t>(n) - up + 127) << 23;
     float scale;
     std::memcpy(&scale, &bits, sizeof scale);
-    const float value = p * scale;
-    return x < lo ? 0.0f : (x != x ? x : value);
+    const float value = p * scale * static_cast<float>(1 + up);
+    return x < lo ? 0.0f : (x != x ? x : (x > hi ? std::numeric_limits<float>::infinity() : value));
 }
 
 }  // namespace

@@ -11,7 +11,7 @@ using namespace latte::cpu;
 
 TEST_CASE("the float exp of exp_shifted_sum is within 2 ulp of exp, its sum exact to double", "[backends][exp]") {
     std::vector<float> x;
-    for (float v = -87.0f; v <= 88.0f; v += 0.00731f) x.push_back(v);
+    for (float v = -87.0f; v <= 88.7f; v += 0.00731f) x.push_back(v);  // up to ln(FLT_MAX)
     std::vector<float> y = x;
     const double sum = exp_shifted_sum(y.data(), static_cast<int64_t>(y.size()), 0.0f);
     double want_sum = 0, worst = 0;
@@ -69,4 +69,30 @@ TEST_CASE("sigmoid, silu and silu's derivative in float32 match double math", "[
     std::vector<float> nan_in = {NAN}, nan_out(1);
     sigmoid_family(1, nan_out.data(), nan_in.data(), 1);
     REQUIRE(std::isnan(nan_out[0]));
+}
+
+TEST_CASE("the float exp overflows to inf past ln(FLT_MAX), so sigmoid and silu keep their limits", "[backends][exp]") {
+    const float inf = std::numeric_limits<float>::infinity();
+    std::vector<float> big = {88.5f, 88.7f, 88.8f, 100.0f, inf};
+    exp_shifted_sum(big.data(), 5, 0.0f);
+    REQUIRE(big[0] == Approx(std::exp(88.5)).epsilon(3e-7));  // finite, not exp(88)
+    REQUIRE(big[1] == Approx(std::exp(static_cast<double>(88.7f))).epsilon(3e-7));
+    REQUIRE(big[2] == inf);
+    REQUIRE(big[3] == inf);
+    REQUIRE(big[4] == inf);
+    // PyTorch's float32 values: sigmoid(-100) = 0 (so log(sigmoid(-100)) is -inf, not -88),
+    // silu(-inf) = NaN, silu(-100) = -0, sigmoid(-88.5) = 1 / (1 + e^88.5).
+    const std::vector<float> x = {-inf, -100.0f, -88.5f, 100.0f, inf};
+    std::vector<float> y(x.size());
+    sigmoid_family(0, y.data(), x.data(), 5);
+    REQUIRE(y[0] == 0.0f);
+    REQUIRE(y[1] == 0.0f);
+    REQUIRE(y[2] == Approx(1.0 / (1.0 + std::exp(88.5))).epsilon(1e-6));
+    REQUIRE(y[3] == 1.0f);
+    REQUIRE(y[4] == 1.0f);
+    sigmoid_family(1, y.data(), x.data(), 5);
+    REQUIRE(std::isnan(y[0]));
+    REQUIRE(y[1] == 0.0f);
+    REQUIRE(y[3] == 100.0f);
+    REQUIRE(y[4] == inf);
 }
