@@ -280,9 +280,12 @@ void run_forward(const std::string& weights, const std::string& inputs, const st
     const nn::SafetensorsHeader wheader = nn::read_safetensors_header(weights);
     nn::attention_parameter_shapes(wheader.metadata, "load: " + weights);
     const nn::SafetensorsHeader iheader = nn::read_safetensors_header(inputs);
-    for (const auto& e : iheader.tensors)
+    for (const auto& e : iheader.tensors) {
         LATTE_CHECK(e.name == "x" || e.name == "y" || e.name == "grad_out", "latte forward: ", inputs,
                     " has an unexpected tensor '", e.name, "' (expected x, y, grad_out)");
+        LATTE_CHECK(e.dtype == DType::Float32 || e.dtype == DType::Float64, "latte forward: ", inputs, ": tensor '",
+                    e.name, "' is ", dtype_name(e.dtype), ", expected float32 or float64");
+    }
     if (!device.is_cuda())
         check_memory("latte forward", forward_bytes(wheader, iheader, dtype),
                      "weights, gradients, inputs and one forward's activations, roughly");

@@ -109,5 +109,10 @@ TEST_CASE("latte forward reports bad files clearly", "[experiments]") {
     nn::save_safetensors("latte_test_in.safetensors", {{"x", zeros({1, 2, 4})}});
     REQUIRE_THROWS_WITH(experiments::run_forward("latte_test_w.safetensors", "latte_test_in.safetensors", "o", DType::Float32),
                         "latte forward: latte_test_in.safetensors needs tensors 'x' and 'y'");
+    // Token ids are not activations: int64 inputs are refused, not converted.
+    nn::save_safetensors("latte_test_in.safetensors",
+                         {{"x", zeros({1, 2, 4}, TensorOptions{}.with_dtype(DType::Int64))}, {"y", zeros({1, 2, 4})}});
+    REQUIRE_THROWS_WITH(experiments::run_forward("latte_test_w.safetensors", "latte_test_in.safetensors", "o", DType::Float32),
+                        "latte forward: latte_test_in.safetensors: tensor 'x' is int64, expected float32 or float64");
     for (const char* f : {"latte_test_nometa.safetensors", "latte_test_w.safetensors", "latte_test_in.safetensors"}) std::remove(f);
 }
