@@ -1,5 +1,6 @@
 #include "core/backend.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "core/error.h"
@@ -27,6 +28,15 @@ void check_gemm_fits_int32(const char* where, int64_t m, int64_t n, int64_t k, i
                 where, ": a product of (", m, "x", k, ") and (", k, "x", n, ") with leading dimensions ", lda, ", ",
                 ldb, ", ", ldc, " over ", batches, " batches has a size past 2^31 - 1, which this BLAS takes as "
                 "a 32-bit int; split the product into smaller ones");
+}
+
+void check_gemm_leading_dims(const char* where, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                             int64_t lda, int64_t ldb, int64_t ldc) {
+    const int64_t row_a = std::max<int64_t>(1, trans_a ? m : k), row_b = std::max<int64_t>(1, trans_b ? k : n);
+    LATTE_CHECK(lda >= row_a && ldb >= row_b && ldc >= std::max<int64_t>(1, n), where, ": leading dimensions ", lda,
+                ", ", ldb, ", ", ldc, " for a product of (", m, "x", k, ")", trans_a ? " (transposed)" : "", " and (",
+                k, "x", n, ")", trans_b ? " (transposed)" : "", " are below the rows' lengths ", row_a, ", ", row_b,
+                ", ", std::max<int64_t>(1, n), " (rows that overlap, e.g. an expanded tensor, must be copied first)");
 }
 
 void Backend::svd(DType, int64_t m, int64_t n, void*, void*, void*, void*) {

@@ -54,6 +54,11 @@ struct GemmArgs {
 // `where` names the caller in the error.
 void check_gemm_fits_int32(const char* where, int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb,
                            int64_t ldc, int64_t batches = 1);
+// BLAS's rule for row-major leading dimensions: each at least the stored row's length (A: k, or m
+// when transposed; B: n, or k when transposed; C: n; and at least 1). OpenBLAS skips a call that
+// breaks it with a note on stderr and leaves C as it was, so such a gemm is refused instead.
+void check_gemm_leading_dims(const char* where, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                             int64_t lda, int64_t ldb, int64_t ldc);
 
 // The scalars of one Adam/AdamW step (bias1 = 1 - beta1^t, bias2 = 1 - beta2^t).
 struct AdamStep {

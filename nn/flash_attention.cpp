@@ -8,8 +8,20 @@
 namespace latte::nn {
 namespace {
 
-// The kernels need a unit stride along the head width.
-Tensor unit_last_stride(const Tensor& t) { return t.strides().back() == 1 || t.size(-1) == 1 ? t : contiguous(t); }
+// The kernels need a unit stride along the head width, and BLAS needs each row stride (a leading
+// dimension) to be at least the width: an expanded or overlapping layout (say, the gradient of a
+// mean over the sequence, stride 0) is copied first, or BLAS would skip the product.
+Tensor kernel_layout(const Tensor& t) {
+    const int64_t length = t.size(2), width = t.size(3);
+    const bool unit = t.strides()[3] == 1 || width == 1;
+    Tensor out = unit && (length == 1 || t.strides()[2] >= width) ? t : contiguous(t);
+    if (out.strides()[2] < width) {  // one row (contiguous() keeps a size-1 dim's stride): its stride is never
+        Shape strides = out.strides();  // stepped over, but BLAS checks it
+        strides[2] = width;
+        out = out.as_strided(out.shape(), strides, out.offset());
+    }
+    return out;
+}
 
 // An uninitialised [B, N, L, w] tensor laid out as (B, L, N, w): heads are the second-fastest
 // dim, as in the projections, so the caller can merge them back without copying.
@@ -47,8 +59,8 @@ Tensor flash_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_i
                 shape_str(q_in.shape()), ", k ", shape_str(k_in.shape()), " or v ", shape_str(v_in.shape()));
     const TensorOptions options = q_in.options();
     Tensor out = heads_view(s.batch, s.heads, s.l1, s.dv, options);
-    const Tensor q = unit_last_stride(q_in.detach()), k = unit_last_stride(k_in.detach()),
-                 v = unit_last_stride(v_in.detach());
+    const Tensor q = kernel_layout(q_in.detach()), k = kernel_layout(k_in.detach()),
+                 v = kernel_layout(v_in.detach());
     Tensor lse = Tensor::empty({s.batch, s.heads, s.l1}, TensorOptions(options).with_dtype(DType::Float64));
     backend_for(q.device()).attention_fwd(s, q.view(), k.view(), v.view(), out.view(),
                                           static_cast<double*>(lse.view().data));
@@ -57,7 +69,7 @@ Tensor flash_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_i
     record(
         out, "flash_attention", {q_in, k_in, v_in},
         [s, q, k, v, o, lse](const Tensor& g, const std::vector<bool>&) -> std::vector<Tensor> {
-            const Tensor dout = unit_last_stride(g);
+            const Tensor dout = kernel_layout(g);
             const TensorOptions opts = g.options();
             Tensor dq = heads_view(s.batch, s.heads, s.l1, s.d, opts);
             Tensor dk = heads_view(s.batch, s.kv_heads, s.l2, s.d, opts);

@@ -62,6 +62,7 @@ template <class T>
 void gemm_tile(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
                const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
     check_gemm_fits_int32("matmul (OpenBLAS)", m, n, k, lda, ldb, ldc);
+    check_gemm_leading_dims("matmul (OpenBLAS)", trans_a, trans_b, m, n, k, lda, ldb, ldc);
     const OpenBlas& lib = openblas();
     single_threaded(lib);
     const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;

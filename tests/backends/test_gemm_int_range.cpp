@@ -3,6 +3,8 @@
 // (OpenBLAS rejected the call with a note on stderr and wrote nothing) or to a small positive one
 // (2^32 + 5 rows became 5): either way a silent wrong result. Such a gemm is now refused before
 // any BLAS call (these cases pass null data, which BLAS never sees).
+#include <vector>
+
 #include <catch2/catch.hpp>
 
 #include "backends/cpu/blas.h"
@@ -46,4 +48,15 @@ TEST_CASE("the CPU gemm refuses sizes that 32-bit BLAS would wrap", "[backends][
     g.lda = g.ldb = g.ldc = 1;
     g.a_offsets = g.b_offsets = g.c_offsets = {0};
     REQUIRE_THROWS_AS(cpu_backend().gemm(g), Error);
+}
+
+TEST_CASE("a gemm whose leading dimension is below its rows' length is refused, not skipped", "[backends][blas]") {
+    // OpenBLAS skips such a call with a note on stderr and leaves C as it was.
+    std::vector<double> a(6, 1.0), b(6, 1.0), c(4, -7.0);
+    REQUIRE_THROWS_WITH(cpu::gemm_tile<double>(false, false, 2, 2, 3, 1.0, a.data(), 0, b.data(), 2, 0.0, c.data(), 2),
+                        Catch::Contains("leading dimensions 0, 2, 2") && Catch::Contains("below the rows' lengths 3, 2, 2"));
+    REQUIRE_THROWS_AS(cpu::gemm_tile<double>(false, true, 2, 2, 3, 1.0, a.data(), 3, b.data(), 2, 0.0, c.data(), 2),
+                      Error);  // B transposed is stored (n x k): ldb must be at least k = 3
+    REQUIRE_NOTHROW(cpu::gemm_tile<double>(false, true, 2, 2, 3, 1.0, a.data(), 3, b.data(), 3, 0.0, c.data(), 2));
+    REQUIRE(c == std::vector<double>(4, 3.0));
 }

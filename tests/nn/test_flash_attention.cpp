@@ -1,5 +1,7 @@
 // The fused (FlashAttention-2) kernel against the composed form built from ops and against the
 // per-head loop reference: outputs, gradients, causal masks, GQA, tiles, memory.
+#include <functional>
+
 #include "core/autograd.h"
 #include "core/storage.h"
 #include "nn/attention.h"
@@ -92,6 +94,47 @@ TEST_CASE("flash attention reads strided views and writes heads next to each oth
     REQUIRE(out.shape() == Shape{2, 4, 9, 5});
     REQUIRE(out.strides() == Shape{9 * 4 * 5, 5, 4 * 5, 1});  // a (B, L1, H, dv) layout
     REQUIRE(relative_error(out, composed(contiguous(q), k, v, 0.5, true)) < 1e-12);
+}
+
+TEST_CASE("flash attention copies layouts whose rows overlap: expanded inputs, the gradient of a mean",
+          "[nn][flash]") {
+    // BLAS takes a row stride as a leading dimension, which must be at least the width. A stride of
+    // 0 (expand, or the gradient of mean over the sequence) made OpenBLAS skip the product and the
+    // kernel carry on with stale scratch: gradients off by 100-300%.
+    const TensorOptions opts = TensorOptions{}.with_dtype(DType::Float64).with_requires_grad(true);
+    Generator gen(21);
+    Tensor q = randn({2, 4, 5, 3}, gen, opts), k = randn({2, 2, 6, 3}, gen, opts), v = randn({2, 2, 6, 4}, gen, opts);
+    Tensor k_row = randn({2, 2, 1, 3}, gen, opts), v_row = randn({2, 2, 1, 4}, gen, opts);
+    // One key whose row stride is 0 (a size-1 dim keeps any stride).
+    Tensor k_one = randn({2, 2, 1, 3}, gen, TensorOptions{}.with_dtype(DType::Float64)).as_strided({2, 2, 1, 3}, {6, 3, 0, 1}, 0);
+    k_one.requires_grad_(true);
+    // Forward and the gradients of `leaves`, fused against composed, after a mean over the sequence
+    // (a stride-0 gradient reaches the kernel).
+    auto check = [&](const char* what, const std::function<Tensor()>& kk, const std::function<Tensor()>& vv,
+                     const std::vector<Tensor*>& leaves, bool causal) {
+        CAPTURE(what, causal);
+        Tensor outs[2];
+        std::vector<Tensor> grads[2];
+        for (int path = 0; path < 2; ++path) {
+            for (Tensor* t : leaves) t->set_grad(Tensor());
+            Tensor out = path == 0 ? flash_attention(q, kk(), vv(), 0.4, causal) : composed(q, kk(), vv(), 0.4, causal);
+            mean(mean(out, {2})).backward();
+            outs[path] = out.detach();
+            for (Tensor* t : leaves) grads[path].push_back(t->grad());
+        }
+        REQUIRE(relative_error(outs[0], outs[1]) < 1e-12);
+        // Absolute slack too: with all keys equal, dQ is exactly 0 and only rounding is left of it.
+        for (size_t i = 0; i < leaves.size(); ++i) {
+            CAPTURE(i);
+            LATTE_REQUIRE_CLOSE(grads[0][i], grads[1][i], 1e-10, 1e-12);
+        }
+    };
+    for (bool causal : {false, true}) {
+        check("plain inputs", [&] { return k; }, [&] { return v; }, {&q, &k, &v}, causal);
+        check("K and V expanded along the sequence", [&] { return expand(k_row, {2, 2, 6, 3}); },
+              [&] { return expand(v_row, {2, 2, 6, 4}); }, {&q, &k_row, &v_row}, causal);
+    }
+    check("one key with row stride 0", [&] { return k_one; }, [&] { return v_row; }, {&k_one, &v_row}, false);
 }
 
 TEST_CASE("modules use flash attention and match the per-head loop reference", "[nn][flash]") {
