@@ -254,6 +254,11 @@ void check_tensor(const Tensor& t, const char* op) {
                 " is not contiguous (call contiguous() first)");
     LATTE_CHECK(t.device().is_cpu() || t.device().is_cuda(), "distributed::", op, ": unsupported device ",
                 t.device().str());
+    // Refused here, on the calling thread and before the ranks agree on the call: refused on the
+    // communication thread, it would break the group for good.
+    LATTE_CHECK(t.device().is_cpu() || distributed_detail::nccl_compiled_in(), "distributed::", op,
+                ": a tensor on ", t.device().str(), " needs NCCL, and latte was built without it (it needs the CUDA "
+                "backend, and libnccl.so with nccl.h in the CUDA toolkit); copy the tensor to the CPU");
 }
 
 // Where a collective's tensor is: the CPU (MPI), or a CUDA device whose NCCL communicator exists
@@ -266,7 +271,8 @@ Where where_of(Group& g, const Tensor& t) {
 }
 
 // The lowest and highest value over the ranks of each of `values`, in one all-reduce (max of
-// [v, -v]). Every rank gets the same answer, so a check on it throws on all of them together.
+// [v, ~v]: ~v = -v - 1 reverses the order without overflowing at INT64_MIN). Every rank gets the
+// same answer, so a check on it throws on all of them together.
 struct Range {
     std::vector<int64_t> low, high;
     bool all(const std::vector<int64_t>& values) const { return low == values && high == values; }
@@ -277,11 +283,11 @@ Range range_over_ranks(Group& g, const std::vector<int64_t>& values, Clock::time
     std::vector<int64_t> both(2 * n);
     for (size_t i = 0; i < n; ++i) {
         both[i] = values[i];
-        both[n + i] = -values[i];
+        both[n + i] = ~values[i];
     }
     g.world().all_reduce_max(both.data(), static_cast<int>(both.size()), deadline);
     Range r{std::vector<int64_t>(n), std::vector<int64_t>(both.begin(), both.begin() + std::ptrdiff_t(n))};
-    for (size_t i = 0; i < n; ++i) r.low[i] = -both[n + i];
+    for (size_t i = 0; i < n; ++i) r.low[i] = ~both[n + i];
     return r;
 }
 
@@ -342,7 +348,9 @@ int rank() { return group_slot() ? group_slot()->rank() : 0; }
 int world_size() { return group_slot() ? group_slot()->size() : 1; }
 int local_rank() { return group_slot() ? group_slot()->local_rank() : 0; }
 
-Work all_reduce_async(const Tensor& t, ReduceOp op) {
+Work all_reduce_async(const Tensor& t, ReduceOp op) { return all_reduce_async(t, op, Chain{nullptr}); }
+
+Work all_reduce_async(const Tensor& t, ReduceOp op, const Chain& chain) {
     Group& g = group("all_reduce");
     check_tensor(t, "all_reduce");
     LATTE_CHECK(op == ReduceOp::Sum || t.dtype() != DType::Int64, "distributed::all_reduce: Avg of an int64 tensor "
@@ -351,11 +359,19 @@ Work all_reduce_async(const Tensor& t, ReduceOp op) {
     // before this call must notice (version counter).
     t.storage()->bump_version();
     const Tensor keep = t.detach();
-    return Work(g.submit("all_reduce", [&g, keep, op] {
-        agree(g, Kind::AllReduce, keep.dtype(), keep.numel(), static_cast<int64_t>(op), where_of(g, keep),
-              Clock::now() + g.timeout());
-        transport_for(g, keep).all_reduce(keep.view().data, keep.dtype(), keep.numel(), op == ReduceOp::Avg,
-                                          Clock::now() + g.timeout());
+    return Work(g.submit("all_reduce", [&g, keep, op, failed = chain.failed] {
+        // A plain error (not a Disagreement): the group breaks and the other ranks are told.
+        LATTE_CHECK(!failed || !failed->load(), "an earlier collective of its chain failed on this rank, so the "
+                    "ranks' collectives no longer line up");
+        try {
+            agree(g, Kind::AllReduce, keep.dtype(), keep.numel(), static_cast<int64_t>(op), where_of(g, keep),
+                  Clock::now() + g.timeout());
+            transport_for(g, keep).all_reduce(keep.view().data, keep.dtype(), keep.numel(), op == ReduceOp::Avg,
+                                              Clock::now() + g.timeout());
+        } catch (...) {
+            if (failed) failed->store(true);
+            throw;
+        }
     }));
 }
 

@@ -10,6 +10,7 @@
 // group is broken: the other ranks are told (their pending and later collectives throw with the
 // failing rank's message), and every later call throws.
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -58,6 +59,14 @@ private:
 // any dtype; CPU tensors go over MPI, CUDA tensors over NCCL.
 void all_reduce(const Tensor& t, ReduceOp op = ReduceOp::Sum);
 Work all_reduce_async(const Tensor& t, ReduceOp op = ReduceOp::Sum);
+// Collectives that stand or fall together, such as DistributedDataParallel's gradient buckets of
+// one backward. Once one of them fails (say, the ranks called different collectives), the later
+// ones fail without communicating and break the group, telling the other ranks: this rank's calls
+// no longer line up with theirs, and going on would pair a bucket with an unrelated collective.
+struct Chain {
+    std::shared_ptr<std::atomic<bool>> failed = std::make_shared<std::atomic<bool>>(false);
+};
+Work all_reduce_async(const Tensor& t, ReduceOp op, const Chain& chain);
 // In place: every rank's t becomes rank `root`'s.
 void broadcast(const Tensor& t, int root = 0);
 Work broadcast_async(const Tensor& t, int root = 0);

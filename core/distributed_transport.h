@@ -62,5 +62,6 @@ bool mpi_compiled_in();
 // backends/nccl/nccl_transport.cpp: a NCCL communicator over all ranks for CUDA device `device`,
 // bootstrapped through `world` (or the stub, which throws, in a build without NCCL).
 std::unique_ptr<Transport> make_nccl_transport(World& world, int device);
+bool nccl_compiled_in();
 
 }  // namespace latte::distributed_detail

@@ -28,6 +28,7 @@ struct DistributedDataParallel::Impl {
 
     Module& module;
     std::vector<Slot> slots;
+    std::vector<std::pair<std::string, Tensor>> frozen;  // no gradient when built: broadcast, no bucket
     std::vector<Bucket> buckets;
     std::vector<uint64_t> hooks;
     size_t next_launch = 0;  // buckets start in index order, the same on every rank
@@ -36,6 +37,8 @@ struct DistributedDataParallel::Impl {
     uint64_t backward_id = 0;  // the engine's id of the backward being synchronised
     int no_sync_depth = 0;
     int64_t started_early = 0;
+    bool broken = false;  // a backward failed while averaging: buckets may pair with other ranks' calls
+    distributed::Chain chain;  // this backward's buckets: after one fails, the rest do not communicate
 
     explicit Impl(Module& m) : module(m) {}
 
@@ -49,6 +52,11 @@ struct DistributedDataParallel::Impl {
     }
 
     void begin_backward() {
+        // A parameter unfrozen since: it has no bucket, so its gradient would stay this rank's own.
+        for (const auto& [name, p] : frozen)
+            LATTE_CHECK(!p.requires_grad(), "DistributedDataParallel: parameter '", name, "' did not require a "
+                        "gradient when the DistributedDataParallel was built and does now, so its gradient would not "
+                        "be averaged (build the DistributedDataParallel after unfreezing)");
         for (const Slot& s : slots) {
             const Tensor& flat = buckets[s.bucket].flat;
             LATTE_CHECK(s.param.dtype() == flat.dtype() && s.param.device() == flat.device(),
@@ -65,6 +73,7 @@ struct DistributedDataParallel::Impl {
         }
         next_launch = 0;
         started_early = 0;
+        chain = distributed::Chain{};
         in_backward = true;
         backward_id = running_backward_id();
         queue_backward_callback([this] { finish_backward(); });
@@ -73,7 +82,7 @@ struct DistributedDataParallel::Impl {
     void launch_ready_buckets() {
         while (next_launch < buckets.size() && buckets[next_launch].pending == 0) {
             Bucket& b = buckets[next_launch++];
-            b.work = distributed::all_reduce_async(b.flat, distributed::ReduceOp::Avg);
+            b.work = distributed::all_reduce_async(b.flat, distributed::ReduceOp::Avg, chain);
             b.launched = true;
             if (ready_count < slots.size()) ++started_early;  // backward still has gradients to make
         }
@@ -84,10 +93,10 @@ struct DistributedDataParallel::Impl {
         // A backward that threw never reached its callback: its buckets are half filled and
         // maybe half reduced, and the other ranks may be elsewhere. Carrying on would average
         // mismatched gradients, so refuse.
-        LATTE_CHECK(!in_backward || backward_id == running_backward_id(), "DistributedDataParallel: an earlier "
-                    "backward stopped with an error before its gradients were averaged, so the ranks' gradients "
-                    "can no longer be matched (restart the run, or build a new DistributedDataParallel on every "
-                    "rank)");
+        LATTE_CHECK(!broken && (!in_backward || backward_id == running_backward_id()), "DistributedDataParallel: "
+                    "an earlier backward stopped with an error before its gradients were averaged, so the ranks' "
+                    "gradients can no longer be matched (restart the run, or build a new DistributedDataParallel on "
+                    "every rank)");
         if (!in_backward) begin_backward();
         Slot& s = slots[index];
         if (s.ready) return;
@@ -103,6 +112,25 @@ struct DistributedDataParallel::Impl {
     // gradient it accumulated under no_sync); then wait for every bucket and copy the averages
     // into the gradients. A parameter no rank produced a gradient for keeps none, as in one process.
     void finish_backward() {
+        try {
+            average_gradients();
+        } catch (...) {
+            // The buckets after the failing one fail without communicating (the chain) and break
+            // the group, so none pairs with another rank's unrelated collective; wait them out,
+            // and refuse every later backward.
+            broken = true;
+            for (Bucket& b : buckets) {
+                if (!b.launched) continue;
+                try {
+                    b.work.wait();
+                } catch (const Error&) {
+                }
+            }
+            throw;
+        }
+    }
+
+    void average_gradients() {
         in_backward = false;
         for (Slot& s : slots) {
             if (s.ready) continue;
@@ -142,7 +170,7 @@ DistributedDataParallel::DistributedDataParallel(Module& module, DataParallelOpt
     std::vector<int64_t> layout;
     const auto named = module.named_parameters();
     for (const auto& [name, p] : named) {
-        if (!p.requires_grad()) continue;
+        layout.push_back(p.requires_grad() ? 1 : 0);
         layout.push_back(static_cast<int64_t>(p.dtype()));
         layout.push_back(p.dim());
         for (int64_t size : p.shape()) layout.push_back(size);
@@ -179,12 +207,21 @@ DistributedDataParallel::DistributedDataParallel(Module& module, DataParallelOpt
         b.flat = zeros({numel + int64_t(b.slots.size())}, first.options());
     }
 
+    for (const auto& [name, p] : named)
+        if (!p.requires_grad()) impl_->frozen.emplace_back(name, p);
     if (options.broadcast_parameters) {
         NoGradGuard no_grad;
         for (Impl::Bucket& b : impl_->buckets) {
             for (size_t i : b.slots) copy_(impl_->view_of(impl_->slots[i]), impl_->slots[i].param);
             distributed::broadcast(b.flat, 0);
             for (size_t i : b.slots) copy_(impl_->slots[i].param, impl_->view_of(impl_->slots[i]));
+        }
+        // Frozen parameters too (a frozen embedding, say): every rank must run the same model.
+        for (const auto& [name, p] : impl_->frozen) {
+            Tensor copy = contiguous(p.detach());
+            if (copy.storage() == p.storage()) copy = clone(copy);
+            distributed::broadcast(copy, 0);
+            copy_(p, copy);
         }
     }
     for (size_t i = 0; i < impl_->slots.size(); ++i) {

@@ -163,6 +163,8 @@ private:
 
 }  // namespace
 
+bool nccl_compiled_in() { return true; }
+
 std::unique_ptr<Transport> make_nccl_transport(World& world, int device) {
     return std::make_unique<NcclTransport>(world, device);
 }

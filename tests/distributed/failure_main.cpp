@@ -5,6 +5,11 @@
 //            collective fails with rank 0's message.
 //   reinit:  a second init_process_group after destroy_process_group is a clear error (MPI
 //            cannot start twice in one process), not an abort.
+//   ddp_shift: rank 1 calls an all_reduce rank 0 does not, while rank 0's DDP averages three
+//            buckets. The first bucket fails on both ranks; rank 0's later buckets must not pair
+//            with rank 1's next backward (that summed unrelated gradients silently): they break
+//            the group, so rank 1's next backward fails with rank 0's message, and rank 0's DDP
+//            refuses its next backward.
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -13,11 +18,22 @@
 
 #include "core/distributed.h"
 #include "core/factory.h"
+#include "nn/data_parallel.h"
+#include "nn/module.h"
+#include "ops/ops.h"
 
 using namespace latte;
 namespace dist = latte::distributed;
 
 namespace {
+
+// Three parameters of 3 float64 each; with a tiny bucket cap, one bucket each.
+struct Three : nn::Module {
+    Three() {
+        for (const char* name : {"a", "b", "c"}) register_parameter(name, full({3}, 1.0, TensorOptions{}.with_dtype(DType::Float64)));
+    }
+    Tensor loss() const { return add(add(sum(param("a")), sum(param("b"))), sum(param("c"))); }
+};
 
 int expect_error(const char* who, const std::string& needle, void (*call)()) {
     try {
@@ -62,6 +78,21 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(std::chrono::seconds(4));  // mpirun stops rank 1 once rank 0 exits
         return result;
     }
-    std::printf("FAIL: unknown mode '%s' (report or timeout)\n", mode.c_str());
+    if (mode == "ddp_shift") {
+        static Three model;
+        nn::DataParallelOptions options;
+        options.bucket_cap_mb = 1e-9;
+        static nn::DistributedDataParallel ddp(model, options);
+        if (dist::rank() == 1) {
+            int result = expect_error("rank 1 (its odd all_reduce)", "different collectives", [] { dist::all_reduce(zeros({7})); });
+            result |= expect_error("rank 1", "rank 0 failed", [] { model.loss().backward(); });
+            return result;
+        }
+        int result = expect_error("rank 0 (first backward)", "different collectives", [] { model.loss().backward(); });
+        result |= expect_error("rank 0", "an earlier backward stopped with an error", [] { model.loss().backward(); });
+        std::this_thread::sleep_for(std::chrono::seconds(2));  // mpirun stops rank 1 once rank 0 exits
+        return result;
+    }
+    std::printf("FAIL: unknown mode '%s' (report, timeout, reinit or ddp_shift)\n", mode.c_str());
     return 2;
 }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include <catch2/catch.hpp>
@@ -203,6 +204,27 @@ TEST_CASE("DDP refuses to go on after a backward that threw, instead of averagin
     CHECK_THROWS_WITH(loss.backward(), Catch::Contains("modified by an in-place operation"));
     Tensor again = sum(mul(m.a(), m.a()));
     CHECK_THROWS_WITH(again.backward(), Catch::Contains("an earlier backward stopped with an error"));
+}
+
+TEST_CASE("DDP gives frozen parameters rank 0's values too, and refuses one unfrozen after it was built",
+          "[mpi]") {
+    ThreeParameters m;
+    {
+        NoGradGuard no_grad;
+        copy_(m.unused(), full({3}, 10.0 + dist::rank(), TensorOptions{}.with_dtype(DType::Float64)));
+    }
+    m.unused().requires_grad_(false);  // a frozen embedding, say: every rank must still hold the same
+    nn::DistributedDataParallel ddp(m);
+    CHECK(m.unused().to_vector<double>() == std::vector<double>(3, 10.0));
+    m.unused().requires_grad_(true);  // gradual unfreezing: it has no bucket, so it would not be averaged
+    CHECK_THROWS_WITH(sum(mul(m.a(), m.unused())).backward(), Catch::Contains("build the DistributedDataParallel after unfreezing"));
+}
+
+TEST_CASE("check_same_on_all_ranks compares the extremes of int64 alike on every rank", "[mpi]") {
+    const int64_t lowest = std::numeric_limits<int64_t>::min(), highest = std::numeric_limits<int64_t>::max();
+    CHECK_NOTHROW(dist::check_same_on_all_ranks({lowest, highest, 0}, "extremes"));
+    CHECK_THROWS_WITH(dist::check_same_on_all_ranks({dist::rank() == 0 ? lowest : highest}, "extremes"),
+                      Catch::Contains("extremes"));
 }
 
 TEST_CASE("DDP refuses a backward after Module::to changed its parameters' dtype", "[mpi]") {
