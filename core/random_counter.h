@@ -24,6 +24,16 @@ LATTE_HOST_DEVICE inline double uniform(uint64_t state, uint64_t j) {
     return static_cast<double>(draw(state, j) >> 11) * 0x1.0p-53;
 }
 
+// Uniform j scaled to [low, high) in T. Rounding low + (high - low) u to float can give high
+// itself (u within 2^-25 of 1: about once in 3e7 draws), which would break code that turns the
+// draw into an index; such a draw becomes the largest T below high.
+template <class T>
+LATTE_HOST_DEVICE inline T uniform_in(uint64_t state, uint64_t j, double low, double high) {
+    using std::nextafter;
+    const T v = static_cast<T>(low + (high - low) * uniform(state, j));
+    return v < static_cast<T>(high) ? v : nextafter(static_cast<T>(high), static_cast<T>(low));
+}
+
 // The two standard normals of pair p. A first uniform of exactly 0 (odds 2^-53) is nudged to
 // 2^-54 so that log stays finite without a data-dependent redraw.
 LATTE_HOST_DEVICE inline void normal_pair(uint64_t state, uint64_t p, double& c, double& s) {

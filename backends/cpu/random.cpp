@@ -29,7 +29,7 @@ void CpuBackend::fill_uniform(void* dst, DType dtype, int64_t n, uint64_t state,
         T* out = static_cast<T*>(dst);
         parallel_for(n, 8192, [&](int64_t begin, int64_t end) {
             for (int64_t i = begin; i < end; ++i)
-                out[i] = static_cast<T>(low + (high - low) * random::uniform(state, static_cast<uint64_t>(i + 1)));
+                out[i] = random::uniform_in<T>(state, static_cast<uint64_t>(i + 1), low, high);
         });
     });
 }

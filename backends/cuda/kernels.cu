@@ -93,7 +93,7 @@ __global__ void normal_kernel(T* dst, int64_t n, uint64_t state, double mean, do
 
 template <class T>
 __global__ void uniform_kernel(T* dst, int64_t n, uint64_t state, double low, double high) {
-    LATTE_GRID_STRIDE(i, n) dst[i] = static_cast<T>(low + (high - low) * random::uniform(state, uint64_t(i + 1)));
+    LATTE_GRID_STRIDE(i, n) dst[i] = random::uniform_in<T>(state, uint64_t(i + 1), low, high);
 }
 
 template <class T>
