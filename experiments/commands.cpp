@@ -3,6 +3,7 @@
 #include "core/distributed.h"
 
 #include <cmath>
+#include <limits>
 #include <cstdio>
 #include <iostream>
 
@@ -397,14 +398,18 @@ int cmd_compare(int argc, char** argv, int first) {
     std::printf("%5s %14s %14s\n", "seed", "GQA held-out", "MLA held-out");
     double sum_gqa = 0, sum_mla = 0;
     int mla_wins = 0;
-    for (int64_t s = 0; s < seeds; ++s) {
-        c.seed = static_cast<uint64_t>(s);
+    const uint64_t first_seed = c.seed;  // --seed: the seeds are first_seed .. first_seed + seeds - 1
+    LATTE_CHECK(first_seed <= std::numeric_limits<uint64_t>::max() - static_cast<uint64_t>(seeds), "latte compare: "
+                "--seed ", first_seed, " plus --seeds ", seeds, " overflows");
+    for (int64_t i = 0; i < seeds; ++i) {
+        const uint64_t s = first_seed + static_cast<uint64_t>(i);
+        c.seed = s;
         auto teacher = make_teacher(c.sizes, c.seed, c.device);
         c.model = "gqa";
         const double gqa = train_teacher_student(c, *teacher).eval_loss;
         c.model = "mla";
         const double mla = train_teacher_student(c, *teacher).eval_loss;
-        std::printf("%5lld %14.3e %14.3e\n", (long long)s, gqa, mla);
+        std::printf("%5llu %14.3e %14.3e\n", (unsigned long long)s, gqa, mla);
         sum_gqa += gqa;
         sum_mla += mla;
         mla_wins += mla < gqa;

@@ -224,7 +224,9 @@ def read_latte(path):
         if not m or b.get("error_occurred"): continue
         key = (m.group(2), m.group(1), bool(m.group(3)))
         if b.get("label", "").startswith("attention "): paths[key] = b["label"].split()[1]
-        ms = b["real_time"] * scale[b.get("time_unit", "ns")]
+        # The median step (bench_train's median_ms counter), as PyTorch's side reports; older
+        # JSON without it gives Google Benchmark's mean.
+        ms = b["median_ms"] if "median_ms" in b else b["real_time"] * scale[b.get("time_unit", "ns")]
         if b.get("run_type") == "aggregate":
             if b.get("aggregate_name") == "median": medians[key] = ms
         else:

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -102,6 +103,29 @@ TEST_CASE("compare: --r is not a flag, and r = 2*G*d must not exceed D", "[cli]"
     require_refused(cmd_compare, "compare", {"--G", "4"},
                     "latte compare: the equal KV budget r = 2*G*d = 128 exceeds D = 64 (an MLA latent wider than D "
                     "adds nothing: lower --G)");
+}
+
+TEST_CASE("compare: --seed picks the first of the --seeds seeds", "[cli]") {
+    // It used to be ignored: every run started at seed 0.
+    const std::vector<std::string> small{"--D", "16", "--H", "2", "--d", "8", "--G", "1", "--batch", "2",
+                                         "--L", "4", "--steps", "3"};
+    auto rows = [&](std::vector<std::string> extra) {
+        std::vector<std::string> args = small;
+        args.insert(args.end(), extra.begin(), extra.end());
+        const test::CommandOutcome o = test::run_command(cmd_compare, "compare", args);
+        REQUIRE(o.rc == 0);
+        std::vector<std::string> lines;
+        std::istringstream in(o.stdout_text);
+        for (std::string line; std::getline(in, line);) lines.push_back(line);
+        return lines;
+    };
+    const auto two = rows({"--seeds", "2"});
+    const auto from_one = rows({"--seeds", "1", "--seed", "1"});
+    REQUIRE(two.size() == 5);  // header, column names, seeds 0 and 1, mean
+    REQUIRE(from_one.size() == 4);
+    REQUIRE(two[3].rfind("    1 ", 0) == 0);
+    REQUIRE(from_one[2] == two[3]);  // the same numbers for seed 1
+    REQUIRE(from_one[2] != two[2]);
 }
 
 TEST_CASE("a run too big for the machine fails at once with its memory estimate", "[cli]") {
