@@ -170,7 +170,7 @@ def table_md(runs, command):
                   f"{', '.join(map(str, ranks))}); both files evaluated on the same held-out set with "
                   "`latte lm --load FILE --steps 0`.", "",
                   "| task | seed | GQA (no RoPE) held-out accuracy | converted MLA held-out accuracy | "
-                  "KV bytes/token GQA / MLA | same answers right |", "|---|---:|---:|---:|---:|---|"]
+                  "KV bytes/token GQA / MLA | same number right |", "|---|---:|---:|---:|---:|---|"]
         for (task, seed), pair in sorted(checks.items(), key=lambda kv: (tasks.index(kv[0][0]) if kv[0][0] in tasks
                                                                           else 9, kv[0][1])):
             g, m = pair.get(CONVERT_GQA), pair.get(CONVERT_MLA)
