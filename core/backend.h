@@ -130,7 +130,8 @@ public:
     // already checked to lie in range by the op.
     virtual void gather_rows(void* dst, const void* src, const int64_t* ids, DType dtype, int64_t n, int64_t cols);
     virtual void scatter_add_rows(void* dst, const void* src, const int64_t* ids, DType dtype, int64_t n, int64_t cols);
-    // Fused log-softmax + NLL over a contiguous [rows, cols] logits matrix: lse[r] = logsumexp(row r),
+    // Fused log-softmax + NLL over a contiguous [rows, cols] logits matrix: lse[r] = logsumexp(row r)
+    // (float64 whatever the logits' dtype),
     // loss[r] = lse[r] - x[r, t[r]], or 0 where t[r] == ignore_index. Backward:
     // dx[r, c] = g[r] * (exp(x[r, c] - lse[r]) - (c == t[r])), a zero row where t[r] == ignore_index.
     virtual void cross_entropy_fwd(void* loss, void* lse, const void* logits, const int64_t* targets, DType dtype,

@@ -37,7 +37,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
     }
     const Tensor xc = contiguous(logits.detach());
     Tensor losses = Tensor::empty({rows}, logits.options());
-    Tensor lse = Tensor::empty({rows}, logits.options());
+    Tensor lse = Tensor::empty({rows}, TensorOptions(logits.options()).with_dtype(DType::Float64));
     if (rows > 0)
         backend_for(logits.device()).cross_entropy_fwd(losses.view().data, lse.view().data, xc.view().data,
                                                        static_cast<const int64_t*>(tc.view().data), logits.dtype(),

@@ -53,7 +53,7 @@ __global__ void scatter_add_kernel(T* dst, const T* src, const int64_t* ids, int
 }
 
 template <class T>
-__global__ void cross_entropy_fwd_kernel(T* loss, T* lse, const T* x, const int64_t* targets, int64_t cols,
+__global__ void cross_entropy_fwd_kernel(T* loss, double* lse, const T* x, const int64_t* targets, int64_t cols,
                                          int64_t ignore_index) {
     __shared__ double shared[32];
     const T* xr = x + blockIdx.x * cols;
@@ -67,21 +67,22 @@ __global__ void cross_entropy_fwd_kernel(T* loss, T* lse, const T* x, const int6
     if (threadIdx.x == 0) {
         const double z = isfinite(m) ? m + ::log(s) : m;
         const int64_t t = targets[blockIdx.x];
-        lse[blockIdx.x] = static_cast<T>(z);
+        lse[blockIdx.x] = z;
         loss[blockIdx.x] = t == ignore_index ? T(0) : static_cast<T>(z - double(xr[t]));
     }
 }
 
 template <class T>
-__global__ void cross_entropy_bwd_kernel(T* dx, const T* x, const T* lse, const int64_t* targets, const T* g,
+__global__ void cross_entropy_bwd_kernel(T* dx, const T* x, const double* lse, const int64_t* targets, const T* g,
                                          int64_t cols, int64_t ignore_index) {
     const int64_t r = blockIdx.x, t = targets[r];
     const T* xr = x + r * cols;
     T* dr = dx + r * cols;
-    const T scale = g[r], shift = lse[r];
+    const T scale = g[r];
+    const double shift = lse[r];
     for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
         if (t == ignore_index) dr[c] = T(0);
-        else dr[c] = scale * exp(xr[c] - shift) - (c == t ? scale : T(0));
+        else dr[c] = scale * exp(static_cast<T>(double(xr[c]) - shift)) - (c == t ? scale : T(0));
     }
 }
 
@@ -171,7 +172,7 @@ void launch_cross_entropy_fwd(void* loss, void* lse, const void* logits, const i
     dispatch(dtype, [&](auto* tag) {
         using T = elem_t<decltype(tag)>;
         cross_entropy_fwd_kernel<T><<<static_cast<unsigned>(rows), row_threads(cols), 0, stream>>>(
-            static_cast<T*>(loss), static_cast<T*>(lse), static_cast<const T*>(logits), targets, cols, ignore_index);
+            static_cast<T*>(loss), static_cast<double*>(lse), static_cast<const T*>(logits), targets, cols, ignore_index);
     });
     LATTE_CUDA_CHECK_LAUNCH("cross_entropy forward kernel");
 }
@@ -183,7 +184,7 @@ void launch_cross_entropy_bwd(void* dx, const void* logits, const void* lse, con
     dispatch(dtype, [&](auto* tag) {
         using T = elem_t<decltype(tag)>;
         cross_entropy_bwd_kernel<T><<<static_cast<unsigned>(rows), row_threads(cols), 0, stream>>>(
-            static_cast<T*>(dx), static_cast<const T*>(logits), static_cast<const T*>(lse), targets,
+            static_cast<T*>(dx), static_cast<const T*>(logits), static_cast<const double*>(lse), targets,
             static_cast<const T*>(g), cols, ignore_index);
     });
     LATTE_CUDA_CHECK_LAUNCH("cross_entropy backward kernel");
