@@ -20,18 +20,14 @@ Backend& backend_for(Device device) {
     LATTE_FAIL("device: unknown device type");
 }
 
-void check_gemm_fits_int32(const char* where, int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb,
-                           int64_t ldc, int64_t batches) {
+void check_blas_gemm(const char* where, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t lda,
+                     int64_t ldb, int64_t ldc, int64_t batches) {
     constexpr int64_t limit = std::numeric_limits<int32_t>::max();
     LATTE_CHECK(m <= limit && n <= limit && k <= limit && lda <= limit && ldb <= limit && ldc <= limit &&
                     batches <= limit,
                 where, ": a product of (", m, "x", k, ") and (", k, "x", n, ") with leading dimensions ", lda, ", ",
                 ldb, ", ", ldc, " over ", batches, " batches has a size past 2^31 - 1, which this BLAS takes as "
                 "a 32-bit int; split the product into smaller ones");
-}
-
-void check_gemm_leading_dims(const char* where, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                             int64_t lda, int64_t ldb, int64_t ldc) {
     const int64_t row_a = std::max<int64_t>(1, trans_a ? m : k), row_b = std::max<int64_t>(1, trans_b ? k : n);
     LATTE_CHECK(lda >= row_a && ldb >= row_b && ldc >= std::max<int64_t>(1, n), where, ": leading dimensions ", lda,
                 ", ", ldb, ", ", ldc, " for a product of (", m, "x", k, ")", trans_a ? " (transposed)" : "", " and (",

@@ -49,16 +49,15 @@ struct GemmArgs {
     std::vector<int64_t> a_offsets, b_offsets, c_offsets;  // one per batch, same length
 };
 
-// BLAS libraries with 32-bit sizes (Debian's LP64 OpenBLAS, cuBLAS's classic API) would wrap a
-// size, leading dimension or batch count past 2^31 - 1 into garbage: refuse such a gemm instead.
-// `where` names the caller in the error.
-void check_gemm_fits_int32(const char* where, int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb,
-                           int64_t ldc, int64_t batches = 1);
-// BLAS's rule for row-major leading dimensions: each at least the stored row's length (A: k, or m
-// when transposed; B: n, or k when transposed; C: n; and at least 1). OpenBLAS skips a call that
-// breaks it with a note on stderr and leaves C as it was, so such a gemm is refused instead.
-void check_gemm_leading_dims(const char* where, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                             int64_t lda, int64_t ldb, int64_t ldc);
+// The arguments of one row-major gemm, checked before BLAS sees them; `where` names the caller in
+// the error. Refused:
+//  - a size, leading dimension or batch count past 2^31 - 1, which BLAS libraries with 32-bit
+//    sizes (Debian's LP64 OpenBLAS, cuBLAS's classic API) would wrap into garbage;
+//  - a leading dimension below its stored row's length (A: k, or m when transposed; B: n, or k
+//    when transposed; C: n; and at least 1), a call OpenBLAS skips with a note on stderr,
+//    leaving C as it was.
+void check_blas_gemm(const char* where, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t lda,
+                     int64_t ldb, int64_t ldc, int64_t batches = 1);
 
 // The scalars of one Adam/AdamW step (bias1 = 1 - beta1^t, bias2 = 1 - beta2^t).
 struct AdamStep {

@@ -103,30 +103,38 @@ void load_parameters(nn::Module& module, const TrainCheckpoint& c, const std::st
     for (const auto& [name, p] : params) copy_(p, to(saved.at(name), p.device()));
 }
 
+namespace {
+
+using Config = std::map<std::string, std::string>;
+
+// m[key], or "(none)" when m has no such key.
+std::string entry(const Config& m, const std::string& key) {
+    auto it = m.find(key);
+    return it == m.end() ? std::string("(none)") : it->second;
+}
+
+// Every key of a or of b, in order: what two configs are compared over.
+std::set<std::string> keys_of_both(const Config& a, const Config& b) {
+    std::set<std::string> keys;
+    for (const auto& [key, _] : a) keys.insert(key);
+    for (const auto& [key, _] : b) keys.insert(key);
+    return keys;
+}
+
+}  // namespace
+
 void check_resumable(const std::map<std::string, std::string>& saved,
                      const std::map<std::string, std::string>& current, const std::string& path) {
-    auto value = [](const std::map<std::string, std::string>& m, const std::string& key) {
-        auto it = m.find(key);
-        return it == m.end() ? std::string("(none)") : (it->second.empty() ? std::string("(none)") : it->second);
+    auto value = [](const Config& m, const std::string& key) {  // an empty flag reads as none too
+        const std::string v = entry(m, key);
+        return v.empty() ? std::string("(none)") : v;
     };
-    std::set<std::string> keys;
-    for (const auto& [key, _] : saved) keys.insert(key);
-    for (const auto& [key, _] : current) keys.insert(key);
-    for (const std::string& key : keys)
+    for (const std::string& key : keys_of_both(saved, current))
         LATTE_CHECK(value(saved, key) == value(current, key), "latte train: cannot resume from ", path,
                     ": it was written with --", key, " ", value(saved, key), ", this run has --", key, " ",
                     value(current, key), " (resume with the same flags; only --steps, --device and the output "
                     "flags may change)");
 }
-
-namespace {
-
-std::string entry(const std::map<std::string, std::string>& m, const std::string& key) {
-    auto it = m.find(key);
-    return it == m.end() ? std::string("(none)") : it->second;
-}
-
-}  // namespace
 
 void check_resumable_optimizer(const TrainCheckpoint& c, const nn::Optimizer& optimizer, bool every_parameter_steps,
                                const std::string& who, const std::string& path) {
@@ -181,10 +189,7 @@ void check_resumable_optimizer(const TrainCheckpoint& c, const nn::Optimizer& op
 void check_module_config(const std::map<std::string, std::string>& saved,
                          const std::map<std::string, std::string>& current, const std::string& who,
                          const std::string& path) {
-    std::set<std::string> keys;
-    for (const auto& [key, _] : saved) keys.insert(key);
-    for (const auto& [key, _] : current) keys.insert(key);
-    for (const std::string& key : keys)
+    for (const std::string& key : keys_of_both(saved, current))
         LATTE_CHECK(entry(saved, key) == entry(current, key), who, ": cannot resume from ", path, ": its module.", key,
                     " is ", entry(saved, key), ", the model has ", entry(current, key));
 }

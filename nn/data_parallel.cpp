@@ -111,6 +111,18 @@ struct DistributedDataParallel::Impl {
     // At the end of backward: a parameter that got no gradient on this rank adds zeros (or the
     // gradient it accumulated under no_sync); then wait for every bucket and copy the averages
     // into the gradients. A parameter no rank produced a gradient for keeps none, as in one process.
+    // An all-reduce still in flight writes into its bucket: wait for every launched one before the
+    // buckets are reused or freed (their errors are moot by then).
+    void wait_for_launched_buckets() {
+        for (Bucket& b : buckets) {
+            if (!b.launched) continue;
+            try {
+                b.work.wait();
+            } catch (const Error&) {
+            }
+        }
+    }
+
     void finish_backward() {
         try {
             average_gradients();
@@ -119,13 +131,7 @@ struct DistributedDataParallel::Impl {
             // the group, so none pairs with another rank's unrelated collective; wait them out,
             // and refuse every later backward.
             broken = true;
-            for (Bucket& b : buckets) {
-                if (!b.launched) continue;
-                try {
-                    b.work.wait();
-                } catch (const Error&) {
-                }
-            }
+            wait_for_launched_buckets();
             throw;
         }
     }
@@ -218,10 +224,9 @@ DistributedDataParallel::DistributedDataParallel(Module& module, DataParallelOpt
         }
         // Frozen parameters too (a frozen embedding, say): every rank must run the same model.
         for (const auto& [name, p] : impl_->frozen) {
-            Tensor copy = contiguous(p.detach());
-            if (copy.storage() == p.storage()) copy = clone(copy);
-            distributed::broadcast(copy, 0);
-            copy_(p, copy);
+            Tensor data = contiguous(p.detach());  // the parameter itself when it is contiguous
+            distributed::broadcast(data, 0);
+            if (data.storage() != p.storage()) copy_(p, data);
         }
     }
     for (size_t i = 0; i < impl_->slots.size(); ++i) {
@@ -232,14 +237,7 @@ DistributedDataParallel::DistributedDataParallel(Module& module, DataParallelOpt
 
 DistributedDataParallel::~DistributedDataParallel() {
     for (size_t i = 0; i < impl_->slots.size(); ++i) impl_->slots[i].param.remove_post_accumulate_grad_hook(impl_->hooks[i]);
-    // An all-reduce still in flight writes into a bucket: wait for it (errors are moot here).
-    for (Impl::Bucket& b : impl_->buckets) {
-        if (!b.launched) continue;
-        try {
-            b.work.wait();
-        } catch (const Error&) {
-        }
-    }
+    impl_->wait_for_launched_buckets();
 }
 
 Module& DistributedDataParallel::module() const { return impl_->module; }

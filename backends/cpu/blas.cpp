@@ -61,8 +61,7 @@ constexpr int64_t kGemmGrain = 1 << 20;
 template <class T>
 void gemm_tile(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
                const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
-    check_gemm_fits_int32("matmul (OpenBLAS)", m, n, k, lda, ldb, ldc);
-    check_gemm_leading_dims("matmul (OpenBLAS)", trans_a, trans_b, m, n, k, lda, ldb, ldc);
+    check_blas_gemm("matmul (OpenBLAS)", trans_a, trans_b, m, n, k, lda, ldb, ldc);
     const OpenBlas& lib = openblas();
     single_threaded(lib);
     const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
@@ -105,7 +104,7 @@ BlasInfo blas_info() {
 }
 
 void direct_sgemm(int threads, int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c) {
-    check_gemm_fits_int32("direct_sgemm", m, n, k, k, n, n);
+    check_blas_gemm("direct_sgemm", false, false, m, n, k, k, n, n);
     const OpenBlas& lib = openblas();
     if (lib.set_threads) lib.set_threads(threads);
     lib.sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(m), static_cast<blasint>(n),

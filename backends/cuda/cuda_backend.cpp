@@ -45,9 +45,8 @@ private:
 template <class T>
 void gemm_typed(CudaBackend& backend, cublasHandle_t handle, HostStaging& staging, cudaStream_t stream,
                 const GemmArgs& g) {
-    check_gemm_fits_int32("matmul (cuBLAS)", g.m, g.n, g.k, g.lda, g.ldb, g.ldc,
-                          static_cast<int64_t>(g.c_offsets.size()));
-    check_gemm_leading_dims("matmul (cuBLAS)", g.trans_a, g.trans_b, g.m, g.n, g.k, g.lda, g.ldb, g.ldc);
+    check_blas_gemm("matmul (cuBLAS)", g.trans_a, g.trans_b, g.m, g.n, g.k, g.lda, g.ldb, g.ldc,
+                    static_cast<int64_t>(g.c_offsets.size()));
     const cublasOperation_t ta = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
     const cublasOperation_t tb = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
     const int m = static_cast<int>(g.m), n = static_cast<int>(g.n), k = static_cast<int>(g.k);

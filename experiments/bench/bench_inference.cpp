@@ -14,6 +14,7 @@
 
 #include "core/autograd.h"
 #include "core/cuda.h"
+#include "experiments/bench/timed_steps.h"
 #include "experiments/inference.h"
 #include "nn/absorbed.h"
 #include "nn/decode.h"
@@ -49,9 +50,7 @@ void BM_part13_forward(benchmark::State& state) {
         ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
         benchmark::DoNotOptimize(out.view().data);
     }
-    std::sort(ms.begin(), ms.end());
-    const size_t half = ms.size() / 2;
-    state.counters["median_ms"] = ms.size() % 2 ? ms[half] : (ms[half - 1] + ms[half]) / 2;
+    bench::report_median_ms(state, ms);  // sorts ms
     state.counters["min_ms"] = ms.front();
     const experiments::AbsorbGflop gflop = experiments::absorb_gflop(c);
     const double work = path == 0 ? gflop.vanilla : path == 1 ? gflop.precomputed : gflop.factored;

@@ -14,6 +14,15 @@
 
 namespace latte::bench {
 
+// Sorts the per-iteration wall times `ms` and reports their median as the counter median_ms,
+// beside Google Benchmark's mean (Time).
+inline void report_median_ms(benchmark::State& state, std::vector<double>& ms) {
+    if (ms.empty()) return;
+    std::sort(ms.begin(), ms.end());
+    const size_t half = ms.size() / 2;
+    state.counters["median_ms"] = ms.size() % 2 ? ms[half] : (ms[half - 1] + ms[half]) / 2;
+}
+
 // Runs `step` under `state` and reports, per step: median_ms (the median step; Time is
 // Google Benchmark's mean, and the number of steps is its Iterations), tokens (a rate), peak_MiB (allocated during
 // a step beyond what was live before: weights and optimizer state), peak_total_MiB (with them,
@@ -32,9 +41,7 @@ inline void run_timed_steps(benchmark::State& state, Device device, const std::f
         ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     }
     const MemoryStats after = memory_stats(device);
-    std::sort(ms.begin(), ms.end());
-    const size_t half = ms.size() / 2;
-    if (!ms.empty()) state.counters["median_ms"] = ms.size() % 2 ? ms[half] : (ms[half - 1] + ms[half]) / 2;
+    report_median_ms(state, ms);
     auto mib = [](int64_t bytes) { return std::round(double(bytes) / (1 << 20) * 10) / 10; };  // 0.1 MiB
     state.counters["new_blocks"] = double(after.system_allocations - before.system_allocations);
     state.counters["peak_MiB"] = mib(after.peak_bytes - before.live_bytes);

@@ -17,14 +17,14 @@ namespace {
 constexpr int64_t kPast = int64_t{1} << 31;  // 2^31, one past the largest int32
 }
 
-TEST_CASE("check_gemm_fits_int32 refuses every size past 2^31 - 1 and names it", "[backends][blas]") {
+TEST_CASE("check_blas_gemm refuses every size past 2^31 - 1 and names it", "[backends][blas]") {
     const int64_t ok = kPast - 1;
-    REQUIRE_NOTHROW(check_gemm_fits_int32("t", ok, ok, ok, ok, ok, ok, ok));
+    REQUIRE_NOTHROW(check_blas_gemm("t", false, false, ok, ok, ok, ok, ok, ok, ok));
     for (int which = 0; which < 7; ++which) {
         int64_t v[7] = {4, 5, 6, 6, 5, 5, 3};
         v[which] = kPast;
         try {
-            check_gemm_fits_int32("matmul (test)", v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+            check_blas_gemm("matmul (test)", false, false, v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
             FAIL("size " << which << " at 2^31 was accepted");
         } catch (const Error& e) {
             const std::string msg = e.what();
