@@ -23,6 +23,7 @@
 #include "nn/data_parallel.h"
 #include "nn/param_groups.h"
 #include "nn/serialize.h"
+#include "nn/state_text.h"
 #include "ops/ops.h"
 
 namespace latte::experiments {
@@ -100,6 +101,53 @@ const std::string kCorrectKey = "lm.answers_correct";
 // The first evaluated step with held-out accuracy >= 99%, when reached: it too must survive a resume.
 const std::string kSteps99Key = "lm.steps_to_99";
 constexpr double kTargetAccuracy = 0.99;
+// The held-out evaluations so far ("lm.held_out": step/correct/total, comma-separated), for eval.csv.
+const std::string kHeldOutKey = "lm.held_out";
+
+struct HeldOutPoint {
+    int64_t step = 0, correct = 0, total = 0;
+};
+
+std::string join_held_out(const std::vector<HeldOutPoint>& points) {
+    std::string s;
+    for (const HeldOutPoint& p : points) {
+        if (!s.empty()) s += ',';
+        s += std::to_string(p.step);
+        s += '/';
+        s += std::to_string(p.correct);
+        s += '/';
+        s += std::to_string(p.total);
+    }
+    return s;
+}
+
+// Checked against the run: steps rising within 1..step, 0 <= correct <= total, total > 0.
+std::vector<HeldOutPoint> split_held_out(const std::string& text, int64_t step, const std::string& where) {
+    std::vector<HeldOutPoint> out;
+    std::stringstream in(text);
+    std::string cell;
+    while (std::getline(in, cell, ',')) {
+        HeldOutPoint p;
+        char a = 0, b = 0;
+        std::stringstream parts(cell);
+        std::string rest;
+        const bool parsed = static_cast<bool>(parts >> p.step >> a >> p.correct >> b >> p.total) && a == '/' &&
+                            b == '/' && !(parts >> rest);
+        LATTE_CHECK(parsed && p.step >= 1 && p.step <= step && (out.empty() || p.step > out.back().step) &&
+                        p.total > 0 && p.correct >= 0 && p.correct <= p.total,
+                    where, ": bad ", kHeldOutKey, " entry '", cell, "'");
+        out.push_back(p);
+    }
+    return out;
+}
+
+void write_held_out_csv(const std::string& path, const std::vector<HeldOutPoint>& points) {
+    std::ostringstream out;
+    out << "step,held_out_accuracy,held_out_correct,held_out_total\n";
+    for (const HeldOutPoint& p : points)
+        out << p.step << "," << double(p.correct) / double(p.total) << "," << p.correct << "," << p.total << "\n";
+    write_file_atomically(path, out.str(), "latte lm: eval.csv");
+}
 
 std::string join_counts(const std::vector<int64_t>& counts) {
     std::string s;
@@ -167,15 +215,43 @@ nn::DecoderLMConfig config_from_flags(const cli::Args& args, const std::string& 
         args.refuse("rope", "with --attention " + attention +
                                 " (mla has no RoPE on q and k; mla_rope's decoupled RoPE is always on)");
     c.rope = rope == "on";
+    const bool latent = attention == "mla" || attention == "mla_rope";
+    const std::string norm = args.str("latent-norm");
+    LATTE_CHECK(norm == "on" || norm == "off", who, ": --latent-norm must be on or off, got '", norm, "'");
+    if (!latent) {
+        args.refuse("latent-norm", "with --attention " + attention + " (only mla and mla_rope have a latent)");
+        args.refuse("q-rank", "with --attention " + attention + " (only mla and mla_rope compress their queries)");
+    }
+    c.latent_norm = latent && norm == "on";
+    c.q_rank = latent ? args.integer("q-rank", 0) : 0;
+    c.rope_pairing = parse_rope_pairing(args.str("rope-pairing"), who + ": --rope-pairing");
+    if (attention == "mla" || !c.rope)
+        args.refuse("rope-pairing", "without RoPE (--attention " + attention + (attention == "mla" ? "" : " --rope off") + ")");
     c.vocab = args.integer("vocab", 2);
     return c;
 }
+
+// The learning-rate schedule of a run: nn::WarmupCosine over `steps` (a linear warm-up to lr, then
+// cosine decay to min_ratio * lr, reached at the last step), or constant after the warm-up.
+struct Schedule {
+    double lr = 0, min_ratio = 0.1;
+    int64_t warmup = 0, steps = 0;
+    bool cosine = true;
+    // The rate of step k (1-based); 0 gives the base rate (no step taken yet).
+    double at(int64_t k) const {
+        if (k <= 0) return lr;
+        if (!cosine) return k < warmup ? lr * double(k + 1) / double(warmup) : lr;
+        return nn::WarmupCosine(lr, warmup, steps, min_ratio * lr).lr_at(k);
+    }
+};
 
 }  // namespace
 
 int cmd_lm(int argc, char** argv, int first) {
     std::vector<cli::Flag> flags{
-        {"task", "recall", "recall, copy or modadd (experiments/lm_tasks.h)"},
+        {"task", "recall", "recall, copy, modadd or mqar (experiments/lm_tasks.h)"},
+        {"pairs", "8", "mqar: key-value pairs per sequence (N)"},
+        {"queries", "0", "mqar: keys queried after them (Q, 1..N; 0: N)"},
         {"attention", "mha", "mha, gqa, mla or mla_rope"},
         {"layers", "2", "transformer blocks"},
         {"D", "128", "model width"},
@@ -185,12 +261,21 @@ int cmd_lm(int argc, char** argv, int first) {
         {"d_R", "8", "decoupled RoPE dim of mla_rope (even)"},
         {"rope", "on", "RoPE on q and k of mha and gqa: on or off (off: no positional encoding; a gqa model then "
                        "converts exactly to MLA with latte convert)"},
+        {"latent-norm", "on", "mla and mla_rope: RMSNorm on the latent c_KV, as DeepSeek-V2 (off: the spec's MLA)"},
+        {"q-rank", "0", "mla and mla_rope: compress the queries to this rank, with an RMSNorm (0: no compression)"},
+        {"rope-pairing", "rotate_half", "RoPE feature pairs: rotate_half (i, i + d/2; Llama, Hugging Face) or "
+                                        "interleaved (2i, 2i+1; GPT-J, DeepSeek's reference model)"},
         {"vocab", "32", "vocabulary size"},
-        {"L", "0", "sequence length (0: the task's default, 17 for recall and copy, 4 for modadd)"},
+        {"L", "0", "sequence length (0: the task's default: 17 for recall and copy, 4 for modadd, 2(N + Q) for mqar)"},
         {"batch", "32", "sequences per step"},
         {"steps", "1000", "training steps (0 with --load: only evaluate the loaded model)"},
-        {"lr", "0.001", "AdamW learning rate"},
+        {"lr", "0.001", "AdamW peak learning rate"},
         {"weight-decay", "0.1", "AdamW weight decay of matrices (none on norms and embeddings)"},
+        {"beta2", "0.95", "AdamW beta2 (beta1 is 0.9)"},
+        {"warmup", "auto", "linear warm-up steps (auto: 10% of --steps, at most 100)"},
+        {"schedule", "cosine", "after the warm-up: cosine (decay to --min-lr-ratio x --lr at the last step) or constant"},
+        {"min-lr-ratio", "0.1", "the cosine schedule's final rate, as a fraction of --lr"},
+        {"clip", "1.0", "clip the gradients' global norm to this (0: no clipping)"},
         {"seed", "0", "random seed (weights, training batches and the held-out set)"},
         {"eval-every", "200", "print progress with held-out accuracy every N steps (0: only at the end)"},
         {"eval-batches", "4", "held-out batches (of --batch sequences) for held-out loss and accuracy"},
@@ -217,7 +302,8 @@ int cmd_lm(int argc, char** argv, int first) {
     const std::string load = args.str("load");
     nn::DecoderLMConfig c;
     if (!load.empty()) {  // the file gives the model: the model's flags would be ignored
-        for (const char* flag : {"attention", "layers", "D", "H", "G", "r", "d_R", "vocab", "rope"})
+        for (const char* flag :
+             {"attention", "layers", "D", "H", "G", "r", "d_R", "vocab", "rope", "latent-norm", "q-rank", "rope-pairing"})
             args.refuse(flag, "with --load (the file gives the model and its sizes)");
         args.refuse("resume", "with --load (a checkpoint holds its own weights)");
         c = nn::decoder_lm_file_config(load);
@@ -229,8 +315,17 @@ int cmd_lm(int argc, char** argv, int first) {
     // Whether the model has rotary dims (DecoderLM's rule: mla never, mla_rope always).
     const bool has_rope = c.attention == nn::AttentionKind::MLARoPE || (c.attention != nn::AttentionKind::MLA && c.rope);
     spec.vocab = c.vocab;
+    if (spec.task == LMTask::MQAR) {
+        spec.pairs = args.integer("pairs", 1, int64_t{1} << 20);
+        spec.queries = args.integer("queries", 0, spec.pairs);
+        if (spec.queries == 0) spec.queries = spec.pairs;
+    } else {
+        args.refuse("pairs", "with --task " + lm_task_name(spec.task) + " (only mqar has key-value pairs to set)");
+        args.refuse("queries", "with --task " + lm_task_name(spec.task) + " (only mqar has several queries)");
+        spec.pairs = spec.queries = 0;
+    }
     spec.length = args.integer("L", 0);
-    if (spec.length == 0) spec.length = spec.task == LMTask::ModAdd ? 4 : 17;
+    if (spec.length == 0) spec.length = lm_default_length(spec);
     spec.batch = args.integer("batch", 1);
     check_lm_task(spec, who);
     // Under mpirun: data-parallel, each rank on its shard of every batch; rank 0 writes the files.
@@ -242,11 +337,31 @@ int cmd_lm(int argc, char** argv, int first) {
     const int64_t steps = args.integer("steps", load.empty() ? 1 : 0);
     const bool eval_only = steps == 0;  // only with --load
     if (eval_only)
-        for (const char* flag : {"lr", "weight-decay", "checkpoint", "checkpoint-every"})
+        for (const char* flag : {"lr", "weight-decay", "checkpoint", "checkpoint-every", "beta2", "warmup", "schedule",
+                                 "min-lr-ratio", "clip"})
             args.refuse(flag, "with --steps 0 (the loaded model is only evaluated)");
     const double lr = args.number("lr", true);
     const double weight_decay = args.number("weight-decay");
     LATTE_CHECK(weight_decay >= 0, who, ": --weight-decay must be non-negative, got ", weight_decay);
+    const double beta2 = args.number("beta2");
+    LATTE_CHECK(beta2 >= 0 && beta2 < 1, who, ": --beta2 must be in [0, 1), got ", beta2);
+    const double clip = args.number("clip");
+    LATTE_CHECK(clip >= 0, who, ": --clip must be 0 (off) or positive, got ", clip);
+    Schedule schedule;
+    schedule.lr = lr;
+    schedule.steps = steps;
+    const std::string schedule_name = args.str("schedule");
+    LATTE_CHECK(schedule_name == "cosine" || schedule_name == "constant", who,
+                ": --schedule must be cosine or constant, got '", schedule_name, "'");
+    schedule.cosine = schedule_name == "cosine";
+    schedule.min_ratio = args.number("min-lr-ratio");
+    LATTE_CHECK(schedule.min_ratio >= 0 && schedule.min_ratio <= 1, who, ": --min-lr-ratio must be in [0, 1], got ",
+                schedule.min_ratio);
+    if (!schedule.cosine && args.given("min-lr-ratio"))
+        args.refuse("min-lr-ratio", "with --schedule constant (it is the cosine schedule's end)");
+    schedule.warmup = args.str("warmup") == "auto" ? std::min<int64_t>(100, steps / 10) : args.integer("warmup", 0);
+    LATTE_CHECK(schedule.warmup < std::max<int64_t>(steps, 1), who, ": --warmup ", schedule.warmup,
+                " must be below --steps ", steps);
     // The four streams are seeds 4*seed + k: past 2^62 - 1 they would wrap onto a smaller seed's run.
     const uint64_t seed = static_cast<uint64_t>(args.integer("seed", 0, (int64_t{1} << 62) - 1));
     const int64_t eval_every = args.integer("eval-every", 0);
@@ -263,7 +378,7 @@ int cmd_lm(int argc, char** argv, int first) {
     const std::string dir = cli::prepare_run_dir(
         args, "out", run,
         eval_only ? std::vector<std::string>{"summary.json"}
-                  : std::vector<std::string>{"loss.csv", "loss.svg", "accuracy.svg", "summary.json"});
+                  : std::vector<std::string>{"loss.csv", "loss.svg", "accuracy.svg", "eval.csv", "summary.json"});
     const std::string save = args.str("save"), resume = args.str("resume");
     const int64_t checkpoint_every = args.integer("checkpoint-every", 0);
     const std::string checkpoint = eval_only                 ? std::string()
@@ -276,7 +391,7 @@ int cmd_lm(int argc, char** argv, int first) {
         const std::vector<std::pair<std::string, std::string>> outputs{
             {"--save", save}, {"--checkpoint", checkpoint}, {"--out's loss.csv", dir + "/loss.csv"},
             {"--out's loss.svg", dir + "/loss.svg"}, {"--out's accuracy.svg", dir + "/accuracy.svg"},
-            {"--out's summary.json", dir + "/summary.json"}};
+            {"--out's summary.json", dir + "/summary.json"}, {"--out's eval.csv", dir + "/eval.csv"}};
         for (size_t i = 0; i < outputs.size(); ++i) {
             for (size_t j = i + 1; j < outputs.size(); ++j)
                 LATTE_CHECK(outputs[i].second.empty() || !same_path(outputs[i].second, outputs[j].second), who, ": ",
@@ -291,22 +406,53 @@ int cmd_lm(int argc, char** argv, int first) {
         }
     }
     // What a resumed run must share with the saved one (everything but the length and the outputs).
-    const std::map<std::string, std::string> run_config{
+    std::map<std::string, std::string> run_config{
         {"task", lm_task_name(spec.task)}, {"attention", attention}, {"layers", std::to_string(c.layers)},
         {"D", std::to_string(c.width)}, {"H", std::to_string(c.heads)}, {"G", std::to_string(attention == "gqa" ? c.kv_heads : 0)},
         {"r", std::to_string(c.rank)}, {"d_R", std::to_string(c.rope_dim)}, {"vocab", std::to_string(c.vocab)},
         {"L", std::to_string(spec.length)}, {"batch", std::to_string(spec.batch)}, {"lr", args.str("lr")},
         {"weight-decay", args.str("weight-decay")}, {"seed", std::to_string(seed)},
-        {"rope", has_rope ? "on" : "off"}};
+        {"rope", has_rope ? "on" : "off"}, {"rope-pairing", has_rope ? rope_pairing_name(c.rope_pairing) : "rotate_half"},
+        {"latent-norm", c.latent_norm ? "on" : "off"}, {"q-rank", std::to_string(c.q_rank)},
+        {"pairs", std::to_string(spec.pairs)}, {"queries", std::to_string(spec.queries)},
+        {"beta2", nn::state_text::from_double(beta2)}, {"clip", nn::state_text::from_double(clip)},
+        {"warmup", std::to_string(schedule.warmup)}, {"schedule", schedule_name},
+        // The cosine schedule is laid over the run's length, so that length is part of the run.
+        {"schedule-steps", schedule.cosine ? std::to_string(steps) : "0"},
+        {"min-lr-ratio", schedule.cosine ? nn::state_text::from_double(schedule.min_ratio) : "0"}};
+    // What a checkpoint from before an entry had: its run used that entry's old behaviour.
+    const std::map<std::string, std::string> before_entry{
+        {"rope", attention == "mla" ? "off" : "on"}, {"rope-pairing", "rotate_half"}, {"latent-norm", "off"},
+        {"q-rank", "0"}, {"pairs", "0"}, {"queries", "0"}, {"beta2", "0.999"}, {"clip", "0"}, {"warmup", "0"},
+        {"schedule", "constant"}, {"schedule-steps", "0"}, {"min-lr-ratio", "0"}};
     TrainCheckpoint saved;
     if (!resume.empty()) {
         saved = load_checkpoint(resume);
+        // A cosine schedule keeps the length it was laid over when --steps grows (as PyTorch's
+        // T_max): the added steps run at its final rate. --warmup auto keeps the run's warm-up.
+        if (auto it = saved.run_config.find("warmup"); it != saved.run_config.end() && args.str("warmup") == "auto") {
+            LATTE_CHECK(parse_int(it->second, schedule.warmup) && schedule.warmup >= 0 && schedule.warmup < steps, who,
+                        ": cannot resume from ", resume, ": its warmup '", it->second,
+                        "' is not an integer in [0, --steps ", steps, ")");
+            run_config["warmup"] = it->second;
+        }
+        if (auto it = saved.run_config.find("schedule-steps"); it != saved.run_config.end() && schedule.cosine) {
+            int64_t laid = 0;
+            LATTE_CHECK(parse_int(it->second, laid) && laid > schedule.warmup && laid <= steps, who, ": cannot resume "
+                        "from ", resume, ": its schedule-steps '", it->second, "' is not an integer in (--warmup ",
+                        schedule.warmup, ", --steps ", steps, "]");
+            schedule.steps = laid;
+            run_config["schedule-steps"] = it->second;
+        }
         for (const auto& [key, value] : run_config) {
             auto it = saved.run_config.find(key);
-            // Checkpoints from before --rope had none: RoPE was on except for mla.
+            auto old = before_entry.find(key);
             const std::string was = it != saved.run_config.end() ? it->second
-                                    : key == "rope"              ? (attention == "mla" ? "off" : "on")
+                                    : old != before_entry.end()  ? old->second
                                                                  : "(none)";
+            LATTE_CHECK(key != "schedule-steps" || was == value, who, ": cannot resume from ", resume,
+                        ": its cosine schedule was laid over --steps ", was, ", this run has --steps ", steps,
+                        " (resume with the same --steps, or train with --schedule constant to extend runs)");
             LATTE_CHECK(was == value, who, ": cannot resume from ", resume, ": it was written with --", key, " ", was,
                         ", this run has --", key, " ", value,
                         " (resume with the same flags; only --steps and the output flags may change)");
@@ -323,15 +469,25 @@ int cmd_lm(int argc, char** argv, int first) {
     const uint64_t held_out_seed = seed * 4 + 2, prompt_seed = seed * 4 + 3;
     nn::DecoderLM model(c, init);
     if (!load.empty()) nn::load(model, load);
-    nn::AdamW optimizer(nn::param_groups(model, weight_decay), lr);
+    nn::AdamW optimizer(nn::param_groups(model, weight_decay), lr, nn::AdamOptions{0.9, beta2, 1e-8, 0.01});
     std::vector<double> losses, accuracies;
     std::vector<int64_t> correct;  // answers right per training step
     std::optional<int64_t> steps_to_99;
-    const int64_t answers_per_step = spec.batch * lm_answer_length(spec);
+    std::vector<HeldOutPoint> held_out;  // every evaluation during training
+    const int64_t answers_per_step = spec.batch * lm_answers_per_sequence(spec);
     int64_t start_step = 0;
     if (!resume.empty()) {
         // The optimizer state must be this run's own (its lr, decays and step counts); every parameter
         // of a DecoderLM gets a gradient at every step. The model is built from module.*, so it matches.
+        optimizer.set_lr(schedule.at(saved.step));  // the rate its last step used, as the state holds
+        {
+            const std::string theirs = saved.optimizer.metadata.count("lr") ? saved.optimizer.metadata.at("lr") : "";
+            double was = 0;
+            LATTE_CHECK(parse_double(theirs, was) && was == optimizer.lr(), who, ": cannot resume from ", resume,
+                        ": its optimizer.lr is ", theirs.empty() ? "missing" : theirs, ", but this run's --lr ", lr,
+                        " and schedule give ", optimizer.lr(), " at step ", saved.step,
+                        " (a resumed run keeps the run's learning rate)");
+        }
         check_resumable_optimizer(saved, optimizer, /*every_parameter_steps=*/true, who, resume);
         load_parameters(model, saved, resume);
         optimizer.load_state_dict(saved.optimizer);
@@ -350,6 +506,8 @@ int cmd_lm(int argc, char** argv, int first) {
                         kSteps99Key, " '", s99->second, "'");
             steps_to_99 = v;
         }
+        if (auto h = saved.module_config.find(kHeldOutKey); h != saved.module_config.end())
+            held_out = split_held_out(h->second, saved.step, who + ": " + resume);
         start_step = saved.step;
     }
     auto write_checkpoint = [&](int64_t steps_done) {
@@ -357,23 +515,35 @@ int cmd_lm(int argc, char** argv, int first) {
         std::map<std::string, std::string> module_config = model.config();
         module_config[kCorrectKey] = join_counts(correct);
         if (steps_to_99) module_config[kSteps99Key] = std::to_string(*steps_to_99);
+        module_config[kHeldOutKey] = join_held_out(held_out);
         save_checkpoint(checkpoint, {steps_done, losses, model.named_parameters(), module_config,
                                      optimizer.state_dict(), data.state(), run_config});
     };
     int64_t parameters = 0;
     for (const auto& [_, p] : model.named_parameters()) parameters += p.numel();
-    std::printf("lm %s, %s attention%s: %lld layers, D=%lld H=%lld%s, vocab %lld, L %lld, batch %lld, %lld steps, "
+    std::string sizes = attention == "gqa"        ? " G=" + std::to_string(c.kv_heads)
+                        : attention == "mla"      ? " r=" + std::to_string(c.rank)
+                        : attention == "mla_rope" ? " r=" + std::to_string(c.rank) + " d_R=" + std::to_string(c.rope_dim)
+                                                  : "";
+    if (attention == "mla" || attention == "mla_rope") {
+        sizes += c.latent_norm ? ", latent norm" : ", no latent norm";
+        if (c.q_rank > 0) sizes += ", q_rank=" + std::to_string(c.q_rank);
+    }
+    if (has_rope && c.rope_pairing != RoPEPairing::RotateHalf) sizes += ", interleaved RoPE";
+    const std::string task_sizes = spec.task == LMTask::MQAR ? " (" + std::to_string(spec.pairs) + " pairs, " +
+                                                                   std::to_string(spec.queries) + " queries)"
+                                                             : "";
+    std::printf("lm %s%s, %s attention%s: %lld layers, D=%lld H=%lld%s, vocab %lld, L %lld, batch %lld, %lld steps, "
                 "%lld parameters\n",
-                lm_task_name(spec.task).c_str(), attention.c_str(),
+                lm_task_name(spec.task).c_str(), task_sizes.c_str(), attention.c_str(),
                 (attention == "mha" || attention == "gqa") && !has_rope ? " without RoPE" : "", (long long)c.layers,
-                (long long)c.width,
-                (long long)c.heads,
-                attention == "gqa"        ? (" G=" + std::to_string(c.kv_heads)).c_str()
-                : attention == "mla"      ? (" r=" + std::to_string(c.rank)).c_str()
-                : attention == "mla_rope" ? (" r=" + std::to_string(c.rank) + " d_R=" + std::to_string(c.rope_dim)).c_str()
-                                          : "",
-                (long long)spec.vocab, (long long)spec.length, (long long)spec.batch, (long long)steps,
-                (long long)parameters);
+                (long long)c.width, (long long)c.heads, sizes.c_str(), (long long)spec.vocab, (long long)spec.length,
+                (long long)spec.batch, (long long)steps, (long long)parameters);
+    if (!eval_only)
+        std::printf("AdamW lr %g (betas 0.9, %g), weight decay %g; %lld warm-up steps, then %s; gradient clip %s\n", lr,
+                    beta2, weight_decay, (long long)schedule.warmup,
+                    schedule.cosine ? ("cosine to " + fixed4(schedule.min_ratio) + " x lr").c_str() : "constant",
+                    clip > 0 ? fixed4(clip).c_str() : "off");
     if (!resume.empty()) std::printf("resuming from %s at step %lld\n", resume.c_str(), (long long)start_step);
     if (!load.empty()) std::printf("loaded %s%s\n", load.c_str(), eval_only ? ": evaluating it only" : "");
     std::fflush(stdout);
@@ -403,6 +573,8 @@ int cmd_lm(int argc, char** argv, int first) {
         }
         LATTE_CHECK(std::isfinite(value), who, ": the loss became ", value, " at step ", step, " (lower --lr)");
         loss.backward();
+        if (clip > 0) nn::clip_grad_norm_(model.parameters(), clip);
+        optimizer.set_lr(schedule.at(step));
         optimizer.step();
         losses.push_back(value);
         correct.push_back(right);
@@ -411,6 +583,7 @@ int cmd_lm(int argc, char** argv, int first) {
             const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
             const Evaluation e = evaluate(model, spec, held_out_seed, eval_batches);
             if (!steps_to_99 && e.accuracy.value() >= kTargetAccuracy) steps_to_99 = step;
+            held_out.push_back({step, e.accuracy.correct, e.accuracy.total});
             std::printf("step %lld/%lld  loss %.4f  acc %.3f  held-out loss %.4f acc %.3f  %.0f tokens/s  ETA %.1fs\n",
                         (long long)step, (long long)steps, value, accuracies.back(), e.loss, e.accuracy.value(),
                         double((step - start_step) * spec.batch * spec.length) / std::max(seconds, 1e-9),
@@ -435,6 +608,7 @@ int cmd_lm(int argc, char** argv, int first) {
         plot::write_csv(dir + "/loss.csv", {{"loss", losses}, {"accuracy", accuracies}});
         plot::write_svg(dir + "/loss.svg", "latte lm: " + run + " loss", {{"loss", losses}});
         write_accuracy_svg(dir + "/accuracy.svg", "latte lm: " + run + " accuracy", accuracies);
+        write_held_out_csv(dir + "/eval.csv", held_out);
     }
 
     if (generate > 0) {
@@ -476,6 +650,13 @@ int cmd_lm(int argc, char** argv, int first) {
     summary.attention = attention;
     summary.name = run;
     summary.rope = has_rope;
+    summary.rope_pairing = rope_pairing_name(has_rope ? c.rope_pairing : RoPEPairing::RotateHalf);
+    summary.latent_norm = c.latent_norm;
+    summary.q_rank = c.q_rank;
+    summary.pairs = spec.pairs;
+    summary.queries = spec.queries;
+    summary.lr = eval_only ? 0.0 : lr;
+    summary.seconds = seconds;
     summary.layers = c.layers;
     summary.D = c.width;
     summary.H = c.heads;
@@ -503,8 +684,9 @@ int cmd_lm(int argc, char** argv, int first) {
     if (eval_only)
         std::printf("wrote %s/summary.json\n", dir.c_str());
     else
-        std::printf("wrote %s/loss.csv, %s/loss.svg, %s/accuracy.svg and %s/summary.json; checkpoint %s (step %lld)\n",
-                    dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str(), checkpoint.c_str(), (long long)steps);
+        std::printf("wrote %s/loss.csv, %s/eval.csv, %s/loss.svg, %s/accuracy.svg and %s/summary.json; checkpoint %s "
+                    "(step %lld)\n",
+                    dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str(), checkpoint.c_str(), (long long)steps);
     if (!save.empty()) {
         nn::save(model, save);
         std::printf("saved the model to %s\n", save.c_str());

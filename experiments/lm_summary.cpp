@@ -23,10 +23,15 @@ std::string lm_summary_json(const LMRunSummary& s) {
     str("attention", s.attention);
     str("name", s.name);
     num("rope", s.rope ? "true" : "false");
+    str("rope_pairing", s.rope_pairing);
+    num("latent_norm", s.latent_norm ? "true" : "false");
+    num("q_rank", std::to_string(s.q_rank));
     for (const auto& [key, v] : {std::pair<const char*, int64_t>{"layers", s.layers}, {"D", s.D}, {"H", s.H},
                                  {"G", s.G}, {"d", s.d}, {"r", s.r}, {"d_R", s.d_R}, {"vocab", s.vocab}, {"L", s.L},
-                                 {"batch", s.batch}})
+                                 {"batch", s.batch}, {"pairs", s.pairs}, {"queries", s.queries}})
         num(key, std::to_string(v));
+    num("lr", number(s.lr));
+    num("seconds", number(s.seconds));
     num("seed", std::to_string(s.seed));
     num("steps", std::to_string(s.steps));
     num("eval_every", std::to_string(s.eval_every));

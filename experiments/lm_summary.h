@@ -10,7 +10,13 @@ namespace latte::experiments {
 struct LMRunSummary {
     std::string task, attention, name;
     bool rope = false;  // whether the model has rotary dims (mha/gqa with RoPE on, or mla_rope)
+    std::string rope_pairing = "rotate_half";
+    bool latent_norm = false;  // mla, mla_rope: RMSNorm on the latent
+    int64_t q_rank = 0;        // mla, mla_rope: query compression (0: none)
     int64_t layers = 0, D = 0, H = 0, G = 0, d = 0, r = 0, d_R = 0, vocab = 0, L = 0, batch = 0;
+    int64_t pairs = 0, queries = 0;  // mqar's N and Q (0 for the other tasks)
+    double lr = 0;                   // the peak learning rate (--lr)
+    double seconds = 0;              // training and evaluation time of this invocation
     uint64_t seed = 0;
     int64_t steps = 0;  // training steps run in all (0: --load ... --steps 0, evaluation only)
     int64_t eval_every = 0, eval_batches = 0, parameters = 0;

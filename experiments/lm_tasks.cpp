@@ -33,6 +33,7 @@ std::string lm_task_name(LMTask task) {
         case LMTask::Recall: return "recall";
         case LMTask::Copy: return "copy";
         case LMTask::ModAdd: return "modadd";
+        case LMTask::MQAR: return "mqar";
     }
     return "?";
 }
@@ -41,7 +42,16 @@ LMTask parse_lm_task(const std::string& name, const std::string& who) {
     if (name == "recall") return LMTask::Recall;
     if (name == "copy") return LMTask::Copy;
     if (name == "modadd") return LMTask::ModAdd;
-    LATTE_FAIL(who, ": --task must be recall, copy or modadd, got '", name, "'");
+    if (name == "mqar") return LMTask::MQAR;
+    LATTE_FAIL(who, ": --task must be recall, copy, modadd or mqar, got '", name, "'");
+}
+
+int64_t lm_default_length(const LMTaskSpec& s) {
+    switch (s.task) {
+        case LMTask::ModAdd: return 4;
+        case LMTask::MQAR: return 2 * (s.pairs + s.queries);
+        default: return 17;
+    }
 }
 
 void check_lm_task(const LMTaskSpec& s, const std::string& who) {
@@ -51,6 +61,18 @@ void check_lm_task(const LMTaskSpec& s, const std::string& who) {
         LATTE_CHECK(s.length >= 4, who, ": --L ", s.length, " is too short for modadd (\"a + b =\" needs 4)");
         LATTE_CHECK(s.vocab >= 5, who, ": --vocab ", s.vocab,
                     " is too small for modadd (numbers mod p = vocab - 3, '+', '=' and a pad: at least 5)");
+        return;
+    }
+    if (s.task == LMTask::MQAR) {
+        LATTE_CHECK(s.pairs >= 1 && s.queries >= 1 && s.queries <= s.pairs, who, ": mqar needs 1 <= --queries <= "
+                    "--pairs, got --pairs ", s.pairs, " --queries ", s.queries);
+        LATTE_CHECK(s.pairs <= (int64_t{1} << 20) && s.length >= 2 * (s.pairs + s.queries), who, ": --L ", s.length,
+                    " is too short for mqar with --pairs ", s.pairs, " --queries ", s.queries, " (needs 2(N + Q) = ",
+                    2 * (s.pairs + s.queries), ")");
+        const int64_t keys = (s.vocab - 1) / 2;
+        LATTE_CHECK(keys >= s.pairs && s.vocab - 1 - keys >= 1, who, ": --vocab ", s.vocab, " is too small for mqar "
+                    "with --pairs ", s.pairs, " (", s.pairs, " distinct keys plus values need a vocab of at least ",
+                    2 * s.pairs + 1, ")");
         return;
     }
     LATTE_CHECK(s.length >= 3, who, ": --L ", s.length, " is too short for ", task, " (at least 3)");
@@ -82,6 +104,23 @@ LMBatch make_lm_batch(const LMTaskSpec& s, Generator& gen) {
             const int64_t q = draw(gen, K);
             x[L - 1] = x[o + 2 * q];
             t[L - 1] = x[o + 2 * q + 1];
+        } else if (s.task == LMTask::MQAR) {
+            const int64_t N = s.pairs, Q = s.queries, nk = (V - 1) / 2, nv = V - 1 - nk, o = L - 2 * (N + Q);
+            std::vector<int64_t> keys(static_cast<size_t>(nk));
+            for (int64_t i = 0; i < nk; ++i) keys[size_t(i)] = 1 + i;
+            for (int64_t i = 0; i < N; ++i) {  // N distinct keys, each with a value drawn uniformly
+                std::swap(keys[size_t(i)], keys[size_t(i + draw(gen, nk - i))]);
+                x[o + 2 * i] = keys[size_t(i)];
+                x[o + 2 * i + 1] = 1 + nk + draw(gen, nv);
+            }
+            std::vector<int64_t> order(static_cast<size_t>(N));
+            for (int64_t i = 0; i < N; ++i) order[size_t(i)] = i;
+            for (int64_t j = 0; j < Q; ++j) {  // Q distinct pairs queried, in random order
+                std::swap(order[size_t(j)], order[size_t(j + draw(gen, N - j))]);
+                const int64_t at = o + 2 * N + 2 * j, pair = order[size_t(j)];
+                x[at] = x[o + 2 * pair];
+                x[at + 1] = t[at] = x[o + 2 * pair + 1];
+            }
         } else if (s.task == LMTask::Copy) {
             const int64_t n = (L - 1) / 2, o = L - (2 * n + 1);
             for (int64_t i = 0; i < n; ++i) x[o + i] = x[o + n + 1 + i] = 1 + draw(gen, V - 1);
@@ -102,12 +141,17 @@ LMBatch make_lm_batch(const LMTaskSpec& s, Generator& gen) {
 }
 
 int64_t lm_prompt_length(const LMTaskSpec& s) {
+    if (s.task == LMTask::MQAR) return s.length - 2 * s.queries + 1;
     if (s.task != LMTask::Copy) return s.length;
     const int64_t n = (s.length - 1) / 2;
     return s.length - n;  // everything up to and including the separator
 }
 
 int64_t lm_answer_length(const LMTaskSpec& s) { return s.task == LMTask::Copy ? (s.length - 1) / 2 : 1; }
+
+int64_t lm_answers_per_sequence(const LMTaskSpec& s) {
+    return s.task == LMTask::MQAR ? s.queries : lm_answer_length(s);
+}
 
 LMAccuracy lm_accuracy(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
     LATTE_CHECK(logits.dim() == 3 && targets.dim() == 2 && targets.dtype() == DType::Int64 &&

@@ -10,6 +10,12 @@
 //           ahead): n answers.  Needs L >= 3, V >= 2.
 //   modadd  p = V - 3; tokens 0..p-1 are numbers, p is "+", p+1 is "=", p+2 pads:
 //           "a + b =" with the target (a + b) mod p at "=".  Needs L >= 4, V >= 5.
+//   mqar    multi-query associative recall (Zoology, Arora et al. 2023): token 0 pads; keys
+//           1..nk, values nk+1..V-1 (nk = (V-1)/2). N pairs "k1 v1 ... kN vN" with distinct keys,
+//           then Q of those keys in random order, each followed by its value:
+//           "q1 a1 ... qQ aQ"; the target at q_j is a_j (the a_j are inputs too, as in a
+//           document: each answer is predicted before it is seen). Q answers per sequence.
+//           Needs 1 <= Q <= N, L >= 2(N + Q), nk >= N and V - 1 - nk >= 1.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -23,15 +29,18 @@ namespace latte::experiments {
 
 constexpr int64_t kLMIgnore = -100;
 
-enum class LMTask { Recall, Copy, ModAdd };
-std::string lm_task_name(LMTask task);  // "recall", "copy", "modadd"
-// Throws "<who>: --task must be recall, copy or modadd, got 'x'".
+enum class LMTask { Recall, Copy, ModAdd, MQAR };
+std::string lm_task_name(LMTask task);  // "recall", "copy", "modadd", "mqar"
+// Throws "<who>: --task must be recall, copy, modadd or mqar, got 'x'".
 LMTask parse_lm_task(const std::string& name, const std::string& who = "lm_task");
 
 struct LMTaskSpec {
     LMTask task = LMTask::Recall;
     int64_t vocab = 32, length = 17, batch = 8;
+    int64_t pairs = 8, queries = 8;  // mqar's N and Q (the other tasks ignore them)
 };
+// The task's default sequence length: 17 for recall and copy, 4 for modadd, 2(N + Q) for mqar.
+int64_t lm_default_length(const LMTaskSpec& spec);
 // Throws "<who>: ..." naming --vocab / --L when the task does not fit them.
 void check_lm_task(const LMTaskSpec& spec, const std::string& who = "lm_task");
 
@@ -44,8 +53,11 @@ LMBatch make_lm_batch(const LMTaskSpec& spec, Generator& gen);
 // Where a prompt ends for generation: the number of leading tokens of each sequence before the
 // first answer is generated (recall, modadd: L; copy: up to and including the separator), and how
 // many tokens answer it (recall, modadd: 1; copy: n).
+// (mqar: up to and including the first query, answered by 1 token.)
 int64_t lm_prompt_length(const LMTaskSpec& spec);
 int64_t lm_answer_length(const LMTaskSpec& spec);
+// Answer positions per sequence (scored by the loss and accuracy): copy n, mqar Q, else 1.
+int64_t lm_answers_per_sequence(const LMTaskSpec& spec);
 
 // Token accuracy on answer positions: argmax over the last dim of logits (B, L, V) equal to
 // targets (B, L), counted over targets != ignore_index.

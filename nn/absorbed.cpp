@@ -13,18 +13,17 @@ ReducedMatrices reduced_matrices(const Tensor& W_DKV, const Tensor& W_UK, const 
     const bool two_d = W_DKV.dim() == 2 && W_UK.dim() == 2 && W_UV.dim() == 2 && W_Q.dim() == 2 && W_O.dim() == 2;
     const int64_t r = two_d ? W_DKV.size(0) : 0;
     LATTE_CHECK(two_d && heads > 0 && W_UK.size(0) % heads == 0 && W_UV.size(0) % heads == 0 && W_UK.size(1) == r &&
-                    W_UV.size(1) == r && W_Q.size(0) == W_UK.size(0) && W_O.size(1) == W_UV.size(0) &&
-                    W_O.size(0) == W_Q.size(1),
-                "reduced_matrices: need W_DKV (r, D), W_UK (H*d, r), W_UV (H*dv, r), W_Q (H*d, D1), W_O (D1, H*dv) "
+                    W_UV.size(1) == r && W_Q.size(0) == W_UK.size(0) && W_O.size(1) == W_UV.size(0),
+                "reduced_matrices: need W_DKV (r, D), W_UK (H*d, r), W_UV (H*dv, r), W_Q (H*d, D1), W_O (D_out, H*dv) "
                 "with H=", heads, ", got W_DKV ", shape_str(W_DKV.shape()), ", W_UK ", shape_str(W_UK.shape()),
                 ", W_UV ", shape_str(W_UV.shape()), ", W_Q ", shape_str(W_Q.shape()), ", W_O ",
                 shape_str(W_O.shape()));
-    const int64_t H = heads, d = W_UK.size(0) / H, dv = W_UV.size(0) / H, D1 = W_Q.size(1);
+    const int64_t H = heads, d = W_UK.size(0) / H, dv = W_UV.size(0) / H, D1 = W_Q.size(1), Dout = W_O.size(0);
     // Per head h: W_UK_h^T W_Q_h (r, D1) as one batched matmul (H, r, d) @ (H, d, D1).
     Tensor q_hat = reshape(matmul(transpose(reshape(W_UK, {H, d, r}), 1, 2), reshape(W_Q, {H, d, D1})), {H * r, D1});
-    // Per head h: W_O_h W_UV_h (D1, r) as (H, D1, dv) @ (H, dv, r), laid side by side.
-    Tensor o_hat = reshape(transpose(matmul(transpose(reshape(W_O, {D1, H, dv}), 0, 1), reshape(W_UV, {H, dv, r})), 0, 1),
-                           {D1, H * r});
+    // Per head h: W_O_h W_UV_h (D_out, r) as (H, D_out, dv) @ (H, dv, r), laid side by side.
+    Tensor o_hat = reshape(
+        transpose(matmul(transpose(reshape(W_O, {Dout, H, dv}), 0, 1), reshape(W_UV, {H, dv, r})), 0, 1), {Dout, H * r});
     return {W_DKV, W_DKV, mul(q_hat, std::sqrt(double(r) / double(d))), o_hat};
 }
 
@@ -40,7 +39,7 @@ void WeightSnapshot::check_unchanged(const std::string& who) const {
 }
 
 AbsorbedLatentAttention::AbsorbedLatentAttention(const MultiHeadLatentAttention& mla, AbsorbedForm form)
-    : W_Q_(mla.W_Q->weight()), W_UK_(mla.W_UK->weight()), W_UV_(mla.W_UV->weight()), W_O_(mla.W_O->weight()),
+    : mla_(&mla), W_Q_(mla.W_Q->weight()), W_UK_(mla.W_UK->weight()), W_UV_(mla.W_UV->weight()), W_O_(mla.W_O->weight()),
       heads_(mla.heads()), head_dim_(mla.head_dim()), rank_(mla.rank()), width_(mla.input_width()),
       factored_(form == AbsorbedForm::Factored || (form == AbsorbedForm::Auto && rank_ > head_dim_)) {
     // The factored form never reads W_Q_hat or W_O_hat, so they are built only when used.
@@ -54,10 +53,11 @@ AbsorbedLatentAttention::AbsorbedLatentAttention(const MultiHeadLatentAttention&
 }
 
 Tensor AbsorbedLatentAttention::queries(const Tensor& x) const {
-    if (!factored_) return matmul(x, transpose(m_.W_Q_hat, 0, 1));
+    const Tensor q_in = mla_->query_input(x);  // (B, L1, D or q_rank)
+    if (!factored_) return matmul(q_in, transpose(m_.W_Q_hat, 0, 1));
     const int64_t b = x.size(0), l = x.size(1), H = heads_, d = head_dim_, r = rank_;
     // Per head h: W_UK_h^T q_h, as (H, B*L1, d) @ (H, d, r) over strided views of q.
-    Tensor q = mul(matmul(x, transpose(W_Q_, 0, 1)), std::sqrt(double(r) / double(d)));  // (B, L1, H*d)
+    Tensor q = mul(matmul(q_in, transpose(W_Q_, 0, 1)), std::sqrt(double(r) / double(d)));  // (B, L1, H*d)
     Tensor q_hat = matmul(transpose(reshape(q, {b * l, H, d}), 0, 1), reshape(W_UK_, {H, d, r}));  // (H, B*L1, r)
     return reshape(transpose(q_hat, 0, 1), {b, l, H * r});
 }
@@ -75,7 +75,7 @@ Tensor AbsorbedLatentAttention::latent(const Tensor& y) const {
     LATTE_CHECK(y.dim() == 3 && y.size(2) == width_, "AbsorbedLatentAttention: expected y (B, L2, ", width_,
                 "), got ", shape_str(y.shape()));
     snapshot_.check_unchanged("AbsorbedLatentAttention");
-    return matmul(y, transpose(m_.W_K_hat, 0, 1));
+    return mla_->latent(y);  // W_K_hat y, normalised when the module has kv_norm
 }
 
 Tensor AbsorbedLatentAttention::attend(const Tensor& x, const Tensor& c, bool causal) const {

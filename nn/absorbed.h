@@ -22,7 +22,8 @@ ReducedMatrices reduced_matrices(const Tensor& W_DKV, const Tensor& W_UK, const 
 
 // How the reduced queries and outputs are computed; the attention over the shared latent is the
 // same in both, and so are the results up to rounding.
-//   Precomputed: the spec's W_Q_hat (H*r, D) and W_O_hat (D, H*r), one product each.
+//   Precomputed: the spec's W_Q_hat (H*r, D) and W_O_hat (D, H*r), one product each (with
+//                q_rank, W_Q_hat is (H*r, q_rank) and reads c_Q).
 //   Factored:    q_hat_h = sqrt(r/d) W_UK_h^T (W_Q_h x) and W_O_h (W_UV_h o_h), per-head products
 //                batched over h: H*d*(D + r) multiply-adds per token instead of H*r*D, which is
 //                fewer when r > d (e.g. 3x fewer for D=1024, H=16, d=64, r=256).
@@ -58,7 +59,8 @@ public:
 
     // Equals mla.forward(x, y, causal) up to rounding: x (B, L1, D), y (B, L2, D) -> (B, L1, D).
     Tensor forward(const Tensor& x, const Tensor& y, bool causal = false) const;
-    // c = W_DKV y (B, L2, r): the only thing a decoder caches per position.
+    // c = W_DKV y (B, L2, r), RMS-normalised when the module has kv_norm: the only thing a decoder
+    // caches per position. With q_rank, queries go through the module's W_DQ and q_norm first.
     Tensor latent(const Tensor& y) const;
     // Outputs for queries x (B, L1, D) over latents c (B, L2, r), scale 1/sqrt(r).
     Tensor attend(const Tensor& x, const Tensor& c, bool causal = false) const;
@@ -75,6 +77,7 @@ private:
     Tensor queries(const Tensor& x) const;  // (B, L1, D) -> (B, L1, H*r)
     Tensor output(const Tensor& o) const;   // (B, L1, H*r) -> (B, L1, D)
 
+    const MultiHeadLatentAttention* mla_;  // for its latent norms; it must outlive this
     ReducedMatrices m_;
     Tensor W_Q_, W_UK_, W_UV_, W_O_;  // the module's weights, for the factored form
     WeightSnapshot snapshot_;          // what the precomputed form was built from

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/parse.h"
+#include "nn/state_text.h"
 #include "nn/chunked_attention.h"
 #include "nn/flash_attention.h"
 #include "nn/gqa.h"
@@ -32,22 +33,34 @@ double config_rope_base(const std::map<std::string, std::string>& config) {
     return value;
 }
 
+RoPEPairing config_rope_pairing(const std::map<std::string, std::string>& config) {
+    auto it = config.find("rope_pairing");
+    return it == config.end() ? RoPEPairing::RotateHalf : parse_rope_pairing(it->second, "make_attention");
+}
+
 RoPE config_rope(const std::map<std::string, std::string>& config) {
     auto it = config.find("rope");
     if (it == config.end()) return {};
     LATTE_CHECK(it->second == "true" || it->second == "false", "make_attention: 'rope' = '", it->second,
                 "' is not true or false");
-    return {it->second == "true", config_rope_base(config)};
+    return {it->second == "true", config_rope_base(config), config_rope_pairing(config)};
 }
 
 }  // namespace
 
-Tensor rope_heads(const Tensor& t, int64_t heads, int64_t position_offset, double base) {
+void write_rope_config(std::map<std::string, std::string>& config, const RoPE& rope) {
+    if (!rope.enabled) return;
+    config["rope"] = "true";
+    config["rope_base"] = state_text::from_double(rope.base);
+    if (rope.pairing != RoPEPairing::RotateHalf) config["rope_pairing"] = rope_pairing_name(rope.pairing);
+}
+
+Tensor rope_heads(const Tensor& t, int64_t heads, int64_t position_offset, double base, RoPEPairing pairing) {
     check_defined(t, "rope_heads", "t");
     LATTE_CHECK(t.dim() == 3 && heads > 0 && t.size(2) % heads == 0, "rope_heads: expected t (B, L, ", heads,
                 "*dh), got ", shape_str(t.shape()));
     const int64_t b = t.size(0), l = t.size(1), dh = t.size(2) / heads;
-    return reshape(rope(reshape(t, {b, l, heads, dh}), position_offset, base), {b, l, heads * dh});
+    return reshape(rope(reshape(t, {b, l, heads, dh}), position_offset, base, pairing), {b, l, heads * dh});
 }
 
 Tensor causal_mask(int64_t l1, int64_t l2, const TensorOptions& options, int64_t first_row, int64_t rows) {
@@ -182,11 +195,13 @@ std::shared_ptr<Attention> make_attention(const std::map<std::string, std::strin
                                                        config_rope(config));
     if (kind == "mla")
         return std::make_shared<MultiHeadLatentAttention>(config_int(config, "D"), config_int(config, "H"),
-                                                          config_int(config, "d"), config_int(config, "r"), gen, dtype);
+                                                          config_int(config, "d"), config_int(config, "r"), gen, dtype,
+                                                          read_latent_options(config, "make_attention"));
     if (kind == "mla_rope")
         return std::make_shared<MultiHeadLatentAttentionRoPE>(
             config_int(config, "D"), config_int(config, "H"), config_int(config, "d"), config_int(config, "r"),
-            config_int(config, "d_R"), gen, dtype, config_rope_base(config));
+            config_int(config, "d_R"), gen, dtype, config_rope_base(config), read_latent_options(config, "make_attention"),
+            config_rope_pairing(config));
     LATTE_FAIL("make_attention: unknown module '", kind, "' (expected mha, gqa, mla or mla_rope)");
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "../core/random.h"
+#include "../ops/rope.h"
 #include "module.h"
 
 namespace latte::nn {
@@ -45,16 +46,22 @@ Tensor grouped_attention(const Tensor& q, const Tensor& k, const Tensor& v, int6
 // query rows, so each batch is one (L1*H, r) x (r, L2) product and c is never copied per head.
 Tensor latent_attention(const Tensor& q, const Tensor& c, int64_t heads, bool causal, double scale);
 
-// Rotary position embedding of queries and keys inside an attention module (ops/rope.h: the
-// rotate_half pairing, angle position * base^(-2i/d)). Off by default.
+// Rotary position embedding of queries and keys inside an attention module (ops/rope.h: angle
+// position * base^(-2i/d), features paired rotate-half or interleaved). Off by default.
 struct RoPE {
     bool enabled = false;
     double base = 10000.0;
+    RoPEPairing pairing = RoPEPairing::RotateHalf;
 };
 
 // rope over the heads of a projection: t (B, L, n*dh) viewed as (B, L, n, dh), positions
 // position_offset .. position_offset + L - 1 -> (B, L, n*dh). dh must be even.
-Tensor rope_heads(const Tensor& t, int64_t heads, int64_t position_offset, double base);
+Tensor rope_heads(const Tensor& t, int64_t heads, int64_t position_offset, double base,
+                  RoPEPairing pairing = RoPEPairing::RotateHalf);
+
+// A module config's RoPE entries ("rope", "rope_base", "rope_pairing"): the pairing is written
+// only when interleaved, so configs from before it read as rotate_half, as they were trained.
+void write_rope_config(std::map<std::string, std::string>& config, const RoPE& rope);
 
 // The position of the first query when queries x (L1) attend keys y (L2) in a module with RoPE:
 // the queries are the last L1 of the L2 positions (as the causal mask takes them), so
@@ -74,7 +81,9 @@ public:
 };
 
 // Builds the module a config describes (as written by config(): "module" is mha, gqa, mla or
-// mla_rope, with its sizes; mha and gqa also read the optional "rope" (true|false) and "rope_base"), with fresh weights from `gen`. Throws on a missing or malformed entry.
+// mla_rope, with its sizes; mha and gqa also read the optional "rope" (true|false), "rope_base" and
+// "rope_pairing"; mla and mla_rope the optional "kv_norm" and "q_rank", mla_rope "rope_pairing"),
+// with fresh weights from `gen`. Throws on a missing or malformed entry.
 std::shared_ptr<Attention> make_attention(const std::map<std::string, std::string>& config, Generator& gen,
                                           DType dtype = DType::Float32);
 

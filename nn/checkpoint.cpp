@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/parse.h"
+#include "nn/mla.h"
 #include "nn/serialize.h"
 
 namespace latte::nn {
@@ -50,8 +51,15 @@ std::vector<std::pair<std::string, Shape>> attention_parameter_shapes(const std:
     } else if (kind->second == "mla") {
         const int64_t D = s.get("D"), Hd = s.product("H", "d"), r = s.get("r");
         LATTE_CHECK(D == Hd, who, ": metadata D=", D, " must equal H*d=", Hd);
-        shapes = {{"W_Q.weight", {Hd, D}}, {"W_DKV.weight", {r, D}}, {"W_UK.weight", {Hd, r}},
+        const LatentOptions o = read_latent_options(config, who + ": metadata");
+        const int64_t q_in = o.q_rank > 0 ? o.q_rank : D;
+        shapes = {{"W_Q.weight", {Hd, q_in}}, {"W_DKV.weight", {r, D}}, {"W_UK.weight", {Hd, r}},
                   {"W_UV.weight", {Hd, r}}, {"W_O.weight", {D, Hd}}};
+        if (o.q_rank > 0) {
+            shapes.emplace_back("W_DQ.weight", Shape{o.q_rank, D});
+            shapes.emplace_back("q_norm.weight", Shape{o.q_rank});
+        }
+        if (o.kv_norm) shapes.emplace_back("kv_norm.weight", Shape{r});
     } else {
         LATTE_FAIL(who, ": metadata module='", kind->second, "' is not mha, gqa or mla");
     }

@@ -58,6 +58,8 @@ std::shared_ptr<DecoderLM> to_mla(const DecoderLM& lm, int64_t rank) {
     DecoderLMConfig mc = c;
     mc.attention = AttentionKind::MLA;
     mc.rank = rank;
+    mc.latent_norm = false;  // the exact target: a norm on the latent is no linear map
+    mc.q_rank = 0;
     mc.kv_heads = c.heads;
     mc.rope = false;
     mc.dtype = lm.parameters().front().dtype();
@@ -132,7 +134,17 @@ bool is_gqa_representable(const Tensor& W, int64_t heads, int64_t kv_heads, doub
     return worst <= rtol * largest;
 }
 
+// The spec's MLA only: with kv_norm the keys are W_UK RMSNorm(W_DKV y), not linear in y, and with
+// q_rank the queries are not W_Q x, so no GQA has the same outputs.
+static void check_plain(const MultiHeadLatentAttention& mla, const char* who) {
+    LATTE_CHECK(mla.is_plain(), who, ": this MLA has ", mla.options().kv_norm ? "a latent norm (kv_norm)" : "",
+                mla.options().kv_norm && mla.options().q_rank > 0 ? " and " : "",
+                mla.options().q_rank > 0 ? "query compression (q_rank " + std::to_string(mla.options().q_rank) + ")" : "",
+                ": its keys or queries are not linear maps of the input, so it is no GQA; only the plain MLA converts");
+}
+
 bool is_gqa_representable(const MultiHeadLatentAttention& mla, int64_t kv_heads, double rtol) {
+    check_plain(mla, "is_gqa_representable");
     NoGradGuard no_grad;
     const Tensor& down = mla.W_DKV->weight();
     return is_gqa_representable(matmul(mla.W_UK->weight(), down), mla.heads(), kv_heads, rtol) &&
@@ -142,6 +154,7 @@ bool is_gqa_representable(const MultiHeadLatentAttention& mla, int64_t kv_heads,
 std::shared_ptr<GroupedQueryAttention> to_gqa(const MultiHeadLatentAttention& mla, int64_t kv_heads, double rtol) {
     const int64_t D = mla.input_width(), H = mla.heads(), d = mla.head_dim();
     LATTE_CHECK(kv_heads > 0 && H % kv_heads == 0, "to_gqa: G=", kv_heads, " does not divide H=", H);
+    check_plain(mla, "to_gqa");
     LATTE_CHECK(is_gqa_representable(mla, kv_heads, rtol), "to_gqa: this MLA (D=", D, " H=", H, " d=", d,
                 " r=", mla.rank(), ") is not a GQA with G=", kv_heads,
                 ": the H/G row blocks of W_UK W_DKV or W_UV W_DKV differ (Part 11)");

@@ -49,6 +49,7 @@ bool is_gqa_representable(const Tensor& W, int64_t heads, int64_t kv_heads, doub
 // Both W_UK W_DKV and W_UV W_DKV of an MLA module are.
 bool is_gqa_representable(const MultiHeadLatentAttention& mla, int64_t kv_heads, double rtol = 1e-10);
 
+// Both throw for an MLA with a latent norm or query compression (LatentOptions): no GQA equals it.
 // The way back, for an MLA that is_gqa_representable with G = kv_heads: the GQA whose W_K and W_V
 // are the first G*d rows of W_UK W_DKV and W_UV W_DKV. Throws when the MLA is not representable.
 std::shared_ptr<GroupedQueryAttention> to_gqa(const MultiHeadLatentAttention& mla, int64_t kv_heads,

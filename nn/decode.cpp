@@ -36,14 +36,14 @@ public:
         Tensor k = keys_.filled(), v = values_.filled();  // (B, length, G*d), (B, length, G*dv)
         const double scale = 1.0 / std::sqrt(double(W_K_->out_features() / kv_heads_));
         Tensor q = W_Q_->forward(x);
-        if (rope_.enabled) q = rope_heads(q, heads_, position, rope_.base);
+        if (rope_.enabled) q = rope_heads(q, heads_, position, rope_.base, rope_.pairing);
         return W_O_->forward(grouped_attention(q, k, v, heads_, kv_heads_, true, scale));
     }
     void append(const Tensor& x) override {
         check_step_input("decode (K/V cache)", x, batch_, W_Q_->in_features());
         NoGradGuard no_grad;
         Tensor k = W_K_->forward(x);  // cached rotated, at its position
-        if (rope_.enabled) k = rope_heads(k, kv_heads_, length(), rope_.base);
+        if (rope_.enabled) k = rope_heads(k, kv_heads_, length(), rope_.base, rope_.pairing);
         keys_.append(k);
         values_.append(W_V_->forward(x));
     }

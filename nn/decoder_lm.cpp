@@ -31,7 +31,8 @@ AttentionKind parse_attention_kind(const std::string& name) {
 
 std::shared_ptr<Attention> make_lm_attention(const DecoderLMConfig& c, Generator& gen) {
     const int64_t d = c.head_dim > 0 ? c.head_dim : (c.heads > 0 ? c.width / c.heads : 0);
-    const RoPE rope{c.rope, c.rope_base};
+    const RoPE rope{c.rope, c.rope_base, c.rope_pairing};
+    const LatentOptions latent{c.latent_norm, c.q_rank};
     switch (c.attention) {
         case AttentionKind::MHA:
             return std::make_shared<MultiHeadAttention>(c.width, c.width, d, d, c.heads, gen, c.dtype, rope);
@@ -39,10 +40,10 @@ std::shared_ptr<Attention> make_lm_attention(const DecoderLMConfig& c, Generator
             return std::make_shared<GroupedQueryAttention>(c.width, c.width, d, d, c.heads,
                                                            c.kv_heads > 0 ? c.kv_heads : c.heads, gen, c.dtype, rope);
         case AttentionKind::MLA:
-            return std::make_shared<MultiHeadLatentAttention>(c.width, c.heads, d, c.rank, gen, c.dtype);
+            return std::make_shared<MultiHeadLatentAttention>(c.width, c.heads, d, c.rank, gen, c.dtype, latent);
         case AttentionKind::MLARoPE:
             return std::make_shared<MultiHeadLatentAttentionRoPE>(c.width, c.heads, d, c.rank, c.rope_dim, gen,
-                                                                  c.dtype, c.rope_base);
+                                                                  c.dtype, c.rope_base, latent, c.rope_pairing);
     }
     LATTE_FAIL("make_lm_attention: unknown attention kind");
 }
@@ -52,10 +53,10 @@ DecoderLM::DecoderLM(const DecoderLMConfig& config, Generator& gen) : config_(co
                 "DecoderLM: vocab, width, layers and heads must be positive, got vocab=", config.vocab,
                 " D=", config.width, " layers=", config.layers, " H=", config.heads);
     LATTE_CHECK(config.head_dim >= 0 && config.kv_heads >= 0 && config.rank >= 0 && config.rope_dim >= 0 &&
-                    config.mlp_hidden >= 0,
+                    config.mlp_hidden >= 0 && config.q_rank >= 0,
                 "DecoderLM: head_dim, kv_heads, rank, rope_dim and mlp_hidden must be 0 (the default) or positive, "
                 "got head_dim=", config.head_dim, " kv_heads=", config.kv_heads, " rank=", config.rank,
-                " rope_dim=", config.rope_dim, " mlp_hidden=", config.mlp_hidden);
+                " rope_dim=", config.rope_dim, " mlp_hidden=", config.mlp_hidden, " q_rank=", config.q_rank);
     if (config_.head_dim <= 0) {
         LATTE_CHECK(config.width % config.heads == 0, "DecoderLM: D=", config.width, " is not a multiple of H=",
                     config.heads, " (give head_dim)");
@@ -65,6 +66,12 @@ DecoderLM::DecoderLM(const DecoderLMConfig& config, Generator& gen) : config_(co
     // mla has no positional encoding and mla_rope always has its decoupled one: rope then says so.
     if (config_.attention == AttentionKind::MLA) config_.rope = false;
     if (config_.attention == AttentionKind::MLARoPE) config_.rope = true;
+    // Only the latent kinds have a latent to normalise or queries to compress.
+    const bool latent = config_.attention == AttentionKind::MLA || config_.attention == AttentionKind::MLARoPE;
+    if (!latent) {
+        config_.latent_norm = false;
+        config_.q_rank = 0;
+    }
     if (config_.mlp_hidden <= 0) config_.mlp_hidden = 4 * config.width;
     embed = register_module("embed", std::make_shared<Embedding>(config_.vocab, config_.width, gen, config_.dtype));
     layers = register_module("layers", std::make_shared<ModuleList>());
@@ -108,6 +115,11 @@ std::map<std::string, std::string> DecoderLM::config() const {
             {"rope_base", state_text::from_double(c.rope_base)}};
     // Only mha and gqa can switch RoPE off; mla never has it and mla_rope always does.
     if (c.attention == AttentionKind::MHA || c.attention == AttentionKind::GQA) m["rope"] = state_text::from_bool(c.rope);
+    if (c.rope && c.rope_pairing != RoPEPairing::RotateHalf) m["rope_pairing"] = rope_pairing_name(c.rope_pairing);
+    if (c.attention == AttentionKind::MLA || c.attention == AttentionKind::MLARoPE) {
+        m["latent_norm"] = state_text::from_bool(c.latent_norm);
+        m["q_rank"] = std::to_string(c.q_rank);
+    }
     return m;
 }
 
@@ -144,6 +156,14 @@ DecoderLMConfig decoder_lm_config(const std::map<std::string, std::string>& meta
     c.norm = norm == "rms" ? NormType::RMS : NormType::Layer;
     c.rope_base = state_text::get_double(metadata, "rope_base", who + ": metadata");
     c.rope = metadata.count("rope") ? state_text::get_bool(metadata, "rope", who + ": metadata") : true;
+    if (auto it = metadata.find("rope_pairing"); it != metadata.end())
+        c.rope_pairing = parse_rope_pairing(it->second, who + ": metadata rope_pairing");
+    // Files from before the latent norm were trained without it.
+    c.latent_norm = metadata.count("latent_norm") ? state_text::get_bool(metadata, "latent_norm", who + ": metadata")
+                                                  : false;
+    c.q_rank = metadata.count("q_rank") ? size_entry(metadata, "q_rank", 0, who) : 0;
+    LATTE_CHECK(latent || (!c.latent_norm && c.q_rank == 0), who, ": metadata latent_norm / q_rank are for mla and "
+                "mla_rope, not ", attention_kind_name(c.attention));
     return c;
 }
 
@@ -155,15 +175,22 @@ int64_t decoder_lm_parameter_count(const DecoderLMConfig& c, const std::string& 
     };
     const int64_t D = c.width, d = c.head_dim > 0 ? c.head_dim : c.width / std::max<int64_t>(c.heads, 1);
     const int64_t Hd = mul(c.heads, d), norm = c.norm == NormType::RMS ? D : mul(2, D);
-    int64_t attn = mul(2, mul(Hd, D));  // W_Q and W_O
+    const bool latent = c.attention == AttentionKind::MLA || c.attention == AttentionKind::MLARoPE;
+    // What W_Q (and W_QR) read: D, or c_Q of q_rank (after W_DQ (q_rank, D) and q_norm (q_rank)).
+    const int64_t q_in = latent && c.q_rank > 0 ? c.q_rank : D;
+    int64_t attn = add(mul(Hd, q_in), mul(Hd, D));  // W_Q and W_O
     switch (c.attention) {
         case AttentionKind::MHA: attn = add(attn, mul(2, mul(Hd, D))); break;
         case AttentionKind::GQA: attn = add(attn, mul(2, mul(mul(c.kv_heads > 0 ? c.kv_heads : c.heads, d), D))); break;
         case AttentionKind::MLARoPE:
-            attn = add(attn, mul(mul(c.heads, c.rope_dim), D));
+            attn = add(attn, mul(mul(c.heads, c.rope_dim), q_in));
             attn = add(attn, mul(c.rope_dim, D));
             [[fallthrough]];
-        case AttentionKind::MLA: attn = add(add(attn, mul(c.rank, D)), mul(2, mul(Hd, c.rank))); break;
+        case AttentionKind::MLA:
+            attn = add(add(attn, mul(c.rank, D)), mul(2, mul(Hd, c.rank)));
+            if (c.latent_norm) attn = add(attn, c.rank);
+            if (c.q_rank > 0) attn = add(attn, add(mul(c.q_rank, D), c.q_rank));
+            break;
     }
     const int64_t hidden = c.mlp_hidden > 0 ? c.mlp_hidden : mul(4, D);
     const int64_t layer = add(add(attn, mul(3, mul(D, hidden))), mul(2, norm));

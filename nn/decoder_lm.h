@@ -4,6 +4,8 @@
 //             gqa:      GroupedQueryAttention(D, D, d, d, H, G) with RoPE on q and k (unless rope = false)
 //             mla:      MultiHeadLatentAttention(D, H, d, r) (no positional encoding: NoPE)
 //             mla_rope: MultiHeadLatentAttentionRoPE(D, H, d, r, d_R) (decoupled RoPE)
+//   mla and mla_rope normalise their latent (RMSNorm on c_KV, as DeepSeek-V2) unless
+//   latent_norm = false, and compress their queries to q_rank when it is > 0.
 // Parameters: embed.weight (V, D), layers.<i>.{norm1, attn, norm2, mlp}.*, norm.*, head.weight (V, D).
 #pragma once
 #include <map>
@@ -39,6 +41,12 @@ struct DecoderLMConfig {
     // scores stops W_UK from folding into the queries. The model sets it false for mla and true
     // for mla_rope (its decoupled RoPE), so lm_config().rope says whether it has rotary dims.
     bool rope = true;
+    RoPEPairing rope_pairing = RoPEPairing::RotateHalf;
+    // mla and mla_rope: DeepSeek-V2's RMSNorm on the latent (LatentOptions::kv_norm), and its query
+    // compression (q_rank 0: none). Without the norm these models learn recall far more slowly
+    // (docs/kv_study.md); latent_norm = false gives the spec's MLA, which a GQA converts to exactly.
+    bool latent_norm = true;
+    int64_t q_rank = 0;
     DType dtype = DType::Float32;
 };
 

@@ -29,8 +29,8 @@ Tensor GroupedQueryAttention::forward(const Tensor& x, const Tensor& y, bool cau
     Tensor k = W_K->forward(y);  // (B, L2, G*D_qk)
     Tensor v = W_V->forward(y);  // (B, L2, G*D_v)
     if (rope_.enabled) {  // queries are the last L1 of the L2 positions
-        q = rope_heads(q, heads_, query_position_offset(x.size(1), y.size(1)), rope_.base);
-        k = rope_heads(k, kv_heads_, 0, rope_.base);
+        q = rope_heads(q, heads_, query_position_offset(x.size(1), y.size(1)), rope_.base, rope_.pairing);
+        k = rope_heads(k, kv_heads_, 0, rope_.base, rope_.pairing);
     }
     Tensor o = grouped_attention(q, k, v, heads_, kv_heads_, causal, 1.0 / std::sqrt(double(d_qk_)));  // (B, L1, H*D_v)
     return W_O->forward(o);  // (B, L1, D1)
@@ -40,10 +40,7 @@ std::map<std::string, std::string> GroupedQueryAttention::config() const {
     std::map<std::string, std::string> c{{"module", "gqa"}, {"D_1", std::to_string(d1_)}, {"D_2", std::to_string(d2_)},
             {"D_qk", std::to_string(d_qk_)}, {"D_v", std::to_string(d_v_)}, {"H", std::to_string(heads_)},
             {"G", std::to_string(kv_heads_)}};
-    if (rope_.enabled) {
-        c["rope"] = "true";
-        c["rope_base"] = state_text::from_double(rope_.base);
-    }
+    write_rope_config(c, rope_);
     return c;
 }
 

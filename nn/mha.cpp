@@ -34,8 +34,8 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& y, bool causal
     Tensor k = W_K->forward(y);  // (B, L2, H*D_qk)
     Tensor v = W_V->forward(y);  // (B, L2, H*D_v)
     if (rope_.enabled) {  // queries are the last L1 of the L2 positions
-        q = rope_heads(q, heads_, query_position_offset(x.size(1), y.size(1)), rope_.base);
-        k = rope_heads(k, heads_, 0, rope_.base);
+        q = rope_heads(q, heads_, query_position_offset(x.size(1), y.size(1)), rope_.base, rope_.pairing);
+        k = rope_heads(k, heads_, 0, rope_.base, rope_.pairing);
     }
     Tensor o = grouped_attention(q, k, v, heads_, heads_, causal, 1.0 / std::sqrt(double(d_qk_)));  // (B, L1, H*D_v)
     return W_O->forward(o);  // (B, L1, D1)
@@ -44,10 +44,7 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& y, bool causal
 std::map<std::string, std::string> MultiHeadAttention::config() const {
     std::map<std::string, std::string> c{{"module", "mha"}, {"D_1", std::to_string(d1_)}, {"D_2", std::to_string(d2_)},
             {"D_qk", std::to_string(d_qk_)}, {"D_v", std::to_string(d_v_)}, {"H", std::to_string(heads_)}};
-    if (rope_.enabled) {
-        c["rope"] = "true";
-        c["rope_base"] = state_text::from_double(rope_.base);
-    }
+    write_rope_config(c, rope_);
     return c;
 }
 

@@ -10,8 +10,10 @@ namespace latte::nn {
 
 MultiHeadLatentAttentionRoPE::MultiHeadLatentAttentionRoPE(int64_t width, int64_t heads, int64_t head_dim,
                                                            int64_t rank, int64_t rope_dim, Generator& gen,
-                                                           DType dtype, double rope_base)
-    : width_(width), heads_(heads), head_dim_(head_dim), rank_(rank), rope_dim_(rope_dim), rope_base_(rope_base) {
+                                                           DType dtype, double rope_base, LatentOptions options,
+                                                           RoPEPairing pairing)
+    : width_(width), heads_(heads), head_dim_(head_dim), rank_(rank), rope_dim_(rope_dim), rope_base_(rope_base),
+      pairing_(pairing) {
     LATTE_CHECK(width > 0 && heads > 0 && head_dim > 0 && rank > 0 && rope_dim > 0,
                 "MultiHeadLatentAttentionRoPE: sizes must be positive, got D=", width, " H=", heads, " d=", head_dim,
                 " r=", rank, " d_R=", rope_dim);
@@ -20,31 +22,36 @@ MultiHeadLatentAttentionRoPE::MultiHeadLatentAttentionRoPE(int64_t width, int64_
     LATTE_CHECK(rope_dim % 2 == 0, "MultiHeadLatentAttentionRoPE: the rope dim d_R must be even, got ", rope_dim);
     LATTE_CHECK(std::isfinite(rope_base) && rope_base > 0, "MultiHeadLatentAttentionRoPE: rope base must be finite "
                 "and > 0, got ", rope_base);
-    W_Q = register_module("W_Q", std::make_shared<Linear>(width, heads * head_dim, false, gen, dtype));
-    W_QR = register_module("W_QR", std::make_shared<Linear>(width, heads * rope_dim, false, gen, dtype));
+    const int64_t q_in = options.q_rank > 0 ? options.q_rank : width;
+    W_Q = register_module("W_Q", std::make_shared<Linear>(q_in, heads * head_dim, false, gen, dtype));
+    W_QR = register_module("W_QR", std::make_shared<Linear>(q_in, heads * rope_dim, false, gen, dtype));
     W_DKV = register_module("W_DKV", std::make_shared<Linear>(width, rank, false, gen, dtype));
     W_KR = register_module("W_KR", std::make_shared<Linear>(width, rope_dim, false, gen, dtype));
     W_UK = register_module("W_UK", std::make_shared<Linear>(rank, heads * head_dim, false, gen, dtype));
     W_UV = register_module("W_UV", std::make_shared<Linear>(rank, heads * head_dim, false, gen, dtype));
     W_O = register_module("W_O", std::make_shared<Linear>(heads * head_dim, width, false, gen, dtype));
+    // After the seven above, so that the plain module draws and orders its weights as before.
+    norms_ = LatentNorms("MultiHeadLatentAttentionRoPE", width, rank, options, gen, dtype);
+    for (const auto& [name, m] : norms_.modules()) register_module(name, m);
 }
 
 double MultiHeadLatentAttentionRoPE::scale() const { return 1.0 / std::sqrt(double(head_dim_ + rope_dim_)); }
 
-Tensor MultiHeadLatentAttentionRoPE::rope_queries(const Tensor& x, int64_t position_offset) const {
-    return rope_heads(W_QR->forward(x), heads_, position_offset, rope_base_);  // (B, L1, H*d_R)
+Tensor MultiHeadLatentAttentionRoPE::rope_queries(const Tensor& q_in, int64_t position_offset) const {
+    return rope_heads(W_QR->forward(q_in), heads_, position_offset, rope_base_, pairing_);  // (B, L1, H*d_R)
 }
 
 Tensor MultiHeadLatentAttentionRoPE::rope_key(const Tensor& y, int64_t position_offset) const {
-    return rope_heads(W_KR->forward(y), 1, position_offset, rope_base_);  // (B, L2, d_R)
+    return rope_heads(W_KR->forward(y), 1, position_offset, rope_base_, pairing_);  // (B, L2, d_R)
 }
 
 Tensor MultiHeadLatentAttentionRoPE::forward(const Tensor& x, const Tensor& y, bool causal) const {
     check_attention_inputs("MultiHeadLatentAttentionRoPE", x, y, width_, width_);
     const int64_t b = x.size(0), l1 = x.size(1), l2 = y.size(1), H = heads_, d = head_dim_, dr = rope_dim_;
-    Tensor q = reshape(W_Q->forward(x), {b, l1, H, d});                                    // (B, L1, H, d)
-    Tensor qr = reshape(rope_queries(x, query_position_offset(l1, l2)), {b, l1, H, dr});  // (B, L1, H, d_R)
-    Tensor c = W_DKV->forward(y);                                                          // (B, L2, r)
+    const Tensor q_in = query_input(x);                                                       // (B, L1, D or q_rank)
+    Tensor q = reshape(W_Q->forward(q_in), {b, l1, H, d});                                    // (B, L1, H, d)
+    Tensor qr = reshape(rope_queries(q_in, query_position_offset(l1, l2)), {b, l1, H, dr});  // (B, L1, H, d_R)
+    Tensor c = latent(y);                                                                     // (B, L2, r)
     Tensor k = reshape(W_UK->forward(c), {b, l2, H, d});                                   // (B, L2, H, d)
     Tensor kr = expand(reshape(rope_key(y, 0), {b, l2, 1, dr}), {b, l2, H, dr});           // shared by the heads
     Tensor v = W_UV->forward(c);                                                           // (B, L2, H*d)
@@ -59,9 +66,12 @@ Tensor MultiHeadLatentAttentionRoPE::forward_absorbed(const Tensor& x, const Ten
 }
 
 std::map<std::string, std::string> MultiHeadLatentAttentionRoPE::config() const {
-    return {{"module", "mla_rope"}, {"D", std::to_string(width_)}, {"H", std::to_string(heads_)},
-            {"d", std::to_string(head_dim_)}, {"r", std::to_string(rank_)}, {"d_R", std::to_string(rope_dim_)},
-            {"rope_base", state_text::from_double(rope_base_)}};
+    std::map<std::string, std::string> c{{"module", "mla_rope"}, {"D", std::to_string(width_)},
+            {"H", std::to_string(heads_)}, {"d", std::to_string(head_dim_)}, {"r", std::to_string(rank_)},
+            {"d_R", std::to_string(rope_dim_)}, {"rope_base", state_text::from_double(rope_base_)}};
+    if (pairing_ != RoPEPairing::RotateHalf) c["rope_pairing"] = rope_pairing_name(pairing_);
+    write_latent_options(c, options());
+    return c;
 }
 
 AbsorbedLatentAttentionRoPE::AbsorbedLatentAttentionRoPE(const MultiHeadLatentAttentionRoPE& mla, AbsorbedForm form)
@@ -80,15 +90,16 @@ AbsorbedLatentAttentionRoPE::AbsorbedLatentAttentionRoPE(const MultiHeadLatentAt
 
 Tensor AbsorbedLatentAttentionRoPE::queries(const Tensor& x, int64_t position_offset) const {
     const int64_t b = x.size(0), l = x.size(1), H = mla_->heads(), d = mla_->head_dim(), r = mla_->rank();
-    Tensor q_hat;  // (B, L1, H, r): W_UK_h^T W_Q_h x per head
+    const Tensor q_in = mla_->query_input(x);  // (B, L1, D or q_rank)
+    Tensor q_hat;                              // (B, L1, H, r): W_UK_h^T W_Q_h q_in per head
     if (!factored_) {
-        q_hat = reshape(matmul(x, transpose(W_Q_hat_, 0, 1)), {b, l, H, r});
+        q_hat = reshape(matmul(q_in, transpose(W_Q_hat_, 0, 1)), {b, l, H, r});
     } else {
-        Tensor q = mla_->W_Q->forward(x);  // (B, L1, H*d); per head W_UK_h^T q_h as (H, B*L1, d) @ (H, d, r)
+        Tensor q = mla_->W_Q->forward(q_in);  // (B, L1, H*d); per head W_UK_h^T q_h as (H, B*L1, d) @ (H, d, r)
         Tensor heads = matmul(transpose(reshape(q, {b * l, H, d}), 0, 1), reshape(mla_->W_UK->weight(), {H, d, r}));
         q_hat = reshape(transpose(heads, 0, 1), {b, l, H, r});
     }
-    Tensor qr = reshape(mla_->rope_queries(x, position_offset), {b, l, H, mla_->rope_dim()});
+    Tensor qr = reshape(mla_->rope_queries(q_in, position_offset), {b, l, H, mla_->rope_dim()});
     return reshape(cat({q_hat, qr}, -1), {b, l, H * (r + mla_->rope_dim())});
 }
 
@@ -106,7 +117,7 @@ Tensor AbsorbedLatentAttentionRoPE::latent(const Tensor& y, int64_t position_off
     LATTE_CHECK(y.dim() == 3 && y.size(2) == width(), "AbsorbedLatentAttentionRoPE: expected y (B, L2, ", width(),
                 "), got ", shape_str(y.shape()));
     snapshot_.check_unchanged("AbsorbedLatentAttentionRoPE");
-    return cat({mla_->W_DKV->forward(y), mla_->rope_key(y, position_offset)}, -1);  // (B, L2, r + d_R)
+    return cat({mla_->latent(y), mla_->rope_key(y, position_offset)}, -1);  // (B, L2, r + d_R)
 }
 
 Tensor AbsorbedLatentAttentionRoPE::attend(const Tensor& x, const Tensor& latents, bool causal,

@@ -11,6 +11,9 @@
 // Dims: B batch, L1/L2 lengths, D width (D = H*d), H heads, d head dim, r rank, d_R rope dim (even).
 // Parameters: W_Q (H*d, D), W_QR (H*d_R, D), W_DKV (r, D), W_KR (d_R, D), W_UK (H*d, r),
 // W_UV (H*d, r), W_O (D, H*d), no bias.
+// LatentOptions (mla.h) as in DeepSeek-V2: kv_norm normalises c (the rotary key k_R = W_KR y is
+// not normalised); with q_rank, W_Q and W_QR both read c_Q = RMSNorm(W_DQ x) (W_Q (H*d, q_rank),
+// W_QR (H*d_R, q_rank)). The rotary dims pair rotate-half or interleaved (ops/rope.h).
 #pragma once
 #include "absorbed.h"
 #include "attention.h"
@@ -21,7 +24,8 @@ namespace latte::nn {
 class MultiHeadLatentAttentionRoPE : public Attention {
 public:
     MultiHeadLatentAttentionRoPE(int64_t width, int64_t heads, int64_t head_dim, int64_t rank, int64_t rope_dim,
-                                 Generator& gen, DType dtype = DType::Float32, double rope_base = 10000.0);
+                                 Generator& gen, DType dtype = DType::Float32, double rope_base = 10000.0,
+                                 LatentOptions options = {}, RoPEPairing pairing = RoPEPairing::RotateHalf);
 
     Tensor forward(const Tensor& x, const Tensor& y, bool causal = false) const override;
     // The same outputs by the absorbed path (AbsorbedLatentAttentionRoPE). Differentiable.
@@ -32,11 +36,15 @@ public:
     int64_t context_width() const override { return width_; }
     std::map<std::string, std::string> config() const override;
 
-    // The rotary parts, rotated: queries x (B, L1, D) -> (B, L1, H*d_R) and the shared key
-    // y (B, L2, D) -> (B, L2, d_R), the first row at position `position_offset`.
-    Tensor rope_queries(const Tensor& x, int64_t position_offset) const;
+    // The rotary parts, rotated: queries -> (B, L1, H*d_R) from q_in = query_input(x) and the shared
+    // key y (B, L2, D) -> (B, L2, d_R), the first row at position `position_offset`.
+    Tensor rope_queries(const Tensor& q_in, int64_t position_offset) const;
     Tensor rope_key(const Tensor& y, int64_t position_offset) const;
     double scale() const;  // 1 / sqrt(d + d_R)
+
+    // What W_Q and W_QR read (x, or c_Q with q_rank) and the latent c for y (normalised with kv_norm).
+    Tensor query_input(const Tensor& x) const { return norms_.query_input(x); }
+    Tensor latent(const Tensor& y) const { return norms_.latent(W_DKV->forward(y)); }
 
     std::shared_ptr<Linear> W_Q, W_QR, W_DKV, W_KR, W_UK, W_UV, W_O;
     int64_t heads() const { return heads_; }
@@ -44,10 +52,15 @@ public:
     int64_t rank() const { return rank_; }
     int64_t rope_dim() const { return rope_dim_; }
     double rope_base() const { return rope_base_; }
+    RoPEPairing rope_pairing() const { return pairing_; }
+    const LatentOptions& options() const { return norms_.options(); }
+    const LatentNorms& norms() const { return norms_; }
 
 private:
     int64_t width_, heads_, head_dim_, rank_, rope_dim_;
     double rope_base_;
+    RoPEPairing pairing_;
+    LatentNorms norms_;
 };
 
 // The absorbed form: queries [W_UK_h^T W_Q_h x, rope(W_QR_h x)] (r + d_R per head) attend the

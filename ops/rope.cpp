@@ -20,10 +20,36 @@ Tensor rotate(const Tensor& x, const Tensor& c, const Tensor& s) {
     return cat({sub(mul(x1, c), mul(x2, s)), add(mul(x2, c), mul(x1, s))}, -1);
 }
 
+// The interleaved layout (x0 y0 x1 y1 ...) <-> the rotate-half one (x0 x1 ... y0 y1 ...), over
+// the last dim; both are differentiable (reshape and transpose).
+Tensor deinterleave(const Tensor& x) {
+    Shape pairs = x.shape(), halves = x.shape();
+    pairs.back() /= 2;
+    pairs.push_back(2);
+    return reshape(transpose(reshape(x, pairs), -1, -2), halves);
+}
+
+Tensor interleave(const Tensor& x) {
+    Shape halves = x.shape(), out = x.shape();
+    halves.back() /= 2;
+    halves.insert(halves.end() - 1, 2);
+    return reshape(transpose(reshape(x, halves), -1, -2), out);
+}
+
 }  // namespace
 
+std::string rope_pairing_name(RoPEPairing pairing) {
+    return pairing == RoPEPairing::Interleaved ? "interleaved" : "rotate_half";
+}
+
+RoPEPairing parse_rope_pairing(const std::string& name, const std::string& who) {
+    if (name == "rotate_half") return RoPEPairing::RotateHalf;
+    if (name == "interleaved") return RoPEPairing::Interleaved;
+    LATTE_FAIL(who, ": the RoPE pairing must be rotate_half or interleaved, got '", name, "'");
+}
+
 // dx = rotate(g, cos, -sin): the inverse rotation
-Tensor rope(const Tensor& x, int64_t position_offset, double base) {
+Tensor rope(const Tensor& x, int64_t position_offset, double base, RoPEPairing pairing) {
     check_floating("rope", x);
     LATTE_CHECK(x.dim() >= 3, "rope: x must be (B, L, H, d) (at least 3-D: L, H, d), got ", shape_str(x.shape()));
     const int64_t length = x.size(-3), d = x.size(-1), half = d / 2;
@@ -31,6 +57,9 @@ Tensor rope(const Tensor& x, int64_t position_offset, double base) {
                 d);
     LATTE_CHECK(position_offset >= 0, "rope: position_offset must be >= 0, got ", position_offset);
     LATTE_CHECK(std::isfinite(base) && base > 0, "rope: base must be finite and > 0, got ", base);
+    // Pair (2i, 2i+1) is pair (i, i + d/2) of the deinterleaved features, at the same angle.
+    if (pairing == RoPEPairing::Interleaved)
+        return interleave(rope(deinterleave(x), position_offset, base, RoPEPairing::RotateHalf));
     std::vector<double> cv(static_cast<size_t>(length * half)), sv(cv.size());
     for (int64_t l = 0; l < length; ++l)
         for (int64_t i = 0; i < half; ++i) {

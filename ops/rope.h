@@ -12,11 +12,18 @@
 // host; the rotation itself is composed from narrow, mul, add and cat.
 #pragma once
 #include <cstdint>
+#include <string>
 
 #include "../core/tensor.h"
 
 namespace latte {
 
-Tensor rope(const Tensor& x, int64_t position_offset = 0, double base = 10000.0);
+enum class RoPEPairing { RotateHalf, Interleaved };
+std::string rope_pairing_name(RoPEPairing pairing);  // "rotate_half", "interleaved"
+// Throws "<who>: ... must be rotate_half or interleaved, got 'x'".
+RoPEPairing parse_rope_pairing(const std::string& name, const std::string& who = "rope");
+
+Tensor rope(const Tensor& x, int64_t position_offset = 0, double base = 10000.0,
+            RoPEPairing pairing = RoPEPairing::RotateHalf);
 
 }  // namespace latte

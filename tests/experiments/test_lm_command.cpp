@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "experiments/commands.h"
+#include "nn/serialize.h"
 #include "tests/support/catch_helpers.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/run_command.h"
@@ -94,7 +95,7 @@ TEST_CASE("latte lm: training lowers the loss on recall", "[lm]") {
 }
 
 TEST_CASE("latte lm: bad flags fail before any output", "[lm][cli]") {
-    require_refused({"--task", "sort"}, "latte lm: --task must be recall, copy or modadd, got 'sort'");
+    require_refused({"--task", "sort"}, "latte lm: --task must be recall, copy, modadd or mqar, got 'sort'");
     require_refused({"--attention", "mqa"}, "latte lm: --attention must be mha, gqa, mla or mla_rope, got 'mqa'");
     require_refused({"--G", "2"}, "latte lm: --G has no effect with --attention mha (only gqa has K/V head groups)");
     require_refused({"--attention", "gqa", "--r", "8"},
@@ -132,7 +133,8 @@ TEST_CASE("latte lm: a resumed run is bit-identical to an uninterrupted one", "[
     std::filesystem::create_directories(out + "/b");
     const std::vector<std::string> flags{"--task", "copy", "--attention", "mla", "--layers", "1", "--D", "16", "--H",
                                          "2", "--r", "8", "--vocab", "7", "--L", "7", "--batch", "3", "--lr", "0.01",
-                                         "--eval-every", "0", "--eval-batches", "1"};
+                                         "--eval-every", "0", "--eval-batches", "1", "--schedule", "constant",
+                                         "--warmup", "2"};
     auto with = [&](std::vector<std::string> extra) {
         std::vector<std::string> all = flags;
         all.insert(all.end(), extra.begin(), extra.end());
@@ -158,4 +160,70 @@ TEST_CASE("latte lm: a resumed run is bit-identical to an uninterrupted one", "[
                     "latte lm: cannot resume from " + ckpt + ": it was written with --seed 0, this run has --seed 1 "
                     "(resume with the same flags; only --steps and the output flags may change)");
     std::filesystem::remove_all(out);
+}
+
+TEST_CASE("latte lm: the default recipe (warm-up, cosine, clipping, beta2 0.95) is recorded and resumes as laid out",
+          "[lm][cli]") {
+    const test::ScratchDir s("lm_recipe");
+    const std::vector<std::string> flags{"--task", "mqar", "--pairs", "3", "--queries", "2", "--attention", "mla_rope",
+                                         "--layers", "1", "--D", "16", "--H", "2", "--r", "4", "--d_R", "2",
+                                         "--vocab", "9", "--batch", "3", "--lr", "0.01", "--eval-every", "2",
+                                         "--eval-batches", "1", "--warmup", "2"};
+    auto with = [&](std::vector<std::string> extra) {
+        std::vector<std::string> all = flags;
+        all.insert(all.end(), extra.begin(), extra.end());
+        return all;
+    };
+    const Outcome six = run_lm(with({"--steps", "6", "--out", s.dir, "--name", "six"}));
+    INFO(six.stdout_text << six.error);
+    REQUIRE(six.rc == 0);
+    REQUIRE(six.stdout_text.find("lm mqar (3 pairs, 2 queries), mla_rope attention: 1 layers, D=16 H=2 r=4 d_R=2, "
+                                 "latent norm, vocab 9, L 10") != std::string::npos);
+    REQUIRE(six.stdout_text.find("AdamW lr 0.01 (betas 0.9, 0.95), weight decay 0.1; 2 warm-up steps, then cosine to "
+                                 "0.1000 x lr; gradient clip 1.0000") != std::string::npos);
+    const auto meta = nn::load_safetensors(s / "six/checkpoint.safetensors").metadata;
+    REQUIRE(meta.at("optimizer.beta2") == "0.95");
+    REQUIRE(meta.at("config.clip") == "1");
+    REQUIRE(meta.at("config.schedule") == "cosine");
+    REQUIRE(meta.at("config.schedule-steps") == "6");
+    REQUIRE(meta.at("config.latent-norm") == "on");
+    REQUIRE(std::stod(meta.at("optimizer.lr")) == Approx(0.001).epsilon(1e-12));  // the cosine's end at the last step
+    // eval.csv: every evaluation, 2 answers per sequence x 3 sequences.
+    std::ifstream eval(s / "six/eval.csv");
+    std::string line;
+    std::vector<std::string> lines;
+    while (std::getline(eval, line)) lines.push_back(line);
+    REQUIRE(lines.size() == 4);
+    REQUIRE(lines[0] == "step,held_out_accuracy,held_out_correct,held_out_total");
+    REQUIRE(lines[3].rfind("6,", 0) == 0);
+    REQUIRE(lines[3].substr(lines[3].size() - 2) == ",6");
+
+    // Three steps, resumed to six: the schedule stays laid over three, so steps 4-6 run at its end rate.
+    REQUIRE(run_lm(with({"--steps", "3", "--out", s.dir, "--name", "three"})).rc == 0);
+    const std::string ckpt = s / "three/checkpoint.safetensors";
+    const Outcome resumed = run_lm(with({"--steps", "6", "--out", s.dir, "--name", "three", "--resume", ckpt}));
+    INFO(resumed.stdout_text << resumed.error);
+    REQUIRE(resumed.rc == 0);
+    const auto after = nn::load_safetensors(ckpt).metadata;
+    REQUIRE(after.at("config.schedule-steps") == "3");
+    REQUIRE(std::stod(after.at("optimizer.lr")) == Approx(0.001).epsilon(1e-12));
+    std::ifstream resumed_eval(s / "three/eval.csv");
+    int rows = 0;
+    while (std::getline(resumed_eval, line)) ++rows;
+    REQUIRE(rows == 1 + 4);  // steps 2 and 3 (the end of the first run) carried over, then 4 and 6
+    require_refused(with({"--steps", "6", "--out", s.dir, "--name", "three", "--resume", ckpt, "--beta2", "0.999"}),
+                    "latte lm: cannot resume from " + ckpt + ": it was written with --beta2 0.95, this run has --beta2 "
+                    "0.999 (resume with the same flags; only --steps and the output flags may change)");
+    require_refused(with({"--steps", "6", "--out", s.dir, "--name", "x", "--clip", "-1"}),
+                    "latte lm: --clip must be 0 (off) or positive, got -1");
+    require_refused({"--steps", "6", "--warmup", "6"},
+                    "latte lm: --warmup 6 must be below --steps 6");
+    require_refused(with({"--steps", "6", "--out", s.dir, "--name", "x", "--schedule", "linear"}),
+                    "latte lm: --schedule must be cosine or constant, got 'linear'");
+    require_refused({"--task", "recall", "--pairs", "4"},
+                    "latte lm: --pairs has no effect with --task recall (only mqar has key-value pairs to set)");
+    require_refused({"--attention", "mha", "--latent-norm", "off"},
+                    "latte lm: --latent-norm has no effect with --attention mha (only mla and mla_rope have a latent)");
+    require_refused({"--attention", "mla", "--rope-pairing", "interleaved"},
+                    "latte lm: --rope-pairing has no effect without RoPE (--attention mla)");
 }

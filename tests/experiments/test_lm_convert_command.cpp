@@ -131,7 +131,8 @@ TEST_CASE("latte lm records the first evaluated step at 99% held-out accuracy ac
     // Recall with V=3, L=3: one key (1), one value (2), so the answer is always 2; learned in a few steps.
     const std::vector<std::string> flags{"--task", "recall", "--layers", "1", "--D", "16", "--H", "2", "--vocab",
                                          "3", "--L", "3", "--batch", "8", "--lr", "0.01", "--eval-every", "5",
-                                         "--eval-batches", "2", "--attention", "mla", "--r", "4"};
+                                         "--eval-batches", "2", "--attention", "mla", "--r", "4", "--schedule",
+                                         "constant", "--warmup", "0"};
     auto with = [&](std::vector<std::string> extra) {
         std::vector<std::string> all = flags;
         all.insert(all.end(), extra.begin(), extra.end());

@@ -53,7 +53,8 @@ TEST_CASE("latte lm: a --load run resumes bit-identically, keeping the loaded mo
     nn::save(nn::DecoderLM(unusual_mha(), gen), model);
 
     const std::vector<std::string> run{"--load", model, "--task", "recall", "--L", "7", "--batch", "4",
-                                       "--lr", "0.01", "--eval-every", "0", "--eval-batches", "1"};
+                                       "--lr", "0.01", "--eval-every", "0", "--eval-batches", "1", "--schedule",
+                                       "constant"};
     auto with = [&](std::vector<std::string> extra) {
         std::vector<std::string> all = run;
         all.insert(all.end(), extra.begin(), extra.end());
@@ -66,7 +67,8 @@ TEST_CASE("latte lm: a --load run resumes bit-identically, keeping the loaded mo
     REQUIRE(first.rc == 0);
     // A resume takes no --load: the same task flags and the model's sizes as flags.
     const auto resumed = run_lm({"--resume", s / "ck.safetensors", "--task", "recall", "--L", "7", "--batch", "4",
-                                 "--lr", "0.01", "--eval-every", "0", "--eval-batches", "1", "--attention", "mha",
+                                 "--lr", "0.01", "--eval-every", "0", "--eval-batches", "1", "--schedule", "constant",
+                                 "--attention", "mha",
                                  "--layers", "1", "--D", "16", "--H", "2", "--vocab", "11", "--steps", "4", "--out",
                                  s / "b", "--save", s / "b.safetensors"});
     INFO(resumed.stdout_text << resumed.error);

@@ -1,6 +1,8 @@
 // The synthetic LM tasks of experiments/lm_tasks.h: each answer re-derived from its prompt,
 // determinism per seed, the answer accuracy, and cached greedy generation against recomputation.
+#include <map>
 #include <set>
+#include <tuple>
 
 #include "core/factory.h"
 #include "experiments/lm_tasks.h"
@@ -118,7 +120,7 @@ TEST_CASE("lm tasks refuse sizes that do not fit", "[lm]") {
                         "a vocab of at least 17)");
     REQUIRE_THROWS_WITH(check_lm_task({LMTask::ModAdd, 32, 3, 1}, "latte lm"),
                         "latte lm: --L 3 is too short for modadd (\"a + b =\" needs 4)");
-    REQUIRE_THROWS_WITH(parse_lm_task("sort", "latte lm"), "latte lm: --task must be recall, copy or modadd, got 'sort'");
+    REQUIRE_THROWS_WITH(parse_lm_task("sort", "latte lm"), "latte lm: --task must be recall, copy, modadd or mqar, got 'sort'");
     REQUIRE_NOTHROW(check_lm_task({LMTask::Recall, 17, 17, 1}));
 }
 
@@ -159,4 +161,61 @@ TEST_CASE("lm greedy generation with the cache equals full recomputation", "[lm]
         REQUIRE(cached.shape() == Shape{3, 6});
         REQUIRE(cached.to_vector<int64_t>() == full.to_vector<int64_t>());
     }
+}
+
+TEST_CASE("lm task mqar: every query's target is the value its key was paired with", "[lm]") {
+    for (auto [N, Q, L] : {std::tuple<int64_t, int64_t, int64_t>{8, 8, 32}, {8, 3, 22}, {16, 4, 50}, {1, 1, 4}}) {
+        CAPTURE(N, Q, L);
+        LMTaskSpec spec{LMTask::MQAR, 40, L, 12};
+        spec.pairs = N;
+        spec.queries = Q;
+        if (L == 2 * (N + Q)) REQUIRE(lm_default_length(spec) == L);
+        REQUIRE(lm_answers_per_sequence(spec) == Q);
+        REQUIRE(lm_prompt_length(spec) == L - 2 * Q + 1);
+        const Rows r = draw_rows(spec, 11);
+        const int64_t nk = 19, o = L - 2 * (N + Q);
+        std::set<int64_t> queried_pairs_seen;
+        for (int64_t b = 0; b < r.B; ++b) {
+            for (int64_t i = 0; i < o; ++i) REQUIRE(r.id(b, i) == 0);
+            std::map<int64_t, int64_t> value_of;
+            for (int64_t i = 0; i < N; ++i) {
+                const int64_t k = r.id(b, o + 2 * i), v = r.id(b, o + 2 * i + 1);
+                REQUIRE((k >= 1 && k <= nk));
+                REQUIRE((v > nk && v < 40));
+                value_of[k] = v;
+            }
+            REQUIRE(int64_t(value_of.size()) == N);  // distinct keys
+            std::set<int64_t> queried;
+            int64_t answers = 0;
+            for (int64_t i = 0; i < L; ++i) {
+                const bool query = i >= o + 2 * N && (i - o - 2 * N) % 2 == 0;
+                if (!query) {
+                    REQUIRE(r.target(b, i) == kLMIgnore);
+                    continue;
+                }
+                const int64_t k = r.id(b, i);
+                REQUIRE(value_of.count(k) == 1);
+                REQUIRE(r.target(b, i) == value_of[k]);
+                REQUIRE(r.id(b, i + 1) == value_of[k]);  // the answer follows as the next input
+                queried.insert(k);
+                ++answers;
+            }
+            REQUIRE(answers == Q);
+            REQUIRE(int64_t(queried.size()) == Q);  // Q distinct keys
+            queried_pairs_seen.insert(queried.begin(), queried.end());
+        }
+        if (N > 1 && Q < N) REQUIRE(int64_t(queried_pairs_seen.size()) > Q);  // not always the same keys
+    }
+    LMTaskSpec bad{LMTask::MQAR, 32, 40, 1};
+    bad.pairs = 16;
+    bad.queries = 4;
+    REQUIRE_THROWS_WITH(check_lm_task(bad, "latte lm"), "latte lm: --vocab 32 is too small for mqar with --pairs 16 (16 "
+                                                        "distinct keys plus values need a vocab of at least 33)");
+    bad.vocab = 64;
+    bad.length = 39;
+    REQUIRE_THROWS_WITH(check_lm_task(bad, "latte lm"),
+                        "latte lm: --L 39 is too short for mqar with --pairs 16 --queries 4 (needs 2(N + Q) = 40)");
+    bad.queries = 17;
+    REQUIRE_THROWS_WITH(check_lm_task(bad, "latte lm"),
+                        "latte lm: mqar needs 1 <= --queries <= --pairs, got --pairs 16 --queries 17");
 }

@@ -68,14 +68,16 @@ Vec concat(Vec a, const Vec& b) {
     return a;
 }
 
-// rotate_half RoPE of one head's vector at position p.
-Vec rope_vec(const Vec& x, int64_t p, double base) {
+// RoPE of one head's vector at position p: pair i is (i, i + n/2) rotate-half, (2i, 2i+1) interleaved.
+Vec rope_vec(const Vec& x, int64_t p, double base, RoPEPairing pairing) {
     const size_t n = x.size(), half = n / 2;
     Vec out(n);
     for (size_t i = 0; i < half; ++i) {
         const double a = double(p) * std::pow(base, -2.0 * double(i) / double(n));
-        out[i] = x[i] * std::cos(a) - x[i + half] * std::sin(a);
-        out[i + half] = x[i + half] * std::cos(a) + x[i] * std::sin(a);
+        const size_t first = pairing == RoPEPairing::Interleaved ? 2 * i : i;
+        const size_t second = pairing == RoPEPairing::Interleaved ? 2 * i + 1 : i + half;
+        out[first] = x[first] * std::cos(a) - x[second] * std::sin(a);
+        out[second] = x[second] * std::cos(a) + x[first] * std::sin(a);
     }
     return out;
 }
@@ -122,19 +124,26 @@ double reference_loss(const DecoderLM& lm, const std::vector<std::vector<int64_t
                 const Vec x = norm_ref(w, p + "norm1", h[t], c.norm);
                 for (int64_t hh = 0; hh < H; ++hh) {
                     Vec q, k, v;
+                    const RoPEPairing pairing = c.rope_pairing;
                     if (c.attention == AttentionKind::MHA || c.attention == AttentionKind::GQA) {
                         const int64_t g = hh % G;  // the spec's rule
-                        q = rope_vec(matvec(w(a + "W_Q.weight"), x, hh * d, d), t, c.rope_base);
-                        k = rope_vec(matvec(w(a + "W_K.weight"), x, g * d, d), t, c.rope_base);
+                        q = rope_vec(matvec(w(a + "W_Q.weight"), x, hh * d, d), t, c.rope_base, pairing);
+                        k = rope_vec(matvec(w(a + "W_K.weight"), x, g * d, d), t, c.rope_base, pairing);
                         v = matvec(w(a + "W_V.weight"), x, g * d, d);
                     } else {
-                        const Vec lat = matvec(w(a + "W_DKV.weight"), x);
-                        q = matvec(w(a + "W_Q.weight"), x, hh * d, d);
+                        // DeepSeek-V2: c = RMSNorm(W_DKV x) with the latent norm; queries read
+                        // c_Q = RMSNorm(W_DQ x) with q_rank.
+                        Vec lat = matvec(w(a + "W_DKV.weight"), x);
+                        if (c.latent_norm) lat = norm_ref(w, a + "kv_norm", lat, NormType::RMS);
+                        const Vec q_in =
+                            c.q_rank > 0 ? norm_ref(w, a + "q_norm", matvec(w(a + "W_DQ.weight"), x), NormType::RMS) : x;
+                        q = matvec(w(a + "W_Q.weight"), q_in, hh * d, d);
                         k = matvec(w(a + "W_UK.weight"), lat, hh * d, d);
                         v = matvec(w(a + "W_UV.weight"), lat, hh * d, d);
                         if (c.attention == AttentionKind::MLARoPE) {
-                            q = concat(q, rope_vec(matvec(w(a + "W_QR.weight"), x, hh * dR, dR), t, c.rope_base));
-                            k = concat(k, rope_vec(matvec(w(a + "W_KR.weight"), x), t, c.rope_base));
+                            q = concat(q, rope_vec(matvec(w(a + "W_QR.weight"), q_in, hh * dR, dR), t, c.rope_base,
+                                                   pairing));
+                            k = concat(k, rope_vec(matvec(w(a + "W_KR.weight"), x), t, c.rope_base, pairing));
                             scale = 1.0 / std::sqrt(double(d + dR));
                         }
                     }
@@ -211,14 +220,40 @@ Tensor to_ids(const std::vector<std::vector<int64_t>>& rows) {
 const std::vector<AttentionKind> kKinds = {AttentionKind::MHA, AttentionKind::GQA, AttentionKind::MLA,
                                            AttentionKind::MLARoPE};
 
+// Each kind with its defaults, then the options: the latent kinds without the latent norm (the
+// spec's MLA) and with query compression, the rotary kinds with interleaved pairs.
+std::vector<DecoderLMConfig> variants() {
+    std::vector<DecoderLMConfig> out;
+    for (AttentionKind kind : kKinds) {
+        out.push_back(tiny_config(kind));
+        const bool latent = kind == AttentionKind::MLA || kind == AttentionKind::MLARoPE;
+        if (latent) {
+            out.push_back(tiny_config(kind));
+            out.back().latent_norm = false;
+            out.push_back(tiny_config(kind));
+            out.back().q_rank = 5;
+        }
+        if (kind != AttentionKind::MLA) {
+            out.push_back(tiny_config(kind));
+            out.back().rope_pairing = RoPEPairing::Interleaved;
+        }
+    }
+    return out;
+}
+
+std::string describe(const DecoderLMConfig& c) {
+    return attention_kind_name(c.attention) + " latent_norm=" + (c.latent_norm ? "on" : "off") +
+           " q_rank=" + std::to_string(c.q_rank) + " pairing=" + rope_pairing_name(c.rope_pairing);
+}
+
 }  // namespace
 
 TEST_CASE("DecoderLM loss equals a per-token loop reference in float64 for mha, gqa, mla and mla_rope",
           "[nn][lm]") {
-    for (AttentionKind kind : kKinds)
+    for (const DecoderLMConfig& variant : variants())
         for (NormType norm : {NormType::RMS, NormType::Layer}) {
-            CAPTURE(attention_kind_name(kind), norm == NormType::RMS);
-            DecoderLMConfig c = tiny_config(kind);
+            CAPTURE(describe(variant), norm == NormType::RMS);
+            DecoderLMConfig c = variant;
             c.norm = norm;
             Generator gen(7);
             DecoderLM lm(c, gen);
@@ -246,9 +281,9 @@ TEST_CASE("a causal DecoderLM's logits at a position do not depend on later toke
 
 TEST_CASE("gradcheck of a tiny DecoderLM in float64", "[nn][lm][gradcheck]") {
     const Tensor ids = ids_tensor({3, 1, 4, 1, 5, 2, 6, 5}, {2, 4}), targets = ids_tensor({1, 4, 1, 5, 6, 5, 3, 0}, {2, 4});
-    for (AttentionKind kind : kKinds) {
-        CAPTURE(attention_kind_name(kind));
-        DecoderLMConfig c = tiny_config(kind);
+    for (const DecoderLMConfig& variant : variants()) {
+        CAPTURE(describe(variant));
+        DecoderLMConfig c = variant;
         c.layers = 1;
         c.vocab = 7;
         c.mlp_hidden = 6;
@@ -267,7 +302,7 @@ TEST_CASE("DecoderLM names its parameters like a PyTorch state_dict", "[nn][lm]"
     for (const auto& [name, _] : lm.named_parameters()) names.push_back(name);
     const std::vector<std::string> layer = {"norm1.weight",      "attn.W_Q.weight",  "attn.W_QR.weight",
                                             "attn.W_DKV.weight", "attn.W_KR.weight", "attn.W_UK.weight",
-                                            "attn.W_UV.weight",  "attn.W_O.weight",  "norm2.weight",
+                                            "attn.W_UV.weight",  "attn.W_O.weight",  "attn.kv_norm.weight", "norm2.weight",
                                             "mlp.W_gate.weight", "mlp.W_up.weight",  "mlp.W_down.weight"};
     std::vector<std::string> want{"embed.weight"};
     for (int i = 0; i < 2; ++i)

@@ -6,7 +6,7 @@
 
 using namespace latte;
 
-TEST_CASE("rope equals the per-element rotate_half formula, offset included", "[ops][rope]") {
+TEST_CASE("rope equals the per-element rotate_half formula (the default pairing), offset included", "[ops][rope]") {
     const int64_t B = 2, L = 3, H = 2, d = 6, offset = 5;
     const double base = 500;
     Tensor x = test::randn64({B, L, H, d}, 1, false);
@@ -83,4 +83,33 @@ TEST_CASE("dropout is the identity when not training or p == 0, and refuses p be
     REQUIRE(gen.counter_state() == before);  // no draws
     REQUIRE_THROWS_WITH(dropout(x, 1.0, gen), "dropout: p must be in [0, 1), got 1 (input [3,4])");
     REQUIRE_THROWS_WITH(dropout(x, -0.1, gen), "dropout: p must be in [0, 1), got -0.1 (input [3,4])");
+}
+
+TEST_CASE("interleaved rope rotates pairs (2i, 2i+1), equals rotate_half on permuted features, and passes gradcheck",
+          "[ops][rope]") {
+    const int64_t B = 2, L = 3, H = 2, d = 6, offset = 4;
+    const double base = 300;
+    Tensor x = test::randn64({B, L, H, d}, 6, false);
+    const auto xv = x.to_vector(), ov = rope(x, offset, base, RoPEPairing::Interleaved).to_vector();
+    for (int64_t bl = 0; bl < B * L; ++bl)
+        for (int64_t h = 0; h < H; ++h)
+            for (int64_t i = 0; i < d / 2; ++i) {
+                const double angle = static_cast<double>(offset + bl % L) * std::pow(base, -2.0 * i / d);
+                const size_t row = static_cast<size_t>((bl * H + h) * d);
+                const double x1 = xv[row + 2 * i], x2 = xv[row + 2 * i + 1];
+                REQUIRE(ov[row + 2 * i] == Approx(x1 * std::cos(angle) - x2 * std::sin(angle)).margin(1e-14));
+                REQUIRE(ov[row + 2 * i + 1] == Approx(x2 * std::cos(angle) + x1 * std::sin(angle)).margin(1e-14));
+            }
+    // DeepSeek's reference code permutes features (0 2 4 1 3 5) and applies rotate-half: the same numbers.
+    auto perm = [](const Tensor& t) { return cat({slice(t, -1, 0, 6, 2), slice(t, -1, 1, 6, 2)}, -1); };
+    const Tensor via_half = rope(perm(x), offset, base, RoPEPairing::RotateHalf);
+    LATTE_REQUIRE_CLOSE(perm(rope(x, offset, base, RoPEPairing::Interleaved)), via_half, 1e-14, 1e-15);
+    // The two conventions differ on the same input (d > 2).
+    REQUIRE(relative_error(rope(x, offset, base, RoPEPairing::Interleaved), rope(x, offset, base)) > 1e-3);
+    Tensor g = test::randn64({2, 3, 2, 4}, 7);
+    LATTE_REQUIRE_GRADCHECK([](const std::vector<Tensor>& v) { return rope(v[0], 3, 100, RoPEPairing::Interleaved); },
+                            {g});
+    REQUIRE(rope_pairing_name(parse_rope_pairing("interleaved")) == "interleaved");
+    REQUIRE_THROWS_WITH(parse_rope_pairing("gptj", "latte lm: --rope-pairing"),
+                        "latte lm: --rope-pairing: the RoPE pairing must be rotate_half or interleaved, got 'gptj'");
 }
