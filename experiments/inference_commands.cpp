@@ -75,6 +75,8 @@ int cmd_convert(int argc, char** argv, int first) {
                                         "--attention gqa --rope off --save)"),
                     cli::file_flag("out", "MLA weights .safetensors to write"),
                     {"rank", "0", "latent rank r; 0 = min(2*G*d, D), always exact"},
+                    {"rope-dim", "0", "a language model with RoPE (G = 1): keep RoPE on this many dims per head (the "
+                                      "fastest-turning pairs) and compress the rest (partial RoPE; not exact)"},
                     {"part10", "false", "instead: the spec's Part 10 on randn(4, 24), with Part 6's rank check", true},
                     {"seed", "0", "random seed for --part10"}},
                    argc, argv, first);
@@ -83,7 +85,7 @@ int cmd_convert(int argc, char** argv, int first) {
         return 0;
     }
     if (args.on("part10")) {
-        for (const char* flag : {"in", "out", "rank"}) args.refuse(flag, "with --part10");
+        for (const char* flag : {"in", "out", "rank", "rope-dim"}) args.refuse(flag, "with --part10");
         print_part10(static_cast<uint64_t>(args.integer("seed", 0)));
         return 0;
     }
@@ -93,7 +95,9 @@ int cmd_convert(int argc, char** argv, int first) {
     cli::check_output_file(args, "out");
     cli::check_distinct(args, "out", "in");
     // A whole language model (latte lm --save) converts layer by layer: experiments/lm_convert.h.
-    if (is_lm_file(args.str("in"))) return run_lm_convert(args.str("in"), args.str("out"), rank);
+    const int64_t rope_dim = args.integer("rope-dim", 0);
+    if (is_lm_file(args.str("in"))) return run_lm_convert(args.str("in"), args.str("out"), rank, rope_dim);
+    args.refuse("rope-dim", "for an attention module (only a language model with RoPE converts by partial RoPE)");
     const ConvertReport r = convert_checkpoint(args.str("in"), args.str("out"), rank);
     const auto& mla = *r.check64.mla;
     std::printf("converted GQA -> MLA: D=%lld H=%lld d=%lld, latent rank r=%lld (rank of [W_K; W_V]: %lld)\n",

@@ -1,6 +1,8 @@
 // `latte lm`: a small decoder LM (nn::DecoderLM) trained on a synthetic token task
 // (experiments/lm_tasks.h) with AdamW and the usual decay / no-decay parameter groups.
+#include <algorithm>
 #include <chrono>
+#include <limits>
 #include <csignal>
 #include <optional>
 #include <cmath>
@@ -35,7 +37,8 @@ namespace {
 double lm_training_bytes(const nn::DecoderLMConfig& c, int64_t batch, int64_t L, int64_t steps) {
     const double D = double(c.width), V = double(c.vocab), r = double(c.rank), dR = double(c.rope_dim),
                  H = double(c.heads), hidden = 4 * D, B = double(batch), T = double(L);
-    const double attn = 4 * D * D + 3 * D * r + D * dR * (H + 1);
+    // With query compression: W_DQ (q_rank, D), and W_Q, W_QR reading q_rank inputs (counted on top).
+    const double attn = 4 * D * D + 3 * D * r + D * dR * (H + 1) + double(c.q_rank) * (2 * D + H * dR);
     const double params = 2 * V * D + double(c.layers) * (attn + 3 * D * hidden + 2 * D) + D;
     AttentionSizes a{B, T, T, D, H, D, r};
     const double per_layer = attention_activation_elements(a, 4) + B * T * (3 * hidden + 8 * D);
@@ -223,7 +226,7 @@ nn::DecoderLMConfig config_from_flags(const cli::Args& args, const std::string& 
         args.refuse("q-rank", "with --attention " + attention + " (only mla and mla_rope compress their queries)");
     }
     c.latent_norm = latent && norm == "on";
-    c.q_rank = latent ? args.integer("q-rank", 0) : 0;
+    c.q_rank = latent ? args.integer("q-rank", 0, int64_t{1} << 24) : 0;
     c.rope_pairing = parse_rope_pairing(args.str("rope-pairing"), who + ": --rope-pairing");
     if (attention == "mla" || !c.rope)
         args.refuse("rope-pairing", "without RoPE (--attention " + attention + (attention == "mla" ? "" : " --rope off") + ")");
@@ -231,17 +234,20 @@ nn::DecoderLMConfig config_from_flags(const cli::Args& args, const std::string& 
     return c;
 }
 
-// The learning-rate schedule of a run: nn::WarmupCosine over `steps` (a linear warm-up to lr, then
-// cosine decay to min_ratio * lr, reached at the last step), or constant after the warm-up.
+// The learning-rate schedule of a run over steps k = 1..steps: a linear warm-up (lr k / warmup, so
+// step `warmup` is the first at lr), then lr held (constant) or a cosine decay that reaches
+// min_ratio * lr at step `steps` and stays there after it.
 struct Schedule {
     double lr = 0, min_ratio = 0.1;
     int64_t warmup = 0, steps = 0;
-    bool cosine = true;
+    bool cosine = false;
     // The rate of step k (1-based); 0 gives the base rate (no step taken yet).
     double at(int64_t k) const {
         if (k <= 0) return lr;
-        if (!cosine) return k < warmup ? lr * double(k + 1) / double(warmup) : lr;
-        return nn::WarmupCosine(lr, warmup, steps, min_ratio * lr).lr_at(k);
+        if (k <= warmup) return lr * double(k) / double(warmup);
+        if (!cosine) return lr;
+        const double progress = std::min(1.0, double(k - warmup) / double(std::max<int64_t>(steps - warmup, 1)));
+        return min_ratio * lr + 0.5 * (lr - min_ratio * lr) * (1 + std::cos(M_PI * progress));
     }
 };
 
@@ -273,7 +279,7 @@ int cmd_lm(int argc, char** argv, int first) {
         {"weight-decay", "0.1", "AdamW weight decay of matrices (none on norms and embeddings)"},
         {"beta2", "0.95", "AdamW beta2 (beta1 is 0.9)"},
         {"warmup", "auto", "linear warm-up steps (auto: 10% of --steps, at most 100)"},
-        {"schedule", "cosine", "after the warm-up: cosine (decay to --min-lr-ratio x --lr at the last step) or constant"},
+        {"schedule", "constant", "after the warm-up: constant, or cosine (decay to --min-lr-ratio x --lr at the last step)"},
         {"min-lr-ratio", "0.1", "the cosine schedule's final rate, as a fraction of --lr"},
         {"clip", "1.0", "clip the gradients' global norm to this (0: no clipping)"},
         {"seed", "0", "random seed (weights, training batches and the held-out set)"},
@@ -343,9 +349,9 @@ int cmd_lm(int argc, char** argv, int first) {
     const double lr = args.number("lr", true);
     const double weight_decay = args.number("weight-decay");
     LATTE_CHECK(weight_decay >= 0, who, ": --weight-decay must be non-negative, got ", weight_decay);
-    const double beta2 = args.number("beta2");
+    double beta2 = args.number("beta2");
     LATTE_CHECK(beta2 >= 0 && beta2 < 1, who, ": --beta2 must be in [0, 1), got ", beta2);
-    const double clip = args.number("clip");
+    double clip = args.number("clip");
     LATTE_CHECK(clip >= 0, who, ": --clip must be 0 (off) or positive, got ", clip);
     Schedule schedule;
     schedule.lr = lr;
@@ -428,21 +434,17 @@ int cmd_lm(int argc, char** argv, int first) {
     TrainCheckpoint saved;
     if (!resume.empty()) {
         saved = load_checkpoint(resume);
-        // A cosine schedule keeps the length it was laid over when --steps grows (as PyTorch's
-        // T_max): the added steps run at its final rate. --warmup auto keeps the run's warm-up.
-        if (auto it = saved.run_config.find("warmup"); it != saved.run_config.end() && args.str("warmup") == "auto") {
-            LATTE_CHECK(parse_int(it->second, schedule.warmup) && schedule.warmup >= 0 && schedule.warmup < steps, who,
-                        ": cannot resume from ", resume, ": its warmup '", it->second,
-                        "' is not an integer in [0, --steps ", steps, ")");
-            run_config["warmup"] = it->second;
-        }
-        if (auto it = saved.run_config.find("schedule-steps"); it != saved.run_config.end() && schedule.cosine) {
-            int64_t laid = 0;
-            LATTE_CHECK(parse_int(it->second, laid) && laid > schedule.warmup && laid <= steps, who, ": cannot resume "
-                        "from ", resume, ": its schedule-steps '", it->second, "' is not an integer in (--warmup ",
-                        schedule.warmup, ", --steps ", steps, "]");
-            schedule.steps = laid;
-            run_config["schedule-steps"] = it->second;
+        // The recipe and latent flags a resumed run does not give are the checkpoint's (a checkpoint
+        // from before a flag: its old behaviour). The cosine schedule keeps the length it was laid
+        // over when --steps grows, as PyTorch's T_max: the added steps run at its final rate.
+        for (const char* key : {"beta2", "clip", "warmup", "schedule", "min-lr-ratio", "schedule-steps", "latent-norm",
+                                "q-rank", "rope-pairing"}) {
+            auto it = saved.run_config.find(key);
+            auto old = before_entry.find(key);
+            const bool given = std::string(key) == "schedule-steps" ? false
+                               : std::string(key) == "min-lr-ratio" ? args.given(key) || args.given("schedule")
+                                                                    : args.given(key);
+            if (!given) run_config[key] = it != saved.run_config.end() ? it->second : old->second;
         }
         for (const auto& [key, value] : run_config) {
             auto it = saved.run_config.find(key);
@@ -450,13 +452,34 @@ int cmd_lm(int argc, char** argv, int first) {
             const std::string was = it != saved.run_config.end() ? it->second
                                     : old != before_entry.end()  ? old->second
                                                                  : "(none)";
-            LATTE_CHECK(key != "schedule-steps" || was == value, who, ": cannot resume from ", resume,
-                        ": its cosine schedule was laid over --steps ", was, ", this run has --steps ", steps,
-                        " (resume with the same --steps, or train with --schedule constant to extend runs)");
             LATTE_CHECK(was == value, who, ": cannot resume from ", resume, ": it was written with --", key, " ", was,
                         ", this run has --", key, " ", value,
                         " (resume with the same flags; only --steps and the output flags may change)");
         }
+        // The adopted recipe, checked as the flags are.
+        const auto number = [&](const char* key, double low, double high) {
+            double v = 0;
+            LATTE_CHECK(parse_double(run_config.at(key), v) && v >= low && v <= high, who, ": cannot resume from ",
+                        resume, ": its ", key, " '", run_config.at(key), "' is not a number in [", low, ", ", high, "]");
+            return v;
+        };
+        const auto count = [&](const char* key) {
+            int64_t v = 0;
+            LATTE_CHECK(parse_int(run_config.at(key), v) && v >= 0 && v <= steps, who, ": cannot resume from ", resume,
+                        ": its ", key, " '", run_config.at(key), "' is not an integer in [0, --steps ", steps, "]");
+            return v;
+        };
+        beta2 = number("beta2", 0, std::nextafter(1.0, 0.0));
+        clip = number("clip", 0, std::numeric_limits<double>::max());
+        LATTE_CHECK(run_config.at("schedule") == "cosine" || run_config.at("schedule") == "constant", who,
+                    ": cannot resume from ", resume, ": its schedule '", run_config.at("schedule"),
+                    "' is not cosine or constant");
+        schedule.cosine = run_config.at("schedule") == "cosine";
+        schedule.min_ratio = number("min-lr-ratio", 0, 1);
+        schedule.warmup = count("warmup");
+        schedule.steps = schedule.cosine ? count("schedule-steps") : steps;
+        LATTE_CHECK(!schedule.cosine || schedule.steps > schedule.warmup, who, ": cannot resume from ", resume,
+                    ": its cosine schedule of ", schedule.steps, " steps has ", schedule.warmup, " warm-up steps");
         LATTE_CHECK(saved.step <= steps, who, ": ", resume, " is at step ", saved.step, ", beyond --steps ", steps);
         // The model is the checkpoint's own: a run begun with --load may have settings no flag gives
         // (RoPE base, head dim, MLP width, norm), which a model built from the flags would lose.
@@ -608,7 +631,6 @@ int cmd_lm(int argc, char** argv, int first) {
         plot::write_csv(dir + "/loss.csv", {{"loss", losses}, {"accuracy", accuracies}});
         plot::write_svg(dir + "/loss.svg", "latte lm: " + run + " loss", {{"loss", losses}});
         write_accuracy_svg(dir + "/accuracy.svg", "latte lm: " + run + " accuracy", accuracies);
-        write_held_out_csv(dir + "/eval.csv", held_out);
     }
 
     if (generate > 0) {
@@ -635,6 +657,11 @@ int cmd_lm(int argc, char** argv, int first) {
     const Evaluation e = evaluate(model, spec, held_out_seed, eval_batches);
     // With --eval-every 0 the end is the only evaluation (with it, this repeats the last one).
     if (!eval_only && !steps_to_99 && e.accuracy.value() >= kTargetAccuracy) steps_to_99 = steps;
+    if (!eval_only) {  // with --eval-every 0 the end is the only evaluation
+        if (held_out.empty() || held_out.back().step != steps)
+            held_out.push_back({steps, e.accuracy.correct, e.accuracy.total});
+        write_held_out_csv(dir + "/eval.csv", held_out);
+    }
     const int64_t per_layer = model.layer(0).attn->kv_cache_per_position();
     const std::string trained =
         eval_only ? " (the loaded model, not trained)"

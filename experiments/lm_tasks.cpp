@@ -105,7 +105,8 @@ LMBatch make_lm_batch(const LMTaskSpec& s, Generator& gen) {
             x[L - 1] = x[o + 2 * q];
             t[L - 1] = x[o + 2 * q + 1];
         } else if (s.task == LMTask::MQAR) {
-            const int64_t N = s.pairs, Q = s.queries, nk = (V - 1) / 2, nv = V - 1 - nk, o = L - 2 * (N + Q);
+            // Pairs first, then token-0 filler, then the queries: a longer L puts them further apart.
+            const int64_t N = s.pairs, Q = s.queries, nk = (V - 1) / 2, nv = V - 1 - nk, o = 0, qo = L - 2 * Q - 2 * N;
             std::vector<int64_t> keys(static_cast<size_t>(nk));
             for (int64_t i = 0; i < nk; ++i) keys[size_t(i)] = 1 + i;
             for (int64_t i = 0; i < N; ++i) {  // N distinct keys, each with a value drawn uniformly
@@ -117,7 +118,7 @@ LMBatch make_lm_batch(const LMTaskSpec& s, Generator& gen) {
             for (int64_t i = 0; i < N; ++i) order[size_t(i)] = i;
             for (int64_t j = 0; j < Q; ++j) {  // Q distinct pairs queried, in random order
                 std::swap(order[size_t(j)], order[size_t(j + draw(gen, N - j))]);
-                const int64_t at = o + 2 * N + 2 * j, pair = order[size_t(j)];
+                const int64_t at = qo + 2 * N + 2 * j, pair = order[size_t(j)];
                 x[at] = x[o + 2 * pair];
                 x[at + 1] = t[at] = x[o + 2 * pair + 1];
             }

@@ -12,8 +12,9 @@
 //           "a + b =" with the target (a + b) mod p at "=".  Needs L >= 4, V >= 5.
 //   mqar    multi-query associative recall (Zoology, Arora et al. 2023): token 0 pads; keys
 //           1..nk, values nk+1..V-1 (nk = (V-1)/2). N pairs "k1 v1 ... kN vN" with distinct keys,
-//           then Q of those keys in random order, each followed by its value:
-//           "q1 a1 ... qQ aQ"; the target at q_j is a_j (the a_j are inputs too, as in a
+//           then token-0 filler up to L, then Q of those keys in random order, each followed by its
+//           value: "q1 a1 ... qQ aQ" (a longer L puts the queries further from the pairs); the
+//           target at q_j is a_j (the a_j are inputs too, as in a
 //           document: each answer is predicted before it is seen). Q answers per sequence.
 //           Needs 1 <= Q <= N, L >= 2(N + Q), nk >= N and V - 1 - nk >= 1.
 #pragma once

@@ -50,8 +50,8 @@ private:
     std::vector<Stamp> stamps_;
 };
 
-// The inference form of one MLA module. Its matrices are computed from the module's weights
-// when it is built (recorded for autodiff when grad mode is on), so rebuild it after a weight
+// The inference form of one MLA module, which must outlive it (it reads the module's latent
+// norms and weights). Its matrices are computed from the module's weights when it is built (recorded for autodiff when grad mode is on), so rebuild it after a weight
 // update: the precomputed form refuses to run once a weight it used has changed.
 class AbsorbedLatentAttention {
 public:

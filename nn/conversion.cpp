@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 
+#include "nn/mla_rope.h"
 #include "ops/ops.h"
 
 namespace latte::nn {
@@ -82,6 +83,85 @@ std::shared_ptr<DecoderLM> to_mla(const DecoderLM& lm, int64_t rank) {
     return mla;
 }
 
+namespace {
+
+// Rows [first, first + n) of each of the `blocks` row blocks of W (blocks*rows, D) -> (blocks*n, D).
+Tensor block_rows(const Tensor& W, int64_t blocks, int64_t first, int64_t n) {
+    const int64_t rows = W.size(0) / blocks, D = W.size(1);
+    return reshape(narrow(reshape(W, {blocks, rows, D}), 1, first, n), {blocks * n, D});
+}
+
+}  // namespace
+
+std::shared_ptr<DecoderLM> to_mla_rope(const DecoderLM& lm, int64_t rank, int64_t rope_dim) {
+    const DecoderLMConfig& c = lm.lm_config();
+    LATTE_CHECK(c.attention == AttentionKind::GQA && c.rope, "to_mla_rope: needs a DecoderLM with attention gqa and "
+                "RoPE on q and k, got ", attention_kind_name(c.attention), c.rope ? "" : " without RoPE",
+                " (a RoPE-free gqa converts exactly with to_mla)");
+    const int64_t H = c.heads, d = c.head_dim, D = c.width;
+    LATTE_CHECK(c.kv_heads == 1, "to_mla_rope: this gqa DecoderLM has G=", c.kv_heads, " K/V heads; MLA + RoPE shares "
+                "one rotary key among all heads, so only G = 1 keeps its rotary dims");
+    LATTE_CHECK(rope_dim >= 2 && rope_dim % 2 == 0 && rope_dim <= d, "to_mla_rope: rope_dim must be even and in [2, "
+                "d = ", d, "], got ", rope_dim);
+    const int64_t full = std::min(2 * d, D);
+    if (rank == 0) rank = full;
+    LATTE_CHECK(rank > 0 && rank <= full, "to_mla_rope: rank ", rank, " must be in [1, min(2*d, D) = ", full, "]");
+    NoGradGuard no_grad;
+    const int64_t p = rope_dim / 2;
+    const bool interleaved = c.rope_pairing == RoPEPairing::Interleaved;
+    // The kept rows of a head, in the order a rope over rope_dim features reads them: rotate-half
+    // pairs (i, i + d/2) -> rows [0, p) then [d/2, d/2 + p); interleaved pairs (2i, 2i+1) -> [0, 2p).
+    auto kept = [&](const Tensor& W, int64_t heads) {
+        if (interleaved) return block_rows(W, heads, 0, rope_dim);
+        return reshape(cat({reshape(block_rows(W, heads, 0, p), {heads, p, D}),
+                            reshape(block_rows(W, heads, d / 2, p), {heads, p, D})}, 1),
+                       {heads * rope_dim, D});
+    };
+    std::vector<double> keep_mask(static_cast<size_t>(d), 1.0);  // 0 on the kept rows
+    for (int64_t i = 0; i < p; ++i) {
+        keep_mask[size_t(interleaved ? 2 * i : i)] = 0;
+        keep_mask[size_t(interleaved ? 2 * i + 1 : d / 2 + i)] = 0;
+    }
+    const Tensor nope_rows = from_vector(keep_mask, {1, d, 1}, TensorOptions{}.with_dtype(DType::Float64));
+    auto position_free = [&](const Tensor& W, int64_t heads) {
+        return reshape(mul(reshape(W, {heads, d, D}), nope_rows), {heads * d, D});
+    };
+    const double scale = std::sqrt(double(d + rope_dim) / double(d));
+
+    DecoderLMConfig mc = c;
+    mc.attention = AttentionKind::MLARoPE;
+    mc.rank = rank;
+    mc.rope_dim = rope_dim;
+    mc.rope_base = std::pow(c.rope_base, double(rope_dim) / double(d));
+    mc.latent_norm = false;
+    mc.q_rank = 0;
+    mc.kv_heads = H;
+    mc.dtype = lm.parameters().front().dtype();
+    Generator unused(0);
+    auto out = std::make_shared<DecoderLM>(mc, unused);
+    for (size_t i = 0; i < size_t(c.layers); ++i) {
+        const auto* gqa = dynamic_cast<const GroupedQueryAttention*>(lm.layer(i).attn.get());
+        LATTE_CHECK(gqa != nullptr, "to_mla_rope: layer ", i, " of the DecoderLM does not hold a GroupedQueryAttention");
+        auto* mla = dynamic_cast<MultiHeadLatentAttentionRoPE*>(out->layer(i).attn.get());
+        const Tensor W_Q = weight64(gqa->W_Q), W_K = weight64(gqa->W_K), W_V = weight64(gqa->W_V);
+        Truncated t = truncated_svd(cat({position_free(W_K, 1), W_V}, 0), rank);
+        mla->W_Q->set_weight(mul(position_free(W_Q, H), scale));
+        mla->W_QR->set_weight(mul(kept(W_Q, H), scale));
+        mla->W_DKV->set_weight(t.down);
+        mla->W_KR->set_weight(kept(W_K, 1));
+        // Every query head reads the one K/V head: the MHA-form rows are H copies (Part 6).
+        mla->W_UK->set_weight(repeat(narrow(t.up, 0, 0, d), {H, 1}));
+        mla->W_UV->set_weight(repeat(narrow(t.up, 0, d, d), {H, 1}));
+        mla->W_O->set_weight(weight64(gqa->W_O));
+    }
+    std::map<std::string, Tensor> source;
+    for (const auto& [name, param] : lm.named_parameters()) source.emplace(name, param);
+    for (const auto& [name, param] : out->named_parameters())
+        if (name.find(".attn.") == std::string::npos) copy_(param, to(source.at(name), Device::cpu()));
+    out->to(lm.device());
+    return out;
+}
+
 int64_t rank_needed(const GroupedQueryAttention& gqa) {
     NoGradGuard no_grad;
     return matrix_rank(stacked_kv(gqa));
@@ -144,7 +224,7 @@ static void check_plain(const MultiHeadLatentAttention& mla, const char* who) {
 }
 
 bool is_gqa_representable(const MultiHeadLatentAttention& mla, int64_t kv_heads, double rtol) {
-    check_plain(mla, "is_gqa_representable");
+    if (!mla.is_plain()) return false;  // see check_plain
     NoGradGuard no_grad;
     const Tensor& down = mla.W_DKV->weight();
     return is_gqa_representable(matmul(mla.W_UK->weight(), down), mla.heads(), kv_heads, rtol) &&

@@ -40,6 +40,23 @@ std::shared_ptr<MultiHeadLatentAttention> to_mla(const GroupedQueryAttention& gq
 // rope(W_K x) depends on the key's position, so no position-free latent W_DKV x can rebuild it.
 std::shared_ptr<DecoderLM> to_mla(const DecoderLM& lm, int64_t rank = 0);
 
+// Partial RoPE (as MHA2MLA, Ji et al. 2025) for a GQA DecoderLM with RoPE on q and k and G = 1
+// (MLA + RoPE shares one rotary key among all heads, as the single K head of G = 1 is):
+//   - Which dims keep RoPE, the rule: MHA2MLA's "high frequency" one. The rope_dim/2 fastest-
+//     turning pairs (i < rope_dim/2, angle position * base^(-2i/d)) keep their rotation. Those
+//     rows of W_K become W_KR; those rows of each head of W_Q become W_QR.
+//   - Every other pair becomes position-free: its rows of W_Q stay in W_Q (the kept rows zeroed),
+//     and [W_K without the kept rows; W_V] is factored by a truncated SVD to `rank` (0: min(2d, D)).
+//   - The rotary part is exact: the result's rope_base is base^(rope_dim/d), so its pair i turns at
+//     base^(-2i/d) as before, in the model's pairing. Scores keep 1/sqrt(d) (W_Q and W_QR scaled
+//     by sqrt((d + rope_dim)/d)).
+//   - The rest differs from the source by the rotation those pairs lose, so the result needs
+//     fine-tuning. It is exact where no rotation is lost: rope_dim = d (at full rank), or angles
+//     that are 0.
+// The result is an mla_rope DecoderLM without the latent norm; every other parameter is copied.
+// rope_dim: even, 2..d. The factorisation runs on the CPU in float64.
+std::shared_ptr<DecoderLM> to_mla_rope(const DecoderLM& lm, int64_t rank, int64_t rope_dim);
+
 // The numerical rank of [W_K; W_V]: the smallest exact rank for to_mla.
 int64_t rank_needed(const GroupedQueryAttention& gqa);
 
@@ -49,7 +66,8 @@ bool is_gqa_representable(const Tensor& W, int64_t heads, int64_t kv_heads, doub
 // Both W_UK W_DKV and W_UV W_DKV of an MLA module are.
 bool is_gqa_representable(const MultiHeadLatentAttention& mla, int64_t kv_heads, double rtol = 1e-10);
 
-// Both throw for an MLA with a latent norm or query compression (LatentOptions): no GQA equals it.
+// An MLA with a latent norm or query compression (LatentOptions) is never representable, and to_gqa
+// throws for it, saying why: no GQA equals it.
 // The way back, for an MLA that is_gqa_representable with G = kv_heads: the GQA whose W_K and W_V
 // are the first G*d rows of W_UK W_DKV and W_UV W_DKV. Throws when the MLA is not representable.
 std::shared_ptr<GroupedQueryAttention> to_gqa(const MultiHeadLatentAttention& mla, int64_t kv_heads,

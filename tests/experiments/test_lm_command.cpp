@@ -162,13 +162,13 @@ TEST_CASE("latte lm: a resumed run is bit-identical to an uninterrupted one", "[
     std::filesystem::remove_all(out);
 }
 
-TEST_CASE("latte lm: the default recipe (warm-up, cosine, clipping, beta2 0.95) is recorded and resumes as laid out",
+TEST_CASE("latte lm: the recipe (warm-up, cosine, clipping, beta2 0.95) is recorded and resumes as laid out",
           "[lm][cli]") {
     const test::ScratchDir s("lm_recipe");
     const std::vector<std::string> flags{"--task", "mqar", "--pairs", "3", "--queries", "2", "--attention", "mla_rope",
                                          "--layers", "1", "--D", "16", "--H", "2", "--r", "4", "--d_R", "2",
                                          "--vocab", "9", "--batch", "3", "--lr", "0.01", "--eval-every", "2",
-                                         "--eval-batches", "1", "--warmup", "2"};
+                                         "--eval-batches", "1", "--warmup", "2", "--schedule", "cosine"};
     auto with = [&](std::vector<std::string> extra) {
         std::vector<std::string> all = flags;
         all.insert(all.end(), extra.begin(), extra.end());
@@ -218,8 +218,15 @@ TEST_CASE("latte lm: the default recipe (warm-up, cosine, clipping, beta2 0.95) 
                     "latte lm: --clip must be 0 (off) or positive, got -1");
     require_refused({"--steps", "6", "--warmup", "6"},
                     "latte lm: --warmup 6 must be below --steps 6");
-    require_refused(with({"--steps", "6", "--out", s.dir, "--name", "x", "--schedule", "linear"}),
+    require_refused({"--schedule", "linear"},
                     "latte lm: --schedule must be cosine or constant, got 'linear'");
+    // The defaults: a constant rate after an automatic warm-up (10% of the steps, at most 100).
+    const Outcome plain = run_lm({"--steps", "20", "--layers", "1", "--D", "16", "--H", "2", "--vocab", "11", "--L", "7",
+                                  "--batch", "2", "--eval-every", "0", "--eval-batches", "1", "--out", s.dir, "--name",
+                                  "defaults"});
+    REQUIRE(plain.rc == 0);
+    REQUIRE(plain.stdout_text.find("AdamW lr 0.001 (betas 0.9, 0.95), weight decay 0.1; 2 warm-up steps, then constant; "
+                                   "gradient clip 1.0000") != std::string::npos);
     require_refused({"--task", "recall", "--pairs", "4"},
                     "latte lm: --pairs has no effect with --task recall (only mqar has key-value pairs to set)");
     require_refused({"--attention", "mha", "--latent-norm", "off"},

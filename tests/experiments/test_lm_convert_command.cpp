@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "experiments/commands.h"
+#include "nn/decoder_lm.h"
 #include "nn/json.h"
 #include "nn/serialize.h"
 #include "tests/support/catch_helpers.h"
@@ -104,7 +105,8 @@ TEST_CASE("latte convert on a RoPE-free GQA LM gives an MLA LM with exactly the 
     REQUIRE(field(g, "held_out_correct").integer > 0);  // it learned something
 }
 
-TEST_CASE("latte convert refuses a GQA language model with RoPE and says why", "[lm][convert][cli]") {
+TEST_CASE("latte convert refuses a GQA language model with RoPE unless asked for partial RoPE, and says why",
+          "[lm][convert][cli]") {
     const Scratch s("lm_convert_rope");
     const std::string gqa = s / "gqa_rope.safetensors", out = s / "mla.safetensors";
     REQUIRE(run_lm(tiny({"--attention", "gqa", "--G", "1", "--steps", "1", "--eval-every", "0", "--out", s.dir,
@@ -112,11 +114,42 @@ TEST_CASE("latte convert refuses a GQA language model with RoPE and says why", "
                 .rc == 0);
     const Outcome o = run_convert({"--in", gqa, "--out", out});
     REQUIRE(o.error == "latte convert: " + gqa +
-                           " holds a gqa language model with RoPE on q and k, which no MLA reproduces: RoPE rotates "
-                           "each key by its position, so the keys cannot be rebuilt from one position-free latent "
-                           "W_DKV x (train it with latte lm --attention gqa --rope off)");
+                           " holds a gqa language model with RoPE on q and k, which no MLA reproduces exactly: RoPE "
+                           "rotates each key by its position, so the keys cannot be rebuilt from one position-free "
+                           "latent W_DKV x. Train it with latte lm --attention gqa --rope off, or convert it by partial "
+                           "RoPE with --rope-dim D_R (G = 1; not exact, fine-tune it afterwards)");
     REQUIRE(o.stdout_text.empty());
     REQUIRE(!std::filesystem::exists(out));
+
+    // Partial RoPE: MLA + RoPE with 4 rotary dims per head and rank 6, which latte lm loads and fine-tunes.
+    const Outcome partial = run_convert({"--in", gqa, "--out", out, "--rope-dim", "4", "--rank", "6"});
+    INFO(partial.stdout_text << partial.error);
+    REQUIRE(partial.rc == 0);
+    REQUIRE(partial.stdout_text.find("MLA + RoPE by partial RoPE: 1 layers, D=16 H=2 d=8 G=1, latent rank r=6, rotary "
+                                     "dims d_R=4 (the 2 fastest-turning pairs)") != std::string::npos);
+    REQUIRE(partial.stdout_text.find("KV cache per position and layer: GQA 16 numbers, MLA + RoPE 10 numbers") !=
+            std::string::npos);
+    const nn::DecoderLMConfig converted = nn::decoder_lm_file_config(out);
+    REQUIRE(converted.attention == nn::AttentionKind::MLARoPE);
+    REQUIRE(!converted.latent_norm);
+    REQUIRE(converted.rope_base == Approx(100.0));  // 10000^(4/8)
+    const Outcome tuned = run_lm({"--load", out, "--task", "recall", "--L", "7", "--batch", "16", "--steps", "2",
+                                  "--eval-every", "0", "--out", s.dir, "--name", "tuned"});
+    INFO(tuned.stdout_text << tuned.error);
+    REQUIRE(tuned.rc == 0);
+    const std::string g2 = s / "gqa_g2.safetensors";
+    REQUIRE(run_lm(tiny({"--attention", "gqa", "--G", "2", "--steps", "1", "--eval-every", "0", "--out", s.dir,
+                         "--name", "g2", "--save", g2}))
+                .rc == 0);
+    REQUIRE_THAT(run_convert({"--in", g2, "--out", out, "--rope-dim", "4"}).error,
+                 Catch::Contains("to_mla_rope: this gqa DecoderLM has G=2 K/V heads"));
+    const std::string nope = s / "gqa_nope.safetensors";
+    REQUIRE(run_lm(tiny({"--attention", "gqa", "--G", "1", "--rope", "off", "--steps", "1", "--eval-every", "0",
+                         "--out", s.dir, "--name", "nope", "--save", nope}))
+                .rc == 0);
+    REQUIRE(run_convert({"--in", nope, "--out", out, "--rope-dim", "4"}).error ==
+            "latte convert: --rope-dim 4 is for a gqa language model with RoPE; " + nope +
+                " has none, and converts exactly to MLA without it");
     // An MLA language model is no GQA either.
     const std::string mla = s / "mla_lm.safetensors";
     REQUIRE(run_lm(tiny({"--attention", "mla", "--r", "4", "--steps", "1", "--eval-every", "0", "--out", s.dir,

@@ -173,10 +173,10 @@ TEST_CASE("lm task mqar: every query's target is the value its key was paired wi
         REQUIRE(lm_answers_per_sequence(spec) == Q);
         REQUIRE(lm_prompt_length(spec) == L - 2 * Q + 1);
         const Rows r = draw_rows(spec, 11);
-        const int64_t nk = 19, o = L - 2 * (N + Q);
+        const int64_t nk = 19, gap = L - 2 * (N + Q), o = 0, queries_at = 2 * N + gap;
         std::set<int64_t> queried_pairs_seen;
         for (int64_t b = 0; b < r.B; ++b) {
-            for (int64_t i = 0; i < o; ++i) REQUIRE(r.id(b, i) == 0);
+            for (int64_t i = 2 * N; i < queries_at; ++i) REQUIRE(r.id(b, i) == 0);  // the filler
             std::map<int64_t, int64_t> value_of;
             for (int64_t i = 0; i < N; ++i) {
                 const int64_t k = r.id(b, o + 2 * i), v = r.id(b, o + 2 * i + 1);
@@ -188,7 +188,7 @@ TEST_CASE("lm task mqar: every query's target is the value its key was paired wi
             std::set<int64_t> queried;
             int64_t answers = 0;
             for (int64_t i = 0; i < L; ++i) {
-                const bool query = i >= o + 2 * N && (i - o - 2 * N) % 2 == 0;
+                const bool query = i >= queries_at && (i - queries_at) % 2 == 0;
                 if (!query) {
                     REQUIRE(r.target(b, i) == kLMIgnore);
                     continue;

@@ -138,7 +138,7 @@ TEST_CASE("latte lm --resume refuses a checkpoint whose optimizer lr, decays or 
         REQUIRE(r.error == "latte lm: cannot resume from " + bad + ": " + message);
     };
     refused([](Metadata& m, Tensors&) { m["optimizer.lr"] = "0.5"; },
-            "its optimizer.lr is 0.5, but this run's --lr 0.01 and schedule give 0.001 at step 2 (a resumed run keeps "
+            "its optimizer.lr is 0.5, but this run's --lr 0.01 and schedule give 0.01 at step 2 (a resumed run keeps "
             "the run's learning rate)");
     refused([](Metadata& m, Tensors&) { m["optimizer.param_weight_decay"] = "1"; },
             "its optimizer.param_weight_decay is 1, this run's optimizer has " + written.at("optimizer.param_weight_decay"));

@@ -474,3 +474,37 @@ TEST_CASE("param_groups: no weight decay for norms, biases and embeddings; AdamW
                         "adamw load_state_dict: param_weight_decay entry 1 '-1' is not a finite non-negative number");
     REQUIRE(restored.weight_decay(1) == 0.0);  // unchanged
 }
+
+TEST_CASE("DecoderLM metadata: the latent options and the RoPE pairing round-trip; older files read as trained",
+          "[nn][lm]") {
+    DecoderLMConfig c = tiny_config(AttentionKind::MLARoPE);
+    c.q_rank = 5;
+    c.rope_pairing = RoPEPairing::Interleaved;
+    Generator gen(3);
+    DecoderLM lm(c, gen);
+    std::map<std::string, std::string> meta = lm.config();
+    REQUIRE(meta.at("latent_norm") == "true");
+    REQUIRE(meta.at("q_rank") == "5");
+    REQUIRE(meta.at("rope_pairing") == "interleaved");
+    DecoderLMConfig back = decoder_lm_config(meta, "test");
+    REQUIRE(back.latent_norm);
+    REQUIRE(back.q_rank == 5);
+    REQUIRE(back.rope_pairing == RoPEPairing::Interleaved);
+    int64_t count = 0;
+    for (const auto& [_, p] : lm.named_parameters()) count += p.numel();
+    REQUIRE(decoder_lm_parameter_count(back, "test") == count);
+    // A file from before these entries: no latent norm, no query compression, rotate-half pairs.
+    meta.erase("latent_norm");
+    meta.erase("q_rank");
+    meta.erase("rope_pairing");
+    back = decoder_lm_config(meta, "test");
+    REQUIRE(!back.latent_norm);
+    REQUIRE(back.q_rank == 0);
+    REQUIRE(back.rope_pairing == RoPEPairing::RotateHalf);
+    meta["latent_norm"] = "maybe";
+    REQUIRE_THROWS_WITH(decoder_lm_config(meta, "load: f"), Catch::Contains("latent_norm"));
+    meta["latent_norm"] = "true";
+    meta["attention"] = "mha";
+    REQUIRE_THROWS_WITH(decoder_lm_config(meta, "load: f"),
+                        "load: f: metadata latent_norm / q_rank are for mla and mla_rope, not mha");
+}

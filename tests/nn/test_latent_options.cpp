@@ -173,7 +173,7 @@ TEST_CASE("cached decoding with the latent options equals the full causal forwar
 
 TEST_CASE("MLA and MLA + RoPE with the latent options pass gradcheck on both paths", "[nn][latent_options][gradcheck]") {
     const Tensor x = test::randn64({2, 3, 6}, 40, false), y = test::randn64({2, 4, 6}, 41, false);
-    for (const LatentOptions& o : {LatentOptions{true, 0}, LatentOptions{true, 4}}) {
+    for (const LatentOptions& o : {LatentOptions{true, 0}, LatentOptions{false, 4}, LatentOptions{true, 4}}) {
         CAPTURE(describe(o));
         Generator gen(21);
         MultiHeadLatentAttention mla(6, 3, 2, 3, gen, DType::Float64, o);
@@ -253,8 +253,9 @@ TEST_CASE("latent options: names, shapes, config round trip, files and refusals"
     REQUIRE(plain.config().count("kv_norm") == 0);
     REQUIRE(plain.config().count("q_rank") == 0);
     // A GQA is a plain MLA, never a normed one.
-    REQUIRE_THROWS_WITH(is_gqa_representable(mla, 3), Catch::Contains("is_gqa_representable: this MLA has a latent "
-                                                                       "norm (kv_norm) and query compression (q_rank 6)"));
+    REQUIRE(!is_gqa_representable(mla, 3));
+    REQUIRE_THROWS_WITH(to_gqa(mla, 3), Catch::Contains("to_gqa: this MLA has a latent norm (kv_norm) and query "
+                                                        "compression (q_rank 6)"));
     REQUIRE_THROWS_WITH(to_gqa(mla, 3), Catch::Contains("only the plain MLA converts"));
     REQUIRE_THROWS_WITH(MultiHeadLatentAttention(12, 3, 4, 5, gen, DType::Float32, {false, -1}),
                         "MultiHeadLatentAttention: q_rank must be 0 (no query compression) or positive, got -1");
