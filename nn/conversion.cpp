@@ -31,6 +31,16 @@ Tensor weight64(const std::shared_ptr<Linear>& linear) {
 
 Tensor stacked_kv(const GroupedQueryAttention& gqa) { return cat({weight64(gqa.W_K), weight64(gqa.W_V)}, 0); }
 
+// A converted language model (built on the CPU) takes every non-attention tensor of the source by
+// name (embedding, norms, MLPs, head), then moves to the source's device.
+void copy_all_but_attention(const DecoderLM& from, DecoderLM& to_model) {
+    std::map<std::string, Tensor> source;
+    for (const auto& [name, p] : from.named_parameters()) source.emplace(name, p);
+    for (const auto& [name, p] : to_model.named_parameters())
+        if (name.find(".attn.") == std::string::npos) copy_(p, to(source.at(name), Device::cpu()));
+    to_model.to(from.device());
+}
+
 }  // namespace
 
 LatentFactors gqa_to_mla(const Tensor& W_M_GQA) {
@@ -75,11 +85,7 @@ std::shared_ptr<DecoderLM> to_mla(const DecoderLM& lm, int64_t rank) {
         for (const auto& [name, p] : mla->layer(i).attn->named_parameters())
             copy_(p, to(from.at(name), Device::cpu()));
     }
-    std::map<std::string, Tensor> source;
-    for (const auto& [name, p] : lm.named_parameters()) source.emplace(name, p);
-    for (const auto& [name, p] : mla->named_parameters())
-        if (name.find(".attn.") == std::string::npos) copy_(p, to(source.at(name), Device::cpu()));
-    mla->to(lm.device());
+    copy_all_but_attention(lm, *mla);
     return mla;
 }
 
@@ -154,11 +160,7 @@ std::shared_ptr<DecoderLM> to_mla_rope(const DecoderLM& lm, int64_t rank, int64_
         mla->W_UV->set_weight(repeat(narrow(t.up, 0, d, d), {H, 1}));
         mla->W_O->set_weight(weight64(gqa->W_O));
     }
-    std::map<std::string, Tensor> source;
-    for (const auto& [name, param] : lm.named_parameters()) source.emplace(name, param);
-    for (const auto& [name, param] : out->named_parameters())
-        if (name.find(".attn.") == std::string::npos) copy_(param, to(source.at(name), Device::cpu()));
-    out->to(lm.device());
+    copy_all_but_attention(lm, *out);
     return out;
 }
 
