@@ -49,11 +49,11 @@ RECALL = {
 }
 
 # The MQAR block: 2 layers, D 64, H 8 heads of 8 (MHA caches 2*8*8 = 128 numbers per layer), vocab
-# 40 (19 keys, 20 values); N pairs then Q = 4 queries, 2000 steps. Budgets are MLA + RoPE's r + d_R
+# 40 (19 keys, 20 values); N pairs then Q = min(4, N) queries, 2000 steps. Budgets are MLA + RoPE's r + d_R
 # against MHA's 128: 1/32 (2+2), 1/16 (4+4), 1/8 (8+8), 1/4 (24+8); GQA G=1 (16) and G=2 (32)
 # match 1/8 and 1/4.
-MQAR_MODEL = ["--task", "mqar", "--queries", "4", "--layers", "2", "--D", "64", "--H", "8", "--vocab", "40",
-              "--batch", "32", "--eval-every", "100", "--eval-batches", "8"]
+MQAR_MODEL = ["--task", "mqar", "--layers", "2", "--D", "64", "--H", "8", "--vocab", "40", "--batch", "32",
+              "--eval-every", "100"]
 MQAR = {
     "pairs": [2, 4, 8],
     "sweep_pairs": 8,
@@ -176,7 +176,10 @@ def recall_job(model, lr, seed, out="runs/kv_study"):
 def mqar_job(model, lr, seed, pairs):
     key, _, flags = next(m for m in MQAR["models"] if m[0] == model)
     name = f"mqar_n{pairs}_{key}_lr{lr_tag(lr)}_s{seed}"
-    args = MQAR_MODEL + ["--pairs", str(pairs), "--steps", MQAR["steps"]] + flags + ["--lr", lr, "--seed", str(seed)]
+    # Q = min(4, N) queries; enough held-out sequences for 1024 answers.
+    queries = min(4, pairs)
+    task = ["--pairs", str(pairs), "--queries", str(queries), "--eval-batches", str(-(-1024 // (32 * queries)))]
+    args = MQAR_MODEL + task + ["--steps", MQAR["steps"]] + flags + ["--lr", lr, "--seed", str(seed)]
     return Job(name, args, "mqar", key, lr, seed, pairs)
 
 
@@ -233,6 +236,7 @@ def run_jobs(jobs, args, label):
             eta = elapsed / done * (len(todo) - done)
             if rc != 0:
                 print(f"kv_study: {job.name} failed (exit {rc}); see {log}", file=sys.stderr, flush=True)
+                pool.shutdown(wait=True, cancel_futures=True)  # the runs under way end; no new one starts
                 sys.exit(1)
             s = summary_of(args.out, job)
             reached = s["steps_to_99"] if s["steps_to_99"] is not None else "-"
@@ -502,8 +506,8 @@ def write_report(args, chosen, blocks):
                   "step", "held-out accuracy", series)
 
     if "mqar" in blocks:
-        md += ["## MQAR (N pairs, 4 queries; 2 layers, D 64, H 8, d 8; vocab 40; 2000 steps)", "",
-               "Held-out accuracy on 1024 answers (256 sequences x 4 queries), mean ± 95% t-interval over 5 seeds, at "
+        md += ["## MQAR (N pairs, min(4, N) queries; 2 layers, D 64, H 8, d 8; vocab 40; 2000 steps)", "",
+               "Held-out accuracy on 1024 answers, mean ± 95% t-interval over 5 seeds, at "
                "each model's best learning rate from the sweep at N = 8 (2 seeds per rate). MHA caches 1024 "
                "bytes/token (2 layers x 128 numbers x 4 bytes).", "",
                "| model | KV bytes/token | of MHA | best lr | " + " | ".join(f"N={p}" for p in MQAR["pairs"]) + " |",
