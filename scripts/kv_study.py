@@ -283,9 +283,9 @@ COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e3
 
 
 def svg_chart(path, title, xlabel, ylabel, series, log_x=False, y_range=(0.0, 1.0)):
-    """series: [(label, [(x, y)], [(x, low, high)] or None, dashed)] -> a line chart with a legend."""
-    W, H, left, right, top, bottom = 760, 440, 64, 250, 40, 52
-    xs = [x for _, pts, _, _ in series for x, _ in pts]
+    """series: [(label, [(x, y)], [(x, low, high)] or None, dashed[, color index])] -> a line chart with a legend."""
+    W, H, left, right, top, bottom = 800, 440, 64, 290, 40, 52
+    xs = [x for entry in series for x, _ in entry[1]]
     if not xs:  # nothing done yet (--report-only)
         return
     x0, x1 = min(xs), max(xs)
@@ -321,8 +321,8 @@ def svg_chart(path, title, xlabel, ylabel, series, log_x=False, y_range=(0.0, 1.
     out.append(f"<text x='{(W - right + left) / 2}' y='{H - 12}' text-anchor='middle'>{xlabel}</text>")
     out.append(f"<text x='16' y='{(H - bottom + top) / 2}' transform='rotate(-90 16 {(H - bottom + top) / 2})' "
                f"text-anchor='middle'>{ylabel}</text>")
-    for i, (label, pts, band, dashed) in enumerate(series):
-        color = COLORS[i % len(COLORS)]
+    for i, (label, pts, band, dashed, *color_index) in enumerate(series):
+        color = COLORS[(color_index[0] if color_index else i) % len(COLORS)]
         if band:
             poly = [(px(x), py(hi)) for x, _, hi in band] + [(px(x), py(lo)) for x, lo, _ in reversed(band)]
             out.append("<polygon fill='" + color + "' fill-opacity='0.12' stroke='none' points='" +
@@ -500,7 +500,7 @@ def write_report(args, chosen, blocks):
             except Missing:
                 continue
             md.append(f"| {label} | {kv} | {lr} | {m:.3f} ± {ci:.3f} | {k}/{n} | {steps} |")
-            series.append((f"{label[:30]} ({lr})", pts, band, "nonorm" in key))
+            series.append((f"{label[:40]} ({lr})", pts, band, "nonorm" in key))
         md += sweep_md + [""]
         svg_chart(os.path.join(args.docs, "recall_curves.svg"), "Recall: held-out accuracy (mean, 95% band, 5 seeds)",
                   "step", "held-out accuracy", series)
@@ -532,12 +532,12 @@ def write_report(args, chosen, blocks):
         md.append("")
         # Accuracy against KV bytes per token, one curve per N: MLA + RoPE (with the norm) solid, GQA dashed.
         series = []
-        for p in MQAR["pairs"]:
+        for n, p in enumerate(MQAR["pairs"]):  # one color per N
             for family, dashed in (("mla_rope", False), ("gqa", True)):
                 pts = sorted((kv, m) for key, _, kv, m, _ in by_pairs[p]
                              if key.startswith(family) and "nonorm" not in key)
                 if pts:
-                    series.append((f"N={p} {'GQA' if dashed else 'MLA + RoPE'}", pts, None, dashed))
+                    series.append((f"N={p} {'GQA' if dashed else 'MLA + RoPE'}", pts, None, dashed, n))
         curves = []
         for key, label, _ in MQAR["models"]:
             if ("mqar", key) in chosen:
@@ -546,7 +546,7 @@ def write_report(args, chosen, blocks):
                                                       for s in SEEDS])
                 except Missing:
                     continue
-                curves.append((label[:30], pts, band, "nonorm" in key))
+                curves.append((label[:40], pts, band, "nonorm" in key))
         svg_chart(os.path.join(args.docs, "mqar_curves.svg"),
                   f"MQAR, N = {MQAR['sweep_pairs']}: held-out accuracy (mean, 95% band, 5 seeds)", "step",
                   "held-out accuracy", curves)
