@@ -235,8 +235,8 @@ nn::DecoderLMConfig config_from_flags(const cli::Args& args, const std::string& 
 }
 
 // The learning-rate schedule of a run over steps k = 1..steps: a linear warm-up (lr k / warmup, so
-// step `warmup` is the first at lr), then lr held (constant) or a cosine decay that reaches
-// min_ratio * lr at step `steps` and stays there after it.
+// step `warmup` is the first at lr), then lr held (constant) or nn::WarmupCosine's decay, which
+// reaches min_ratio * lr at step `steps` and stays there after it.
 struct Schedule {
     double lr = 0, min_ratio = 0.1;
     int64_t warmup = 0, steps = 0;
@@ -245,9 +245,7 @@ struct Schedule {
     double at(int64_t k) const {
         if (k <= 0) return lr;
         if (k <= warmup) return lr * double(k) / double(warmup);
-        if (!cosine) return lr;
-        const double progress = std::min(1.0, double(k - warmup) / double(std::max<int64_t>(steps - warmup, 1)));
-        return min_ratio * lr + 0.5 * (lr - min_ratio * lr) * (1 + std::cos(M_PI * progress));
+        return cosine ? nn::WarmupCosine(lr, warmup, steps, min_ratio * lr).lr_at(k) : lr;
     }
 };
 

@@ -26,6 +26,19 @@ int64_t first_max(const float* row, int64_t n) {
     return best;
 }
 
+// Writes `pairs` key-value pairs "k1 v1 ... kN vN" at x: distinct keys from 1..nk (a partial
+// Fisher-Yates shuffle), each with a value drawn uniformly from nk+1..V-1 (nk = (V-1)/2).
+void write_pairs(Generator& gen, int64_t* x, int64_t pairs, int64_t V) {
+    const int64_t nk = (V - 1) / 2, nv = V - 1 - nk;
+    std::vector<int64_t> keys(static_cast<size_t>(nk));
+    for (int64_t i = 0; i < nk; ++i) keys[size_t(i)] = 1 + i;
+    for (int64_t i = 0; i < pairs; ++i) {
+        std::swap(keys[size_t(i)], keys[size_t(i + draw(gen, nk - i))]);
+        x[2 * i] = keys[size_t(i)];
+        x[2 * i + 1] = 1 + nk + draw(gen, nv);
+    }
+}
+
 }  // namespace
 
 std::string lm_task_name(LMTask task) {
@@ -93,34 +106,22 @@ LMBatch make_lm_batch(const LMTaskSpec& s, Generator& gen) {
         int64_t* x = ids.data() + b * L;
         int64_t* t = targets.data() + b * L;
         if (s.task == LMTask::Recall) {
-            const int64_t K = (L - 1) / 2, nk = (V - 1) / 2, nv = V - 1 - nk, o = L - (2 * K + 1);
-            std::vector<int64_t> keys(static_cast<size_t>(nk));
-            for (int64_t i = 0; i < nk; ++i) keys[size_t(i)] = 1 + i;
-            for (int64_t i = 0; i < K; ++i) {  // a partial Fisher-Yates shuffle: K distinct keys
-                std::swap(keys[size_t(i)], keys[size_t(i + draw(gen, nk - i))]);
-                x[o + 2 * i] = keys[size_t(i)];
-                x[o + 2 * i + 1] = 1 + nk + draw(gen, nv);
-            }
+            const int64_t K = (L - 1) / 2, o = L - (2 * K + 1);
+            write_pairs(gen, x + o, K, V);
             const int64_t q = draw(gen, K);
             x[L - 1] = x[o + 2 * q];
             t[L - 1] = x[o + 2 * q + 1];
         } else if (s.task == LMTask::MQAR) {
             // Pairs first, then token-0 filler, then the queries: a longer L puts them further apart.
-            const int64_t N = s.pairs, Q = s.queries, nk = (V - 1) / 2, nv = V - 1 - nk, o = 0, qo = L - 2 * Q - 2 * N;
-            std::vector<int64_t> keys(static_cast<size_t>(nk));
-            for (int64_t i = 0; i < nk; ++i) keys[size_t(i)] = 1 + i;
-            for (int64_t i = 0; i < N; ++i) {  // N distinct keys, each with a value drawn uniformly
-                std::swap(keys[size_t(i)], keys[size_t(i + draw(gen, nk - i))]);
-                x[o + 2 * i] = keys[size_t(i)];
-                x[o + 2 * i + 1] = 1 + nk + draw(gen, nv);
-            }
+            const int64_t N = s.pairs, Q = s.queries, first_query = L - 2 * Q;
+            write_pairs(gen, x, N, V);
             std::vector<int64_t> order(static_cast<size_t>(N));
             for (int64_t i = 0; i < N; ++i) order[size_t(i)] = i;
             for (int64_t j = 0; j < Q; ++j) {  // Q distinct pairs queried, in random order
                 std::swap(order[size_t(j)], order[size_t(j + draw(gen, N - j))]);
-                const int64_t at = qo + 2 * N + 2 * j, pair = order[size_t(j)];
-                x[at] = x[o + 2 * pair];
-                x[at + 1] = t[at] = x[o + 2 * pair + 1];
+                const int64_t at = first_query + 2 * j, pair = order[size_t(j)];
+                x[at] = x[2 * pair];
+                x[at + 1] = t[at] = x[2 * pair + 1];
             }
         } else if (s.task == LMTask::Copy) {
             const int64_t n = (L - 1) / 2, o = L - (2 * n + 1);

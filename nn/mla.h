@@ -43,7 +43,6 @@ public:
     Tensor query_input(const Tensor& x) const;
     // W_DKV y (B, L, r) -> the latent: itself, or RMSNorm of it.
     Tensor latent(const Tensor& projected) const;
-    int64_t query_width(int64_t width) const { return options_.q_rank > 0 ? options_.q_rank : width; }
     const LatentOptions& options() const { return options_; }
 
     std::shared_ptr<Linear> W_DQ;          // null unless q_rank > 0
