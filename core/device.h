@@ -1,5 +1,6 @@
 // Where a tensor's bytes live. Ops never move data between devices implicitly.
 #pragma once
+#include <ostream>
 #include <string>
 
 namespace latte {
@@ -29,5 +30,7 @@ struct Device {
     // Parses "cpu", "cuda" or "cuda:N"; throws latte::Error on anything else.
     static Device parse(const std::string& text);
 };
+
+inline std::ostream& operator<<(std::ostream& out, const Device& device) { return out << device.str(); }
 
 }  // namespace latte

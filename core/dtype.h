@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <type_traits>
 
@@ -38,5 +39,7 @@ inline const char* dtype_name(DType dtype) {
     }
     return "?";
 }
+
+inline std::ostream& operator<<(std::ostream& out, DType dtype) { return out << dtype_name(dtype); }
 
 }  // namespace latte

@@ -1,6 +1,7 @@
 #include "core/shape.h"
 
 #include <algorithm>
+#include <ostream>
 
 #include "core/error.h"
 
@@ -14,6 +15,8 @@ std::string shape_str(const Shape& shape) {
     }
     return out + "]";
 }
+
+std::ostream& operator<<(std::ostream& out, const Shape& shape) { return out << shape_str(shape); }
 
 int64_t shape_numel(const Shape& shape) {
     int64_t n = 1;

@@ -1,12 +1,23 @@
 // Shapes and strides as int64 vectors, with the helpers every op needs.
 #pragma once
 #include <cstdint>
+#include <iosfwd>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace latte {
 
-using Shape = std::vector<int64_t>;
+// A std::vector<int64_t> in latte's namespace, so `std::cout << x.shape()` finds its operator<<.
+// Converts both ways with std::vector<int64_t>.
+struct Shape : std::vector<int64_t> {
+    using std::vector<int64_t>::vector;
+    Shape() = default;
+    Shape(const std::vector<int64_t>& v) : std::vector<int64_t>(v) {}
+    Shape(std::vector<int64_t>&& v) : std::vector<int64_t>(std::move(v)) {}
+};
+
+std::ostream& operator<<(std::ostream& out, const Shape& shape);  // "[2,3]", as shape_str
 
 std::string shape_str(const Shape& shape);          // "[2,3]"
 int64_t shape_numel(const Shape& shape);            // product of sizes, 1 for a scalar

@@ -4,9 +4,7 @@
 
 #include <cmath>
 #include <cstring>
-#include <iomanip>
 #include <limits>
-#include <sstream>
 #include <type_traits>
 
 #include "core/autograd.h"
@@ -226,84 +224,6 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
                 device().str());
     run_backward(*this, seed, retain_graph);
 }
-
-namespace {
-
-void print_values(std::ostream& out, const std::vector<double>& v, const Shape& shape, size_t dim, int64_t& pos,
-                  int64_t stride_total) {
-    if (shape.empty()) {
-        out << v[0];
-        return;
-    }
-    out << "[";
-    const int64_t n = shape[dim];
-    const int64_t inner = stride_total / std::max<int64_t>(n, 1);
-    const int64_t edge = 3;
-    for (int64_t i = 0; i < n; ++i) {
-        if (n > 2 * edge && i == edge) {
-            out << "...";
-            pos += (n - 2 * edge) * inner;
-            i = n - edge - 1;
-            out << ", ";
-            continue;
-        }
-        if (dim + 1 == shape.size()) {
-            out << v[static_cast<size_t>(pos++)];
-        } else {
-            print_values(out, v, shape, dim + 1, pos, inner);
-        }
-        if (i + 1 < n) out << ", ";
-    }
-    out << "]";
-}
-
-}  // namespace
-
-std::string Tensor::str() const {
-    if (!defined()) return "tensor(undefined)";
-    std::ostringstream out;
-    out << std::setprecision(6) << "tensor(";
-    int64_t pos = 0;
-    if (numel() == 0) {
-        out << "[]";
-    } else if (dtype() == DType::Int64) {
-        // Exact integers: through double, values past 2^53 would be rounded (and %g-style printing
-        // shortens even small ones to 6 digits). The same layout as print_values.
-        const std::vector<int64_t> ints = to_vector<int64_t>();
-        const Shape& s = shape();
-        auto print = [&](auto& self, size_t dim, int64_t total) -> void {
-            if (s.empty()) {
-                out << ints[0];
-                return;
-            }
-            out << "[";
-            const int64_t n = s[dim], inner = total / std::max<int64_t>(n, 1), edge = 3;
-            for (int64_t i = 0; i < n; ++i) {
-                if (n > 2 * edge && i == edge) {
-                    out << "..., ";
-                    pos += (n - 2 * edge) * inner;
-                    i = n - edge - 1;
-                    continue;
-                }
-                if (dim + 1 == s.size()) out << ints[static_cast<size_t>(pos++)];
-                else self(self, dim + 1, inner);
-                if (i + 1 < n) out << ", ";
-            }
-            out << "]";
-        };
-        print(print, 0, numel());
-    } else {
-        print_values(out, to_vector<double>(), shape(), 0, pos, numel());
-    }
-    out << ", shape=" << shape_str(shape()) << ", dtype=" << dtype_name(dtype());
-    if (!device().is_cpu()) out << ", device=" << device().str();
-    if (grad_fn()) out << ", grad_fn=" << grad_fn()->name();
-    else if (requires_grad()) out << ", requires_grad=true";
-    out << ")";
-    return out.str();
-}
-
-std::ostream& operator<<(std::ostream& out, const Tensor& t) { return out << t.str(); }
 
 void check_defined(const Tensor& t, const char* op, const char* arg) {
     LATTE_CHECK(t.defined(), op, ": argument '", arg, "' is an undefined tensor");

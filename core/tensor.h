@@ -4,7 +4,9 @@
 // metadata and the autograd entry points.
 #pragma once
 #include <functional>
+#include <initializer_list>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -53,6 +55,32 @@ struct TensorOptions {
     TensorOptions& with_requires_grad(bool r) { requires_grad = r; return *this; }
 };
 
+// Tensor::index's entries, as in LibTorch's torch::indexing: x.index({0, Slice(1, 3)}) is
+// Python's x[0, 1:3], and Ellipsis stands for every dim not named.
+namespace indexing {
+inline constexpr std::nullopt_t None = std::nullopt;
+struct EllipsisIndex {};
+inline constexpr EllipsisIndex Ellipsis{};
+// start:end:step with Python's rules (negative bounds count from the end, out-of-range bounds
+// clamp); None for a bound means the dim's start or end. The step must be positive.
+struct Slice {
+    std::optional<int64_t> start, end;
+    int64_t step = 1;
+    Slice(std::optional<int64_t> start_ = None, std::optional<int64_t> end_ = None, int64_t step_ = 1)
+        : start(start_), end(end_), step(step_) {}
+};
+// An integer (selects one element of its dim and drops the dim), a Slice, or Ellipsis.
+struct TensorIndex {
+    enum class Kind { Integer, Slice, Ellipsis } kind;
+    int64_t integer = 0;
+    Slice slice;
+    TensorIndex(int64_t i) : kind(Kind::Integer), integer(i) {}
+    TensorIndex(int i) : kind(Kind::Integer), integer(i) {}
+    TensorIndex(Slice s) : kind(Kind::Slice), slice(s) {}
+    TensorIndex(EllipsisIndex) : kind(Kind::Ellipsis) {}
+};
+}  // namespace indexing
+
 class Tensor {
 public:
     Tensor() = default;  // undefined tensor
@@ -87,6 +115,7 @@ public:
     // Values copied to the host, in row-major order, converted to T (float, double or int64_t).
     template <class T = double> std::vector<T> to_vector() const;
     double item() const;  // the value of a one-element tensor
+    template <class T> T item() const;  // as T: float, double or int64_t (exact for int64)
 
     // A new tensor with the same view of the same storage and no autograd history.
     Tensor detach() const;
@@ -121,7 +150,50 @@ public:
 
     std::shared_ptr<AutogradMeta>& autograd_meta() const;  // created on first use
 
-    std::string str() const;  // values (abridged), shape and dtype
+    // ---- shorthands for the free functions in ops/: x.sum() is latte::sum(x) ----
+    const Shape& sizes() const { return shape(); }
+    Tensor sum() const;
+    Tensor sum(const std::vector<int64_t>& dims, bool keepdim = false) const;
+    Tensor mean() const;
+    Tensor mean(const std::vector<int64_t>& dims, bool keepdim = false) const;
+    Tensor max() const;
+    Tensor amax(int64_t dim, bool keepdim = false) const;
+    Tensor argmax(int64_t dim, bool keepdim = false) const;
+    Tensor abs() const;
+    Tensor exp() const;
+    Tensor log() const;
+    Tensor sqrt() const;
+    Tensor pow(double p) const;
+    Tensor relu() const;
+    Tensor tanh() const;
+    Tensor sigmoid() const;
+    Tensor softmax(int64_t dim) const;
+    Tensor matmul(const Tensor& other) const;
+    Tensor contiguous() const;
+    Tensor clone() const;
+    Tensor reshape(const Shape& shape) const;
+    Tensor view(const Shape& shape) const;
+    Tensor flatten() const;
+    Tensor transpose(int64_t dim0, int64_t dim1) const;
+    Tensor permute(const std::vector<int64_t>& dims) const;
+    Tensor unsqueeze(int64_t dim) const;
+    Tensor squeeze() const;
+    Tensor squeeze(int64_t dim) const;
+    Tensor expand(const Shape& shape) const;
+    Tensor to(DType dtype) const;
+    Tensor to(Device device) const;
+
+    // ---- indexing: views that share storage and carry gradients ----
+    Tensor select(int64_t dim, int64_t index) const;  // drops dim (negative index counts from the end)
+    Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
+    Tensor slice(int64_t dim, std::optional<int64_t> start, std::optional<int64_t> end, int64_t step = 1) const;
+    Tensor operator[](int64_t index) const;  // select(0, index), like x[i]
+    // Python's x[i, a:b, ...]: x.index({i, Slice(a, b), Ellipsis}).
+    Tensor index(const std::vector<indexing::TensorIndex>& indices) const;
+
+    // PyTorch-style text: every value up to 1000 elements (then the first and last 3 of each dim),
+    // rows aligned one per line, then shape, dtype and device. Also what `out << tensor` writes.
+    std::string str() const;
     bool same_as(const Tensor& other) const { return impl_ == other.impl_; }
 
 private:
@@ -133,6 +205,13 @@ private:
 };
 
 std::ostream& operator<<(std::ostream& out, const Tensor& t);
+
+template <class T>
+T Tensor::item() const {
+    LATTE_CHECK(numel() == 1, "item: tensor of shape ", shape_str(shape()), " has ", numel(),
+                " elements, expected exactly 1");
+    return to_vector<T>()[0];
+}
 
 // Checks `t` is defined, naming `op` and the argument in the error.
 void check_defined(const Tensor& t, const char* op, const char* arg);
