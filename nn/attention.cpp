@@ -145,6 +145,35 @@ Tensor grouped_attention(const Tensor& q, const Tensor& k, const Tensor& v, int6
     return reshape(permute(o, {0, 3, 1, 2, 4}), {b, l1, heads * dv});                 // (B, L1, H*dv)
 }
 
+namespace {
+
+// q (B, L, H*d) with head h multiplied by scale (shared, or scale[h]).
+Tensor scale_heads(const Tensor& q, int64_t heads, const Tensor& scale, const char* op) {
+    check_defined(q, op, "q");
+    check_defined(scale, op, "scale");
+    LATTE_CHECK(q.dim() == 3 && heads > 0 && q.size(2) % heads == 0, op, ": q ", shape_str(q.shape()),
+                " is not (B, L, H*d) for H=", heads);
+    LATTE_CHECK(scale.numel() == 1 ? scale.dim() <= 1 : scale.dim() == 1 && scale.size(0) == heads, op, ": scale ",
+                shape_str(scale.shape()), " must be 0-d, (1) or (H)=(", heads, ")");
+    LATTE_CHECK(scale.dtype() == q.dtype() && scale.device() == q.device(), op, ": scale is ",
+                dtype_name(scale.dtype()), " on ", scale.device().str(), ", q is ", dtype_name(q.dtype()), " on ",
+                q.device().str());
+    const int64_t b = q.size(0), l = q.size(1), d = q.size(2) / heads;
+    const Tensor per_head = reshape(scale, {scale.numel(), 1});  // (1, 1) or (H, 1): broadcasts over d
+    return reshape(mul(reshape(q, {b, l, heads, d}), per_head), {b, l, heads * d});
+}
+
+}  // namespace
+
+Tensor grouped_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, int64_t kv_heads,
+                         bool causal, const Tensor& scale) {
+    return grouped_attention(scale_heads(q, heads, scale, "attention"), k, v, heads, kv_heads, causal, 1.0);
+}
+
+Tensor latent_attention(const Tensor& q, const Tensor& c, int64_t heads, bool causal, const Tensor& scale) {
+    return latent_attention(scale_heads(q, heads, scale, "latent attention"), c, heads, causal, 1.0);
+}
+
 Tensor latent_attention(const Tensor& q, const Tensor& c, int64_t heads, bool causal, double scale) {
     check_defined(q, "latent attention", "q");
     check_defined(c, "latent attention", "c");

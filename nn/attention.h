@@ -46,6 +46,13 @@ Tensor grouped_attention(const Tensor& q, const Tensor& k, const Tensor& v, int6
 // query rows, so each batch is one (L1*H, r) x (r, L2) product and c is never copied per head.
 Tensor latent_attention(const Tensor& q, const Tensor& c, int64_t heads, bool causal, double scale);
 
+// The same two with a tensor scale, such as a learned temperature: 0-d or (1) shared by every
+// head, or (H) one per query head, in q's dtype and on its device. It multiplies each head of q
+// before the attention, so the fused kernel still runs, and scale gets its gradient.
+Tensor grouped_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads, int64_t kv_heads,
+                         bool causal, const Tensor& scale);
+Tensor latent_attention(const Tensor& q, const Tensor& c, int64_t heads, bool causal, const Tensor& scale);
+
 // Rotary position embedding of queries and keys inside an attention module (ops/rope.h: angle
 // position * base^(-2i/d), features paired rotate-half or interleaved). Off by default.
 struct RoPE {

@@ -273,11 +273,11 @@ void check_finite(const Tensor& t, const std::string& what) {
 }
 
 void save(const Module& module, const std::string& path) {
-    save_safetensors(path, module.named_parameters(), module.config());
+    save_safetensors(path, module.state_dict(), module.config());
 }
 
 void load(Module& module, const std::string& path) {
-    const auto params = module.named_parameters();
+    const StateDict params = module.state_dict();  // parameters and buffers
     // Everything about the file is checked from its header before any tensor is allocated.
     const SafetensorsHeader header = read_safetensors_header(path);
     check_against(params, header.tensors, path);

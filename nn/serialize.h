@@ -48,9 +48,9 @@ void check_finite(const Tensor& t, const std::string& what);
 // "[3, 1]": the index of the element at row-major position `flat` of `shape`.
 std::string index_text(int64_t flat, const Shape& shape);
 
-// A module's parameters with its config() as metadata.
+// A module's parameters and buffers (its state_dict) with its config() as metadata.
 void save(const Module& module, const std::string& path);
-// Loads every parameter of `module` from `path`. Names and shapes must match exactly, all tensors
+// Loads every parameter and buffer of `module` from `path`. Names and shapes must match exactly, all tensors
 // share one dtype (converted to the parameters'), and every value is finite; everything is
 // checked before anything is written, so a bad file leaves the module untouched.
 void load(Module& module, const std::string& path);
