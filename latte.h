@@ -42,6 +42,7 @@
 // nn: modules, attention, conversion, decoding, optimizers, weights, module gradcheck, language-model blocks
 #include "nn/absorbed.h"
 #include "nn/attention.h"
+#include "nn/cached_decoder.h"
 #include "nn/checkpoint.h"
 #include "nn/chunked_attention.h"
 #include "nn/container.h"
@@ -54,6 +55,7 @@
 #include "nn/gqa.h"
 #include "nn/gradcheck.h"
 #include "nn/linear.h"
+#include "nn/lm_tasks.h"
 #include "nn/mha.h"
 #include "nn/mla.h"
 #include "nn/mla_rope.h"

@@ -21,6 +21,11 @@ if(LATTE_WITH_MPI AND LATTE_WITH_CUDA)
   find_path(LATTE_NCCL_INCLUDE nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
   if(LATTE_NCCL_LIB AND LATTE_NCCL_INCLUDE)
     set(LATTE_WITH_NCCL ON)
+    # latte::nccl, which latteConfig.cmake defines the same way on the consumer's machine: the
+    # exported targets name it, never this machine's path to libnccl.so.
+    add_library(latte::nccl UNKNOWN IMPORTED)
+    set_target_properties(latte::nccl PROPERTIES IMPORTED_LOCATION ${LATTE_NCCL_LIB}
+      INTERFACE_INCLUDE_DIRECTORIES ${LATTE_NCCL_INCLUDE})
     message(STATUS "latte: building the NCCL transport (${LATTE_NCCL_LIB})")
   else()
     message(STATUS "latte: libnccl.so or nccl.h not found next to the CUDA toolkit: CUDA tensors cannot be communicated")

@@ -1,13 +1,14 @@
-#include "experiments/lm_tasks.h"
+#include "nn/lm_tasks.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "core/autograd.h"
 #include "core/error.h"
-#include "nn/decode.h"
+#include "nn/cached_decoder.h"
 #include "ops/ops.h"
 
-namespace latte::experiments {
+namespace latte::nn {
 namespace {
 
 int64_t draw(Generator& gen, int64_t n) { return static_cast<int64_t>(gen.next_u64() % static_cast<uint64_t>(n)); }
@@ -172,60 +173,40 @@ LMAccuracy lm_accuracy(const Tensor& logits, const Tensor& targets, int64_t igno
     return acc;
 }
 
-Tensor lm_generate(const nn::DecoderLM& model, const Tensor& prompt, int64_t tokens, bool use_cache) {
+Tensor lm_generate(const DecoderLM& model, const Tensor& prompt, int64_t tokens, bool use_cache) {
     LATTE_CHECK(prompt.dim() == 2 && prompt.dtype() == DType::Int64 && prompt.size(0) >= 1 && prompt.size(1) >= 1 &&
                     tokens >= 0,
                 "lm_generate: expected a prompt (B >= 1, n >= 1) int64 and tokens >= 0, got ",
                 dtype_name(prompt.dtype()), " ", shape_str(prompt.shape()), " and tokens ", tokens);
     NoGradGuard no_grad;
-    const int64_t B = prompt.size(0), V = model.lm_config().vocab;
-    std::vector<int64_t> out;  // (B, tokens), filled column by column
-    out.reserve(size_t(B * tokens));
-    std::vector<std::vector<int64_t>> seqs(static_cast<size_t>(B));
-    const std::vector<int64_t> p = prompt.to_vector<int64_t>();
-    for (int64_t b = 0; b < B; ++b) seqs[size_t(b)].assign(p.begin() + b * prompt.size(1), p.begin() + (b + 1) * prompt.size(1));
-    // Picks each sequence's next token from the last position of logits (B, n, V).
+    const int64_t B = prompt.size(0), n = prompt.size(1), V = model.lm_config().vocab;
+    // Each sequence's next token, from the last position of logits (B, m, V).
     auto pick = [&](const Tensor& logits) {
         const std::vector<float> v = logits.to_vector<float>();
-        const int64_t n = logits.size(1);
+        const int64_t m = logits.size(1);
         std::vector<int64_t> next(static_cast<size_t>(B));
-        for (int64_t b = 0; b < B; ++b) next[size_t(b)] = first_max(v.data() + ((b * n) + n - 1) * V, V);
+        for (int64_t b = 0; b < B; ++b) next[size_t(b)] = first_max(v.data() + ((b * m) + m - 1) * V, V);
         return next;
     };
-    std::vector<std::unique_ptr<nn::Decoder>> decoders;
-    if (use_cache)
-        for (size_t i = 0; i < model.layers->size(); ++i)
-            decoders.push_back(nn::make_decoder(*model.layer(i).attn, B, prompt.size(1) + std::max<int64_t>(tokens, 1)));
-    // The cached forward of new tokens ids (B, n): each block as TransformerBlock::forward, its
-    // attention through the layer's decoder.
-    auto cached_logits = [&](const Tensor& ids) {
-        Tensor h = model.embed->forward(ids);
-        for (size_t i = 0; i < decoders.size(); ++i) {
-            const nn::TransformerBlock& block = model.layer(i);
-            h = h + decoders[i]->step(block.norm1->forward(h));
-            h = h + block.mlp->forward(block.norm2->forward(h));
-        }
-        return model.head->forward(model.norm->forward(h));
-    };
-    std::vector<std::vector<int64_t>> generated(static_cast<size_t>(B));
+    std::vector<int64_t> seqs = prompt.to_vector<int64_t>();  // (B, n + step), the uncached path's input
+    std::vector<int64_t> out(static_cast<size_t>(B * tokens));  // (B, tokens), filled column by column
+    std::optional<CachedDecoderLM> cached;
+    if (use_cache && tokens > 0) cached.emplace(model, B, n + tokens);
     Tensor next_ids = prompt;
     for (int64_t step = 0; step < tokens; ++step) {
-        std::vector<int64_t> next;
-        if (use_cache) {
-            next = pick(cached_logits(next_ids));
-        } else {
-            std::vector<int64_t> flat;
-            for (const auto& s : seqs) flat.insert(flat.end(), s.begin(), s.end());
-            next = pick(model.forward(int64_tensor(flat, {B, int64_t(seqs[0].size())})));
-        }
+        const std::vector<int64_t> next =
+            cached ? pick(cached->step(next_ids)) : pick(model.forward(int64_tensor(seqs, {B, n + step})));
+        std::vector<int64_t> grown;  // each sequence with its new token
+        grown.reserve(size_t(B * (n + step + 1)));
         for (int64_t b = 0; b < B; ++b) {
-            seqs[size_t(b)].push_back(next[size_t(b)]);
-            generated[size_t(b)].push_back(next[size_t(b)]);
+            grown.insert(grown.end(), seqs.begin() + b * (n + step), seqs.begin() + (b + 1) * (n + step));
+            grown.push_back(next[size_t(b)]);
+            out[size_t(b * tokens + step)] = next[size_t(b)];
         }
+        seqs = std::move(grown);
         next_ids = int64_tensor(next, {B, 1});
     }
-    for (const auto& g : generated) out.insert(out.end(), g.begin(), g.end());
     return int64_tensor(out, {B, tokens});
 }
 
-}  // namespace latte::experiments
+}  // namespace latte::nn
