@@ -88,9 +88,9 @@ def ratio_table(path, dev, torch_s):
     want = 1 if dev.type == "cuda" else 0
     latte = {}
     for b in doc.get("benchmarks", []):
-        m = re.match(r"BM_part13_forward/path:(\d)/device:(\d)", b.get("name", ""))
-        if m and int(m.group(2)) == want and "median_ms" in b and not b.get("error_occurred"):
-            latte[int(m.group(1))] = b["median_ms"]
+        m = re.match(r"part13_forward/(vanilla|absorbed_precomputed|absorbed_factored)(/cuda)?(/|$)", b.get("name", ""))
+        if m and int(bool(m.group(2))) == want and "median_ms" in b and not b.get("error_occurred"):
+            latte[("vanilla", "absorbed_precomputed", "absorbed_factored").index(m.group(1))] = b["median_ms"]
     if not latte:
         print(f"part13_torch.py: {path} has no BM_part13_forward runs on {dev.type}"); return
     print(f"\n{'Part 13, float32':<34} {'latte ms':>9} {'torch ms':>9} {'latte/torch':>11}")

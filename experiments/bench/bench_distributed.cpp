@@ -7,8 +7,9 @@
 //                      (B 16, L 256, D 512, H 8, d 64, G 2, r 128): each rank runs B / ranks rows,
 //                      and the step ends with every gradient averaged (25 MiB buckets; one more
 //                      MHA case with 1 MiB buckets, whose all-reduces overlap backward).
-// Every rank must run the same collectives, so iteration counts are fixed (Iterations), not
-// chosen from --benchmark_min_time, and --benchmark_filter must be the same on every rank. Rank 0
+// Every rank must run the same collectives, so iteration counts are fixed (all_reduce: 2000, 200
+// or 20 by size; train: --steps, default 10), not chosen from --benchmark_min_time, and
+// --benchmark_filter must be the same on every rank. Rank 0
 // alone reports. Scaling: compare `mpirun -np 2 -x LATTE_NUM_THREADS=1 bench_distributed` with
 // `mpirun -np 1 --bind-to none -x LATTE_NUM_THREADS=2 bench_distributed` (Open MPI binds a rank to
 // one core unless told otherwise; README, Data-parallel training).
@@ -18,6 +19,7 @@
 
 #include "core/distributed.h"
 #include "core/factory.h"
+#include "experiments/bench/bench_common.h"
 #include "experiments/teacher_student.h"
 #include "nn/data_parallel.h"
 #include "nn/optim.h"
@@ -33,7 +35,9 @@ void BM_all_reduce(benchmark::State& state) {
     Tensor t = ones({bytes / 4});
     for (int i = 0; i < 5; ++i) dist::all_reduce(t);  // connections set up, buffers touched
     dist::barrier();
-    for (auto _ : state) dist::all_reduce(t);
+    bench::StepTimes times;
+    for (auto _ : state) times.time([&] { dist::all_reduce(t); });
+    times.report(state);
     const double n = dist::world_size();
     state.counters["algbw"] = benchmark::Counter(double(bytes), benchmark::Counter::kIsIterationInvariantRate,
                                                  benchmark::Counter::kIs1024);
@@ -60,7 +64,9 @@ void BM_train_medium(benchmark::State& state, const std::string& model, double b
     };
     for (int i = 0; i < 2; ++i) step();
     dist::barrier();
-    for (auto _ : state) step();
+    bench::StepTimes times;
+    for (auto _ : state) times.time(step);
+    times.report(state);
     state.counters["tokens"] = benchmark::Counter(double(B * L), benchmark::Counter::kIsIterationInvariantRate);
     state.counters["buckets"] = double(ddp.bucket_names().size());
     state.counters["buckets_early"] = double(ddp.buckets_started_early());
@@ -78,6 +84,9 @@ public:
 }  // namespace
 
 int main(int argc, char** argv) {
+    const bench::CommonFlags flags = bench::take_common_flags(
+        "bench_distributed", "mpirun -np N bench_distributed [--steps n] [--benchmark_...]", argc, argv);
+    bench::initialize(flags, argc, argv, benchmark::PrintDefaultHelp);  // exit 2 before joining MPI
     dist::init_process_group();
     for (int64_t bytes = 4; bytes <= (int64_t{64} << 20); bytes *= 16) {
         const int64_t iterations = bytes <= (16 << 10) ? 2000 : bytes <= (1 << 20) ? 200 : 20;
@@ -87,14 +96,13 @@ int main(int argc, char** argv) {
     // The medium models' gradients (3-4 MiB) fit one default bucket; 1 MiB buckets overlap.
     for (const char* model : {"mha", "gqa", "mla"})
         benchmark::RegisterBenchmark((std::string("train_medium_") + model).c_str(), BM_train_medium, model, 25.0)
-            ->Iterations(5)->UseRealTime()->Unit(benchmark::kMillisecond);
+            ->Iterations(flags.steps)->UseRealTime()->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("train_medium_mha_1MiB_buckets", BM_train_medium, "mha", 1.0)
-        ->Iterations(5)->UseRealTime()->Unit(benchmark::kMillisecond);
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+        ->Iterations(flags.steps)->UseRealTime()->Unit(benchmark::kMillisecond);
     SilentReporter silent;
-    if (dist::rank() == 0) benchmark::RunSpecifiedBenchmarks();
+    int code = 0;
+    if (dist::rank() == 0) code = bench::run_benchmarks(flags);
     else benchmark::RunSpecifiedBenchmarks(&silent);
     dist::destroy_process_group();
-    return 0;
+    return code;
 }

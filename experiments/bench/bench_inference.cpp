@@ -1,20 +1,26 @@
 // Inference speed: the spec's Part 13 case (vanilla MHA vs the absorbed MLA path, forward
 // only) and one decode step with an MHA K/V cache or an MLA latent cache at a few context
 // lengths, with the bytes of cache each step reads. With a usable GPU every case also runs on
-// cuda:0 (arg device = 1), synchronized per iteration.
+// cuda:0 (names ending in /cuda), synchronized per iteration. Cases are named by what they run:
+//   part13_forward/vanilla, part13_forward/absorbed_precomputed, part13_forward/absorbed_factored
+//   decode_step/mha_kv_cache/context_256 ... decode_step/mla_latent_cache/context_4096
 //
-// Part 13 warms up first (cuBLAS heuristics, the allocator's cache) and reports, besides Google
-// Benchmark's mean, the median and the fastest iteration (counters median_ms and min_ms), the
-// numbers scripts/part13_torch.py prints for PyTorch.
+// Each case warms up first (cuBLAS heuristics, the allocator's cache) and reports the median and
+// the fastest step (counters median_ms and min_ms; JSON has both), the numbers
+// scripts/part13_torch.py prints for PyTorch.
+//
+//   bench_inference [--steps n] [--contexts 256,1024,4096] [Google Benchmark flags]
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <chrono>
+#include <cstdio>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "core/autograd.h"
 #include "core/cuda.h"
-#include "experiments/bench/timed_steps.h"
+#include "experiments/bench/bench_common.h"
 #include "experiments/inference.h"
 #include "nn/absorbed.h"
 #include "nn/decode.h"
@@ -26,46 +32,40 @@ namespace {
 
 using namespace latte;
 
-// Part 13's exact sizes and weights (float32). Arg: 0 vanilla, 1 absorbed precomputed, 2 absorbed factored.
-void BM_part13_forward(benchmark::State& state) {
-    const int64_t path = state.range(0);
-    const Device device = state.range(1) == 1 ? Device::cuda(0) : Device::cpu();
+enum class Path { Vanilla, Precomputed, Factored };
+
+// Part 13's exact sizes and weights (float32): vanilla MHA, or the absorbed MLA path in one form.
+void part13_forward(benchmark::State& state, Path path, Device device) {
     experiments::AbsorbCase c;  // the spec's sizes and seed
     c.device = device;
     NoGradGuard no_grad;
     const experiments::Part13Models m = experiments::make_part13_models(c, DType::Float32);
     const nn::MultiHeadAttention& vanilla = *m.vanilla;
-    const nn::AbsorbedLatentAttention absorbed(*m.mla, path == 1 ? nn::AbsorbedForm::Precomputed
-                                                                : nn::AbsorbedForm::Factored);
+    const nn::AbsorbedLatentAttention absorbed(*m.mla, path == Path::Precomputed ? nn::AbsorbedForm::Precomputed
+                                                                              : nn::AbsorbedForm::Factored);
     const Tensor &x = m.x, &y = m.y;
     Backend& backend = backend_for(device);
-    auto forward = [&] { return path == 0 ? vanilla.forward(x, y) : absorbed.forward(x, y); };
+    auto forward = [&] { return path == Path::Vanilla ? vanilla.forward(x, y) : absorbed.forward(x, y); };
     for (int i = 0; i < 2; ++i) benchmark::DoNotOptimize(forward().view().data);  // warm-up, untimed
     backend.synchronize();
-    std::vector<double> ms;
-    for (auto _ : state) {
-        const auto start = std::chrono::steady_clock::now();
-        Tensor out = forward();
-        backend.synchronize();
-        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-        benchmark::DoNotOptimize(out.view().data);
-    }
-    bench::report_median_ms(state, ms);  // sorts ms
-    state.counters["min_ms"] = ms.front();
+    bench::StepTimes times;
+    for (auto _ : state)
+        times.time([&] {
+            Tensor out = forward();
+            backend.synchronize();
+            benchmark::DoNotOptimize(out.view().data);
+        });
+    times.report(state);
     const experiments::AbsorbGflop gflop = experiments::absorb_gflop(c);
-    const double work = path == 0 ? gflop.vanilla : path == 1 ? gflop.precomputed : gflop.factored;
-    state.counters["GFLOP/s"] = benchmark::Counter(work, benchmark::Counter::kIsIterationInvariantRate);
-    state.SetLabel(path == 0 ? "vanilla" : path == 1 ? "absorbed, precomputed" : "absorbed, factored");
+    const double work = path == Path::Vanilla ? gflop.vanilla : path == Path::Precomputed ? gflop.precomputed : gflop.factored;
+    // absorb_gflop counts GFLOP: the counter is in FLOP, so it prints as "FLOP=12.3G/s".
+    state.counters["FLOP"] = benchmark::Counter(work * 1e9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-constexpr int64_t kSteps = 20;  // timed decode steps (each appends one token)
-
 // One decode step for batch 8, D=1024, H=16, d=64: MHA caches 2*D = 2048 numbers per position,
-// MLA (r = 256) caches 256.
-void BM_decode_step(benchmark::State& state) {
-    const bool latent = state.range(0) == 1;
-    const int64_t context = state.range(1), B = 8, D = 1024, H = 16, d = 64, r = 256;
-    const Device device = state.range(2) == 1 ? Device::cuda(0) : Device::cpu();
+// MLA (r = 256) caches 256. Each timed step appends one token, so the cache has room for `steps`.
+void decode_step(benchmark::State& state, bool latent, int64_t context, int64_t steps, Device device) {
+    const int64_t B = 8, D = 1024, H = 16, d = 64, r = 256;
     NoGradGuard no_grad;
     Generator gen(1);
     std::shared_ptr<nn::Attention> module;
@@ -73,7 +73,7 @@ void BM_decode_step(benchmark::State& state) {
     else module = std::make_shared<nn::MultiHeadAttention>(D, D, d, d, H, gen);
     module->to(device);
     const TensorOptions on_device = TensorOptions{}.with_device(device);
-    auto decoder = nn::make_decoder(*module, B, context + kSteps + 1);
+    auto decoder = nn::make_decoder(*module, B, context + steps + 1);
     for (int64_t done = 0; done < context; done += 512)  // the context, cached without outputs
         decoder->append(randn({B, std::min<int64_t>(512, context - done), D}, gen, on_device));
     Tensor token = randn({B, 1, D}, gen, on_device);
@@ -81,43 +81,103 @@ void BM_decode_step(benchmark::State& state) {
     Backend& backend = backend_for(device);
     backend.synchronize();
     int64_t bytes_read = 0;
-    for (auto _ : state) {
-        bytes_read += decoder->cache_bytes();
-        benchmark::DoNotOptimize(decoder->step(token).view().data);
-        backend.synchronize();
-    }
+    bench::StepTimes times;
+    for (auto _ : state)
+        times.time([&] {
+            bytes_read += decoder->cache_bytes();
+            benchmark::DoNotOptimize(decoder->step(token).view().data);
+            backend.synchronize();
+        });
+    times.report(state);
     state.counters["cache_MiB"] = double(decoder->cache_bytes()) / (1 << 20);
-    state.counters["cache_read_GB/s"] = benchmark::Counter(double(bytes_read) / 1e9, benchmark::Counter::kIsRate);
-    state.SetLabel(latent ? "MLA latent cache" : "MHA K/V cache");
+    // Bytes of cache read per second: prints as "cache_read_bytes=1.07G/s".
+    state.counters["cache_read_bytes"] = benchmark::Counter(double(bytes_read), benchmark::Counter::kIsRate);
 }
 
-// The devices to run on: the CPU, and cuda:0 when one is usable.
-std::vector<int64_t> devices() {
-    return cuda::is_available() ? std::vector<int64_t>{0, 1} : std::vector<int64_t>{0};
+const char* kUsage = "bench_inference [--steps n] [--contexts n,n,...] [--benchmark_...]";
+
+void print_help() {
+    std::printf(
+        "bench_inference: Part 13's forward (vanilla MHA, absorbed MLA precomputed and factored) and one\n"
+        "decode step with an MHA K/V cache or an MLA latent cache after a context of n tokens.\n"
+        "  --steps N           timed steps per case (default %lld), after untimed warm-up steps\n"
+        "  --contexts LIST     decode contexts, comma separated (default 256,1024,4096)\n"
+        "Google Benchmark's flags:\n", (long long)bench::kDefaultSteps);
+    benchmark::PrintDefaultHelp();
 }
 
-// Part 13 on the CPU takes about 0.3 s a forward, on a GPU about 2 ms: more iterations there.
-BENCHMARK(BM_part13_forward)
-    ->ArgNames({"path", "device"})
-    ->ArgsProduct({{0, 1, 2}, {0}})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime()
-    ->Iterations(5);
-// Registered only with a usable GPU: a family without arguments would run once with none.
-[[maybe_unused]] const bool kPart13OnGpu = cuda::is_available() &&
-                          benchmark::RegisterBenchmark("BM_part13_forward", BM_part13_forward)
-                              ->ArgNames({"path", "device"})
-                              ->ArgsProduct({{0, 1, 2}, {1}})
-                              ->Unit(benchmark::kMillisecond)
-                              ->UseRealTime()
-                              ->Iterations(50) != nullptr;
-BENCHMARK(BM_decode_step)
-    ->ArgNames({"latent", "context", "device"})
-    ->ArgsProduct({{0, 1}, {256, 1024, 4096}, devices()})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime()
-    ->Iterations(kSteps);
+// --contexts: positive token counts, comma separated.
+std::vector<int64_t> take_contexts(const bench::CommonFlags& flags, int& argc, char** argv) {
+    std::vector<int64_t> contexts{256, 1024, 4096};
+    std::vector<char*> rest{argv[0]};
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i], value;
+        if (arg == "--contexts") {
+            if (i + 1 >= argc) bench::usage_error(flags, "--contexts needs a value");
+            value = argv[++i];
+        } else if (arg.rfind("--contexts=", 0) == 0) {
+            value = arg.substr(11);
+        } else {
+            rest.push_back(argv[i]);
+            continue;
+        }
+        contexts.clear();
+        size_t start = 0;
+        while (true) {
+            const size_t comma = value.find(',', start);
+            contexts.push_back(bench::parse_positive(flags, "--contexts", value.substr(start, comma - start), 1 << 20));
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+        }
+    }
+    argc = int(rest.size());
+    for (int i = 0; i < argc; ++i) argv[i] = rest[size_t(i)];
+    argv[argc] = nullptr;
+    return contexts;
+}
+
+void register_all(const bench::CommonFlags& flags, const std::vector<int64_t>& contexts) {
+    std::vector<Device> devices{Device::cpu()};
+    if (cuda::is_available()) devices.push_back(Device::cuda(0));
+    const std::pair<Path, const char*> paths[] = {
+        {Path::Vanilla, "vanilla"}, {Path::Precomputed, "absorbed_precomputed"}, {Path::Factored, "absorbed_factored"}};
+    for (const Device device : devices) {
+        const std::string on = device.is_cpu() ? "" : "/cuda";
+        for (const auto& [path, name] : paths)
+            bench::apply_steps(
+                benchmark::RegisterBenchmark(("part13_forward/" + std::string(name) + on).c_str(),
+                                             [path = path, device](benchmark::State& state) {
+                                                 bench::guarded(state, [&] { part13_forward(state, path, device); });
+                                             })
+                    ->Unit(benchmark::kMillisecond)
+                    ->UseRealTime(),
+                flags);
+        for (const bool latent : {false, true})
+            for (const int64_t context : contexts) {
+                const std::string name = std::string("decode_step/") + (latent ? "mla_latent_cache" : "mha_kv_cache") +
+                                         "/context_" + std::to_string(context) + on;
+                // Without --benchmark_min_time the cache holds exactly the steps timed; with it,
+                // Google Benchmark picks the count: room for 1000.
+                const int64_t steps = flags.min_time ? 1000 : flags.steps;
+                bench::apply_steps(benchmark::RegisterBenchmark(name.c_str(),
+                                                                [=](benchmark::State& state) {
+                                                                    bench::guarded(state, [&] {
+                                                                        decode_step(state, latent, context, steps, device);
+                                                                    });
+                                                                })
+                                       ->Unit(benchmark::kMillisecond)
+                                       ->UseRealTime(),
+                                   flags);
+            }
+    }
+}
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+    const bench::CommonFlags flags = bench::take_common_flags("bench_inference", kUsage, argc, argv);
+    const std::vector<int64_t> contexts = take_contexts(flags, argc, argv);
+    bench::initialize(flags, argc, argv, print_help);
+    register_all(flags, contexts);
+    return bench::run_benchmarks(flags);
+}

@@ -5,9 +5,12 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <cstdio>
 #include <thread>
+#include <utility>
 
 #include "backends/cpu/blas.h"
+#include "experiments/bench/bench_common.h"
 #include "ops/ops.h"
 
 namespace {
@@ -25,7 +28,9 @@ void BM_latte_matmul(benchmark::State& state) {
     Generator gen(1);
     Tensor a = randn(batch > 1 ? Shape{batch, m, k} : Shape{m, k}, gen);
     Tensor b = randn(batch > 1 ? Shape{batch, k, n} : Shape{k, n}, gen);
-    for (auto _ : state) benchmark::DoNotOptimize(matmul(a, b).view().data);
+    bench::StepTimes times;
+    for (auto _ : state) times.time([&] { benchmark::DoNotOptimize(matmul(a, b).view().data); });
+    times.report(state);
     set_flops(state, 2.0 * batch * m * n * k);
 }
 
@@ -39,11 +44,14 @@ void BM_cblas_sgemm(benchmark::State& state) {
     // OpenBLAS with all its threads, as a program calling it directly would run it (latte keeps
     // OpenBLAS at one thread and splits the work over its own pool).
     const int threads = static_cast<int>(std::thread::hardware_concurrency());
-    for (auto _ : state) {
-        for (int64_t i = 0; i < batch; ++i)
-            cpu::direct_sgemm(threads, m, n, k, a.data() + i * m * k, b.data() + i * k * n, c.data() + i * m * n);
-        benchmark::DoNotOptimize(c.data());
-    }
+    bench::StepTimes times;
+    for (auto _ : state)
+        times.time([&] {
+            for (int64_t i = 0; i < batch; ++i)
+                cpu::direct_sgemm(threads, m, n, k, a.data() + i * m * k, b.data() + i * k * n, c.data() + i * m * n);
+            benchmark::DoNotOptimize(c.data());
+        });
+    times.report(state);
     set_flops(state, 2.0 * batch * m * n * k);
 }
 
@@ -94,7 +102,8 @@ void BM_fma_peak(benchmark::State& state) {
     const int64_t rounds = 4'000'000;  // about 10 ms per thread at AVX-512 speed
     double flops = 0;
     std::vector<float> sinks(static_cast<size_t>(threads) * 16);  // a cache line apart
-    for (auto _ : state) {
+    bench::StepTimes times;
+    for (auto _ : state) times.time([&] {
         std::vector<std::thread> pool;
         std::vector<double> done(static_cast<size_t>(threads));
         for (int t = 0; t < threads; ++t)
@@ -107,23 +116,44 @@ void BM_fma_peak(benchmark::State& state) {
         for (auto& thread : pool) thread.join();
         flops = 0;
         for (double d : done) flops += d;
-    }
+    });
+    times.report(state);
     benchmark::DoNotOptimize(sinks.data());
     set_flops(state, flops);
     state.SetLabel(std::string(avx512 ? "avx512" : avx2 ? "avx2+fma" : "scalar") + ", " +
                    std::to_string(threads) + " threads");
 }
-BENCHMARK(BM_fma_peak)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// Square 1024, a Linear-shaped 4096x512x512, and per-head batched attention shapes (B*H = 64).
-void shapes(benchmark::internal::Benchmark* b) {
-    b->Args({1, 1024, 1024, 1024})->Args({1, 4096, 512, 512})->Args({64, 128, 32, 128})->Args({64, 128, 128, 32});
-    b->ArgNames({"batch", "m", "k", "n"})->Unit(benchmark::kMillisecond)->UseRealTime();
+const char* kUsage = "bench_ops [--steps n] [--benchmark_...]";
+
+void print_help() {
+    std::printf(
+        "bench_ops: latte::matmul beside direct cblas_sgemm calls on the same shapes, and the CPU's float32\n"
+        "FMA peak (every core, no memory traffic): the ceiling above both.\n"
+        "  --steps N           timed steps per case (default %lld)\n"
+        "Google Benchmark's flags:\n", (long long)bench::kDefaultSteps);
+    benchmark::PrintDefaultHelp();
 }
 
-BENCHMARK(BM_latte_matmul)->Apply(shapes);
-BENCHMARK(BM_cblas_sgemm)->Apply(shapes);
+// Square 1024, a Linear-shaped 4096x512x512, and per-head batched attention shapes (B*H = 64).
+void register_all(const bench::CommonFlags& flags) {
+    bench::apply_steps(benchmark::RegisterBenchmark("fma_peak", BM_fma_peak)->Unit(benchmark::kMillisecond)->UseRealTime(),
+                       flags);
+    using Fn = void (*)(benchmark::State&);
+    const std::pair<const char*, Fn> cases[] = {{"latte_matmul", BM_latte_matmul}, {"cblas_sgemm", BM_cblas_sgemm}};
+    for (const auto& [name, fn] : cases) {
+        auto* b = benchmark::RegisterBenchmark(name, fn);
+        b->Args({1, 1024, 1024, 1024})->Args({1, 4096, 512, 512})->Args({64, 128, 32, 128})->Args({64, 128, 128, 32});
+        b->ArgNames({"batch", "m", "k", "n"})->Unit(benchmark::kMillisecond)->UseRealTime();
+        bench::apply_steps(b, flags);
+    }
+}
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+    const bench::CommonFlags flags = bench::take_common_flags("bench_ops", kUsage, argc, argv);
+    bench::initialize(flags, argc, argv, print_help);
+    register_all(flags);
+    return bench::run_benchmarks(flags);
+}

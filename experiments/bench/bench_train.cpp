@@ -5,20 +5,21 @@
 //
 // Before the runs a table (on stderr, so JSON on stdout stays clean) lists each benchmark's sizes,
 // parameter count, KV-cache bytes per token and matmul GFLOP per step. Each run then reports
-// ms/step, tokens (B*L per step) per second, FLOP per second, and peak MiB allocated during the step.
+// the median step, tokens (B*L per step) per second, FLOP per second, and peak MiB allocated
+// during the step (docs/benchmarks.md reads an example).
 // With a usable GPU the same steps also run on cuda:0 (configs small, medium and large; each
 // step ends with a synchronize, so the wall time covers the GPU work).
 //
 //   bench_train [--no_flash] [--models mha,gqa,mla] [--B n --L n --D n --H n --d n --G n --r n]
-//               [Google Benchmark flags, e.g. --benchmark_filter=small --benchmark_min_time=2]
+//               [--steps n] [Google Benchmark flags, e.g. --benchmark_filter=small]
 //
 // Any size flag replaces the built-in configs by one config named "custom" (sizes not given come
-// from `small`); --models picks the modules. The run time per benchmark is Google Benchmark's
-// (--benchmark_min_time, default 0.5 s; libbenchmark 1.7 takes plain seconds, "2", not "2s").
+// from `small`); --models picks the modules. Each case times --steps steps (default 10), or as
+// many as --benchmark_min_time allows when that is given (libbenchmark 1.7 takes plain seconds).
+// A size a module refuses exits 2 before anything runs, naming the flags.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -30,6 +31,7 @@
 #include "core/autograd.h"
 #include "core/cuda.h"
 #include "experiments/teacher_student.h"
+#include "experiments/bench/bench_common.h"
 #include "experiments/bench/lm_step.h"
 #include "experiments/bench/timed_steps.h"
 #include "nn/attention.h"
@@ -101,7 +103,7 @@ std::string attention_path(const Config& c, Device device) {
     return limit >= 0 && score_bytes > limit ? "chunked" : "plain";
 }
 
-void BM_train_step(benchmark::State& state, Config c, std::string model, Device device) {
+void train_step(benchmark::State& state, const Config& c, const std::string& model, Device device) {
     Generator gen(0);
     auto module = experiments::make_student(model, {c.D, c.H, c.d, c.G, c.r}, gen);
     module->to(device);
@@ -122,14 +124,14 @@ void BM_train_step(benchmark::State& state, Config c, std::string model, Device 
     state.counters["FLOP"] = benchmark::Counter(train_step_flops(c, model), benchmark::Counter::kIsIterationInvariantRate);
 }
 
+void BM_train_step(benchmark::State& state, Config c, std::string model, Device device) {
+    bench::guarded(state, [&] { train_step(state, c, model, device); });
+}
+
 // --- command line -------------------------------------------------------------------------------
 
-[[noreturn]] void usage_error(const std::string& message) {
-    std::fprintf(stderr, "bench_train: %s\n", message.c_str());
-    std::fprintf(stderr, "usage: bench_train [--no_flash] [--models mha,gqa,mla] [--B n] [--L n] [--D n] [--H n] "
-                         "[--d n] [--G n] [--r n] [--benchmark_...]\n");
-    std::exit(2);
-}
+const char* kUsage = "bench_train [--no_flash] [--models mha,gqa,mla] [--B n] [--L n] [--D n] [--H n] [--d n] [--G n] "
+                     "[--r n] [--steps n] [--benchmark_...]";
 
 void print_help() {
     std::printf(
@@ -138,18 +140,11 @@ void print_help() {
         "  --models LIST       modules to run, comma separated: mha, gqa, mla (default all)\n"
         "  --B --L --D --H --d --G --r N\n"
         "                      run one config named \"custom\" with these sizes (the others from small:\n"
-        "                      B 8, L 128, D 256, H 8, d 32, G 2, r 64); H must be a multiple of G\n"
-        "Google Benchmark's flags:\n");
+        "                      B 8, L 128, D 256, H 8, d 32, G 2, r 64); H must be a multiple of G,\n"
+        "                      and D = H*d for mla\n"
+        "  --steps N           timed steps per case (default %lld), after 3 untimed warm-up steps\n"
+        "Google Benchmark's flags:\n", (long long)bench::kDefaultSteps);
     benchmark::PrintDefaultHelp();
-}
-
-int64_t parse_size(const std::string& flag, const std::string& text) {
-    int64_t value = 0;
-    const char* end = text.data() + text.size();
-    const auto [ptr, ec] = std::from_chars(text.data(), end, value);
-    if (text.empty() || ec != std::errc() || ptr != end || value <= 0)
-        usage_error(flag + " wants a positive integer, got '" + text + "'");
-    return value;
 }
 
 struct Options {
@@ -159,8 +154,30 @@ struct Options {
     std::string filter;  // --benchmark_filter, to list only the benchmarks that will run
 };
 
+// The custom config's sizes as the chosen modules need them: exits 2 naming the flags, before a
+// module's own refusal could end the program inside a benchmark.
+void check_custom(const bench::CommonFlags& flags, const Options& o) {
+    const Config& c = o.config;
+    const std::string sizes = "--D " + std::to_string(c.D) + " --H " + std::to_string(c.H) + " --d " + std::to_string(c.d);
+    if (c.H % c.G != 0)
+        bench::usage_error(flags, "--H " + std::to_string(c.H) + " must be a multiple of --G " + std::to_string(c.G));
+    const bool mla = std::find(o.models.begin(), o.models.end(), "mla") != o.models.end();
+    if (mla && c.D != c.H * c.d)
+        bench::usage_error(flags, sizes + ": mla needs D = H*d (" + std::to_string(c.H * c.d) +
+                                      "); pick sizes that fit or leave mla out with --models mha,gqa");
+    for (const std::string& model : o.models) {  // any other refusal, named as the module words it
+        try {
+            Generator gen(0);
+            experiments::make_student(model, {c.D, c.H, c.d, c.G, c.r}, gen);
+        } catch (const Error& e) {
+            bench::usage_error(flags, sizes + " --G " + std::to_string(c.G) + " --r " + std::to_string(c.r) + ": " +
+                                          model + ": " + e.what());
+        }
+    }
+}
+
 // Takes bench_train's own flags out of argv (Google Benchmark rejects flags it does not know).
-Options parse_own_flags(int& argc, char** argv) {
+Options parse_own_flags(const bench::CommonFlags& flags, int& argc, char** argv) {
     Options o;
     o.config.name = "custom";
     std::vector<char*> rest{argv[0]};
@@ -191,11 +208,11 @@ Options parse_own_flags(int& argc, char** argv) {
             continue;
         }
         if (!has_value) {
-            if (i + 1 >= argc) usage_error(flag + " needs a value");
+            if (i + 1 >= argc) bench::usage_error(flags, flag + " needs a value");
             value = argv[++i];
         }
         if (size) {
-            o.config.*size = parse_size(flag, value);
+            o.config.*size = bench::parse_positive(flags, flag, value, 1 << 20);
             o.custom = true;
             continue;
         }
@@ -205,15 +222,13 @@ Options parse_own_flags(int& argc, char** argv) {
             const size_t comma = value.find(',', start);
             const std::string m = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
             if (m != "mha" && m != "gqa" && m != "mla")
-                usage_error("--models: unknown model '" + m + "' (expected mha, gqa or mla, comma separated)");
+                bench::usage_error(flags, "--models: unknown model '" + m + "' (expected mha, gqa or mla, comma separated)");
             if (std::find(o.models.begin(), o.models.end(), m) == o.models.end()) o.models.push_back(m);
             if (comma == std::string::npos) break;
             start = comma + 1;
         }
     }
-    if (o.custom && o.config.H % o.config.G != 0)
-        usage_error("H (" + std::to_string(o.config.H) + ") must be a multiple of G (" + std::to_string(o.config.G) +
-                    ")");
+    if (o.custom) check_custom(flags, o);
     argc = int(rest.size());
     for (int i = 0; i < argc; ++i) argv[i] = rest[size_t(i)];
     argv[argc] = nullptr;
@@ -236,10 +251,10 @@ bool selected(const std::string& name, const std::string& filter) {
 void add_blas_context() {
     try {
         const cpu::BlasInfo info = cpu::blas_info();
-        benchmark::AddCustomContext("openblas_core", info.core);
-        benchmark::AddCustomContext("openblas_library", info.library);
+        bench::add_context("openblas_core", info.core);
+        bench::add_context("openblas_library", info.library);
     } catch (const Error& e) {
-        benchmark::AddCustomContext("openblas_core", std::string("unavailable: ") + e.what());
+        bench::add_context("openblas_core", std::string("unavailable: ") + e.what());
     }
 }
 
@@ -270,19 +285,20 @@ void print_table(const std::vector<Entry>& entries, const std::string& filter) {
         std::fprintf(stderr,
                      "float32. KV B/token: bytes a decoder caches per position (MHA 2Hd, GQA 2Gd, MLA r numbers).\n"
                      "attention: flash (fused kernel), chunked (blocks of query rows) or plain (scores materialised).\n"
-                     "GFLOP/step: useful matmul FLOPs of forward + backward (x, y need no gradient). Per run below:\nTime = ms per "
-                     "step;\ntokens = B*L per second; FLOP = per second; peak_MiB = peak allocated during a step "
+                     "GFLOP/step: useful matmul FLOPs of forward + backward (x, y need no gradient). Per run below:\nmedian = the "
+                     "median step;\ntokens = B*L per second; FLOP = per second; peak_MiB = peak allocated during a step "
                      "beyond\nweights and Adam state; peak_total_MiB includes them.\n\n");
 }
 
-std::vector<Entry> register_all(const Options& o) {
+std::vector<Entry> register_all(const bench::CommonFlags& flags, const Options& o) {
     std::vector<Entry> entries;
     auto add = [&](const Config& c, const std::string& model, Device device) {
         const std::string name = "train_" + model + "_" + c.name + (device.is_cpu() ? "" : "_cuda");
         // No MinTime here: it would override --benchmark_min_time.
-        benchmark::RegisterBenchmark(name.c_str(), BM_train_step, c, model, device)
-            ->Unit(benchmark::kMillisecond)
-            ->UseRealTime();
+        bench::apply_steps(benchmark::RegisterBenchmark(name.c_str(), BM_train_step, c, model, device)
+                               ->Unit(benchmark::kMillisecond)
+                               ->UseRealTime(),
+                           flags);
         entries.push_back({name, c, model, device});
     };
     const bool gpu = cuda::is_available();
@@ -291,7 +307,7 @@ std::vector<Entry> register_all(const Options& o) {
         if (gpu)
             for (const std::string& model : o.models) add(o.config, model, Device::cuda(0));
         const Config& c = o.config;
-        benchmark::AddCustomContext("custom_config", "B=" + std::to_string(c.B) + " L=" + std::to_string(c.L) +
+        bench::add_context("custom_config", "B=" + std::to_string(c.B) + " L=" + std::to_string(c.L) +
                                                          " D=" + std::to_string(c.D) + " H=" + std::to_string(c.H) +
                                                          " d=" + std::to_string(c.d) + " G=" + std::to_string(c.G) +
                                                          " r=" + std::to_string(c.r));
@@ -306,9 +322,10 @@ std::vector<Entry> register_all(const Options& o) {
     for (const Device device : gpu ? std::vector<Device>{Device::cpu(), Device::cuda(0)} : std::vector<Device>{Device::cpu()})
         for (const std::string kind : {"mha", "gqa", "mla", "mla_rope"}) {
             const std::string name = "train_" + kind + "_lm" + (device.is_cpu() ? "" : "_cuda");
-            benchmark::RegisterBenchmark(name.c_str(), bench::BM_lm_step, kind, device)
-                ->Unit(benchmark::kMillisecond)
-                ->UseRealTime();
+            bench::apply_steps(benchmark::RegisterBenchmark(name.c_str(), bench::BM_lm_step, kind, device)
+                                   ->Unit(benchmark::kMillisecond)
+                                   ->UseRealTime(),
+                               flags);
         }
     return entries;
 }
@@ -317,15 +334,13 @@ std::vector<Entry> register_all(const Options& o) {
 
 int main(int argc, char** argv) {
     if (!check_flop_count()) return 1;
-    const Options options = parse_own_flags(argc, argv);  // --no_flash, --models, sizes; exits 2 on a bad value
-    const std::vector<Entry> entries = register_all(options);
+    const bench::CommonFlags flags = bench::take_common_flags("bench_train", kUsage, argc, argv);  // --steps
+    const Options options = parse_own_flags(flags, argc, argv);  // --no_flash, --models, sizes; exit 2 on a bad one
+    bench::initialize(flags, argc, argv, print_help);
+    const std::vector<Entry> entries = register_all(flags, options);
     add_blas_context();
-    benchmark::AddCustomContext("flash_attention", nn::flash_attention_enabled() ? "on" : "off");
-    benchmark::AddCustomContext("cuda_tf32", cuda::allow_tf32() ? "on" : "off");  // float32 matmuls on a GPU
-    benchmark::Initialize(&argc, argv, print_help);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+    bench::add_context("flash_attention", nn::flash_attention_enabled() ? "on" : "off");
+    bench::add_context("cuda_tf32", cuda::allow_tf32() ? "on" : "off");  // float32 matmuls on a GPU
     print_table(entries, options.filter);
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    return bench::run_benchmarks(flags);
 }
