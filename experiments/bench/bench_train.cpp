@@ -10,11 +10,12 @@
 // With a usable GPU the same steps also run on cuda:0 (configs small, medium and large; each
 // step ends with a synchronize, so the wall time covers the GPU work).
 //
-//   bench_train [--no_flash] [--models mha,gqa,mla] [--B n --L n --D n --H n --d n --G n --r n]
-//               [--steps n] [Google Benchmark flags, e.g. --benchmark_filter=small]
+//   bench_train [--no_flash] [--models mha,gqa,mla] [--configs tiny,small,medium,long,large,lm]
+//               [--B n --L n --D n --H n --d n --G n --r n] [--steps n]
+//               [Google Benchmark flags, e.g. --benchmark_filter=small]
 //
 // Any size flag replaces the built-in configs by one config named "custom" (sizes not given come
-// from `small`); --models picks the modules. Each case times --steps steps (default 10), or as
+// from `small`); --configs picks built-in ones by name, --models the modules. Each case times --steps steps (default 10), or as
 // many as --benchmark_min_time allows when that is given (libbenchmark 1.7 takes plain seconds).
 // A size a module refuses exits 2 before anything runs, naming the flags.
 #include <benchmark/benchmark.h>
@@ -50,11 +51,27 @@ struct Config {
     std::string name;
     int64_t B, L, D, H, d, G, r;
 };
+const Config kTiny{"tiny", 2, 16, 32, 4, 8, 2, 8};  // seconds for every module: docs and a first look
 const Config kSmall{"small", 8, 128, 256, 8, 32, 2, 64};
-const Config kCpuConfigs[] = {kSmall, {"medium", 16, 256, 512, 8, 64, 2, 128}, {"long", 2, 2048, 512, 8, 64, 2, 128}};
-const Config kGpuConfigs[] = {kSmall,
-                              {"medium", 16, 256, 512, 8, 64, 2, 128},
-                              {"large", 16, 1024, 1024, 16, 64, 4, 256}};
+const Config kMedium{"medium", 16, 256, 512, 8, 64, 2, 128};
+const Config kLong{"long", 2, 2048, 512, 8, 64, 2, 128};
+const Config kLarge{"large", 16, 1024, 1024, 16, 64, 4, 256};
+// What runs without --configs: on the CPU small, medium and long; on a GPU small, medium, large.
+const Config kCpuConfigs[] = {kSmall, kMedium, kLong};
+const Config kGpuConfigs[] = {kSmall, kMedium, kLarge};
+// --configs picks by name; long runs on the CPU only and large on a GPU only.
+struct NamedConfig {
+    Config c;
+    bool cpu, gpu;
+};
+const NamedConfig kNamedConfigs[] = {
+    {kTiny, true, true}, {kSmall, true, true}, {kMedium, true, true}, {kLong, true, false}, {kLarge, false, true}};
+
+const NamedConfig* named_config(const std::string& name) {
+    for (const NamedConfig& n : kNamedConfigs)
+        if (n.c.name == name) return &n;
+    return nullptr;
+}
 
 // Matmul FLOPs of one training step (forward + backward) of `model` at config c, from the shapes:
 // the useful work, whatever the kernels do on top (the fused attention's backward recomputes
@@ -130,14 +147,17 @@ void BM_train_step(benchmark::State& state, Config c, std::string model, Device 
 
 // --- command line -------------------------------------------------------------------------------
 
-const char* kUsage = "bench_train [--no_flash] [--models mha,gqa,mla] [--B n] [--L n] [--D n] [--H n] [--d n] [--G n] "
-                     "[--r n] [--steps n] [--benchmark_...]";
+const char* kUsage = "bench_train [--no_flash] [--models mha,gqa,mla] [--configs tiny,small,...] [--B n] [--L n] "
+                     "[--D n] [--H n] [--d n] [--G n] [--r n] [--steps n] [--benchmark_...]";
 
 void print_help() {
     std::printf(
         "bench_train: one training step (forward, MSE, backward, Adam, zero grads) of MHA, GQA and MLA.\n"
         "  --no_flash          the composed attention instead of the fused kernel\n"
         "  --models LIST       modules to run, comma separated: mha, gqa, mla (default all)\n"
+        "  --configs LIST      built-in configs, comma separated: tiny (B 2, L 16, D 32, H 4, d 8, G 2, r 8),\n"
+        "                      small, medium, long (CPU only), large (GPU only), lm (the language-model\n"
+        "                      case); default small, medium, long on the CPU, small, medium, large on a GPU, lm\n"
         "  --B --L --D --H --d --G --r N\n"
         "                      run one config named \"custom\" with these sizes (the others from small:\n"
         "                      B 8, L 128, D 256, H 8, d 32, G 2, r 64); H must be a multiple of G,\n"
@@ -151,6 +171,7 @@ struct Options {
     bool custom = false;
     Config config = kSmall;
     std::vector<std::string> models{"mha", "gqa", "mla"};
+    std::vector<std::string> configs;  // --configs (empty: the default set)
     std::string filter;  // --benchmark_filter, to list only the benchmarks that will run
 };
 
@@ -203,7 +224,7 @@ Options parse_own_flags(const bench::CommonFlags& flags, int& argc, char** argv)
         else if (flag == "--d") size = &Config::d;
         else if (flag == "--G") size = &Config::G;
         else if (flag == "--r") size = &Config::r;
-        else if (flag != "--models") {
+        else if (flag != "--models" && flag != "--configs") {
             rest.push_back(argv[i]);
             continue;
         }
@@ -216,18 +237,27 @@ Options parse_own_flags(const bench::CommonFlags& flags, int& argc, char** argv)
             o.custom = true;
             continue;
         }
-        o.models.clear();
+        // --models or --configs: names, comma separated.
+        const bool models = flag == "--models";
+        std::vector<std::string>& list = models ? o.models : o.configs;
+        list.clear();
         size_t start = 0;
         while (true) {
             const size_t comma = value.find(',', start);
             const std::string m = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-            if (m != "mha" && m != "gqa" && m != "mla")
-                bench::usage_error(flags, "--models: unknown model '" + m + "' (expected mha, gqa or mla, comma separated)");
-            if (std::find(o.models.begin(), o.models.end(), m) == o.models.end()) o.models.push_back(m);
+            const bool known = models ? m == "mha" || m == "gqa" || m == "mla" : m == "lm" || named_config(m) != nullptr;
+            if (!known)
+                bench::usage_error(flags, models ? "--models: unknown model '" + m + "' (expected mha, gqa or mla, comma separated)"
+                                                 : "--configs: unknown config '" + m + "' (expected tiny, small, medium, "
+                                                   "long, large or lm, comma separated)");
+            if (std::find(list.begin(), list.end(), m) == list.end()) list.push_back(m);
             if (comma == std::string::npos) break;
             start = comma + 1;
         }
     }
+    if (o.custom && !o.configs.empty())
+        bench::usage_error(flags, "--configs picks built-in configs and the size flags make one named custom: give "
+                                  "one or the other");
     if (o.custom) check_custom(flags, o);
     argc = int(rest.size());
     for (int i = 0; i < argc; ++i) argv[i] = rest[size_t(i)];
@@ -313,20 +343,35 @@ std::vector<Entry> register_all(const bench::CommonFlags& flags, const Options& 
                                                          " r=" + std::to_string(c.r));
         return entries;
     }
-    for (const Config& c : kCpuConfigs)
-        for (const std::string& model : o.models) add(c, model, Device::cpu());
-    if (gpu)
-        for (const Config& c : kGpuConfigs)
-            for (const std::string& model : o.models) add(c, model, Device::cuda(0));
+    const std::vector<Device> devices = gpu ? std::vector<Device>{Device::cpu(), Device::cuda(0)}
+                                            : std::vector<Device>{Device::cpu()};
     // The language-model case (lm_step.h): train_mha_lm ... train_mla_rope_lm.
-    for (const Device device : gpu ? std::vector<Device>{Device::cpu(), Device::cuda(0)} : std::vector<Device>{Device::cpu()})
-        for (const std::string kind : {"mha", "gqa", "mla", "mla_rope"}) {
-            const std::string name = "train_" + kind + "_lm" + (device.is_cpu() ? "" : "_cuda");
-            bench::apply_steps(benchmark::RegisterBenchmark(name.c_str(), bench::BM_lm_step, kind, device)
-                                   ->Unit(benchmark::kMillisecond)
-                                   ->UseRealTime(),
-                               flags);
+    auto add_lm = [&] {
+        for (const Device device : devices)
+            for (const std::string kind : {"mha", "gqa", "mla", "mla_rope"}) {
+                const std::string name = "train_" + kind + "_lm" + (device.is_cpu() ? "" : "_cuda");
+                bench::apply_steps(benchmark::RegisterBenchmark(name.c_str(), bench::BM_lm_step, kind, device)
+                                       ->Unit(benchmark::kMillisecond)
+                                       ->UseRealTime(),
+                                   flags);
+            }
+    };
+    if (o.configs.empty()) {
+        for (const Config& c : kCpuConfigs)
+            for (const std::string& model : o.models) add(c, model, Device::cpu());
+        if (gpu)
+            for (const Config& c : kGpuConfigs)
+                for (const std::string& model : o.models) add(c, model, Device::cuda(0));
+        add_lm();
+        return entries;
+    }
+    for (const Device device : devices)
+        for (const std::string& name : o.configs) {
+            const NamedConfig* n = named_config(name);
+            if (n && (device.is_cpu() ? n->cpu : n->gpu))
+                for (const std::string& model : o.models) add(n->c, model, device);
         }
+    if (std::find(o.configs.begin(), o.configs.end(), "lm") != o.configs.end()) add_lm();
     return entries;
 }
 
@@ -338,6 +383,10 @@ int main(int argc, char** argv) {
     const Options options = parse_own_flags(flags, argc, argv);  // --no_flash, --models, sizes; exit 2 on a bad one
     bench::initialize(flags, argc, argv, print_help);
     const std::vector<Entry> entries = register_all(flags, options);
+    const auto& configs = options.configs;
+    if (!configs.empty() && entries.empty() && std::find(configs.begin(), configs.end(), "lm") == configs.end())
+        bench::usage_error(flags, "--configs: nothing to run here (long runs on the CPU only, large on a GPU only, "
+                                  "and no GPU is usable)");
     add_blas_context();
     bench::add_context("flash_attention", nn::flash_attention_enabled() ? "on" : "off");
     bench::add_context("cuda_tf32", cuda::allow_tf32() ? "on" : "off");  // float32 matmuls on a GPU
