@@ -4,6 +4,7 @@
 
 #include "core/autograd.h"
 #include "core/parse.h"
+#include "experiments/resume_flags.h"
 #include "nn/serialize.h"
 #include "nn/state_text.h"
 #include "ops/ops.h"
@@ -43,15 +44,29 @@ void save_checkpoint(const std::string& path, const TrainCheckpoint& c) {
     nn::save_safetensors(path, tensors, metadata);
 }
 
-TrainCheckpoint load_checkpoint(const std::string& path) {
-    const nn::SafetensorsFile file = nn::load_safetensors(path);
-    const std::string where = "load_checkpoint: " + path;
-    auto format = file.metadata.find(kFormat);
-    LATTE_CHECK(format != file.metadata.end(), where,
+namespace {
+
+void check_format(const std::map<std::string, std::string>& metadata, const std::string& where) {
+    auto format = metadata.find(kFormat);
+    LATTE_CHECK(format != metadata.end(), where,
                 " is not a latte training checkpoint (a --save file holds only weights; --resume needs the "
                 "--checkpoint file)");
     LATTE_CHECK(format->second == kVersion, where, " has checkpoint version ", format->second, ", this latte reads ",
                 kVersion);
+}
+
+}  // namespace
+
+std::map<std::string, std::string> load_checkpoint_flags(const std::string& path) {
+    const nn::SafetensorsHeader header = nn::read_safetensors_header(path);
+    check_format(header.metadata, "load_checkpoint: " + path);
+    return with_prefix(header.metadata, "config.");
+}
+
+TrainCheckpoint load_checkpoint(const std::string& path) {
+    const nn::SafetensorsFile file = nn::load_safetensors(path);
+    const std::string where = "load_checkpoint: " + path;
+    check_format(file.metadata, where);
     TrainCheckpoint c;
     c.step = nn::state_text::get_int(file.metadata, "step", where);
     LATTE_CHECK(c.step >= 0, where, ": step is ", c.step);
@@ -130,10 +145,8 @@ void check_resumable(const std::map<std::string, std::string>& saved,
         return v.empty() ? std::string("(none)") : v;
     };
     for (const std::string& key : keys_of_both(saved, current))
-        LATTE_CHECK(value(saved, key) == value(current, key), "latte train: cannot resume from ", path,
-                    ": it was written with --", key, " ", value(saved, key), ", this run has --", key, " ",
-                    value(current, key), " (resume with the same flags; only --steps, --device and the output "
-                    "flags may change)");
+        LATTE_CHECK(free_on_resume(key) || value(saved, key) == value(current, key),
+                    resume_conflict("latte train", path, key, value(saved, key), value(current, key)));
 }
 
 void check_resumable_optimizer(const TrainCheckpoint& c, const nn::Optimizer& optimizer, bool every_parameter_steps,

@@ -33,11 +33,16 @@ void save_checkpoint(const std::string& path, const TrainCheckpoint& checkpoint)
 // file and what is wrong (the tensor and the index of a nan or inf).
 TrainCheckpoint load_checkpoint(const std::string& path);
 
+// The run's flags stored in the checkpoint (its config.* metadata), read from the file's header
+// alone; throws as load_checkpoint does when the file is not a latte training checkpoint.
+std::map<std::string, std::string> load_checkpoint_flags(const std::string& path);
+
 // Copies the checkpoint's weights into `module`; names, shapes and dtypes must match exactly and
 // every value must be finite, all checked before anything is written.
 void load_parameters(nn::Module& module, const TrainCheckpoint& checkpoint, const std::string& path);
 
-// Throws naming the first flag whose value differs between the checkpoint's run and this one.
+// Throws naming the first flag whose value differs between the checkpoint's run and this one;
+// the flags a resumed run may change (free_on_resume) are not compared.
 void check_resumable(const std::map<std::string, std::string>& saved,
                      const std::map<std::string, std::string>& current, const std::string& path);
 

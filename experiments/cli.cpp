@@ -1,7 +1,6 @@
 #include "experiments/cli.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <sstream>
 
 #include "core/atomic_file.h"
@@ -62,27 +61,41 @@ std::string Args::usage() const {
 
 std::string Args::str(const std::string& name) const {
     auto it = values_.find(name);
-    return it != values_.end() ? it->second : flag(name).fallback;
+    if (it != values_.end()) return it->second;
+    auto adopted = adopted_.find(name);
+    return adopted != adopted_.end() ? adopted->second : flag(name).fallback;
+}
+
+void Args::adopt(const std::map<std::string, std::string>& values, const std::string& source) {
+    for (const Flag& f : flags_) {
+        auto it = values.find(f.name);
+        if (it != values.end() && !f.is_switch && !given(f.name)) adopted_[f.name] = it->second;
+    }
+    adopted_from_ = source;
+}
+
+std::string Args::label(const std::string& name) const {
+    return "--" + name + (adopted(name) ? " (from " + adopted_from_ + ")" : "");
 }
 
 int64_t Args::integer(const std::string& name, int64_t min, int64_t max) const {
     const std::string text = str(name);
     int64_t value = 0;
-    LATTE_CHECK(parse_int(text, value), "latte ", command_, ": --", name, " expects an integer, got '", text, "'");
+    LATTE_CHECK(parse_int(text, value), "latte ", command_, ": ", label(name), " expects an integer, got '", text, "'");
     if (max == std::numeric_limits<int64_t>::max())
-        LATTE_CHECK(value >= min, "latte ", command_, ": --", name, " must be at least ", min, ", got ", value);
+        LATTE_CHECK(value >= min, "latte ", command_, ": ", label(name), " must be at least ", min, ", got ", value);
     else
-        LATTE_CHECK(value >= min && value <= max, "latte ", command_, ": --", name, " must be between ", min, " and ",
-                    max, ", got ", value);
+        LATTE_CHECK(value >= min && value <= max, "latte ", command_, ": ", label(name), " must be between ", min,
+                    " and ", max, ", got ", value);
     return value;
 }
 
 double Args::number(const std::string& name, bool positive) const {
     const std::string text = str(name);
     double value = 0;
-    LATTE_CHECK(parse_double(text, value), "latte ", command_, ": --", name, " expects a finite number, got '", text,
-                "'");
-    LATTE_CHECK(!positive || value > 0, "latte ", command_, ": --", name, " must be positive, got ", text);
+    LATTE_CHECK(parse_double(text, value), "latte ", command_, ": ", label(name), " expects a finite number, got '",
+                text, "'");
+    LATTE_CHECK(!positive || value > 0, "latte ", command_, ": ", label(name), " must be positive, got ", text);
     return value;
 }
 
@@ -124,17 +137,6 @@ Device device(const Args& args) {
 
 void check_output_file(const Args& args, const std::string& flag) {
     check_output_path(args.str(flag), "latte " + args.command() + ": --" + flag);
-}
-
-std::string prepare_run_dir(const Args& args, const std::string& flag, const std::string& name,
-                            const std::vector<std::string>& files) {
-    const std::string who = "latte " + args.command() + ": --" + flag;
-    const std::filesystem::path dir = std::filesystem::path(args.str(flag)) / name;
-    std::error_code error;
-    std::filesystem::create_directories(dir, error);
-    LATTE_CHECK(!error, who, ": cannot create folder '", dir.string(), "': ", error.message());
-    for (const std::string& file : files) check_output_path((dir / file).string(), who);
-    return dir.string();
 }
 
 void check_distinct(const Args& args, const std::string& out_flag, const std::string& in_flag) {

@@ -45,15 +45,25 @@ public:
     // A finite number; with `positive`, also > 0.
     double number(const std::string& name, bool positive = false) const;
     bool on(const std::string& name) const;
+    // Whether the command line gives the flag (an adopted value does not count).
     bool given(const std::string& name) const { return values_.count(name) > 0; }
+    // Values for the flags the command line does not give, from `source` (e.g. "the checkpoint F"):
+    // str() returns them instead of the defaults; names that are not flags of this command, and
+    // switches, are skipped. Errors about an adopted value name its source.
+    void adopt(const std::map<std::string, std::string>& values, const std::string& source);
+    bool adopted(const std::string& name) const { return !given(name) && adopted_.count(name) > 0; }
+    const std::vector<Flag>& flags() const { return flags_; }
     // Throws when `name` was given but `reason` says it has no effect ("with --weights").
     void refuse(const std::string& name, const std::string& reason) const;
 
 private:
     const Flag& flag(const std::string& name) const;
+    // "--name", or "--name (from SOURCE)" for an adopted value: how errors name the flag.
+    std::string label(const std::string& name) const;
     std::string command_, summary_;
     std::vector<Flag> flags_;
-    std::map<std::string, std::string> values_;
+    std::map<std::string, std::string> values_, adopted_;
+    std::string adopted_from_;
     bool help_ = false;
 };
 
@@ -67,10 +77,6 @@ Device device(const Args& args);
 // Output checks, run while validating: "latte <command>: --<flag> ..." errors.
 // A file to be written: folder exists and is writable, and it is absent or a regular file.
 void check_output_file(const Args& args, const std::string& flag);
-// `folder/name` for a run's files, created now so a bad --out fails before the run; each of
-// `files` in it must be writable as by check_output_file.
-std::string prepare_run_dir(const Args& args, const std::string& flag, const std::string& name,
-                            const std::vector<std::string>& files);
 // Refuses --<out_flag> naming the same file as --<in_flag> (same_path: the same canonical path, or
 // the same device and inode).
 void check_distinct(const Args& args, const std::string& out_flag, const std::string& in_flag);

@@ -3,9 +3,11 @@
 #include "core/distributed.h"
 
 #include <cmath>
+#include <set>
 #include <limits>
 #include <cstdio>
 #include <iostream>
+#include <sstream>
 
 #include "core/atomic_file.h"
 #include "core/autograd.h"
@@ -13,7 +15,10 @@
 #include "experiments/cli.h"
 #include "experiments/inference.h"
 #include "experiments/memory.h"
+#include "experiments/checkpoint.h"
 #include "experiments/plot.h"
+#include "experiments/resume_flags.h"
+#include "experiments/run_folder.h"
 #include "experiments/teacher_student.h"
 #include "experiments/train_data.h"
 #include "nn/checkpoint.h"
@@ -24,6 +29,10 @@
 
 namespace latte::experiments {
 namespace {
+
+// Flags left out of a default run name: where files go and how the run reports, not what it computes.
+const std::set<std::string> kNotInName{"out",    "name",      "overwrite", "save",   "checkpoint", "checkpoint-every",
+                                       "resume", "log-every", "device",    "detect-anomaly"};
 
 // `latte compare` sets r itself (2*G*d), so it has no --r flag.
 std::vector<cli::Flag> size_flags(bool with_rank = true) {
@@ -40,6 +49,11 @@ std::vector<cli::Flag> size_flags(bool with_rank = true) {
                                  {"device", "cpu", "cpu, cuda or cuda:N (under mpirun, cuda is the GPU of the rank's place on its machine)"}};
     if (!with_rank) flags.erase(flags.begin() + 4);
     return flags;
+}
+
+std::set<std::string> with_ignored(std::set<std::string> more) {
+    more.insert(kNotInName.begin(), kNotInName.end());
+    return more;
 }
 
 // Elements of one model's weights; doubles, so absurd flags cannot overflow the estimate.
@@ -146,19 +160,27 @@ int cmd_train(int argc, char** argv, int first) {
     auto flags = size_flags();
     flags.insert(flags.begin(), {"model", "mha", "student: mha, gqa or mla"});
     flags.push_back(cli::file_flag("save", "write the trained student (weights only) to this .safetensors file"));
-    flags.push_back(cli::folder_flag("out", "runs", "folder for the run's loss.csv, loss.svg and default checkpoint"));
+    flags.push_back(cli::folder_flag("out", "runs", "parent folder of the run folders (created as needed)"));
+    for (const cli::Flag& f : run_folder_flags("train_MODEL and each flag given, e.g. train_mla_steps20"))
+        flags.push_back(f);
     flags.push_back(cli::file_flag("init", "start from these weights (a --save file) instead of random ones"));
     flags.push_back(cli::file_flag("data", "train on x, y, target from this .safetensors file (batches in order) instead of the teacher"));
-    flags.push_back(cli::file_flag("checkpoint", "training checkpoint file (default: the --resume file, else OUT/train_MODEL/checkpoint.safetensors)"));
+    flags.push_back(cli::file_flag("checkpoint", "training checkpoint file (default: the --resume file, else OUT/NAME/checkpoint.safetensors)"));
     flags.push_back({"checkpoint-every", "0", "also write the checkpoint every N steps (it is always written at the end and on SIGINT/SIGTERM)"});
-    flags.push_back(cli::file_flag("resume", "continue the run saved in this checkpoint (same flags; --steps may grow)"));
+    flags.push_back(cli::file_flag("resume", "continue the run saved in this checkpoint, with its flags and in its folder (--steps may grow)"));
+    flags.push_back({"log-every", "250", "a progress line every N steps (0: only the one every ~10 s)"});
     flags.push_back({"detect-anomaly", "false", "name the op whose backward first made a NaN/Inf gradient (slow)", true});
     cli::Args args("train", "Teacher-student regression: a fixed random MHA teacher makes targets from random x, y;\n"
-                            "the student learns them with Adam and an MSE loss.",
+                            "the student learns them with Adam and an MSE loss. Files go to OUT/NAME/.",
                    flags, argc, argv, first);
     if (args.help_requested()) {
         std::cout << args.usage();
         return 0;
+    }
+    if (args.given("resume")) {  // the flags not given are the checkpoint's
+        std::map<std::string, std::string> stored = load_checkpoint_flags(args.str("resume"));
+        if (!stored["data"].empty()) stored.erase("L");  // the data's lengths ("L1,L2"), not a flag's value
+        adopt_stored_flags(args, args.str("resume"), stored);
     }
     // Every flag, output path and input file is checked before the first line of output.
     TrainConfig c = config_from(args, {args.str("model")}, /*memory=*/false);
@@ -170,6 +192,7 @@ int cmd_train(int argc, char** argv, int first) {
     c.data = args.str("data");
     c.resume = args.str("resume");
     c.checkpoint_every = args.integer("checkpoint-every", 0);
+    c.log_every = args.integer("log-every", 0);
     c.detect_anomaly = args.on("detect-anomaly");
     LATTE_CHECK(c.data.empty() || !args.given("L"), "latte train: --L has no effect with --data (the lengths come from the data)");
     double data_bytes = 0;
@@ -180,7 +203,9 @@ int cmd_train(int argc, char** argv, int first) {
         data_bytes = 8 * double(data.size) * double(c.sizes.D) * (2 * double(data.L1) + double(data.L2));
     }
     check_training_memory(c, {c.model}, "latte train", data_bytes);
-    const std::string dir = cli::prepare_run_dir(args, "out", "train_" + c.model, {"loss.csv", "loss.svg"});
+    const std::string dir =
+        prepare_run_folder(args, default_run_name(args, "train_" + c.model, with_ignored({"model"})),
+                           {"loss.csv", "loss.svg", "checkpoint.safetensors"}, c.resume);
     c.checkpoint = args.given("checkpoint") ? args.str("checkpoint")
                    : !c.resume.empty()      ? c.resume
                                             : dir + "/checkpoint.safetensors";
@@ -194,8 +219,8 @@ int cmd_train(int argc, char** argv, int first) {
     };
     const std::vector<File> files{{"--save", args.str("save"), true},
                                   {"--checkpoint", c.checkpoint, true},
-                                  {"--out's loss.csv", dir + "/loss.csv", true},
-                                  {"--out's loss.svg", dir + "/loss.svg", true},
+                                  {"the run's loss.csv", dir + "/loss.csv", true},
+                                  {"the run's loss.svg", dir + "/loss.svg", true},
                                   {"--init", c.init, false},
                                   {"--data", c.data, false},
                                   {"--resume", c.resume, false}};
@@ -214,11 +239,15 @@ int cmd_train(int argc, char** argv, int first) {
             std::printf("data-parallel on %d ranks (MPI): each trains on %lld of the batch's %lld rows\n",
                         distributed::world_size(), (long long)(c.batch / distributed::world_size()),
                         (long long)c.batch);
-        std::printf("training %s student: D=%lld H=%lld d=%lld G=%lld r=%lld, batch %lld, %s%lld steps%s%s\n",
-                    c.model.c_str(), (long long)c.sizes.D, (long long)c.sizes.H, (long long)c.sizes.d,
-                    (long long)c.sizes.G, (long long)c.sizes.r, (long long)c.batch,
+        // Only the sizes this student has: G is GQA's, r is MLA's.
+        const std::string extra = c.model == "gqa"   ? " G=" + std::to_string(c.sizes.G)
+                                  : c.model == "mla" ? " r=" + std::to_string(c.sizes.r)
+                                                     : "";
+        std::printf("training %s student: D=%lld H=%lld d=%lld%s, batch %lld, %s%lld steps, in %s%s%s\n",
+                    c.model.c_str(), (long long)c.sizes.D, (long long)c.sizes.H, (long long)c.sizes.d, extra.c_str(),
+                    (long long)c.batch,
                     c.data.empty() ? ("L " + std::to_string(c.L1) + ", ").c_str() : ("data " + c.data + ", ").c_str(),
-                    (long long)c.steps, c.resume.empty() ? "" : ", resuming from ", c.resume.c_str());
+                    (long long)c.steps, dir.c_str(), c.resume.empty() ? "" : ", resuming from ", c.resume.c_str());
         std::fflush(stdout);
     };
     TrainResult r;
@@ -235,8 +264,7 @@ int cmd_train(int argc, char** argv, int first) {
                 "KV cache %lld numbers/position, %.2fs\n",
                 r.losses.back(), r.eval_set.c_str(), r.eval_loss, 100 * r.eval_loss / r.target_power,
                 (long long)r.parameters, (long long)r.kv_cache_per_position, r.seconds);
-    std::printf("wrote %s/loss.csv and %s/loss.svg; checkpoint %s (step %lld)\n", dir.c_str(), dir.c_str(),
-                c.checkpoint.c_str(), (long long)c.steps);
+    std::printf("wrote %s/loss.csv and %s/loss.svg\n", dir.c_str(), dir.c_str());
     if (!args.str("save").empty()) {
         nn::save(*r.student, args.str("save"));
         std::printf("saved the student to %s\n", args.str("save").c_str());
@@ -347,15 +375,16 @@ int cmd_forward(int argc, char** argv, int first) {
 
 int cmd_demo(int argc, char** argv, int first) {
     auto flags = size_flags();
-    flags.push_back(cli::folder_flag("out", "runs", "folder for loss.csv and loss.svg"));
-    cli::Args args("demo", "Trains an MHA, a GQA and an MLA student on one MHA teacher and compares them.", flags,
-                   argc, argv, first);
+    flags.push_back(cli::folder_flag("out", "runs", "parent folder of the run folders (created as needed)"));
+    for (const cli::Flag& f : run_folder_flags("demo and each flag given, e.g. demo_steps200")) flags.push_back(f);
+    cli::Args args("demo", "Trains an MHA, a GQA and an MLA student on one MHA teacher and compares them.\n"
+                           "Files go to OUT/NAME/.", flags, argc, argv, first);
     if (args.help_requested()) {
         std::cout << args.usage();
         return 0;
     }
     TrainConfig c = config_from(args, {"mha", "gqa", "mla"});
-    const std::string dir = cli::prepare_run_dir(args, "out", "demo", {"loss.csv", "loss.svg"});
+    const std::string dir = prepare_run_folder(args, default_run_name(args, "demo", kNotInName), {"loss.csv", "loss.svg"});
     auto teacher = make_teacher(c.sizes, c.seed, c.device);
     std::printf("latte demo: MHA, GQA (G=%lld) and MLA (r=%lld) students learn one MHA teacher (D=%lld, H=%lld, d=%lld)\n",
                 (long long)c.sizes.G, (long long)c.sizes.r, (long long)c.sizes.D, (long long)c.sizes.H,
@@ -381,41 +410,64 @@ int cmd_demo(int argc, char** argv, int first) {
 int cmd_compare(int argc, char** argv, int first) {
     auto flags = size_flags(false);
     flags.push_back({"seeds", "3", "number of seeds"});
+    flags.push_back(cli::folder_flag("out", "runs", "parent folder of the run folders (created as needed)"));
+    for (const cli::Flag& f : run_folder_flags("compare and each flag given, e.g. compare_G1_seeds5")) flags.push_back(f);
+    flags.push_back({"log-every", "0", "a progress line every N steps of each training (0: only the one every ~10 s)"});
     cli::Args args("compare",
                    "GQA vs MLA at an equal KV-cache budget per token (GQA 2*G*d = MLA r): both learn the same\n"
-                   "MHA teacher; final held-out losses over several seeds. MLA's r is 2*G*d (at most D).",
+                   "MHA teacher; final held-out losses over several seeds. MLA's r is 2*G*d (at most D).\n"
+                   "Writes OUT/NAME/results.csv (held-out loss per seed), loss.csv and loss.svg (training curves).",
                    flags, argc, argv, first);
     if (args.help_requested()) {
         std::cout << args.usage();
         return 0;
     }
     TrainConfig c = config_from(args, {"gqa", "mla"});
-    c.progress = false;
+    c.log_every = args.integer("log-every", 0);
     const int64_t seeds = args.integer("seeds", 1);
-    std::printf("equal KV budget: GQA G=%lld (2*G*d = %lld) vs MLA r=%lld; D=%lld H=%lld d=%lld, %lld steps\n",
-                (long long)c.sizes.G, (long long)(2 * c.sizes.G * c.sizes.d), (long long)c.sizes.r,
-                (long long)c.sizes.D, (long long)c.sizes.H, (long long)c.sizes.d, (long long)c.steps);
-    std::printf("%5s %14s %14s\n", "seed", "GQA held-out", "MLA held-out");
-    double sum_gqa = 0, sum_mla = 0;
-    int mla_wins = 0;
     const uint64_t first_seed = c.seed;  // --seed: the seeds are first_seed .. first_seed + seeds - 1
     LATTE_CHECK(first_seed <= std::numeric_limits<uint64_t>::max() - static_cast<uint64_t>(seeds), "latte compare: "
                 "--seed ", first_seed, " plus --seeds ", seeds, " overflows");
+    const std::string dir = prepare_run_folder(args, default_run_name(args, "compare", kNotInName),
+                                               {"results.csv", "loss.csv", "loss.svg"});
+    std::printf("equal KV budget: GQA G=%lld (2*G*d = %lld) vs MLA r=%lld; D=%lld H=%lld d=%lld, %lld steps, in %s\n",
+                (long long)c.sizes.G, (long long)(2 * c.sizes.G * c.sizes.d), (long long)c.sizes.r,
+                (long long)c.sizes.D, (long long)c.sizes.H, (long long)c.sizes.d, (long long)c.steps, dir.c_str());
+    std::printf("%5s %14s %14s\n", "seed", "GQA held-out", "MLA held-out");
+    std::fflush(stdout);
+    double sum_gqa = 0, sum_mla = 0;
+    int mla_wins = 0;
+    std::vector<plot::Curve> curves;
+    std::string results = "seed,gqa_held_out,mla_held_out\n";
     for (int64_t i = 0; i < seeds; ++i) {
         const uint64_t s = first_seed + static_cast<uint64_t>(i);
         c.seed = s;
         auto teacher = make_teacher(c.sizes, c.seed, c.device);
-        c.model = "gqa";
-        const double gqa = train_teacher_student(c, *teacher).eval_loss;
-        c.model = "mla";
-        const double mla = train_teacher_student(c, *teacher).eval_loss;
+        double held_out[2] = {0, 0};
+        for (int k = 0; k < 2; ++k) {
+            c.model = k == 0 ? "gqa" : "mla";
+            c.progress_label = "seed " + std::to_string(s) + " " + c.model;
+            TrainResult r = train_teacher_student(c, *teacher);
+            held_out[k] = r.eval_loss;
+            curves.emplace_back(c.model + " seed " + std::to_string(s), std::move(r.losses));
+        }
+        const double gqa = held_out[0], mla = held_out[1];
         std::printf("%5llu %14.3e %14.3e\n", (unsigned long long)s, gqa, mla);
+        std::fflush(stdout);
+        std::ostringstream row;
+        row.precision(17);
+        row << s << "," << gqa << "," << mla << "\n";
+        results += row.str();
         sum_gqa += gqa;
         sum_mla += mla;
         mla_wins += mla < gqa;
     }
     std::printf("mean  %14.3e %14.3e   (MLA lower in %d of %lld seeds)\n", sum_gqa / double(seeds),
                 sum_mla / double(seeds), mla_wins, (long long)seeds);
+    write_file_atomically(dir + "/results.csv", results, "latte compare: results.csv");
+    plot::write_csv(dir + "/loss.csv", curves);
+    plot::write_svg(dir + "/loss.svg", "latte compare: GQA vs MLA at an equal KV budget", curves);
+    std::printf("wrote results.csv, loss.csv and loss.svg in %s\n", dir.c_str());
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <optional>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
@@ -21,6 +22,9 @@
 #include "experiments/lm_tasks.h"
 #include "experiments/memory.h"
 #include "experiments/plot.h"
+#include "experiments/progress.h"
+#include "experiments/resume_flags.h"
+#include "experiments/run_folder.h"
 #include "experiments/stop_signal.h"
 #include "nn/data_parallel.h"
 #include "nn/param_groups.h"
@@ -186,6 +190,13 @@ std::string fixed4(double v) {
     return text;
 }
 
+// What a checkpoint from before a flag existed ran with: the flag's old behaviour.
+std::map<std::string, std::string> flags_before_they_existed(const std::string& attention) {
+    return {{"rope", attention == "mla" ? "off" : "on"}, {"rope-pairing", "rotate_half"}, {"latent-norm", "off"},
+            {"q-rank", "0"}, {"pairs", "0"}, {"queries", "0"}, {"beta2", "0.999"}, {"clip", "0"}, {"warmup", "0"},
+            {"schedule", "constant"}, {"schedule-steps", "0"}, {"min-lr-ratio", "0"}};
+}
+
 const char* signal_text(int signal) { return signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "a signal"; }
 
 // The model the flags describe (without --load), each flag checked; flags another attention kind
@@ -282,18 +293,24 @@ int cmd_lm(int argc, char** argv, int first) {
         {"clip", "1.0", "clip the gradients' global norm to this (0: no clipping)"},
         {"seed", "0", "random seed (weights, training batches and the held-out set)"},
         {"eval-every", "200", "print progress with held-out accuracy every N steps (0: only at the end)"},
+        {"log-every", "0", "a progress line (train loss and accuracy, no held-out set) every N steps (0: only the one "
+                           "every ~10 s)"},
         {"eval-batches", "4", "held-out batches (of --batch sequences) for held-out loss and accuracy"},
         {"generate", "0", "print N greedy continuations of held-out prompts, decoded with the KV/latent cache"},
-        cli::folder_flag("out", "runs", "folder for OUT/NAME/{loss.csv, loss.svg, accuracy.svg, summary.json}"),
-        {"name", "", "the run's folder under --out (default lm_TASK_ATTENTION): one per model of a study"},
+        cli::folder_flag("out", "runs", "parent folder of the run folders, OUT/NAME/{loss.csv, loss.svg, accuracy.svg, "
+                                        "eval.csv, summary.json} (created as needed)"),
         cli::file_flag("load", "start from this DecoderLM .safetensors (latte lm --save, latte convert); its "
                                "metadata gives the model, so the model flags are refused"),
         cli::file_flag("save", "write the trained model (weights only) to this .safetensors file"),
         cli::file_flag("checkpoint", "training checkpoint file (default: the --resume file, else OUT/NAME/checkpoint.safetensors)"),
         {"checkpoint-every", "0", "also write the checkpoint every N steps (it is always written at the end and on SIGINT/SIGTERM)"},
-        cli::file_flag("resume", "continue the run saved in this checkpoint (same flags; --steps may grow)")};
+        cli::file_flag("resume", "continue the run saved in this checkpoint, with its flags and in its folder (--steps "
+                                 "may grow)")};
+    for (const cli::Flag& f : run_folder_flags("lm_TASK_ATTENTION and each flag given, e.g. lm_recall_mla_steps200"))
+        flags.push_back(f);
     cli::Args args("lm", "A small decoder LM trained on a synthetic token task (answer positions only):\n"
-                         "associative recall, copy (induction) or modular addition.",
+                         "associative recall, copy (induction), modular addition or multi-query recall.\n"
+                         "Files go to OUT/NAME/.",
                    flags, argc, argv, first);
     if (args.help_requested()) {
         std::cout << args.usage();
@@ -301,6 +318,16 @@ int cmd_lm(int argc, char** argv, int first) {
     }
     // Every flag and output path is checked before the first line of output.
     const std::string who = "latte lm";
+    if (args.given("load")) args.refuse("resume", "with --load (a checkpoint holds its own weights)");
+    if (args.given("resume")) {
+        // The flags not given are the checkpoint's; a key the checkpoint lacks (it predates the flag) is the
+        // behaviour of its time. --warmup auto, --queries 0 and --L 0 are compared once resolved.
+        std::map<std::string, std::string> stored = load_checkpoint_flags(args.str("resume"));
+        const auto attention = stored.find("attention");
+        for (const auto& [key, value] : flags_before_they_existed(attention == stored.end() ? "" : attention->second))
+            stored.emplace(key, value);
+        adopt_stored_flags(args, args.str("resume"), stored, {"warmup", "queries", "L"});
+    }
     LMTaskSpec spec;
     spec.task = parse_lm_task(args.str("task"), who);
     const std::string load = args.str("load");
@@ -309,7 +336,6 @@ int cmd_lm(int argc, char** argv, int first) {
         for (const char* flag :
              {"attention", "layers", "D", "H", "G", "r", "d_R", "vocab", "rope", "latent-norm", "q-rank", "rope-pairing"})
             args.refuse(flag, "with --load (the file gives the model and its sizes)");
-        args.refuse("resume", "with --load (a checkpoint holds its own weights)");
         c = nn::decoder_lm_file_config(load);
     }
     const std::string attention = load.empty() ? args.str("attention") : nn::attention_kind_name(c.attention);
@@ -369,6 +395,7 @@ int cmd_lm(int argc, char** argv, int first) {
     // The four streams are seeds 4*seed + k: past 2^62 - 1 they would wrap onto a smaller seed's run.
     const uint64_t seed = static_cast<uint64_t>(args.integer("seed", 0, (int64_t{1} << 62) - 1));
     const int64_t eval_every = args.integer("eval-every", 0);
+    const int64_t log_every = args.integer("log-every", 0);
     const int64_t eval_batches = args.integer("eval-batches", 1);
     const int64_t generate = args.integer("generate", 0, 10000);
     auto check_fits_memory = [&] {
@@ -376,14 +403,15 @@ int cmd_lm(int argc, char** argv, int first) {
                      "weights, gradients, AdamW state and one step's activations, roughly");
     };
     check_fits_memory();
-    const std::string run = args.given("name") ? args.str("name") : "lm_" + lm_task_name(spec.task) + "_" + attention;
-    LATTE_CHECK(!run.empty() && run != "." && run != ".." && run.find('/') == std::string::npos, who,
-                ": --name must be a folder name (not empty, '.' or '..', no '/'), got '", run, "'");
-    const std::string dir = cli::prepare_run_dir(
-        args, "out", run,
-        eval_only ? std::vector<std::string>{"summary.json"}
-                  : std::vector<std::string>{"loss.csv", "loss.svg", "accuracy.svg", "eval.csv", "summary.json"});
     const std::string save = args.str("save"), resume = args.str("resume");
+    const std::string dir = prepare_run_folder(
+        args,
+        default_run_name(args, "lm_" + lm_task_name(spec.task) + "_" + attention,
+                         {"task", "attention", "out", "name", "overwrite", "save", "checkpoint", "checkpoint-every",
+                          "resume", "log-every", "eval-every", "eval-batches", "generate"}),
+        {"loss.csv", "loss.svg", "accuracy.svg", "eval.csv", "summary.json", "checkpoint.safetensors"}, resume);
+    // The folder's name, as summary.json and the plots' titles give it.
+    const std::string run = std::filesystem::path(dir).filename().string();
     const int64_t checkpoint_every = args.integer("checkpoint-every", 0);
     const std::string checkpoint = eval_only                 ? std::string()
                                    : args.given("checkpoint") ? args.str("checkpoint")
@@ -423,59 +451,32 @@ int cmd_lm(int argc, char** argv, int first) {
         {"warmup", std::to_string(schedule.warmup)}, {"schedule", schedule_name},
         // The cosine schedule is laid over the run's length, so that length is part of the run.
         {"schedule-steps", schedule.cosine ? std::to_string(steps) : "0"},
-        {"min-lr-ratio", schedule.cosine ? nn::state_text::from_double(schedule.min_ratio) : "0"}};
-    // What a checkpoint from before an entry had: its run used that entry's old behaviour.
-    const std::map<std::string, std::string> before_entry{
-        {"rope", attention == "mla" ? "off" : "on"}, {"rope-pairing", "rotate_half"}, {"latent-norm", "off"},
-        {"q-rank", "0"}, {"pairs", "0"}, {"queries", "0"}, {"beta2", "0.999"}, {"clip", "0"}, {"warmup", "0"},
-        {"schedule", "constant"}, {"schedule-steps", "0"}, {"min-lr-ratio", "0"}};
+        {"min-lr-ratio", schedule.cosine ? nn::state_text::from_double(schedule.min_ratio) : "0"},
+        // Stored so that --resume alone continues as the run began; a resumed run may change them.
+        {"steps", std::to_string(steps)}, {"checkpoint-every", std::to_string(checkpoint_every)},
+        {"log-every", std::to_string(log_every)}, {"eval-every", std::to_string(eval_every)},
+        {"eval-batches", std::to_string(eval_batches)}};
     TrainCheckpoint saved;
     if (!resume.empty()) {
         saved = load_checkpoint(resume);
-        // The recipe and latent flags a resumed run does not give are the checkpoint's (a checkpoint
-        // from before a flag: its old behaviour). The cosine schedule keeps the length it was laid
-        // over when --steps grows, as PyTorch's T_max: the added steps run at its final rate.
-        for (const char* key : {"beta2", "clip", "warmup", "schedule", "min-lr-ratio", "schedule-steps", "latent-norm",
-                                "q-rank", "rope-pairing"}) {
-            auto it = saved.run_config.find(key);
-            auto old = before_entry.find(key);
-            const bool given = std::string(key) == "schedule-steps" ? false
-                               : std::string(key) == "min-lr-ratio" ? args.given(key) || args.given("schedule")
-                                                                    : args.given(key);
-            if (!given) run_config[key] = it != saved.run_config.end() ? it->second : old->second;
-        }
+        // The flags were adopted (adopt_stored_flags above); compared here once resolved (--warmup auto
+        // is a step count). The cosine schedule keeps the length it was laid over when --steps grows,
+        // as PyTorch's T_max: the added steps run at its final rate.
+        std::map<std::string, std::string> was = saved.run_config;
+        for (const auto& [key, value] : flags_before_they_existed(attention)) was.emplace(key, value);
+        run_config["schedule-steps"] = was.at("schedule-steps");
         for (const auto& [key, value] : run_config) {
-            auto it = saved.run_config.find(key);
-            auto old = before_entry.find(key);
-            const std::string was = it != saved.run_config.end() ? it->second
-                                    : old != before_entry.end()  ? old->second
-                                                                 : "(none)";
-            LATTE_CHECK(was == value, who, ": cannot resume from ", resume, ": it was written with --", key, " ", was,
-                        ", this run has --", key, " ", value,
-                        " (resume with the same flags; only --steps and the output flags may change)");
+            auto it = was.find(key);
+            const std::string stored = it != was.end() ? it->second : "(none)";
+            LATTE_CHECK(free_on_resume(key) || same_flag_value(stored, value),
+                        resume_conflict(who, resume, key, stored, value));
         }
-        // The adopted recipe, checked as the flags are.
-        const auto number = [&](const char* key, double low, double high) {
-            double v = 0;
-            LATTE_CHECK(parse_double(run_config.at(key), v) && v >= low && v <= high, who, ": cannot resume from ",
-                        resume, ": its ", key, " '", run_config.at(key), "' is not a number in [", low, ", ", high, "]");
-            return v;
-        };
-        const auto count = [&](const char* key) {
-            int64_t v = 0;
-            LATTE_CHECK(parse_int(run_config.at(key), v) && v >= 0 && v <= steps, who, ": cannot resume from ", resume,
-                        ": its ", key, " '", run_config.at(key), "' is not an integer in [0, --steps ", steps, "]");
-            return v;
-        };
-        beta2 = number("beta2", 0, std::nextafter(1.0, 0.0));
-        clip = number("clip", 0, std::numeric_limits<double>::max());
-        LATTE_CHECK(run_config.at("schedule") == "cosine" || run_config.at("schedule") == "constant", who,
-                    ": cannot resume from ", resume, ": its schedule '", run_config.at("schedule"),
-                    "' is not cosine or constant");
-        schedule.cosine = run_config.at("schedule") == "cosine";
-        schedule.min_ratio = number("min-lr-ratio", 0, 1);
-        schedule.warmup = count("warmup");
-        schedule.steps = schedule.cosine ? count("schedule-steps") : steps;
+        int64_t schedule_steps = 0;
+        LATTE_CHECK(parse_int(was.at("schedule-steps"), schedule_steps) && schedule_steps >= 0 &&
+                        schedule_steps <= steps,
+                    who, ": cannot resume from ", resume, ": its schedule-steps '", was.at("schedule-steps"),
+                    "' is not an integer in [0, --steps ", steps, "]");
+        schedule.steps = schedule.cosine ? schedule_steps : steps;
         LATTE_CHECK(!schedule.cosine || schedule.steps > schedule.warmup, who, ": cannot resume from ", resume,
                     ": its cosine schedule of ", schedule.steps, " steps has ", schedule.warmup, " warm-up steps");
         LATTE_CHECK(saved.step <= steps, who, ": ", resume, " is at step ", saved.step, ", beyond --steps ", steps);
@@ -539,6 +540,8 @@ int cmd_lm(int argc, char** argv, int first) {
         module_config[kHeldOutKey] = join_held_out(held_out);
         save_checkpoint(checkpoint, {steps_done, losses, model.named_parameters(), module_config,
                                      optimizer.state_dict(), data.state(), run_config});
+        std::printf("checkpoint at step %lld: %s\n", (long long)steps_done, checkpoint.c_str());
+        std::fflush(stdout);
     };
     int64_t parameters = 0;
     for (const auto& [_, p] : model.named_parameters()) parameters += p.numel();
@@ -577,6 +580,7 @@ int cmd_lm(int argc, char** argv, int first) {
     }
     std::optional<StopSignalGuard> signals(std::in_place);
     const auto start = std::chrono::steady_clock::now();
+    Progress progress(start_step, steps, log_every);
     for (int64_t step = start_step + 1; step <= steps; ++step) {
         LMBatch b = make_lm_batch(spec, data);  // every rank draws the whole batch: one generator state
         if (parallel) b = {nn::shard_batch(b.ids), nn::shard_batch(b.targets)};
@@ -600,6 +604,7 @@ int cmd_lm(int argc, char** argv, int first) {
         losses.push_back(value);
         correct.push_back(right);
         accuracies.push_back(double(correct.back()) / double(answers_per_step));
+        const Progress::Tick tick = progress.after(step);
         if (eval_every > 0 && (step % eval_every == 0 || step == steps)) {
             const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
             const Evaluation e = evaluate(model, spec, held_out_seed, eval_batches);
@@ -609,6 +614,10 @@ int cmd_lm(int argc, char** argv, int first) {
                         (long long)step, (long long)steps, value, accuracies.back(), e.loss, e.accuracy.value(),
                         double((step - start_step) * spec.batch * spec.length) / std::max(seconds, 1e-9),
                         seconds / double(step - start_step) * double(steps - step));
+            std::fflush(stdout);
+        } else if (tick.print) {
+            std::printf("step %lld/%lld  loss %.4f  acc %.3f  %.1f steps/s  ETA %.1fs\n", (long long)step,
+                        (long long)steps, value, accuracies.back(), tick.steps_per_second, tick.eta_seconds);
             std::fflush(stdout);
         }
         const int signal = parallel ? agreed_signal : stop_requested();
@@ -709,9 +718,7 @@ int cmd_lm(int argc, char** argv, int first) {
     if (eval_only)
         std::printf("wrote %s/summary.json\n", dir.c_str());
     else
-        std::printf("wrote %s/loss.csv, %s/eval.csv, %s/loss.svg, %s/accuracy.svg and %s/summary.json; checkpoint %s "
-                    "(step %lld)\n",
-                    dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str(), checkpoint.c_str(), (long long)steps);
+        std::printf("wrote loss.csv, eval.csv, loss.svg, accuracy.svg and summary.json in %s\n", dir.c_str());
     if (!save.empty()) {
         nn::save(model, save);
         std::printf("saved the model to %s\n", save.c_str());

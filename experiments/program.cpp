@@ -21,7 +21,7 @@ void usage(std::FILE* to) {
                  "  convert   turn a trained GQA checkpoint into the equivalent MLA, checked\n"
                  "  absorb    the spec's Part 13: vanilla vs absorbed MLA, error and time\n"
                  "  decode    token-by-token decoding with a K/V or latent cache: sizes, tokens/s\n"
-                 "  lm        a small decoder LM on synthetic token tasks: recall, copy, modadd\n"
+                 "  lm        a small decoder LM on synthetic token tasks: recall, copy, modadd, mqar\n"
                  "  info      the CPU, BLAS kernels, threads and CUDA devices latte uses\n");
 }
 

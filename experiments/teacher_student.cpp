@@ -10,6 +10,7 @@
 #include "core/distributed.h"
 #include "experiments/checkpoint.h"
 #include "experiments/finite_checks.h"
+#include "experiments/progress.h"
 #include "experiments/stop_signal.h"
 #include "experiments/train_data.h"
 #include "nn/data_parallel.h"
@@ -54,7 +55,10 @@ std::map<std::string, std::string> run_config(const TrainConfig& c) {
             {"lr", nn::state_text::from_double(c.lr)},
             {"seed", std::to_string(c.seed)},
             {"init", c.init},
-            {"data", c.data}};
+            {"data", c.data},
+            {"steps", std::to_string(c.steps)},
+            {"checkpoint-every", std::to_string(c.checkpoint_every)},
+            {"log-every", std::to_string(c.log_every)}};
 }
 
 namespace {
@@ -142,9 +146,14 @@ TrainResult train_student(const TrainConfig& c, const nn::Attention* teacher) {
         check_finite_parameters(student, steps_done, optimizer.lr(), after());
         nn::OptimizerState state = optimizer.state_dict();
         check_optimizer_state(state, steps_done, optimizer.lr(), after());
-        if (writer)
+        if (writer) {
             save_checkpoint(c.checkpoint, {steps_done, result.losses, student.named_parameters(), student.config(),
                                            std::move(state), data_gen.state(), run_config(run)});
+            if (c.progress) {
+                std::printf("  checkpoint at step %lld: %s\n", static_cast<long long>(steps_done), c.checkpoint.c_str());
+                std::fflush(stdout);
+            }
+        }
         written = steps_done;
         last_checkpoint = c.checkpoint + " (step " + std::to_string(steps_done) + ")";
     };
@@ -157,6 +166,8 @@ TrainResult train_student(const TrainConfig& c, const nn::Attention* teacher) {
 
     const DType dtype = student.parameters().front().dtype();
     const auto start = std::chrono::steady_clock::now();
+    Progress progress(result.start_step, c.steps, c.log_every, c.progress_seconds);
+    const std::string label = c.progress_label.empty() ? c.model : c.progress_label;
     for (int64_t step = result.start_step; step < c.steps; ++step) {
         Batch b = data ? data_batch(*data, step, c.batch, dtype, c.device)
                        : teacher_batch(*teacher, data_gen, c.batch, run.L1, run.L2, c.sizes.D, c.device, parallel);
@@ -179,12 +190,10 @@ TrainResult train_student(const TrainConfig& c, const nn::Attention* teacher) {
         check_finite_gradients(student, step + 1, optimizer.lr(), after());
         optimizer.step();
         result.losses.push_back(value);
-        if (c.progress && ((step + 1) % c.report_every == 0 || step + 1 == c.steps)) {
-            const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-            const double rate = double(step + 1 - result.start_step) / elapsed;
-            std::printf("  %s step %5lld/%lld  loss %.3e  %6.1f steps/s  ETA %5.1fs\n", c.model.c_str(),
-                        static_cast<long long>(step + 1), static_cast<long long>(c.steps), value, rate,
-                        double(c.steps - step - 1) / rate);
+        if (const Progress::Tick tick = progress.after(step + 1); c.progress && writer && tick.print) {
+            std::printf("  %s step %5lld/%lld  loss %.3e  %6.1f steps/s  ETA %5.1fs\n", label.c_str(),
+                        static_cast<long long>(step + 1), static_cast<long long>(c.steps), value,
+                        tick.steps_per_second, tick.eta_seconds);
             std::fflush(stdout);
         }
         if (c.on_step) c.on_step(step + 1, value);

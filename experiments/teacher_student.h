@@ -23,8 +23,10 @@ struct TrainConfig {
     double lr = 3e-3;
     uint64_t seed = 0;
     Device device = Device::cpu();  // where the student trains (the teacher must be there too)
-    bool progress = true;     // a progress line every report_every steps
-    int64_t report_every = 250;
+    bool progress = true;  // progress lines (experiments/progress.h) and checkpoint announcements
+    int64_t log_every = 250;          // a progress line every N steps (0: by time alone)
+    double progress_seconds = 10;     // and at least this often
+    std::string progress_label;       // what the lines start with (default: the model)
 
     // Files; empty for none. init: starting weights (a file nn::save wrote); data: x, y, target
     // batches in order instead of the teacher's; checkpoint: where the training checkpoint goes
@@ -46,8 +48,9 @@ public:
     int signal;
 };
 
-// The flags a resumed run must share with the checkpoint's run (flag name -> value): model, D,
-// H, d, G, r, batch, L, lr, seed, init, data.
+// The run's flags, stored in its checkpoint (flag name -> value): model, D, H, d, G, r, batch, L,
+// lr, seed, init, data, which a resumed run must share, and steps, checkpoint-every and log-every,
+// which it may change (experiments/resume_flags.h).
 std::map<std::string, std::string> run_config(const TrainConfig& config);
 
 struct TrainResult {

@@ -25,19 +25,19 @@ same() {  # same LABEL FILE_A FILE_B
             printf "ok: %s: train %s vs %s, held-out %s vs %s\n", label, a1, b1, a2, b2 }'
 }
 
-"$latte" train "${flags[@]}" --batch 8 --steps 40 --out "$work/one" > "$work/one.txt"
-"${mpirun[@]}" "$latte" train "${flags[@]}" --batch 8 --steps 40 --out "$work/two" > "$work/two.txt"
+"$latte" train "${flags[@]}" --batch 8 --steps 40 --out "$work" --name one > "$work/one.txt"
+"${mpirun[@]}" "$latte" train "${flags[@]}" --batch 8 --steps 40 --out "$work" --name two > "$work/two.txt"
 same "2 ranks vs 1 process" "$work/two.txt" "$work/one.txt"
 [ "$(grep -c '^summary:' "$work/two.txt")" = 1 ] || { echo "FAIL: more than one rank printed"; cat "$work/two.txt"; exit 1; }
 grep -q '^data-parallel on 2 ranks' "$work/two.txt" || { echo "FAIL: no data-parallel banner"; exit 1; }
 
-# 20 steps on 2 ranks, then resumed to 40 on 1 process.
-"${mpirun[@]}" "$latte" train "${flags[@]}" --batch 8 --steps 20 --out "$work/half" > /dev/null
-"$latte" train "${flags[@]}" --batch 8 --steps 40 --out "$work/half" --resume "$work/half/train_gqa/checkpoint.safetensors" > "$work/resumed.txt"
+# 20 steps on 2 ranks, then resumed to 40 on 1 process (the other flags are the checkpoint's).
+"${mpirun[@]}" "$latte" train "${flags[@]}" --batch 8 --steps 20 --out "$work" --name half > /dev/null
+"$latte" train --steps 40 --resume "$work/half/checkpoint.safetensors" > "$work/resumed.txt"
 same "2 ranks, then resumed on 1" "$work/resumed.txt" "$work/one.txt"
 
 # A batch the ranks cannot split is refused before training, with one message.
-if "${mpirun[@]}" "$latte" train "${flags[@]}" --batch 7 --steps 5 --out "$work/odd" > "$work/odd.txt" 2>&1; then
+if "${mpirun[@]}" "$latte" train "${flags[@]}" --batch 7 --steps 5 --out "$work" --name odd > "$work/odd.txt" 2>&1; then
   echo "FAIL: --batch 7 on 2 ranks was accepted"; exit 1
 fi
 grep -q 'does not split evenly over 2 ranks' "$work/odd.txt" || { echo "FAIL: no clear error"; cat "$work/odd.txt"; exit 1; }
@@ -45,9 +45,9 @@ echo "ok: --batch 7 on 2 ranks refused"
 
 # latte lm: the same, with the whole batch's accuracy counted over the shards.
 lm_flags=(lm --task recall --steps 60 --eval-every 0 --batch 16)
-"$latte" "${lm_flags[@]}" --out "$work/lm_one" > "$work/lm_one.txt"
-"${mpirun[@]}" "$latte" "${lm_flags[@]}" --out "$work/lm_two" > "$work/lm_two.txt"
+"$latte" "${lm_flags[@]}" --out "$work" --name lm_one > "$work/lm_one.txt"
+"${mpirun[@]}" "$latte" "${lm_flags[@]}" --out "$work" --name lm_two > "$work/lm_two.txt"
 same "latte lm: 2 ranks vs 1 process" "$work/lm_two.txt" "$work/lm_one.txt"
-cmp -s <(cut -d, -f3 "$work/lm_one/lm_recall_mha/loss.csv") <(cut -d, -f3 "$work/lm_two/lm_recall_mha/loss.csv") ||
+cmp -s <(cut -d, -f3 "$work/lm_one/loss.csv") <(cut -d, -f3 "$work/lm_two/loss.csv") ||
   { echo "FAIL: latte lm: the training accuracies differ"; exit 1; }
 echo "ok: latte lm: the same training accuracy at every step"

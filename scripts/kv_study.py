@@ -219,6 +219,8 @@ def run_jobs(jobs, args, label):
         rc = 0
         with open(log, "w") as f:
             for cmd, _ in cmds:
+                if cmd[1] == "lm":  # a job reruns only when unfinished (or --fresh): replace what it left
+                    cmd = cmd + ["--overwrite"]
                 f.write("$ " + " ".join(shlex.quote(c) for c in cmd) + "\n")
                 f.flush()
                 rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env).returncode

@@ -107,8 +107,9 @@ TEST_CASE("compare: --r is not a flag, and r = 2*G*d must not exceed D", "[cli]"
 
 TEST_CASE("compare: --seed picks the first of the --seeds seeds", "[cli]") {
     // It used to be ignored: every run started at seed 0.
+    const test::ScratchDir s("compare_seed");
     const std::vector<std::string> small{"--D", "16", "--H", "2", "--d", "8", "--G", "1", "--batch", "2",
-                                         "--L", "4", "--steps", "3"};
+                                         "--L", "4", "--steps", "3", "--out", s.dir};
     auto rows = [&](std::vector<std::string> extra) {
         std::vector<std::string> args = small;
         args.insert(args.end(), extra.begin(), extra.end());
@@ -121,8 +122,8 @@ TEST_CASE("compare: --seed picks the first of the --seeds seeds", "[cli]") {
     };
     const auto two = rows({"--seeds", "2"});
     const auto from_one = rows({"--seeds", "1", "--seed", "1"});
-    REQUIRE(two.size() == 5);  // header, column names, seeds 0 and 1, mean
-    REQUIRE(from_one.size() == 4);
+    REQUIRE(two.size() == 6);  // header, column names, seeds 0 and 1, mean, the files written
+    REQUIRE(from_one.size() == 5);
     REQUIRE(two[3].rfind("    1 ", 0) == 0);
     REQUIRE(from_one[2] == two[3]);  // the same numbers for seed 1
     REQUIRE(from_one[2] != two[2]);
@@ -156,14 +157,16 @@ TEST_CASE("output paths are checked before training starts", "[cli]") {
     const std::string file = test::temp_path("plain_file");
     std::ofstream(file) << "x";
     const Outcome o = run(cmd_train, "train", {"--out", file, "--steps", "1"});
-    REQUIRE_THAT(o.error, Catch::StartsWith("latte train: --out: cannot create folder '" + file + "/train_mha': "));
+    REQUIRE_THAT(o.error,
+                 Catch::StartsWith("latte train: --out: cannot create folder '" + file + "/train_mha_steps1': "));
     REQUIRE(o.stdout_text.empty());
-    // loss.csv in the run folder is a folder: refused before training.
+    // loss.csv in the run folder is a folder: refused before training, even with --overwrite.
     const std::string runs = test::temp_path("runs_cli");
-    std::filesystem::create_directories(runs + "/demo/loss.csv");
-    require_refused(cmd_demo, "demo", {"--out", runs, "--steps", "1"},
-                    "latte demo: --out: '" + runs + "/demo/loss.csv' exists and is a folder, not a regular file; "
-                    "refusing to replace it");
+    std::filesystem::remove_all(runs);
+    std::filesystem::create_directories(runs + "/demo_steps1/loss.csv");
+    require_refused(cmd_demo, "demo", {"--out", runs, "--steps", "1", "--overwrite"},
+                    "latte demo: --out: '" + runs + "/demo_steps1/loss.csv' exists and is a folder, not a regular "
+                    "file; refusing to replace it");
     std::filesystem::remove_all(runs);
     std::remove(file.c_str());
 }
@@ -260,19 +263,25 @@ TEST_CASE("train refuses two of its files being one: outputs, and an output and 
             "latte train: --save '" + x + "' and --checkpoint '" + x + "' are the same file");
     refused({"--save", x, "--checkpoint", dir + "/sub/../x.safetensors"},
             "latte train: --save '" + x + "' and --checkpoint '" + dir + "/sub/../x.safetensors' are the same file");
-    const std::string csv = dir + "/train_mha/loss.csv", svg = dir + "/train_mha/loss.svg";
+    const std::string csv = dir + "/train_mha_steps1/loss.csv", svg = dir + "/train_mha_steps1/loss.svg";
     refused({"--checkpoint", csv},
-            "latte train: --checkpoint '" + csv + "' and --out's loss.csv '" + csv + "' are the same file");
-    refused({"--save", dir + "/train_mha/./loss.svg"}, "latte train: --save '" + dir + "/train_mha/./loss.svg' and "
-                                                         "--out's loss.svg '" + svg + "' are the same file");
+            "latte train: --checkpoint '" + csv + "' and the run's loss.csv '" + csv + "' are the same file");
+    refused({"--save", dir + "/train_mha_steps1/./loss.svg"},
+            "latte train: --save '" + dir + "/train_mha_steps1/./loss.svg' and the run's loss.svg '" + svg +
+                "' are the same file");
     refused({"--save", w, "--init", w}, "latte train: --save '" + w + "' and --init '" + w + "' are the same file");
     refused({"--init", w, "--checkpoint", dir + "/./w.safetensors"},
             "latte train: --checkpoint '" + dir + "/./w.safetensors' and --init '" + w + "' are the same file");
-    refused({"--resume", w, "--save", w}, "latte train: --save '" + w + "' and --checkpoint '" + w +
-                                              "' are the same file");  // the checkpoint defaults to --resume
-    refused({"--resume", w, "--checkpoint", x, "--save", w},
-            "latte train: --save '" + w + "' and --resume '" + w + "' are the same file");
-    refused({"--resume", csv}, "latte train: --checkpoint '" + csv + "' and --out's loss.csv '" + csv +
+    // --resume is read first (it gives the flags not given): a real checkpoint, whose 1 step is done.
+    const std::string ckpt = dir + "/c.safetensors";
+    REQUIRE(run(cmd_train, "train", {"--steps", "1", "--out", dir, "--name", "c", "--checkpoint", ckpt}).rc == 0);
+    refused({"--resume", ckpt, "--save", ckpt}, "latte train: --save '" + ckpt + "' and --checkpoint '" + ckpt +
+                                                    "' are the same file");  // the checkpoint defaults to --resume
+    refused({"--resume", ckpt, "--checkpoint", x, "--save", ckpt},
+            "latte train: --save '" + ckpt + "' and --resume '" + ckpt + "' are the same file");
+    std::filesystem::create_directories(dir + "/train_mha_steps1");
+    std::filesystem::copy_file(ckpt, csv);
+    refused({"--resume", csv}, "latte train: --checkpoint '" + csv + "' and the run's loss.csv '" + csv +
                                    "' are the same file");
     std::filesystem::remove_all(dir);
 }
@@ -363,13 +372,15 @@ TEST_CASE("train reads and checks --init, --data and --resume before printing an
     REQUIRE(made.error.empty());
     require_refused(cmd_train, "train", args({"--steps", "4", "--lr", "0.01", "--resume", ckpt}),
                     "latte train: cannot resume from " + ckpt + ": it was written with --lr 0.003, this run has --lr "
-                    "0.01 (resume with the same flags; only --steps, --device and the output flags may change)");
+                    "0.01 (leave --lr out to keep the checkpoint's; only --steps and the output, progress and device "
+                    "flags may change)");
     require_refused(cmd_train, "train", args({"--steps", "1", "--resume", ckpt}),
                     "latte train: " + ckpt + " is at step 2, beyond --steps 1");
     const Outcome resumed = run(cmd_train, "train", args({"--steps", "3", "--resume", ckpt}));
     REQUIRE(resumed.error.empty());
-    REQUIRE_THAT(resumed.stdout_text, Catch::StartsWith("training mha student: D=16 H=2 d=8 G=2 r=32, batch 2, L 3, 3 "
-                                                        "steps, resuming from " + ckpt + "\n"));
+    // The banner shows only the sizes an MHA student has (no G, no r).
+    REQUIRE_THAT(resumed.stdout_text, Catch::StartsWith("training mha student: D=16 H=2 d=8, batch 2, L 3, 3 steps, in "));
+    REQUIRE_THAT(resumed.stdout_text, Catch::Contains(", resuming from " + ckpt + "\n"));
     std::filesystem::remove_all(dir);
 }
 

@@ -56,11 +56,12 @@ TEST_CASE("latte lm: a tiny run writes loss.csv and the plots and the weights an
     const std::string save = out + "/model.safetensors";
     const Outcome o = run_lm({"--task", "recall", "--attention", "gqa", "--layers", "1", "--D", "16", "--H", "2",
                               "--G", "1", "--vocab", "11", "--L", "7", "--batch", "4", "--steps", "4", "--eval-every",
-                              "2", "--eval-batches", "1", "--generate", "2", "--out", out, "--save", save});
+                              "2", "--eval-batches", "1", "--generate", "2", "--out", out, "--name", "tiny", "--save",
+                              save});
     INFO(o.stdout_text);
     REQUIRE(o.error.empty());
     REQUIRE(o.rc == 0);
-    const std::string dir = out + "/lm_recall_gqa";
+    const std::string dir = out + "/tiny";
     for (const char* f : {"loss.csv", "loss.svg", "accuracy.svg"}) REQUIRE(std::filesystem::exists(dir + "/" + f));
     REQUIRE(std::filesystem::exists(save));
     REQUIRE(csv_column(dir + "/loss.csv", 1).size() == 4);
@@ -80,10 +81,10 @@ TEST_CASE("latte lm: training lowers the loss on recall", "[lm]") {
     std::filesystem::create_directories(out);
     const Outcome o = run_lm({"--task", "recall", "--attention", "mla_rope", "--layers", "1", "--D", "16", "--H", "2",
                               "--r", "8", "--d_R", "4", "--vocab", "9", "--L", "5", "--batch", "16", "--steps", "40",
-                              "--lr", "0.01", "--eval-every", "0", "--eval-batches", "1", "--out", out});
+                              "--lr", "0.01", "--eval-every", "0", "--eval-batches", "1", "--out", out, "--name", "learn"});
     INFO(o.stdout_text);
     REQUIRE(o.rc == 0);
-    const std::vector<double> loss = csv_column(out + "/lm_recall_mla_rope/loss.csv", 1);
+    const std::vector<double> loss = csv_column(out + "/learn/loss.csv", 1);
     REQUIRE(loss.size() == 40);
     double first = 0, last = 0;
     for (size_t i = 0; i < 5; ++i) {
@@ -140,11 +141,11 @@ TEST_CASE("latte lm: a resumed run is bit-identical to an uninterrupted one", "[
         all.insert(all.end(), extra.begin(), extra.end());
         return all;
     };
-    REQUIRE(run_lm(with({"--steps", "6", "--out", out + "/a", "--save", out + "/a.safetensors"})).rc == 0);
-    REQUIRE(run_lm(with({"--steps", "3", "--out", out + "/b", "--checkpoint-every", "2"})).rc == 0);
-    const std::string ckpt = out + "/b/lm_copy_mla/checkpoint.safetensors";
-    const Outcome resumed = run_lm(with({"--steps", "6", "--out", out + "/b", "--resume", ckpt, "--save",
-                                         out + "/b.safetensors"}));
+    REQUIRE(run_lm(with({"--steps", "6", "--out", out, "--name", "a", "--save", out + "/a.safetensors"})).rc == 0);
+    REQUIRE(run_lm(with({"--steps", "3", "--out", out, "--name", "b", "--checkpoint-every", "2"})).rc == 0);
+    const std::string ckpt = out + "/b/checkpoint.safetensors";
+    // The other flags are the checkpoint's, and the files go on in its folder.
+    const Outcome resumed = run_lm({"--steps", "6", "--resume", ckpt, "--save", out + "/b.safetensors"});
     INFO(resumed.stdout_text << resumed.error);
     REQUIRE(resumed.rc == 0);
     REQUIRE(resumed.stdout_text.find("resuming from " + ckpt + " at step 3") != std::string::npos);
@@ -152,13 +153,14 @@ TEST_CASE("latte lm: a resumed run is bit-identical to an uninterrupted one", "[
         std::ifstream in(path, std::ios::binary);
         return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     };
-    REQUIRE(bytes(out + "/a/lm_copy_mla/loss.csv") == bytes(out + "/b/lm_copy_mla/loss.csv"));
+    REQUIRE(bytes(out + "/a/loss.csv") == bytes(out + "/b/loss.csv"));
     REQUIRE(bytes(out + "/a.safetensors") == bytes(out + "/b.safetensors"));
     REQUIRE(!bytes(out + "/a.safetensors").empty());
     // A different run is refused before any output.
-    require_refused(with({"--steps", "6", "--seed", "1", "--out", out + "/b", "--resume", ckpt}),
+    require_refused(with({"--steps", "6", "--seed", "1", "--resume", ckpt}),
                     "latte lm: cannot resume from " + ckpt + ": it was written with --seed 0, this run has --seed 1 "
-                    "(resume with the same flags; only --steps and the output flags may change)");
+                    "(leave --seed out to keep the checkpoint's; only --steps and the output, progress and device "
+                    "flags may change)");
     std::filesystem::remove_all(out);
 }
 
@@ -213,7 +215,8 @@ TEST_CASE("latte lm: the recipe (warm-up, cosine, clipping, beta2 0.95) is recor
     REQUIRE(rows == 1 + 4);  // steps 2 and 3 (the end of the first run) carried over, then 4 and 6
     require_refused(with({"--steps", "6", "--out", s.dir, "--name", "three", "--resume", ckpt, "--beta2", "0.999"}),
                     "latte lm: cannot resume from " + ckpt + ": it was written with --beta2 0.95, this run has --beta2 "
-                    "0.999 (resume with the same flags; only --steps and the output flags may change)");
+                    "0.999 (leave --beta2 out to keep the checkpoint's; only --steps and the output, progress and "
+                    "device flags may change)");
     require_refused(with({"--steps", "6", "--out", s.dir, "--name", "x", "--clip", "-1"}),
                     "latte lm: --clip must be 0 (off) or positive, got -1");
     require_refused({"--steps", "6", "--warmup", "6"},

@@ -60,20 +60,20 @@ TEST_CASE("latte lm: a --load run resumes bit-identically, keeping the loaded mo
         all.insert(all.end(), extra.begin(), extra.end());
         return all;
     };
-    const auto straight = run_lm(with({"--steps", "4", "--out", s / "a", "--save", s / "a.safetensors"}));
+    const auto straight = run_lm(with({"--steps", "4", "--out", s.dir, "--name", "a", "--save", s / "a.safetensors"}));
     INFO(straight.stdout_text << straight.error);
     REQUIRE(straight.rc == 0);
-    const auto first = run_lm(with({"--steps", "2", "--out", s / "b", "--checkpoint", s / "ck.safetensors"}));
+    const auto first = run_lm(with({"--steps", "2", "--out", s.dir, "--name", "b", "--checkpoint", s / "ck.safetensors"}));
     REQUIRE(first.rc == 0);
-    // A resume takes no --load: the same task flags and the model's sizes as flags.
+    // A resume takes no --load; flags given must be the checkpoint's (the model's sizes included).
     const auto resumed = run_lm({"--resume", s / "ck.safetensors", "--task", "recall", "--L", "7", "--batch", "4",
                                  "--lr", "0.01", "--eval-every", "0", "--eval-batches", "1", "--schedule", "constant",
                                  "--attention", "mha",
                                  "--layers", "1", "--D", "16", "--H", "2", "--vocab", "11", "--steps", "4", "--out",
-                                 s / "b", "--save", s / "b.safetensors"});
+                                 s.dir, "--name", "b", "--save", s / "b.safetensors"});
     INFO(resumed.stdout_text << resumed.error);
     REQUIRE(resumed.rc == 0);
-    const std::string dir = "/lm_recall_mha/loss.csv";
+    const std::string dir = "/loss.csv";
     REQUIRE(!bytes(s / "a" + dir).empty());
     REQUIRE(bytes(s / "a" + dir) == bytes(s / "b" + dir));
     REQUIRE(bytes(s / "a.safetensors") == bytes(s / "b.safetensors"));

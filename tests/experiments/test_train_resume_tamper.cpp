@@ -49,8 +49,8 @@ TEST_CASE("latte train --resume refuses a checkpoint whose optimizer state or mo
         extra.insert(extra.begin(), common.begin(), common.end());
         return extra;
     };
-    REQUIRE(test::run_train(with({"--steps", "8", "--save", s / "a.safetensors", "--out", s / "a"})) == 0);
-    REQUIRE(test::run_train(with({"--steps", "5", "--checkpoint", ckpt, "--out", s / "b"})) == 0);
+    REQUIRE(test::run_train(with({"--steps", "8", "--save", s / "a.safetensors", "--out", s.dir, "--name", "a"})) == 0);
+    REQUIRE(test::run_train(with({"--steps", "5", "--checkpoint", ckpt, "--out", s.dir, "--name", "b"})) == 0);
     const Metadata written = nn::load_safetensors(ckpt).metadata;
     REQUIRE(written.at("step") == "5");
     REQUIRE(written.at("optimizer.step") == "5");
@@ -103,7 +103,7 @@ TEST_CASE("latte train --resume refuses a checkpoint whose optimizer state or mo
         REQUIRE(test::run_train(with({"--steps", "8", "--resume", bad, "--checkpoint", s / "out.ckpt", "--save",
                                       s / "d.safetensors", "--out", s / "d"})) == 0);
         REQUIRE(test::file_bytes(s / "a.safetensors") == test::file_bytes(s / "d.safetensors"));
-        REQUIRE(test::file_bytes(s / "a/train_gqa/checkpoint.safetensors") == test::file_bytes(s / "out.ckpt"));
+        REQUIRE(test::file_bytes(s / "a/checkpoint.safetensors") == test::file_bytes(s / "out.ckpt"));
         std::remove((s / "out.ckpt").c_str());
     }
 }

@@ -1,0 +1,68 @@
+#include "experiments/run_folder.h"
+
+#include <filesystem>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+
+namespace latte::experiments {
+namespace {
+
+// Letters, digits, '.', '+', '-' and '_' are kept: a name that is safe in any shell and file system.
+std::string sanitized(const std::string& text) {
+    std::string out;
+    for (char ch : text) {
+        const bool kept = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                          ch == '.' || ch == '+' || ch == '-' || ch == '_';
+        out += kept ? ch : '-';
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string default_run_name(const cli::Args& args, const std::string& base, const std::set<std::string>& ignored) {
+    std::string name = base;
+    for (const cli::Flag& f : args.flags()) {
+        if (!args.given(f.name) || ignored.count(f.name)) continue;
+        std::string value = f.is_switch ? "" : args.str(f.name);
+        if (f.path == "file") value = std::filesystem::path(value).stem().string();
+        name += '_';
+        name += sanitized(f.name + value);
+    }
+    return name;
+}
+
+std::vector<cli::Flag> run_folder_flags(const std::string& default_name_help) {
+    return {{"name", "", "the run's folder inside --out (default: " + default_name_help + ")"},
+            {"overwrite", "false", "reuse a run folder that already holds a run's files (they are replaced)", true}};
+}
+
+std::string prepare_run_folder(const cli::Args& args, const std::string& default_name,
+                               const std::vector<std::string>& files, const std::string& resume) {
+    const std::string who = "latte " + args.command();
+    const std::string name = args.given("name") ? args.str("name") : default_name;
+    LATTE_CHECK(!name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos, who,
+                ": --name must be a folder name (not empty, '.' or '..', no '/'), got '", name, "'");
+    const bool in_checkpoint_folder = !resume.empty() && !args.given("out") && !args.given("name");
+    std::filesystem::path dir = in_checkpoint_folder ? std::filesystem::path(resume).parent_path()
+                                                     : std::filesystem::path(args.str("out")) / name;
+    if (dir.empty()) dir = ".";
+    std::error_code error;
+    std::filesystem::create_directories(dir, error);
+    LATTE_CHECK(!error, who, ": --out: cannot create folder '", dir.string(), "': ", error.message());
+    if (resume.empty() && !args.on("overwrite"))
+        for (const std::string& file : files) {
+            if (!std::filesystem::exists(dir / file)) continue;
+            const std::filesystem::path checkpoint = dir / "checkpoint.safetensors";
+            const std::string resume_hint = std::filesystem::exists(checkpoint)
+                                                ? ", or --resume " + checkpoint.string() + " to continue it"
+                                                : "";
+            LATTE_FAIL(who, ": the run folder '", dir.string(), "' already holds a run (", file,
+                       "): choose another --name, or give --overwrite to replace it", resume_hint);
+        }
+    for (const std::string& file : files) check_output_path((dir / file).string(), who + ": --out");
+    return dir.string();
+}
+
+}  // namespace latte::experiments

@@ -1,0 +1,29 @@
+// One folder per run, OUT/NAME, so that two runs never overwrite each other's files.
+#pragma once
+#include <set>
+#include <string>
+#include <vector>
+
+#include "experiments/cli.h"
+
+namespace latte::experiments {
+
+// The default --name: `base` (e.g. "train_mla"), then each flag the command line gives that is not
+// in `ignored`, in the order the command declares its flags, as _FLAGVALUE (a switch: _FLAG; a file:
+// its name without folder or extension). Characters other than letters, digits, '.', '+', '-' and
+// '_' become '-'. The same command line always gives the same name.
+std::string default_run_name(const cli::Args& args, const std::string& base, const std::set<std::string>& ignored);
+
+// The run's folder, created now so that a bad --out fails before the run:
+//  - with `resume` (a checkpoint file) and neither --out nor --name given: the checkpoint's folder;
+//  - else --out/NAME, NAME being --name or `default_name`.
+// Unless the run resumes or --overwrite is given, a folder already holding one of `files` is
+// refused (it is another run's), suggesting --name, --overwrite and --resume. Each of `files` in
+// it must be writable (check_output_path).
+std::string prepare_run_folder(const cli::Args& args, const std::string& default_name,
+                               const std::vector<std::string>& files, const std::string& resume = "");
+
+// The --name and --overwrite flags of a command with run folders.
+std::vector<cli::Flag> run_folder_flags(const std::string& default_name_help);
+
+}  // namespace latte::experiments

@@ -1,0 +1,146 @@
+// Every run gets its own folder, OUT/NAME: runs never overwrite each other, a folder holding a
+// run is refused unless --overwrite, and the default name follows the command line.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "experiments/cli.h"
+#include "experiments/commands.h"
+#include "experiments/run_folder.h"
+#include "tests/support/catch_helpers.h"
+#include "tests/support/run_command.h"
+
+using namespace latte;
+using namespace latte::experiments;
+
+namespace {
+
+cli::Args parse(const std::vector<cli::Flag>& flags, std::vector<std::string> words) {
+    words.insert(words.begin(), {"latte", "x"});
+    std::vector<char*> argv;
+    for (std::string& w : words) argv.push_back(w.data());
+    return cli::Args("x", "", flags, static_cast<int>(argv.size()), argv.data(), 2);
+}
+
+std::vector<std::string> lines_of(const std::string& path) {
+    std::ifstream in(path);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+}
+
+}  // namespace
+
+TEST_CASE("the default run name is the command's base and each flag given, in declaration order", "[run-folder]") {
+    const std::vector<cli::Flag> flags{{"model", "mha", ""},       {"D", "64", ""},
+                                       {"lr", "0.003", ""},        cli::file_flag("init", ""),
+                                       {"out", "runs", ""},        {"fast", "false", "", true},
+                                       {"tag", "", ""}};
+    const std::set<std::string> ignored{"model", "out"};
+    REQUIRE(default_run_name(parse(flags, {}), "train_mha", ignored) == "train_mha");
+    // Order follows the declared flags, not the command line; a file gives its stem; a switch its name.
+    REQUIRE(default_run_name(parse(flags, {"--lr", "1e-3", "--D", "32", "--model", "mla", "--out", "elsewhere"}),
+                             "train_mla", ignored) == "train_mla_D32_lr1e-3");
+    REQUIRE(default_run_name(parse(flags, {"--init", "models/w.v2.safetensors", "--fast"}), "t", ignored) ==
+            "t_initw.v2_fast");
+    // Characters a folder name should not hold become '-'.
+    REQUIRE(default_run_name(parse(flags, {"--tag", "a/b c*"}), "t", ignored) == "t_taga-b-c-");
+}
+
+TEST_CASE("a second run with the same folder is refused unless --overwrite; other flags get their own folder",
+          "[run-folder][train]") {
+    const test::ScratchDir s("run_folders");
+    const std::vector<std::string> small{"--D", "16", "--H", "2", "--d", "8", "--batch", "2", "--L", "3",
+                                         "--steps", "2", "--out", s.dir + "/new/parent"};
+    auto with = [&](std::vector<std::string> extra) {
+        extra.insert(extra.begin(), small.begin(), small.end());
+        return extra;
+    };
+    const test::CommandOutcome first = test::run_command(cmd_train, "train", with({}));
+    REQUIRE(first.rc == 0);  // the parent folders are created
+    const std::string dir = s.dir + "/new/parent/train_mha_D16_H2_d8_batch2_L3_steps2";
+    REQUIRE_THAT(first.stdout_text, Catch::Contains("wrote " + dir + "/loss.csv and " + dir + "/loss.svg\n"));
+    const std::string before = lines_of(dir + "/loss.csv").at(1);
+
+    const test::CommandOutcome again = test::run_command(cmd_train, "train", with({"--seed", "1"}));
+    REQUIRE(again.rc == 0);  // another flag, another folder
+    REQUIRE(std::filesystem::exists(dir + "_seed1/loss.csv"));
+    REQUIRE(lines_of(dir + "/loss.csv").at(1) == before);
+
+    const test::CommandOutcome refused = test::run_command(cmd_train, "train", with({}));
+    REQUIRE(refused.error == "latte train: the run folder '" + dir + "' already holds a run (loss.csv): choose "
+                             "another --name, or give --overwrite to replace it, or --resume " + dir +
+                             "/checkpoint.safetensors to continue it");
+    REQUIRE(refused.stdout_text.empty());
+    REQUIRE(test::run_command(cmd_train, "train", with({"--overwrite"})).rc == 0);
+    REQUIRE(test::run_command(cmd_train, "train", with({"--name", "mine"})).rc == 0);
+    REQUIRE(std::filesystem::exists(s.dir + "/new/parent/mine/checkpoint.safetensors"));
+    REQUIRE(test::run_command(cmd_train, "train", with({"--name", "a/b"})).error ==
+            "latte train: --name must be a folder name (not empty, '.' or '..', no '/'), got 'a/b'");
+
+    // latte lm and latte compare refuse the same way.
+    const std::vector<std::string> lm{"--layers", "1", "--D", "16", "--H", "2", "--vocab", "11", "--L", "7",
+                                      "--batch", "2", "--steps", "2", "--eval-every", "0", "--eval-batches", "1",
+                                      "--out", s.dir, "--name", "lm"};
+    REQUIRE(test::run_command(cmd_lm, "lm", lm).rc == 0);
+    REQUIRE_THAT(test::run_command(cmd_lm, "lm", lm).error,
+                 Catch::StartsWith("latte lm: the run folder '" + s.dir + "/lm' already holds a run ("));
+    const std::vector<std::string> compare{"--D", "16", "--H", "2", "--d", "8", "--G", "1", "--batch", "2",
+                                           "--L", "3", "--steps", "2", "--seeds", "1", "--out", s.dir};
+    REQUIRE(test::run_command(cmd_compare, "compare", compare).rc == 0);
+    REQUIRE_THAT(test::run_command(cmd_compare, "compare", compare).error,
+                 Catch::StartsWith("latte compare: the run folder '" + s.dir +
+                                   "/compare_D16_H2_d8_G1_batch2_L3_steps2_seeds1' already holds a run (results.csv)"));
+}
+
+TEST_CASE("no --help says the --out folder must exist", "[run-folder][cli]") {
+    const std::vector<std::pair<test::Command, std::string>> commands{
+        {cmd_train, "train"}, {cmd_lm, "lm"}, {cmd_compare, "compare"}, {cmd_demo, "demo"}};
+    for (const auto& [command, name] : commands) {
+        const test::CommandOutcome help = test::run_command(command, name, {"--help"});
+        CAPTURE(name);
+        REQUIRE(help.rc == 0);
+        REQUIRE_THAT(help.stdout_text, !Catch::Contains("must exist"));
+        REQUIRE_THAT(help.stdout_text, Catch::Contains("--overwrite"));
+        REQUIRE_THAT(help.stdout_text, Catch::Contains("created as needed"));
+    }
+}
+
+TEST_CASE("latte compare prints progress while a seed trains and writes results.csv and loss.svg", "[compare]") {
+    const test::ScratchDir s("compare_files");
+    const test::CommandOutcome o = test::run_command(
+        cmd_compare, "compare", {"--D", "16", "--H", "2", "--d", "8", "--G", "1", "--batch", "2", "--L", "3",
+                                 "--steps", "6", "--seeds", "2", "--seed", "4", "--log-every", "3", "--out", s.dir,
+                                 "--name", "c"});
+    INFO(o.stdout_text << o.error);
+    REQUIRE(o.rc == 0);
+    // Lines during each training, before the seed's row.
+    const size_t progress = o.stdout_text.find("  seed 4 gqa step     3/6  loss ");
+    const size_t row = o.stdout_text.find("\n    4 ");
+    REQUIRE(progress != std::string::npos);
+    REQUIRE(row != std::string::npos);
+    REQUIRE(progress < row);
+    REQUIRE_THAT(o.stdout_text, Catch::Contains("  seed 5 mla step     6/6  loss "));
+    REQUIRE_THAT(o.stdout_text, Catch::Contains("wrote results.csv, loss.csv and loss.svg in " + s.dir + "/c\n"));
+    // results.csv: one row per seed, the held-out losses the table printed (to its 4 digits).
+    const std::vector<std::string> rows = lines_of(s / "c/results.csv");
+    REQUIRE(rows.size() == 3);
+    REQUIRE(rows[0] == "seed,gqa_held_out,mla_held_out");
+    for (size_t i = 1; i < rows.size(); ++i) {
+        std::istringstream in(rows[i]);
+        std::string seed, gqa, mla;
+        std::getline(in, seed, ',');
+        std::getline(in, gqa, ',');
+        std::getline(in, mla, ',');
+        REQUIRE(seed == std::to_string(3 + i));
+        char printed[64];
+        std::snprintf(printed, sizeof printed, "%5s %14.3e %14.3e\n", seed.c_str(), std::stod(gqa), std::stod(mla));
+        REQUIRE_THAT(o.stdout_text, Catch::Contains(printed));
+    }
+    REQUIRE(lines_of(s / "c/loss.csv").at(0) == "step,gqa seed 4,mla seed 4,gqa seed 5,mla seed 5");
+    REQUIRE(lines_of(s / "c/loss.csv").size() == 7);
+    std::ifstream svg(s / "c/loss.svg");
+    std::stringstream text;
+    text << svg.rdbuf();
+    REQUIRE_THAT(text.str(), Catch::Contains(">mla seed 5</text>"));
+}
