@@ -1,6 +1,8 @@
 // Matmul throughput: latte::matmul beside a direct cblas_sgemm on the same shapes, in one run.
-// Both go through the OpenBLAS that latte loaded, so both run the same kernels. BM_fma_peak gives
+// Both go through the OpenBLAS that latte loaded, so both run the same kernels. fma_peak gives
 // the ceiling above both: the float32 FMA rate of all cores, with no memory traffic at all.
+// Then attention with a learned temperature: a tensor scale on the fused kernel, beside the same
+// attention composed from ops and beside the fused kernel with a plain number.
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 
@@ -11,6 +13,7 @@
 
 #include "backends/cpu/blas.h"
 #include "experiments/bench/bench_common.h"
+#include "nn/attention.h"
 #include "ops/ops.h"
 
 namespace {
@@ -124,12 +127,46 @@ void BM_fma_peak(benchmark::State& state) {
                    std::to_string(threads) + " threads");
 }
 
+// Forward and backward of self-attention over projections q, k, v (B 8, L 128, H 8, d 32: the
+// small config's heads) with a per-head temperature, causal. `form` picks how:
+//   0 the fused kernel with a tensor scale (H), which gets its gradient;
+//   1 the same attention composed from ops (what a learned temperature needed before);
+//   2 the fused kernel with a plain number (no temperature: the floor).
+void attention_temperature(benchmark::State& state, int form) {
+    const int64_t B = 8, L = 128, H = 8, d = 32;
+    Generator gen(3);
+    const TensorOptions grad = TensorOptions{}.with_requires_grad(true);
+    const Tensor q = randn({B, L, H * d}, gen, grad), k = randn({B, L, H * d}, gen, grad),
+                 v = randn({B, L, H * d}, gen, grad);
+    const Tensor temperature = full({H}, 1.0 / std::sqrt(double(d)), grad);
+    const Tensor weights = randn({B, L, H * d}, gen);  // the loss sum(out * weights) reaches every output
+    auto composed = [&] {
+        // (B, H, L, d) heads, scores scaled per head, softmax, then back to (B, L, H*d).
+        auto heads = [&](const Tensor& t) { return t.reshape({B, L, H, d}).permute({0, 2, 1, 3}); };
+        Tensor scores = heads(q).matmul(heads(k).transpose(-1, -2)) * temperature.reshape({1, H, 1, 1});
+        scores = scores + nn::causal_mask(L, L, q.options());
+        return scores.softmax(-1).matmul(heads(v)).permute({0, 2, 1, 3}).reshape({B, L, H * d});
+    };
+    bench::StepTimes times;
+    for (auto _ : state)
+        times.time([&] {
+            const Tensor out = form == 0   ? nn::grouped_attention(q, k, v, H, H, true, temperature)
+                               : form == 1 ? composed()
+                                           : nn::grouped_attention(q, k, v, H, H, true, 1.0 / std::sqrt(double(d)));
+            (out * weights).sum().backward();
+        });
+    times.report(state);
+    state.SetLabel(form == 0 ? "fused, tensor scale" : form == 1 ? "composed from ops" : "fused, number");
+}
+
 const char* kUsage = "bench_ops [--steps n] [--benchmark_...]";
 
 void print_help() {
     std::printf(
         "bench_ops: latte::matmul beside direct cblas_sgemm calls on the same shapes, and the CPU's float32\n"
-        "FMA peak (every core, no memory traffic): the ceiling above both.\n"
+        "FMA peak (every core, no memory traffic): the ceiling above both. Then attention (forward and\n"
+        "backward) with a learned per-head temperature: fused with a tensor scale, composed from ops, and\n"
+        "fused with a plain number.\n"
         "  --steps N           timed steps per case (default %lld)\n"
         "Google Benchmark's flags:\n", (long long)bench::kDefaultSteps);
     benchmark::PrintDefaultHelp();
@@ -146,6 +183,13 @@ void register_all(const bench::CommonFlags& flags) {
         b->Args({1, 1024, 1024, 1024})->Args({1, 4096, 512, 512})->Args({64, 128, 32, 128})->Args({64, 128, 128, 32});
         b->ArgNames({"batch", "m", "k", "n"})->Unit(benchmark::kMillisecond)->UseRealTime();
         bench::apply_steps(b, flags);
+    }
+    const std::pair<const char*, int> forms[] = {{"attention_temperature/fused_tensor_scale", 0},
+                                                 {"attention_temperature/composed", 1},
+                                                 {"attention_temperature/fused_number_scale", 2}};
+    for (const auto& [name, form] : forms) {
+        auto* b = benchmark::RegisterBenchmark(name, [form = form](benchmark::State& s) { attention_temperature(s, form); });
+        bench::apply_steps(b->Unit(benchmark::kMillisecond)->UseRealTime(), flags);
     }
 }
 
