@@ -203,9 +203,10 @@ int cmd_train(int argc, char** argv, int first) {
         data_bytes = 8 * double(data.size) * double(c.sizes.D) * (2 * double(data.L1) + double(data.L2));
     }
     check_training_memory(c, {c.model}, "latte train", data_bytes);
-    const std::string dir =
+    const RunFolder run_folder =
         prepare_run_folder(args, default_run_name(args, "train_" + c.model, with_ignored({"model"})),
                            {"loss.csv", "loss.svg", "checkpoint.safetensors"}, c.resume);
+    const std::string& dir = run_folder.path();
     c.checkpoint = args.given("checkpoint") ? args.str("checkpoint")
                    : !c.resume.empty()      ? c.resume
                                             : dir + "/checkpoint.safetensors";
@@ -384,7 +385,9 @@ int cmd_demo(int argc, char** argv, int first) {
         return 0;
     }
     TrainConfig c = config_from(args, {"mha", "gqa", "mla"});
-    const std::string dir = prepare_run_folder(args, default_run_name(args, "demo", kNotInName), {"loss.csv", "loss.svg"});
+    const RunFolder run_folder =
+        prepare_run_folder(args, default_run_name(args, "demo", kNotInName), {"loss.csv", "loss.svg"});
+    const std::string& dir = run_folder.path();
     auto teacher = make_teacher(c.sizes, c.seed, c.device);
     std::printf("latte demo: MHA, GQA (G=%lld) and MLA (r=%lld) students learn one MHA teacher (D=%lld, H=%lld, d=%lld)\n",
                 (long long)c.sizes.G, (long long)c.sizes.r, (long long)c.sizes.D, (long long)c.sizes.H,
@@ -428,8 +431,9 @@ int cmd_compare(int argc, char** argv, int first) {
     const uint64_t first_seed = c.seed;  // --seed: the seeds are first_seed .. first_seed + seeds - 1
     LATTE_CHECK(first_seed <= std::numeric_limits<uint64_t>::max() - static_cast<uint64_t>(seeds), "latte compare: "
                 "--seed ", first_seed, " plus --seeds ", seeds, " overflows");
-    const std::string dir = prepare_run_folder(args, default_run_name(args, "compare", kNotInName),
-                                               {"results.csv", "loss.csv", "loss.svg"});
+    const RunFolder run_folder = prepare_run_folder(args, default_run_name(args, "compare", kNotInName),
+                                                    {"results.csv", "loss.csv", "loss.svg"});
+    const std::string& dir = run_folder.path();
     std::printf("equal KV budget: GQA G=%lld (2*G*d = %lld) vs MLA r=%lld; D=%lld H=%lld d=%lld, %lld steps, in %s\n",
                 (long long)c.sizes.G, (long long)(2 * c.sizes.G * c.sizes.d), (long long)c.sizes.r,
                 (long long)c.sizes.D, (long long)c.sizes.H, (long long)c.sizes.d, (long long)c.steps, dir.c_str());

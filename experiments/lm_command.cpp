@@ -404,12 +404,13 @@ int cmd_lm(int argc, char** argv, int first) {
     };
     check_fits_memory();
     const std::string save = args.str("save"), resume = args.str("resume");
-    const std::string dir = prepare_run_folder(
+    const RunFolder run_folder = prepare_run_folder(
         args,
         default_run_name(args, "lm_" + lm_task_name(spec.task) + "_" + attention,
                          {"task", "attention", "out", "name", "overwrite", "save", "checkpoint", "checkpoint-every",
                           "resume", "log-every", "eval-every", "eval-batches", "generate"}),
         {"loss.csv", "loss.svg", "accuracy.svg", "eval.csv", "summary.json", "checkpoint.safetensors"}, resume);
+    const std::string& dir = run_folder.path();
     // The folder's name, as summary.json and the plots' titles give it.
     const std::string run = std::filesystem::path(dir).filename().string();
     const int64_t checkpoint_every = args.integer("checkpoint-every", 0);

@@ -38,8 +38,16 @@ std::vector<cli::Flag> run_folder_flags(const std::string& default_name_help) {
             {"overwrite", "false", "reuse a run folder that already holds a run's files (they are replaced)", true}};
 }
 
-std::string prepare_run_folder(const cli::Args& args, const std::string& default_name,
-                               const std::vector<std::string>& files, const std::string& resume) {
+RunFolder::~RunFolder() {
+    for (const std::filesystem::path& folder : created_) {
+        std::error_code error;  // best effort: never throw from a destructor
+        if (std::filesystem::is_directory(folder, error) && std::filesystem::is_empty(folder, error))
+            std::filesystem::remove(folder, error);
+    }
+}
+
+RunFolder prepare_run_folder(const cli::Args& args, const std::string& default_name,
+                             const std::vector<std::string>& files, const std::string& resume) {
     const std::string who = "latte " + args.command();
     const std::string name = args.given("name") ? args.str("name") : default_name;
     LATTE_CHECK(!name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos, who,
@@ -48,8 +56,14 @@ std::string prepare_run_folder(const cli::Args& args, const std::string& default
     std::filesystem::path dir = in_checkpoint_folder ? std::filesystem::path(resume).parent_path()
                                                      : std::filesystem::path(args.str("out")) / name;
     if (dir.empty()) dir = ".";
+    std::vector<std::filesystem::path> created;  // the folders that do not exist yet, deepest first
     std::error_code error;
+    for (std::filesystem::path p = dir; !p.empty() && !std::filesystem::exists(p, error); p = p.parent_path()) {
+        created.push_back(p);
+        if (p == p.parent_path()) break;
+    }
     std::filesystem::create_directories(dir, error);
+    RunFolder folder(dir.string(), std::move(created));  // from here, a refusal removes what was created
     LATTE_CHECK(!error, who, ": --out: cannot create folder '", dir.string(), "': ", error.message());
     if (resume.empty() && !args.on("overwrite"))
         for (const std::string& file : files) {
@@ -62,7 +76,7 @@ std::string prepare_run_folder(const cli::Args& args, const std::string& default
                        "): choose another --name, or give --overwrite to replace it", resume_hint);
         }
     for (const std::string& file : files) check_output_path((dir / file).string(), who + ": --out");
-    return dir.string();
+    return folder;
 }
 
 }  // namespace latte::experiments

@@ -1,5 +1,6 @@
 // One folder per run, OUT/NAME, so that two runs never overwrite each other's files.
 #pragma once
+#include <filesystem>
 #include <set>
 #include <string>
 #include <vector>
@@ -14,14 +15,35 @@ namespace latte::experiments {
 // '_' become '-'. The same command line always gives the same name.
 std::string default_run_name(const cli::Args& args, const std::string& base, const std::set<std::string>& ignored);
 
+// A run's folder. When the command ends, by returning or by a refusal, the folders that
+// prepare_run_folder created and that are still empty are removed, so a refused command line
+// leaves nothing behind. Keep it alive for the whole command.
+class RunFolder {
+public:
+    RunFolder(std::string path, std::vector<std::filesystem::path> created)
+        : path_(std::move(path)), created_(std::move(created)) {}
+    RunFolder(RunFolder&& other) noexcept : path_(std::move(other.path_)), created_(std::move(other.created_)) {
+        other.created_.clear();  // only one owner removes the folders
+    }
+    RunFolder(const RunFolder&) = delete;
+    RunFolder& operator=(const RunFolder&) = delete;
+    RunFolder& operator=(RunFolder&&) = delete;
+    ~RunFolder();
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+    std::vector<std::filesystem::path> created_;  // the deepest first
+};
+
 // The run's folder, created now so that a bad --out fails before the run:
 //  - with `resume` (a checkpoint file) and neither --out nor --name given: the checkpoint's folder;
 //  - else --out/NAME, NAME being --name or `default_name`.
 // Unless the run resumes or --overwrite is given, a folder already holding one of `files` is
 // refused (it is another run's), suggesting --name, --overwrite and --resume. Each of `files` in
 // it must be writable (check_output_path).
-std::string prepare_run_folder(const cli::Args& args, const std::string& default_name,
-                               const std::vector<std::string>& files, const std::string& resume = "");
+RunFolder prepare_run_folder(const cli::Args& args, const std::string& default_name,
+                             const std::vector<std::string>& files, const std::string& resume = "");
 
 // The --name and --overwrite flags of a command with run folders.
 std::vector<cli::Flag> run_folder_flags(const std::string& default_name_help);

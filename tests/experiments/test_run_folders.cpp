@@ -93,6 +93,29 @@ TEST_CASE("a second run with the same folder is refused unless --overwrite; othe
                                    "/compare_D16_H2_d8_G1_batch2_L3_steps2_seeds1' already holds a run (results.csv)"));
 }
 
+TEST_CASE("a command refused after its run folder was made leaves no folder behind", "[run-folder][train]") {
+    const test::ScratchDir s("run_folder_refused");
+    const std::string same = s.dir + "/same.safetensors";
+    // --save and --checkpoint naming one file is refused only once the folder exists.
+    const test::CommandOutcome refused = test::run_command(
+        cmd_train, "train", {"--steps", "2", "--out", s.dir + "/a/b", "--name", "n", "--save", same, "--checkpoint", same});
+    REQUIRE_THAT(refused.error, Catch::Contains("are the same file"));
+    REQUIRE(!std::filesystem::exists(s.dir + "/a"));  // neither the run folder nor the parents it made
+    // A folder that existed before is kept, even when empty.
+    std::filesystem::create_directories(s.dir + "/kept/n");
+    REQUIRE_THAT(test::run_command(cmd_train, "train",
+                                   {"--steps", "2", "--out", s.dir + "/kept", "--name", "n", "--save", same,
+                                    "--checkpoint", same})
+                     .error,
+                 Catch::Contains("are the same file"));
+    REQUIRE(std::filesystem::is_directory(s.dir + "/kept/n"));
+    // A run that succeeds keeps its folder.
+    REQUIRE(test::run_command(cmd_train, "train", {"--D", "16", "--H", "2", "--d", "8", "--batch", "2", "--L", "3",
+                                                   "--steps", "2", "--out", s.dir + "/ok", "--name", "n"})
+                .rc == 0);
+    REQUIRE(std::filesystem::exists(s.dir + "/ok/n/loss.csv"));
+}
+
 TEST_CASE("no --help says the --out folder must exist", "[run-folder][cli]") {
     const std::vector<std::pair<test::Command, std::string>> commands{
         {cmd_train, "train"}, {cmd_lm, "lm"}, {cmd_compare, "compare"}, {cmd_demo, "demo"}};
