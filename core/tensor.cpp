@@ -34,7 +34,11 @@ bool Tensor::has_internal_overlap() const {
     return false;
 }
 
-int64_t Tensor::size(int64_t d) const { return shape()[normalize_dim(d, dim(), "size")]; }
+int64_t Tensor::size(int64_t d) const {
+    // normalize_dim lets dim 0 and -1 through for a 0-d tensor (as reductions want): it has no sizes.
+    LATTE_CHECK(dim() > 0, "size: a 0-d tensor has no dim ", d);
+    return shape()[normalize_dim(d, dim(), "size")];
+}
 
 bool Tensor::is_contiguous() const {
     int64_t expected = 1;
@@ -76,6 +80,25 @@ std::vector<T> Tensor::to_vector() const {
 template std::vector<float> Tensor::to_vector<float>() const;
 template std::vector<double> Tensor::to_vector<double>() const;
 template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
+
+template <class T>
+T Tensor::item() const {
+    LATTE_CHECK(numel() == 1, "item: tensor of shape ", shape_str(shape()), " has ", numel(),
+                " elements, expected exactly 1");
+    if constexpr (std::is_same_v<T, int64_t>) {
+        if (dtype() != DType::Int64) {
+            // A float outside int64's range (or nan) has no int64 value: converting it is undefined.
+            const double v = to_vector<double>()[0];
+            LATTE_CHECK(std::isfinite(v) && v >= -9223372036854775808.0 && v < 9223372036854775808.0,
+                        "item<int64_t>: the value ", v, " is not in int64's range");
+            return static_cast<int64_t>(v);
+        }
+    }
+    return to_vector<T>()[0];
+}
+template float Tensor::item<float>() const;
+template double Tensor::item<double>() const;
+template int64_t Tensor::item<int64_t>() const;
 
 double Tensor::item() const {
     LATTE_CHECK(numel() == 1, "item: tensor of shape ", shape_str(shape()), " has ", numel(),

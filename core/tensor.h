@@ -3,6 +3,7 @@
 // Ops are free functions in ops/ (latte::matmul(a, b), a + b, ...); this class holds data access,
 // metadata and the autograd entry points.
 #pragma once
+#include <concepts>
 #include <functional>
 #include <initializer_list>
 #include <memory>
@@ -74,8 +75,8 @@ struct TensorIndex {
     enum class Kind { Integer, Slice, Ellipsis } kind;
     int64_t integer = 0;
     Slice slice;
-    TensorIndex(int64_t i) : kind(Kind::Integer), integer(i) {}
-    TensorIndex(int i) : kind(Kind::Integer), integer(i) {}
+    template <std::integral I>
+    TensorIndex(I i) : kind(Kind::Integer), integer(static_cast<int64_t>(i)) {}
     TensorIndex(Slice s) : kind(Kind::Slice), slice(s) {}
     TensorIndex(EllipsisIndex) : kind(Kind::Ellipsis) {}
 };
@@ -115,7 +116,9 @@ public:
     // Values copied to the host, in row-major order, converted to T (float, double or int64_t).
     template <class T = double> std::vector<T> to_vector() const;
     double item() const;  // the value of a one-element tensor
-    template <class T> T item() const;  // as T: float, double or int64_t (exact for int64)
+    // As T: float, double or int64_t (exact for an int64 tensor; from a float tensor, the value
+    // must be finite and in int64's range).
+    template <class T> T item() const;
 
     // A new tensor with the same view of the same storage and no autograd history.
     Tensor detach() const;
@@ -151,7 +154,7 @@ public:
     std::shared_ptr<AutogradMeta>& autograd_meta() const;  // created on first use
 
     // ---- shorthands for the free functions in ops/: x.sum() is latte::sum(x) ----
-    const Shape& sizes() const { return shape(); }
+    const Shape& sizes() const { return shape(); }  // refers into the tensor: keep the tensor alive
     Tensor sum() const;
     Tensor sum(const std::vector<int64_t>& dims, bool keepdim = false) const;
     Tensor mean() const;
@@ -206,12 +209,6 @@ private:
 
 std::ostream& operator<<(std::ostream& out, const Tensor& t);
 
-template <class T>
-T Tensor::item() const {
-    LATTE_CHECK(numel() == 1, "item: tensor of shape ", shape_str(shape()), " has ", numel(),
-                " elements, expected exactly 1");
-    return to_vector<T>()[0];
-}
 
 // Checks `t` is defined, naming `op` and the argument in the error.
 void check_defined(const Tensor& t, const char* op, const char* arg);

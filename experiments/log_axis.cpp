@@ -43,8 +43,9 @@ LogAxis fit_log_axis(double min, double max, double pixels, double min_gap) {
     double a = std::log10(min), b = std::log10(max);
     // Constant data sits mid-plot on a tenth of a decade; any other range fills the plot.
     const double span = min == max ? 0.1 / 1.08 : std::max(b - a, 0.001), middle = (a + b) / 2;
-    a = middle - span * 0.54;
-    b = middle + span * 0.54;
+    // Within double's normal range, so that lo > 0 and hi is finite even for data at its ends.
+    a = std::max(middle - span * 0.54, -307.0);
+    b = std::min(middle + span * 0.54, 307.0);
     LogAxis axis;
     axis.lo = std::pow(10.0, a);
     axis.hi = std::pow(10.0, b);

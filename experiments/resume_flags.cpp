@@ -11,8 +11,12 @@ bool free_on_resume(const std::string& flag) {
 }
 
 bool same_flag_value(const std::string& stored, const std::string& given) {
+    if (stored == given) return true;
+    // Integers compare exactly: through double, seeds past 2^53 would pass for their neighbours.
+    int64_t i = 0, j = 0;
+    if (parse_int(stored, i) && parse_int(given, j)) return i == j;
     double a = 0, b = 0;
-    return stored == given || (parse_double(stored, a) && parse_double(given, b) && a == b);
+    return parse_double(stored, a) && parse_double(given, b) && a == b;
 }
 
 std::string resume_conflict(const std::string& who, const std::string& path, const std::string& flag,

@@ -1,8 +1,10 @@
 #include "experiments/run_folder.h"
 
+#include <exception>
 #include <filesystem>
 
 #include "core/atomic_file.h"
+#include "core/distributed.h"
 #include "core/error.h"
 
 namespace latte::experiments {
@@ -38,7 +40,16 @@ std::vector<cli::Flag> run_folder_flags(const std::string& default_name_help) {
             {"overwrite", "false", "reuse a run folder that already holds a run's files (they are replaced)", true}};
 }
 
+RunFolder::RunFolder(std::string path, std::vector<std::filesystem::path> created)
+    : path_(std::move(path)), created_(std::move(created)), exceptions_at_start_(std::uncaught_exceptions()) {}
+
+RunFolder::RunFolder(RunFolder&& other) noexcept
+    : path_(std::move(other.path_)), created_(std::move(other.created_)), exceptions_at_start_(other.exceptions_at_start_) {
+    other.created_.clear();  // only one owner removes the folders
+}
+
 RunFolder::~RunFolder() {
+    if (std::uncaught_exceptions() <= exceptions_at_start_) return;  // the command ran: keep everything
     for (const std::filesystem::path& folder : created_) {
         std::error_code error;  // best effort: never throw from a destructor
         if (std::filesystem::is_directory(folder, error) && std::filesystem::is_empty(folder, error))
@@ -47,7 +58,8 @@ RunFolder::~RunFolder() {
 }
 
 RunFolder prepare_run_folder(const cli::Args& args, const std::string& default_name,
-                             const std::vector<std::string>& files, const std::string& resume) {
+                             const std::vector<std::string>& files, const std::string& resume,
+                             const std::vector<std::string>& inputs) {
     const std::string who = "latte " + args.command();
     const std::string name = args.given("name") ? args.str("name") : default_name;
     LATTE_CHECK(!name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos, who,
@@ -56,16 +68,23 @@ RunFolder prepare_run_folder(const cli::Args& args, const std::string& default_n
     std::filesystem::path dir = in_checkpoint_folder ? std::filesystem::path(resume).parent_path()
                                                      : std::filesystem::path(args.str("out")) / name;
     if (dir.empty()) dir = ".";
+    // Under mpirun rank 0 makes (and, on a refusal, removes) the folder: ranks that finish first
+    // must not remove the folder rank 0 is about to write into.
+    const bool owner = distributed::rank() == 0;
     std::vector<std::filesystem::path> created;  // the folders that do not exist yet, deepest first
     std::error_code error;
-    for (std::filesystem::path p = dir; !p.empty() && !std::filesystem::exists(p, error); p = p.parent_path()) {
+    for (std::filesystem::path p = dir; owner && !p.empty() && !std::filesystem::exists(p, error); p = p.parent_path()) {
         created.push_back(p);
         if (p == p.parent_path()) break;
     }
     std::filesystem::create_directories(dir, error);
     RunFolder folder(dir.string(), std::move(created));  // from here, a refusal removes what was created
     LATTE_CHECK(!error, who, ": --out: cannot create folder '", dir.string(), "': ", error.message());
-    if (resume.empty() && !args.on("overwrite"))
+    // The resumed checkpoint's own folder holds this run's files, whatever their names.
+    const bool resumes_here = !resume.empty() && same_path(dir.string(), std::filesystem::path(resume).parent_path().empty()
+                                                                              ? "."
+                                                                              : std::filesystem::path(resume).parent_path().string());
+    if (!resumes_here && !args.on("overwrite"))
         for (const std::string& file : files) {
             if (!std::filesystem::exists(dir / file)) continue;
             const std::filesystem::path checkpoint = dir / "checkpoint.safetensors";
@@ -76,6 +95,14 @@ RunFolder prepare_run_folder(const cli::Args& args, const std::string& default_n
                        "): choose another --name, or give --overwrite to replace it", resume_hint);
         }
     for (const std::string& file : files) check_output_path((dir / file).string(), who + ": --out");
+    if (!resumes_here && args.on("overwrite") && owner)
+        for (const std::string& file : files) {
+            const std::filesystem::path path = dir / file;
+            bool read_by_this_run = false;
+            for (const std::string& input : inputs)
+                read_by_this_run = read_by_this_run || (!input.empty() && same_path(path.string(), input));
+            if (!read_by_this_run) std::filesystem::remove(path, error);  // absent is fine
+        }
     return folder;
 }
 

@@ -15,16 +15,13 @@ namespace latte::experiments {
 // '_' become '-'. The same command line always gives the same name.
 std::string default_run_name(const cli::Args& args, const std::string& base, const std::set<std::string>& ignored);
 
-// A run's folder. When the command ends, by returning or by a refusal, the folders that
+// A run's folder. When a command is refused (an exception unwinds past it) the folders that
 // prepare_run_folder created and that are still empty are removed, so a refused command line
 // leaves nothing behind. Keep it alive for the whole command.
 class RunFolder {
 public:
-    RunFolder(std::string path, std::vector<std::filesystem::path> created)
-        : path_(std::move(path)), created_(std::move(created)) {}
-    RunFolder(RunFolder&& other) noexcept : path_(std::move(other.path_)), created_(std::move(other.created_)) {
-        other.created_.clear();  // only one owner removes the folders
-    }
+    RunFolder(std::string path, std::vector<std::filesystem::path> created);
+    RunFolder(RunFolder&& other) noexcept;
     RunFolder(const RunFolder&) = delete;
     RunFolder& operator=(const RunFolder&) = delete;
     RunFolder& operator=(RunFolder&&) = delete;
@@ -34,16 +31,21 @@ public:
 private:
     std::string path_;
     std::vector<std::filesystem::path> created_;  // the deepest first
+    int exceptions_at_start_;                     // std::uncaught_exceptions() when made
 };
 
-// The run's folder, created now so that a bad --out fails before the run:
+// The run's folder, created now so that a bad --out fails before the run (under mpirun, by rank
+// 0 alone; the others name the same folder):
 //  - with `resume` (a checkpoint file) and neither --out nor --name given: the checkpoint's folder;
 //  - else --out/NAME, NAME being --name or `default_name`.
-// Unless the run resumes or --overwrite is given, a folder already holding one of `files` is
-// refused (it is another run's), suggesting --name, --overwrite and --resume. Each of `files` in
-// it must be writable (check_output_path).
+// A folder already holding one of `files` is another run's, and is refused (suggesting --name,
+// --overwrite and --resume) unless it is the folder of the `resume` checkpoint, or --overwrite is
+// given: then those files are deleted now, so that no file of the replaced run is left beside
+// the new one's (a file that `inputs` names, such as an --init file, is kept). Each of `files`
+// in it must be writable (check_output_path).
 RunFolder prepare_run_folder(const cli::Args& args, const std::string& default_name,
-                             const std::vector<std::string>& files, const std::string& resume = "");
+                             const std::vector<std::string>& files, const std::string& resume = "",
+                             const std::vector<std::string>& inputs = {});
 
 // The --name and --overwrite flags of a command with run folders.
 std::vector<cli::Flag> run_folder_flags(const std::string& default_name_help);

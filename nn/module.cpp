@@ -175,7 +175,8 @@ void Module::convert_parameters(const std::function<bool(const Tensor&)>& needs,
 }
 
 void Module::to(DType dtype) {
-    convert_parameters([dtype](const Tensor& t) { return t.dtype() != dtype; },
+    // Like torch: only floating-point tensors change dtype (an int64 buffer stays int64).
+    convert_parameters([dtype](const Tensor& t) { return t.dtype() != dtype && t.dtype() != DType::Int64; },
                        [dtype](const Tensor& t) { return latte::to(t, dtype); });
 }
 

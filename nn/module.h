@@ -66,7 +66,7 @@ public:
     void train(bool on = true);
     void eval() { train(false); }
     bool is_training() const { return training_; }
-    // Converts every parameter (and its gradient) and buffer to `dtype` or `device` in place: each parameter
+    // Converts every parameter (and its gradient) and float buffer to `dtype`, or every tensor to `device`, in place: each parameter
     // keeps its identity, so an optimizer built before the call steps the converted values (its
     // state follows the parameter at the next step).
     void to(DType dtype);

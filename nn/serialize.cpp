@@ -174,12 +174,21 @@ void check_against(const std::vector<std::pair<std::string, Tensor>>& params,
         LATTE_CHECK(it->second->shape == p.shape(), "load: ", path, ": tensor '", name, "' has shape ",
                     shape_str(it->second->shape), ", the module expects ", shape_str(p.shape()));
     }
+    std::map<std::string, DType> module_dtype;
+    for (const auto& [name, p] : params) module_dtype[name] = p.dtype();
+    const SafetensorsEntry* first_float = nullptr;
     for (const SafetensorsEntry& e : entries) {
         LATTE_CHECK(expected.count(e.name), "load: ", path, " has tensor '", e.name, "' which the module does not have");
-        LATTE_CHECK(e.dtype != DType::Int64, "load: ", path, ": tensor '", e.name, "' is I64; weights must be F32 or F64");
-        LATTE_CHECK(e.dtype == entries.front().dtype, "load: ", path, ": tensor '", e.name, "' is ",
-                    dtype_tag(e.dtype), " but '", entries.front().name, "' is ", dtype_tag(entries.front().dtype),
-                    " (a module's tensors share one dtype)");
+        // An int64 tensor (a buffer of counts or indices) loads only where the module's is int64;
+        // the float tensors share one dtype, which the module's converts.
+        const bool module_int = module_dtype.at(e.name) == DType::Int64;
+        LATTE_CHECK((e.dtype == DType::Int64) == module_int, "load: ", path, ": tensor '", e.name, "' is ",
+                    dtype_tag(e.dtype), "; the module's is ", dtype_name(module_dtype.at(e.name)));
+        if (module_int) continue;
+        if (!first_float) first_float = &e;
+        LATTE_CHECK(e.dtype == first_float->dtype, "load: ", path, ": tensor '", e.name, "' is ", dtype_tag(e.dtype),
+                    " but '", first_float->name, "' is ", dtype_tag(first_float->dtype),
+                    " (a module's float tensors share one dtype)");
     }
 }
 

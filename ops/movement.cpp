@@ -210,7 +210,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
     auto clamp = [size](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + size : v, 0, size); };
     start = clamp(start);
     end = std::max(clamp(end), start);
-    const int64_t length = (end - start + step - 1) / step;
+    const int64_t length = end > start ? (end - start - 1) / step + 1 : 0;  // no overflow for huge steps
     Shape shape = x.shape(), strides = x.strides();
     shape[static_cast<size_t>(dim)] = length;
     strides[static_cast<size_t>(dim)] *= step;
@@ -235,13 +235,15 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
     check_defined(x, "narrow", "x");
     dim = normalize_dim(dim, x.dim(), "narrow");
     const int64_t size = x.dim() ? x.shape()[static_cast<size_t>(dim)] : 0;
-    LATTE_CHECK(start >= 0 && length >= 0 && start + length <= size, "narrow: [", start, ", ", start + length,
-                ") is outside dim ", dim, " of shape ", shape_str(x.shape()));
+    // length <= size - start rather than start + length <= size, which overflows for huge lengths.
+    LATTE_CHECK(start >= 0 && length >= 0 && start <= size && length <= size - start, "narrow: start ", start,
+                ", length ", length, " is outside dim ", dim, " of shape ", shape_str(x.shape()));
     return slice(x, dim, start, start + length, 1);
 }
 
 Tensor select(const Tensor& x, int64_t dim, int64_t index) {
     check_defined(x, "select", "x");
+    LATTE_CHECK(x.dim() > 0, "select: cannot index a 0-d tensor");
     dim = normalize_dim(dim, x.dim(), "select");
     const int64_t size = x.shape()[static_cast<size_t>(dim)];
     LATTE_CHECK(index >= -size && index < size, "select: index ", index, " out of range for dim ", dim,

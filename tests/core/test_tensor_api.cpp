@@ -102,6 +102,23 @@ TEST_CASE("indexing matches Python's x[i, a:b:s, ...] element by element", "[cor
     REQUIRE_THROWS_WITH(x.index({Slice(0, 2, 0)}), Catch::Contains("slice: step must be positive"));
 }
 
+TEST_CASE("indexing refuses what has no answer instead of reading past the shape", "[core][tensor_api]") {
+    const Tensor scalar = full({}, 3.0);
+    REQUIRE_THROWS_WITH(scalar[0], Catch::Contains("select: cannot index a 0-d tensor"));
+    REQUIRE_THROWS_WITH(scalar.size(0), Catch::Contains("size: a 0-d tensor has no dim 0"));
+    const Tensor x = arange(0, 5);
+    // Huge steps and lengths: Python's answers, no overflow.
+    REQUIRE(x.slice(0, 0, None, INT64_MAX).to_vector() == std::vector<double>{0});
+    REQUIRE(x.slice(0, 1, None, INT64_MAX).to_vector() == std::vector<double>{1});
+    REQUIRE_THROWS_WITH(x.narrow(0, 1, INT64_MAX), Catch::Contains("narrow: start 1, length"));
+    REQUIRE(x.index({static_cast<short>(2)}).item() == 2.0);  // any integer type indexes
+    REQUIRE(x.index({2LL}).item() == 2.0);
+    // item<int64_t> of a float: exact when it fits, refused when it has no int64 value.
+    REQUIRE(full({}, -3.0).item<int64_t>() == -3);
+    REQUIRE_THROWS_WITH(full({}, NAN).item<int64_t>(), Catch::Contains("is not in int64's range"));
+    REQUIRE_THROWS_WITH(full({}, 1e30).item<int64_t>(), Catch::Contains("is not in int64's range"));
+}
+
 TEST_CASE("indexing views carry gradients back to the picked elements", "[core][tensor_api][gradcheck]") {
     const Tensor x = test::randn64({3, 5, 4}, 11);
     const auto picked = [](const std::vector<Tensor>& in) {

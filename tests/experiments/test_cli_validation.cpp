@@ -347,7 +347,7 @@ TEST_CASE("train reads and checks --init, --data and --resume before printing an
     nn::save_safetensors(init, ints, right.config());
     require_refused(cmd_train, "train", args({"--init", init, "--steps", "2"}),
                     "load: " + init + ": tensor '" + nn::read_safetensors_header(init).tensors.front().name +
-                        "' is I64; weights must be F32 or F64");
+                        "' is I64; the module's is float32");
     // --data without y.
     const std::string data = dir + "/data.safetensors";
     nn::save_safetensors(data, {{"x", zeros({2, 3, 16})}, {"target", zeros({2, 3, 16})}});

@@ -122,6 +122,12 @@ TEST_CASE("loss.svg: labels at their true log positions, curve filling the plot,
         for (const auto& [v, _] : svg.ticks) REQUIRE(std::abs(std::log10(v) - std::round(std::log10(v))) < 1e-9);
     }
     SECTION("300 decades, near the ends of double") { REQUIRE(span_of(check_axis(falling(1e150, 1e-150))) > 0.85); }
+    SECTION("data at double's ends (1e-316 to 1e300): the axis stays finite and labelled") {
+        const Svg svg = check_axis(falling(1e300, 1e-316));
+        REQUIRE(!svg.ticks.empty());
+        for (const auto& curve : svg.curves_y)
+            for (double y : curve) REQUIRE(std::isfinite(y));
+    }
     SECTION("constant data: a flat line in the middle") {
         const Svg svg = check_axis(std::vector<double>(30, 0.25));
         for (double y : svg.curves_y.at(0)) REQUIRE(std::abs(y - (svg.plot_top + svg.plot_height / 2)) < 0.01);

@@ -116,6 +116,53 @@ TEST_CASE("a command refused after its run folder was made leaves no folder behi
     REQUIRE(std::filesystem::exists(s.dir + "/ok/n/loss.csv"));
 }
 
+TEST_CASE("a run folder is removed only when its command is refused, never after a run", "[run-folder]") {
+    const test::ScratchDir s("run_folder_guard");
+    const std::vector<cli::Flag> flags = [] {
+        std::vector<cli::Flag> f{{"out", "runs", ""}};
+        for (const cli::Flag& g : run_folder_flags("x")) f.push_back(g);
+        return f;
+    }();
+    {
+        // A command that ends normally keeps its folder, even empty: under mpirun a rank that
+        // finishes first must not remove the folder rank 0 is about to write into.
+        const RunFolder folder = prepare_run_folder(parse(flags, {"--out", s.dir + "/kept", "--name", "n"}), "x", {"a.csv"});
+    }
+    REQUIRE(std::filesystem::is_directory(s.dir + "/kept/n"));
+    try {
+        const RunFolder folder = prepare_run_folder(parse(flags, {"--out", s.dir + "/gone", "--name", "n"}), "x", {"a.csv"});
+        throw Error("refused");
+    } catch (const Error&) {
+    }
+    REQUIRE(!std::filesystem::exists(s.dir + "/gone"));
+}
+
+TEST_CASE("a resume writes into another run's folder only with --overwrite, which clears the old run",
+          "[run-folder][train][resume]") {
+    const test::ScratchDir s("run_folder_resume");
+    const std::vector<std::string> small{"--D", "16", "--H", "2", "--d", "8", "--batch", "2", "--L", "3", "--out", s.dir};
+    auto with = [&](std::vector<std::string> extra) {
+        extra.insert(extra.begin(), small.begin(), small.end());
+        return extra;
+    };
+    REQUIRE(test::run_command(cmd_train, "train", with({"--steps", "4", "--name", "a"})).rc == 0);
+    REQUIRE(test::run_command(cmd_train, "train", with({"--steps", "2", "--seed", "1", "--name", "b"})).rc == 0);
+    const std::string a_curve = lines_of(s.dir + "/a/loss.csv").back();
+    // Resuming b into a's folder would mix two runs' files: refused.
+    const test::CommandOutcome into_a = test::run_command(
+        cmd_train, "train", {"--resume", s.dir + "/b/checkpoint.safetensors", "--steps", "4", "--out", s.dir, "--name", "a"});
+    REQUIRE_THAT(into_a.error, Catch::Contains("the run folder '" + s.dir + "/a' already holds a run"));
+    REQUIRE(lines_of(s.dir + "/a/loss.csv").back() == a_curve);
+    // Its own folder is fine.
+    REQUIRE(test::run_command(cmd_train, "train", {"--resume", s.dir + "/b/checkpoint.safetensors", "--steps", "4"}).rc == 0);
+    // --overwrite replaces a's run whole: its checkpoint does not outlive it beside the new curves.
+    REQUIRE(test::run_command(cmd_train, "train",
+                              with({"--steps", "2", "--name", "a", "--overwrite", "--checkpoint", s.dir + "/other.safetensors"}))
+                .rc == 0);
+    REQUIRE(!std::filesystem::exists(s.dir + "/a/checkpoint.safetensors"));
+    REQUIRE(std::filesystem::exists(s.dir + "/a/loss.csv"));
+}
+
 TEST_CASE("no --help says the --out folder must exist", "[run-folder][cli]") {
     const std::vector<std::pair<test::Command, std::string>> commands{
         {cmd_train, "train"}, {cmd_lm, "lm"}, {cmd_compare, "compare"}, {cmd_demo, "demo"}};

@@ -171,7 +171,7 @@ TEST_CASE("a module's file: tensors it lacks and mixed dtypes are refused", "[io
     save_safetensors(path, params);
     REQUIRE_THROWS_WITH(load(a, path), "load: " + path +
                                            ": tensor 'W_K.weight' is F64 but 'W_Q.weight' is F32 (a module's "
-                                           "tensors share one dtype)");
+                                           "float tensors share one dtype)");
     std::remove(path.c_str());
 }
 

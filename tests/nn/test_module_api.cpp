@@ -140,6 +140,35 @@ TEST_CASE("buffers convert with the module and travel in weight files", "[nn][mo
     REQUIRE(a.buffer("mask").same_as(a.mask));  // converted in place
 }
 
+TEST_CASE("an int64 buffer stays int64 through to(dtype) and through a weights file", "[nn][module_api]") {
+    class Counted : public nn::Module {
+    public:
+        Counted() {
+            Generator gen(1);
+            weight = register_parameter("weight", randn({3}, gen));
+            count = register_buffer("count", latte::to(full({2}, 0.0), DType::Int64));  // Module::to hides latte::to here
+        }
+        Tensor weight, count;
+    };
+    Counted a, b;
+    {
+        NoGradGuard no_grad;
+        copy_(a.count, to(from_vector(std::vector<double>{7, 9007199254740993.0}, {2}, test::f64()), DType::Int64));
+    }
+    a.to(DType::Float64);
+    REQUIRE(a.weight.dtype() == DType::Float64);
+    REQUIRE(a.count.dtype() == DType::Int64);  // like torch: only floating-point tensors change dtype
+    const std::string path = test::temp_path("module_api_int_buffer.safetensors");
+    nn::save(a, path);
+    nn::load(b, path);  // b is float32: the weight converts, the count loads as int64
+    REQUIRE(b.count.to_vector<int64_t>() == a.count.to_vector<int64_t>());
+    REQUIRE(b.weight.dtype() == DType::Float32);
+    // A float tensor where the module holds int64 (or the reverse) is refused, naming both.
+    nn::save_safetensors(path, {{"weight", a.weight.detach()}, {"count", to(a.count, DType::Float64)}});
+    REQUIRE_THROWS_WITH(nn::load(b, path), Catch::Contains("tensor 'count' is F64; the module's is int64"));
+    std::remove(path.c_str());
+}
+
 TEST_CASE("train() and eval() reach every submodule", "[nn][module_api]") {
     MaskedLinear m(3, 4, 1);
     REQUIRE(m.is_training());

@@ -87,7 +87,7 @@ TEST_CASE("movement ops reject bad shapes with clear messages", "[ops][errors]")
     REQUIRE_THROWS_WITH(permute(x, {0}), "permute: 1 dims given for a tensor of shape [2,3]");
     REQUIRE_THROWS_WITH(expand(x, {2, 4}), "expand: cannot expand [2,3] to [2,4] (size 3 at dim 1 is not 1)");
     REQUIRE_THROWS_WITH(squeeze(x, 0), "squeeze: dim 0 of shape [2,3] has size 2, not 1");
-    REQUIRE_THROWS_WITH(narrow(x, 1, 2, 2), "narrow: [2, 4) is outside dim 1 of shape [2,3]");
+    REQUIRE_THROWS_WITH(narrow(x, 1, 2, 2), "narrow: start 2, length 2 is outside dim 1 of shape [2,3]");
     REQUIRE_THROWS_WITH(cat({x, zeros({3, 3})}, 1), "cat: tensor 1 has shape [3,3], which differs from [2,3] outside dim 1");
     REQUIRE_THROWS_WITH(stack({x, zeros({3, 2})}, 0), "stack: tensor 1 has shape [3,2], expected [2,3]");
     REQUIRE_THROWS_WITH(transpose(x, 0, 2), "transpose: dim 2 out of range for a tensor of 2 dims");

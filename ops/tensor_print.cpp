@@ -1,15 +1,18 @@
-// Tensor::str and `out << tensor`: PyTorch's layout (numpy's, really). Every value up to
-// kThreshold elements, else the first and last kEdge entries of each dim around "..."; one
-// format for all values (integers as "3.", fixed with 4 decimals, or scientific when the
-// magnitudes span more than fixed can show); columns right-aligned; rows wrapped at kLineWidth.
+// Tensor::str and `out << tensor` (in ops/: a summarised print cuts the tensor with ops).
+// PyTorch's layout (numpy's, really). Every value up to kThreshold elements, else the first and
+// last kEdge entries of each dim around "..."; one format for all values (integers as "3.", fixed
+// with 4 decimals, or scientific when the magnitudes span more than fixed can show); columns
+// right-aligned; rows wrapped at kLineWidth.
 #include <cmath>
 #include <cstdio>
 #include <limits>
 #include <ostream>
 #include <sstream>
 
+#include "core/autograd.h"
 #include "core/node.h"
 #include "core/tensor.h"
+#include "ops/movement.h"
 
 namespace latte {
 namespace {
@@ -31,15 +34,32 @@ std::vector<int64_t> shown(int64_t n, bool summarize) {
     return out;
 }
 
-// Row-major positions of the printed elements, in printing order.
-void printed_positions(const Shape& shape, const Shape& strides, bool summarize, size_t d, int64_t base,
+// The positions, row-major in `small` (the tensor cut down to what is printed), of the printed
+// elements in printing order: a summarised dim of size n keeps 2 * kEdge entries there.
+void printed_positions(const Shape& shape, const Shape& small_strides, bool summarize, size_t d, int64_t base,
                        std::vector<int64_t>& out) {
     if (d == shape.size()) {
         out.push_back(base);
         return;
     }
-    for (int64_t i : shown(shape[d], summarize))
-        if (i != kEllipsis) printed_positions(shape, strides, summarize, d + 1, base + i * strides[d], out);
+    const int64_t n = shape[d], cut = summarize && n > 2 * kEdge ? n - 2 * kEdge : 0;
+    for (int64_t i : shown(n, summarize)) {
+        if (i == kEllipsis) continue;
+        const int64_t in_small = i < kEdge || cut == 0 ? i : i - cut;
+        printed_positions(shape, small_strides, summarize, d + 1, base + in_small * small_strides[d], out);
+    }
+}
+
+// The first and last kEdge entries of every long dim: the only values a summarised print reads,
+// so printing a large tensor copies a few hundred numbers, not the whole tensor.
+Tensor printed_part(const Tensor& t) {
+    NoGradGuard no_grad;
+    Tensor small = t.detach();
+    for (int64_t d = 0; d < small.dim(); ++d) {
+        const int64_t n = small.size(d);
+        if (n > 2 * kEdge) small = cat({small.narrow(d, 0, kEdge), small.narrow(d, n - kEdge, kEdge)}, d);
+    }
+    return small;
 }
 
 std::string printf_string(const char* format, double v) {
@@ -91,10 +111,11 @@ public:
         for (size_t k = 0; k < indices.size(); ++k) {
             if (k > 0) {
                 out += ",";
-                if (last) {
-                    out += static_cast<int64_t>(k) % per_line == 0 ? "\n" + std::string(indent + 1, ' ') : " ";
+                if (last && static_cast<int64_t>(k) % per_line != 0) {
+                    out += ' ';
                 } else {
-                    out += std::string(shape_.size() - d - 1, '\n') + std::string(indent + 1, ' ');
+                    out.append(last ? 1 : shape_.size() - d - 1, '\n');
+                    out.append(static_cast<size_t>(indent + 1), ' ');
                 }
             }
             if (indices[k] == kEllipsis) out += last ? " ..." : "...";  // torch's spacing
@@ -106,7 +127,8 @@ public:
 
 private:
     std::string pad(const std::string& item) const {
-        return std::string(static_cast<size_t>(width_) - item.size(), ' ') + item;
+        std::string out(static_cast<size_t>(width_) - item.size(), ' ');
+        return out.append(item);
     }
 
     const Shape& shape_;
@@ -121,15 +143,16 @@ private:
 std::string Tensor::str() const {
     if (!defined()) return "tensor(undefined)";
     const bool summarize = numel() > kThreshold;
+    const Tensor small = summarize ? printed_part(*this) : *this;
     std::vector<int64_t> positions;
-    if (numel() > 0) printed_positions(shape(), contiguous_strides(shape()), summarize, 0, 0, positions);
+    if (numel() > 0) printed_positions(shape(), contiguous_strides(small.shape()), summarize, 0, 0, positions);
     std::vector<std::string> items;
     if (dtype() == DType::Int64) {
         // Exact integers: through double, values past 2^53 would be rounded.
-        const std::vector<int64_t> ints = to_vector<int64_t>();
+        const std::vector<int64_t> ints = small.to_vector<int64_t>();
         for (int64_t p : positions) items.push_back(std::to_string(ints[static_cast<size_t>(p)]));
     } else {
-        const std::vector<double> all = to_vector<double>();
+        const std::vector<double> all = small.to_vector<double>();
         std::vector<double> values;
         for (int64_t p : positions) values.push_back(all[static_cast<size_t>(p)]);
         items = format_floats(values);
