@@ -8,7 +8,7 @@ Each fenced block says what it is, and each kind is checked:
   ```sh      commands: every sh block of a page runs in order in one bash -euo pipefail, in a
              fresh temporary folder, with the build's bin/ (latte, the bench programs) on PATH
              and $LATTE_SOURCE the source tree, $LATTE_BUILD the build folder
-  ```sh ci   commands CI runs itself: each line must appear in .ci/run
+  ```sh ci   commands CI runs itself: each line must be a line of .ci/run
   ```cmake   a consumer's CMakeLists.txt: scripts/check-install.sh builds docs/install.md's
   ```text    output shown to the reader: not code
   an indented block (4 spaces) is an excerpt: each of its lines must appear in a cpp block of
@@ -51,6 +51,9 @@ def blocks(page):
     with open(page, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             stripped = line.strip()
+            if lines is None and stripped.startswith("~~~"):
+                out.append(("~~~ fence", number, ""))  # a fence the checks would not see: refused
+                continue
             if lines is None and stripped.startswith("```"):
                 kind, start, lines = stripped[3:].strip() or None, number, []
             elif lines is not None and stripped == "```":
@@ -97,7 +100,7 @@ def relative(page):
 def check():
     problems = []
     with open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8") as f:
-        ci = f.read()
+        ci = {line.strip() for line in f if not line.lstrip().startswith("#")}
     for page in pages():
         for info, line, text in blocks(page):
             where = f"{relative(page)}:{line}"
@@ -113,7 +116,7 @@ def check():
             if kind == "sh ci":
                 for command in text.splitlines():
                     if command.strip() and command.strip() not in ci:
-                        problems.append(f"{where}: `{command.strip()}` is not in .ci/run")
+                        problems.append(f"{where}: `{command.strip()}` is not a line of .ci/run")
             if kind == "cpp" and "int main" not in text:
                 problems.append(f"{where}: a cpp block must be a complete program (with int main)")
         programs = "".join(text for info, _, text in blocks(page) if kind_of(info)[0] == "cpp")
@@ -169,6 +172,8 @@ def run_sh(page, bin_dir):
     env = dict(os.environ, PATH=os.path.abspath(bin_dir) + os.pathsep + os.environ.get("PATH", ""),
                LATTE_SOURCE=ROOT, LATTE_BUILD=os.path.dirname(os.path.abspath(bin_dir)))
     with tempfile.TemporaryDirectory(prefix="latte-docs-") as work:
+        os.makedirs(os.path.join(work, "tmp"))
+        env["TMPDIR"] = os.path.join(work, "tmp")  # mktemp -d in a page stays inside, and is removed with it
         result = subprocess.run(["bash", "-euo", "pipefail", "-x", "-c", script], cwd=work, env=env)
     if result.returncode:
         print(f"doc_blocks: {relative(page)}: its sh blocks failed (exit {result.returncode})")
