@@ -2,7 +2,10 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <exception>
+
+#include "core/error.h"
 
 namespace latte {
 namespace {
@@ -34,6 +37,15 @@ bool parse_double(const std::string& text, double& out) {
     const bool has_digit = text.find_first_of("0123456789") != std::string::npos;
     if (!has_digit || text.find_first_not_of("0123456789+-.eE") != std::string::npos) return false;
     return parse_whole(text, out, [](const std::string& t, size_t* used) { return std::stod(t, used); });
+}
+
+int64_t env_int(const char* name, int64_t fallback, int64_t min, int64_t max, const std::string& meaning) {
+    const char* text = std::getenv(name);
+    if (text == nullptr) return fallback;
+    int64_t value = 0;
+    LATTE_CHECK(parse_int(text, value) && value >= min && value <= max, name, " must be an integer from ", min,
+                " to ", max, meaning.empty() ? "" : " (" + meaning + ")", ", got '", text, "'");
+    return value;
 }
 
 }  // namespace latte

@@ -11,4 +11,11 @@ namespace latte {
 bool parse_int(const std::string& text, int64_t& out);
 bool parse_double(const std::string& text, double& out);
 
+// The environment variable `name` read strictly: `fallback` when it is unset; else its whole text
+// must be an integer in [min, max] (no spaces, suffixes, decimals or hexadecimal; an empty value
+// is refused too), or latte::Error says so, naming the variable, its text, the range
+// and `meaning` when given: "LATTE_NUM_THREADS must be an integer from 1 to 1024 (threads in
+// latte's pool), got '3abc'". Every number latte reads from the environment goes through here.
+int64_t env_int(const char* name, int64_t fallback, int64_t min, int64_t max, const std::string& meaning = "");
+
 }  // namespace latte

@@ -1,8 +1,11 @@
 // `latte info`: what latte runs on. The CPU and its vector units, the BLAS library and the
 // OpenBLAS kernels it uses (and whether latte chose them or the user did), the threads, and the
 // CUDA devices or why there are none, and whether MPI (data-parallel training) is built in.
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <iostream>
+#include <string>
 
 #include "backends/cpu/blas.h"
 #include "backends/cpu/cpu_features.h"
@@ -14,6 +17,15 @@
 
 namespace latte::experiments {
 
+namespace {
+// OpenBLAS compares core names without case.
+bool same_core(const std::string& a, const std::string& b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+}
+}  // namespace
+
 int cmd_info(int argc, char** argv, int first) {
     cli::Args args("info", "Prints the CPU, the BLAS kernels and threads latte uses, and the CUDA devices.", {}, argc,
                    argv, first);
@@ -21,7 +33,8 @@ int cmd_info(int argc, char** argv, int first) {
         std::cout << args.usage();
         return 0;
     }
-    const bool user_core = std::getenv("OPENBLAS_CORETYPE") != nullptr;  // before latte may set it
+    const char* user_value = std::getenv("OPENBLAS_CORETYPE");  // before latte may set it
+    const bool user_core = user_value != nullptr && *user_value != '\0';  // empty counts as unset
     const cpu::BlasInfo blas = cpu::blas_info();
     const cpu::CpuFeatures f = cpu::cpu_features();
     std::string isa = f.avx512 ? "AVX-512 (F, BW, DQ, VL)" : f.avx2 ? "AVX2" : "SSE only";
@@ -31,7 +44,10 @@ int cmd_info(int argc, char** argv, int first) {
               << "blas:     " << blas.library << "\n"
               << "          " << blas.config << "\n"
               << "core:     " << blas.core << " ("
-              << (user_core                      ? "OPENBLAS_CORETYPE set by the user"
+              << (user_core && !same_core(blas.core, blas.requested_core)
+                      ? "OPENBLAS_CORETYPE=" + blas.requested_core + " set by the user names no core this OpenBLAS "
+                        "runs here; it chose its own"
+                  : user_core                    ? "OPENBLAS_CORETYPE set by the user"
                   : blas.requested_core.empty() ? "chosen by OpenBLAS"
                                                 : "chosen by latte from cpuid")
               << ")\n"

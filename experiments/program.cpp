@@ -4,6 +4,7 @@
 #include <cstring>
 #include <exception>
 
+#include "backends/cpu/parallel.h"
 #include "core/distributed.h"
 #include "experiments/commands.h"
 
@@ -53,6 +54,9 @@ int run_command(int argc, char** argv);
 
 int latte_main(int argc, char** argv) {
     try {
+        // Starts the thread pool, which reads LATTE_NUM_THREADS: a bad value, or threads that cannot
+        // start, is refused here, before a command prints or creates anything.
+        cpu::num_threads();
         if (argc >= 2) join_ranks(argv[1]);
         const int status = run_command(argc, argv);
         distributed::destroy_process_group();

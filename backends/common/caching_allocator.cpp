@@ -22,11 +22,9 @@ std::size_t CachingAllocator::size_class(std::size_t bytes) {
 }
 
 std::size_t CachingAllocator::limit_from_env(const char* name, std::size_t default_mb) {
-    const char* text = std::getenv(name);
-    if (text == nullptr) return default_mb << 20;
-    int64_t mb = 0;
-    LATTE_CHECK(parse_int(text, mb) && mb >= 0 && mb <= (int64_t{1} << 40), name,
-                " must be a number of MiB (0 turns the memory cache off), got '", text, "'");
+    // At most 2^40 MiB, so the count of bytes cannot overflow.
+    const int64_t mb = env_int(name, static_cast<int64_t>(default_mb), 0, int64_t{1} << 40,
+                               "MiB of memory cache; 0 turns the cache off");
     return static_cast<std::size_t>(mb) << 20;
 }
 

@@ -37,12 +37,13 @@ std::string choose_openblas_core() {
     static std::once_flag once;
     static std::string chosen;
     std::call_once(once, [] {
-        if (const char* user = std::getenv("OPENBLAS_CORETYPE")) {
+        // An empty value counts as unset (OpenBLAS ignores it too), so latte's choice replaces it.
+        if (const char* user = std::getenv("OPENBLAS_CORETYPE"); user && *user) {
             chosen = user;
             return;
         }
         chosen = preferred_openblas_core(cpu_features());
-        if (!chosen.empty()) ::setenv("OPENBLAS_CORETYPE", chosen.c_str(), 0);
+        if (!chosen.empty()) ::setenv("OPENBLAS_CORETYPE", chosen.c_str(), 1);
     });
     return chosen;
 }

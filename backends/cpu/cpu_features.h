@@ -18,7 +18,9 @@ CpuFeatures cpu_features();
 // Zen (AMD with AVX2 + FMA), Haswell (others with AVX2 + FMA), or "" (let OpenBLAS choose).
 std::string preferred_openblas_core(const CpuFeatures& features);
 
-// Sets OPENBLAS_CORETYPE to the preferred core unless the user set it (theirs always wins).
+// Sets OPENBLAS_CORETYPE to the preferred core unless the user set it (theirs always wins; an
+// empty value counts as unset). OpenBLAS ignores a name it does not know and picks a core itself:
+// `latte info` then shows both.
 // Returns the value OpenBLAS will read ("" if none). Must run before OpenBLAS is loaded.
 std::string choose_openblas_core();
 

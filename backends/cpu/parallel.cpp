@@ -6,8 +6,12 @@
 #include <cstdlib>
 #include <exception>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
+
+#include "core/error.h"
+#include "core/parse.h"
 
 namespace latte::cpu {
 namespace {
@@ -19,18 +23,25 @@ thread_local bool inside_parallel = false;
 // tens of microseconds on a VM, more than many of the loops themselves.
 class ThreadPool {
 public:
-    explicit ThreadPool(int threads) {
-        for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { work(i); });
-    }
-    ~ThreadPool() {
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            stop_ = true;
-            ++generation_;
+    // `source` names where the count came from, for the error: "LATTE_NUM_THREADS=1000".
+    ThreadPool(int threads, const std::string& source) {
+        LATTE_CHECK(threads >= 1 && threads <= kMaxThreads, "latte's thread pool: ", source, " asks for ", threads,
+                    " threads; it takes 1 to ", kMaxThreads);
+        workers_.reserve(static_cast<size_t>(threads - 1));
+        // A thread that cannot start (the process's or the system's thread limit, no memory for its
+        // stack) throws std::system_error. The destructor does not run for a constructor that
+        // throws, and destroying a joinable std::thread, or a condition variable a thread still
+        // waits on, ends or hangs the process: stop and join the started workers first.
+        try {
+            for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { work(i); });
+        } catch (const std::exception& e) {
+            const int started = size();  // the caller counts as one
+            stop();
+            LATTE_FAIL("latte's thread pool: ", source, " asks for ", threads, " threads, but only ", started,
+                       " could start (", e.what(), "); set LATTE_NUM_THREADS to fewer");
         }
-        wake_.notify_all();
-        for (auto& w : workers_) w.join();
     }
+    ~ThreadPool() { stop(); }
     int size() const { return static_cast<int>(workers_.size()) + 1; }
 
     // Runs task(i) for i in [0, size()): i = 0 on the caller, the rest on the workers.
@@ -63,6 +74,17 @@ private:
 #endif
     }
 
+    void stop() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stop_ = true;
+            ++generation_;
+        }
+        wake_.notify_all();
+        for (auto& w : workers_) w.join();
+        workers_.clear();
+    }
+
     void work(int index) {
         inside_parallel = true;
         uint64_t seen = 0;
@@ -93,20 +115,30 @@ private:
     bool stop_ = false;
 };
 
-int configured_threads() {
-    if (const char* env = std::getenv("LATTE_NUM_THREADS")) {
-        const int n = std::atoi(env);
-        if (n > 0) return n;
-    }
-    return std::max(1u, std::thread::hardware_concurrency());
-}
-
 ThreadPool& pool() {
-    static ThreadPool p(configured_threads());
+    // A constructor that throws leaves the static unset, so the next call tries again.
+    static ThreadPool p(threads_from_environment(), [] {
+        const char* env = std::getenv("LATTE_NUM_THREADS");
+        return env ? "LATTE_NUM_THREADS=" + std::string(env) : std::string("the hardware's thread count");
+    }());
     return p;
 }
 
 }  // namespace
+
+int threads_from_environment() {
+    const int64_t hardware = std::clamp<int64_t>(int64_t{std::thread::hardware_concurrency()}, 1, kMaxThreads);
+    return static_cast<int>(env_int("LATTE_NUM_THREADS", hardware, 1, kMaxThreads, "threads in latte's pool"));
+}
+
+namespace detail {
+int run_local_pool(int threads, const std::string& source) {
+    ThreadPool local(threads, source);
+    std::atomic<int> ran{0};
+    local.run([&](int) { ran.fetch_add(1); });
+    return ran.load();
+}
+}  // namespace detail
 
 int num_threads() { return pool().size(); }
 

@@ -173,11 +173,11 @@ TEST_CASE("the cache limits read from the environment are checked", "[backends][
     REQUIRE(CachingAllocator::limit_from_env(name, 7) == 0);
     ::setenv(name, "300", 1);
     REQUIRE(CachingAllocator::limit_from_env(name, 7) == (std::size_t(300) << 20));
-    for (const char* bad : {"abc", "-1", "1.5", ""}) {
+    for (const char* bad : {"abc", "-1", "1.5", "", "3abc", " 3", "1099511627777", "99999999999999999999"}) {
         ::setenv(name, bad, 1);
         REQUIRE_THROWS_WITH(CachingAllocator::limit_from_env(name, 7),
-                            "LATTE_TEST_CACHE_MB must be a number of MiB (0 turns the memory cache off), got '" +
-                                std::string(bad) + "'");
+                            "LATTE_TEST_CACHE_MB must be an integer from 0 to 1099511627776 (MiB of memory cache; 0 "
+                            "turns the cache off), got '" + std::string(bad) + "'");
     }
     ::unsetenv(name);
 }

@@ -1,4 +1,6 @@
 #include <catch2/catch.hpp>
+#include <cstdlib>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -38,4 +40,23 @@ TEST_CASE("parse_double reads decimal numbers only: no hexadecimal, inf or nan",
     }
     int64_t i = 0;
     REQUIRE_FALSE(parse_int("0x10", i));
+}
+
+TEST_CASE("env_int reads an environment variable strictly, within its range", "[core]") {
+    const char* name = "LATTE_TEST_ENV_INT";
+    ::unsetenv(name);
+    REQUIRE(env_int(name, 7, 1, 100) == 7);  // unset: the fallback
+    ::setenv(name, "42", 1);
+    REQUIRE(env_int(name, 7, 1, 100) == 42);
+    ::setenv(name, "-3", 1);
+    REQUIRE(env_int(name, 7, -5, 100) == -3);
+    for (const char* bad : {"3abc", "", " 4", "4 ", "101", "0", "99999999999", "99999999999999999999", "0x10", "1e2"}) {
+        CAPTURE(bad);
+        ::setenv(name, bad, 1);
+        REQUIRE_THROWS_WITH(env_int(name, 7, 1, 100, "things"),
+                            "LATTE_TEST_ENV_INT must be an integer from 1 to 100 (things), got '" + std::string(bad) + "'");
+    }
+    ::setenv(name, "x", 1);
+    REQUIRE_THROWS_WITH(env_int(name, 7, 1, 100), "LATTE_TEST_ENV_INT must be an integer from 1 to 100, got 'x'");
+    ::unsetenv(name);
 }
