@@ -5,10 +5,16 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <fstream>
+#include <limits>
+#include <optional>
+#include <signal.h>
+#include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/parse.h"
 
 namespace latte {
 namespace {
@@ -31,7 +37,74 @@ void check_replaceable(const std::string& path, const std::string& who) {
 
 std::atomic<unsigned> temp_counter{0};
 
+bool all_digits(const std::string& text) {
+    return !text.empty() && text.size() <= 19 && text.find_first_not_of("0123456789") == std::string::npos;
+}
+
+// The time since the epoch at which process `pid` started, from /proc/<pid>/stat's 22nd field
+// (clock ticks after boot) and /proc/stat's btime; nullopt when either cannot be read.
+std::optional<double> process_start_time(pid_t pid) {
+    std::ifstream stat_file("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat_file, line)) return std::nullopt;
+    const size_t comm_end = line.rfind(')');  // the command name may hold spaces and ')'
+    if (comm_end == std::string::npos) return std::nullopt;
+    std::istringstream fields(line.substr(comm_end + 1));
+    std::string field;
+    for (int i = 3; i <= 22; ++i)  // fields 3.. follow the name; 22 is starttime
+        if (!(fields >> field)) return std::nullopt;
+    int64_t ticks = 0;
+    if (!parse_int(field, ticks)) return std::nullopt;
+    std::ifstream boot("/proc/stat");
+    std::string key;
+    int64_t btime = -1;
+    while (boot >> key)
+        if (key == "btime") {
+            boot >> btime;
+            break;
+        }
+    const long hz = ::sysconf(_SC_CLK_TCK);
+    if (btime < 0 || hz <= 0) return std::nullopt;
+    return double(btime) + double(ticks) / double(hz);
+}
+
+// Whether the writer of a temporary file last modified at `modified` (seconds since the epoch)
+// may still be process `pid`.
+bool writer_may_be_alive(pid_t pid, double modified) {
+    if (pid == ::getpid()) return true;
+    if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+    // A process with that id runs (or exists under another user: EPERM). It is not the writer if
+    // it started after the file's last change; btime is rounded to the second, so allow 2 s.
+    const std::optional<double> started = process_start_time(pid);
+    return !started || *started <= modified + 2;
+}
+
 }  // namespace
+
+int remove_stale_temporaries(const std::string& path) {
+    const std::filesystem::path target(path);
+    const std::string prefix = target.filename().string() + ".tmp.";
+    if (target.filename().empty()) return 0;
+    int removed = 0;
+    std::error_code error;
+    for (std::filesystem::directory_iterator it(folder_of(path), error), end; !error && it != end;
+         it.increment(error)) {
+        const std::string name = it->path().filename().string();
+        if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+        const std::string rest = name.substr(prefix.size());  // "<pid>.<n>"
+        const size_t dot = rest.find('.');
+        int64_t pid = 0;
+        if (dot == std::string::npos || !all_digits(rest.substr(0, dot)) || !all_digits(rest.substr(dot + 1)) ||
+            !parse_int(rest.substr(0, dot), pid) || pid <= 0 || pid > std::numeric_limits<pid_t>::max())
+            continue;
+        struct stat st {};
+        if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        const double modified = double(st.st_mtim.tv_sec) + double(st.st_mtim.tv_nsec) * 1e-9;
+        if (writer_may_be_alive(static_cast<pid_t>(pid), modified)) continue;
+        if (::unlink(it->path().c_str()) == 0) ++removed;
+    }
+    return removed;
+}
 
 const char* file_type_name(unsigned mode) {
     if (S_ISDIR(mode)) return "a folder";
@@ -71,6 +144,7 @@ bool same_path(const std::string& a, const std::string& b) {
 }
 
 AtomicFile::AtomicFile(const std::string& path, const std::string& who) : path_(path), who_(who) {
+    if (!path.empty()) remove_stale_temporaries(path);
     check_output_path(path, who);
     // O_EXCL with a fresh name: never opens someone else's file; mode 0666 & ~umask like any new file.
     for (int attempt = 0; fd_ < 0; ++attempt) {

@@ -20,9 +20,23 @@ bool same_file(const std::string& a, const std::string& b);
 // Empty paths name nothing.
 bool same_path(const std::string& a, const std::string& b);
 
+// The temporary files are named `<path>.tmp.<pid>.<n>` (the writer's process id and a counter).
+// A writer killed mid-write leaves its temporary file behind; remove_stale_temporaries(path)
+// deletes those of `path` whose writer is gone, and every AtomicFile calls it first, so a run that
+// writes a file also clears what killed writers of that same file left.
+//
+// A file counts as stale when its name is exactly `<name of path>.tmp.<digits>.<digits>` in
+// path's folder, it is a regular file, and the process <pid> is not running: kill(pid, 0) fails
+// with ESRCH, or a process with that id runs but started after the file was last modified (so the
+// id was reused and that process cannot be the writer; start times come from /proc). A live
+// writer's file is never touched, whatever its age. Errors (an unreadable folder, a file that
+// went away) are ignored: the cleanup never makes a write fail. Returns how many were removed.
+int remove_stale_temporaries(const std::string& path);
+
 class AtomicFile {
 public:
-    // Checks `path` (check_output_path) and creates the temporary file next to it.
+    // Removes the stale temporary files of `path` (remove_stale_temporaries), checks `path`
+    // (check_output_path) and creates the temporary file next to it.
     AtomicFile(const std::string& path, const std::string& who);
     ~AtomicFile();  // removes the temporary file unless commit() succeeded
     AtomicFile(const AtomicFile&) = delete;
