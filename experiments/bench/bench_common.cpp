@@ -6,8 +6,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <ostream>
 #include <utility>
+
+#include "core/atomic_file.h"
 
 namespace latte::bench {
 namespace {
@@ -138,6 +141,33 @@ int64_t parse_positive(const CommonFlags& flags, const std::string& flag, const 
     return value;
 }
 
+void check_benchmark_flag(const CommonFlags& flags, const std::string& arg) {
+    const size_t eq = arg.find('=');
+    if (arg.rfind("--benchmark_", 0) != 0 || eq == std::string::npos) return;
+    const std::string flag = arg.substr(0, eq), value = arg.substr(eq + 1);
+    auto one_of = [&](std::initializer_list<const char*> names) {
+        for (const char* name : names)
+            if (value == name) return;
+        std::string list;
+        for (const char* name : names) list += (list.empty() ? "" : ", ") + std::string(name);
+        usage_error(flags, flag + " wants one of " + list + ", got '" + value + "'");
+    };
+    if (flag == "--benchmark_repetitions") {
+        // Google Benchmark reserves room for every repetition: -1 ended in std::length_error.
+        parse_positive(flags, flag, value, kMaxRepetitions);
+    } else if (flag == "--benchmark_format" || flag == "--benchmark_out_format") {
+        one_of({"console", "json", "csv"});  // anything else printed the help and exited 0
+    } else if (flag == "--benchmark_time_unit") {
+        one_of({"ns", "us", "ms", "s"});
+    } else if (flag == "--benchmark_out") {
+        try {  // Google Benchmark would exit 1 only after the cases' setup
+            check_output_path(value, flag);
+        } catch (const Error& e) {
+            usage_error(flags, e.what());
+        }
+    }
+}
+
 CommonFlags take_common_flags(const std::string& program, const std::string& usage, int& argc, char** argv) {
     CommonFlags flags;
     flags.program = program;
@@ -158,6 +188,8 @@ CommonFlags take_common_flags(const std::string& program, const std::string& usa
         }
         if (arg.rfind("--benchmark_min_time", 0) == 0) flags.min_time = true;
         if (arg.rfind("--benchmark_format=", 0) == 0) flags.console = arg == "--benchmark_format=console";
+        if (arg.rfind("--benchmark_filter=", 0) == 0) flags.filter = arg.substr(19);
+        check_benchmark_flag(flags, arg);
         rest.push_back(argv[i]);
     }
     argc = int(rest.size());
@@ -207,13 +239,23 @@ void initialize(const CommonFlags& flags, int& argc, char** argv, void (*help)()
 }
 
 int run_benchmarks(const CommonFlags& flags) {
+    size_t matched = 0;
     if (flags.console) {
         MedianReporter reporter(flags);
-        benchmark::RunSpecifiedBenchmarks(&reporter);
+        matched = benchmark::RunSpecifiedBenchmarks(&reporter);
     } else {
-        benchmark::RunSpecifiedBenchmarks();
+        matched = benchmark::RunSpecifiedBenchmarks();
     }
     benchmark::Shutdown();
+    if (matched == 0) {  // Google Benchmark said why (no match, or a bad regex) and returned 0
+        std::fprintf(stderr, "%s: no case ran: %s\nusage: %s\n", flags.program.c_str(),
+                     flags.filter.empty() ? "none of the chosen cases runs on this machine"
+                                          : ("--benchmark_filter=" + flags.filter +
+                                             " matches none of the cases, or is not a valid regular expression")
+                                                .c_str(),
+                     flags.usage.c_str());
+        return 2;
+    }
     return g_case_failed ? 1 : 0;
 }
 

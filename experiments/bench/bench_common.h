@@ -26,6 +26,7 @@ struct CommonFlags {
     int64_t steps = kDefaultSteps;  // timed steps per case (--steps N)
     bool min_time = false;        // --benchmark_min_time given: Google Benchmark picks the count
     bool console = true;          // no --benchmark_format=json|csv
+    std::string filter;           // --benchmark_filter, for messages
 };
 
 // Prints "<program>: <message>" and the usage line to stderr, then exits 2.
@@ -35,8 +36,19 @@ struct CommonFlags {
 int64_t parse_positive(const CommonFlags& flags, const std::string& flag, const std::string& text,
                        int64_t max = int64_t{1} << 40);
 
+// The most --benchmark_repetitions taken.
+constexpr int64_t kMaxRepetitions = 10000;
+
+// Exits 2 naming the flag when `arg` is one of Google Benchmark's flags with a value it would
+// take badly: --benchmark_repetitions outside 1..kMaxRepetitions (-1 aborted the program),
+// --benchmark_format or --benchmark_out_format other than console, json or csv, and
+// --benchmark_time_unit other than ns, us, ms or s (those printed the help and exited 0), and a
+// --benchmark_out file that cannot be written. Other arguments pass.
+void check_benchmark_flag(const CommonFlags& flags, const std::string& arg);
+
 // Takes --steps N (or --steps=N) out of argv and notes the Google Benchmark flags that change
-// what is timed or shown. A flag that wants a value and has none exits 2.
+// what is timed or shown (check_benchmark_flag checks their values). A flag that wants a value
+// and has none exits 2.
 CommonFlags take_common_flags(const std::string& program, const std::string& usage, int& argc, char** argv);
 
 // A case runs flags.steps timed steps, unless --benchmark_min_time was given (then Google
@@ -63,7 +75,8 @@ void guarded(benchmark::State& state, const std::function<void()>& body);
 // Initializes Google Benchmark with what is left of argv (--help prints `help`); a flag it does
 // not know exits 2.
 void initialize(const CommonFlags& flags, int& argc, char** argv, void (*help)());
-// Runs the registered cases and returns the exit code: 0, or 1 when a case reported an error.
+// Runs the registered cases and returns the exit code: 0, 1 when a case reported an error, or 2
+// (with a message) when --benchmark_filter matched no case or is not a valid regular expression.
 int run_benchmarks(const CommonFlags& flags);
 
 }  // namespace latte::bench

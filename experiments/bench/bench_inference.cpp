@@ -22,6 +22,7 @@
 #include "core/cuda.h"
 #include "experiments/bench/bench_common.h"
 #include "experiments/inference.h"
+#include "experiments/memory.h"
 #include "nn/absorbed.h"
 #include "nn/decode.h"
 #include "nn/mha.h"
@@ -64,8 +65,9 @@ void part13_forward(benchmark::State& state, Path path, Device device) {
 
 // One decode step for batch 8, D=1024, H=16, d=64: MHA caches 2*D = 2048 numbers per position,
 // MLA (r = 256) caches 256. Each timed step appends one token, so the cache has room for `steps`.
+constexpr int64_t kDecodeB = 8, kDecodeD = 1024;
 void decode_step(benchmark::State& state, bool latent, int64_t context, int64_t steps, Device device) {
-    const int64_t B = 8, D = 1024, H = 16, d = 64, r = 256;
+    const int64_t B = kDecodeB, D = kDecodeD, H = 16, d = 64, r = 256;
     NoGradGuard no_grad;
     Generator gen(1);
     std::shared_ptr<nn::Attention> module;
@@ -125,7 +127,8 @@ std::vector<int64_t> take_contexts(const bench::CommonFlags& flags, int& argc, c
         size_t start = 0;
         while (true) {
             const size_t comma = value.find(',', start);
-            contexts.push_back(bench::parse_positive(flags, "--contexts", value.substr(start, comma - start), 1 << 20));
+            // Up to 2^30 tokens: the memory check below refuses what does not fit this machine.
+            contexts.push_back(bench::parse_positive(flags, "--contexts", value.substr(start, comma - start), 1 << 30));
             if (comma == std::string::npos) break;
             start = comma + 1;
         }
@@ -133,6 +136,18 @@ std::vector<int64_t> take_contexts(const bench::CommonFlags& flags, int& argc, c
     argc = int(rest.size());
     for (int i = 0; i < argc; ++i) argv[i] = rest[size_t(i)];
     argv[argc] = nullptr;
+    // The largest context's MHA K/V cache must fit in memory (it is allocated whole, for the
+    // context and the steps): exit 2 now rather than fail (or be killed) inside the case.
+    const int64_t context = *std::max_element(contexts.begin(), contexts.end());
+    const double positions = double(context) + double(flags.min_time ? 1000 : flags.steps) + 1;
+    try {
+        experiments::check_memory("bench_inference", 4 * double(kDecodeB) * positions * 2 * double(kDecodeD),
+                                  "the MHA K/V cache at context " + std::to_string(context) + ": " +
+                                      std::to_string(kDecodeB) + " rows x " + std::to_string(int64_t(positions)) +
+                                      " positions x " + std::to_string(2 * kDecodeD) + " float32");
+    } catch (const Error& e) {
+        bench::usage_error(flags, "--contexts " + std::to_string(context) + ": " + e.what());
+    }
     return contexts;
 }
 

@@ -31,6 +31,7 @@
 #include "backends/cpu/blas.h"
 #include "core/autograd.h"
 #include "core/cuda.h"
+#include "experiments/memory.h"
 #include "experiments/teacher_student.h"
 #include "experiments/bench/bench_common.h"
 #include "experiments/bench/lm_step.h"
@@ -175,24 +176,48 @@ struct Options {
     std::string filter;  // --benchmark_filter, to list only the benchmarks that will run
 };
 
+// Bytes one training step of `model` at config c takes on the CPU, roughly: the weights, their
+// gradients, Adam's two moments and a temporary (5 copies), and the step's activations with their
+// gradients and a temporary (3 x attention_activation_elements) beside the target. In doubles, so
+// sizes whose products overflow int64 give a large number, not a wrong one.
+double step_bytes(const Config& c, const std::string& model) {
+    const double D = double(c.D), Hd = double(c.H) * double(c.d), Gd = double(c.G) * double(c.d), r = double(c.r);
+    const double params = model == "mha"   ? 4 * D * Hd
+                          : model == "gqa" ? 2 * D * Hd + 2 * D * Gd
+                                           : 2 * D * Hd + D * r + 2 * r * Hd;
+    const experiments::AttentionSizes a{double(c.B), double(c.L), double(c.L), D, double(c.H), Hd,
+                                        model == "mla" ? r : 0.0};
+    return 4 * (5 * params + 3 * experiments::attention_activation_elements(a, 4) + double(c.B) * double(c.L) * D);
+}
+
 // The custom config's sizes as the chosen modules need them: exits 2 naming the flags, before a
-// module's own refusal could end the program inside a benchmark.
+// module's own refusal could end the program inside a benchmark, and before sizes too large for
+// the machine's memory start (or, multiplied out, overflow).
 void check_custom(const bench::CommonFlags& flags, const Options& o) {
     const Config& c = o.config;
     const std::string sizes = "--D " + std::to_string(c.D) + " --H " + std::to_string(c.H) + " --d " + std::to_string(c.d);
+    const std::string all_sizes = "--B " + std::to_string(c.B) + " --L " + std::to_string(c.L) + " " + sizes +
+                                  " --G " + std::to_string(c.G) + " --r " + std::to_string(c.r);
     if (c.H % c.G != 0)
         bench::usage_error(flags, "--H " + std::to_string(c.H) + " must be a multiple of --G " + std::to_string(c.G));
     const bool mla = std::find(o.models.begin(), o.models.end(), "mla") != o.models.end();
     if (mla && c.D != c.H * c.d)
         bench::usage_error(flags, sizes + ": mla needs D = H*d (" + std::to_string(c.H * c.d) +
                                       "); pick sizes that fit or leave mla out with --models mha,gqa");
+    for (const std::string& model : o.models) {
+        try {
+            experiments::check_memory("bench_train " + model, step_bytes(c, model),
+                                      "weights, gradients, Adam state and one step's activations, roughly");
+        } catch (const Error& e) {
+            bench::usage_error(flags, all_sizes + ": " + e.what());
+        }
+    }
     for (const std::string& model : o.models) {  // any other refusal, named as the module words it
         try {
             Generator gen(0);
             experiments::make_student(model, {c.D, c.H, c.d, c.G, c.r}, gen);
         } catch (const Error& e) {
-            bench::usage_error(flags, sizes + " --G " + std::to_string(c.G) + " --r " + std::to_string(c.r) + ": " +
-                                          model + ": " + e.what());
+            bench::usage_error(flags, all_sizes + ": " + model + ": " + e.what());
         }
     }
 }
