@@ -103,6 +103,10 @@ RunFolder prepare_run_folder(const cli::Args& args, const std::string& default_n
                 read_by_this_run = read_by_this_run || (!input.empty() && same_path(path.string(), input));
             if (!read_by_this_run) std::filesystem::remove(path, error);  // absent is fine
         }
+    // What killed writers of this run's files left here (<file>.tmp.<pid>.<n>, the writer gone)
+    // goes now, before the run writes anything (core/atomic_file.h).
+    if (owner)
+        for (const std::string& file : files) remove_stale_temporaries((dir / file).string());
     return folder;
 }
 

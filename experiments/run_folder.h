@@ -42,7 +42,8 @@ private:
 // --overwrite and --resume) unless it is the folder of the `resume` checkpoint, or --overwrite is
 // given: then those files are deleted now, so that no file of the replaced run is left beside
 // the new one's (a file that `inputs` names, such as an --init file, is kept). Each of `files`
-// in it must be writable (check_output_path).
+// in it must be writable (check_output_path). The temporary files that killed writers of `files`
+// left in the folder are removed (remove_stale_temporaries).
 RunFolder prepare_run_folder(const cli::Args& args, const std::string& default_name,
                              const std::vector<std::string>& files, const std::string& resume = "",
                              const std::vector<std::string>& inputs = {});

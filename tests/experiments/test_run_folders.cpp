@@ -1,8 +1,11 @@
 // Every run gets its own folder, OUT/NAME: runs never overwrite each other, a folder holding a
-// run is refused unless --overwrite, and the default name follows the command line.
+// run is refused unless --overwrite, and the default name follows the command line. The
+// temporary files killed writers of its files left are removed.
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "experiments/cli.h"
 #include "experiments/commands.h"
@@ -213,4 +216,25 @@ TEST_CASE("latte compare prints progress while a seed trains and writes results.
     std::stringstream text;
     text << svg.rdbuf();
     REQUIRE_THAT(text.str(), Catch::Contains(">mla seed 5</text>"));
+}
+
+TEST_CASE("a run folder loses the temporary files that killed writers of its files left", "[run-folder][io]") {
+    const test::ScratchDir s("run_folder_stale");
+    const std::vector<cli::Flag> flags = [] {
+        std::vector<cli::Flag> f{{"out", "runs", ""}};
+        for (const cli::Flag& g : run_folder_flags("x")) f.push_back(g);
+        return f;
+    }();
+    const pid_t dead = ::fork();  // a writer that is gone: an exited, reaped child
+    REQUIRE(dead >= 0);
+    if (dead == 0) ::_exit(0);
+    REQUIRE(::waitpid(dead, nullptr, 0) == dead);
+    const std::string dir = s.dir + "/n", d = std::to_string(dead), me = std::to_string(::getpid());
+    std::filesystem::create_directories(dir);
+    for (const std::string& name : {"a.csv.tmp." + d + ".0", "a.csv.tmp." + me + ".1", "b.csv.tmp." + d + ".0"})
+        std::ofstream(dir + "/" + name) << "partial";
+    const RunFolder folder = prepare_run_folder(parse(flags, {"--out", s.dir, "--name", "n"}), "x", {"a.csv"});
+    REQUIRE_FALSE(std::filesystem::exists(dir + "/a.csv.tmp." + d + ".0"));  // a.csv's, its writer gone
+    REQUIRE(std::filesystem::exists(dir + "/a.csv.tmp." + me + ".1"));        // a live writer's
+    REQUIRE(std::filesystem::exists(dir + "/b.csv.tmp." + d + ".0"));         // not a file of this run
 }
