@@ -10,6 +10,7 @@
 #include <ostream>
 #include <utility>
 
+#include "backends/cpu/parallel.h"
 #include "core/atomic_file.h"
 
 namespace latte::bench {
@@ -172,6 +173,13 @@ CommonFlags take_common_flags(const std::string& program, const std::string& usa
     CommonFlags flags;
     flags.program = program;
     flags.usage = usage;
+    // The thread pool reads LATTE_NUM_THREADS as it starts: a bad value (or threads that cannot
+    // start) exits 2 here, not in std::terminate from the first op run outside a case.
+    try {
+        cpu::num_threads();
+    } catch (const Error& e) {
+        usage_error(flags, e.what());
+    }
     std::vector<char*> rest{argv[0]};
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];

@@ -46,9 +46,9 @@ constexpr int64_t kMaxRepetitions = 10000;
 // --benchmark_out file that cannot be written. Other arguments pass.
 void check_benchmark_flag(const CommonFlags& flags, const std::string& arg);
 
-// Takes --steps N (or --steps=N) out of argv and notes the Google Benchmark flags that change
-// what is timed or shown (check_benchmark_flag checks their values). A flag that wants a value
-// and has none exits 2.
+// Starts latte's thread pool (a bad LATTE_NUM_THREADS exits 2), takes --steps N (or --steps=N)
+// out of argv and notes the Google Benchmark flags that change what is timed or shown
+// (check_benchmark_flag checks their values). A flag that wants a value and has none exits 2.
 CommonFlags take_common_flags(const std::string& program, const std::string& usage, int& argc, char** argv);
 
 // A case runs flags.steps timed steps, unless --benchmark_min_time was given (then Google
