@@ -48,13 +48,16 @@ void* aligned_block(std::size_t bytes) { return std::aligned_alloc(64, (bytes + 
 // LATTE_CPU_CACHE_MB caps the cache (default 2048; 0 turns it off, as sanitizer builds do so
 // that a use after free is still caught).
 CachingAllocator& host_allocator() {
+    // Never destroyed: tensors in other statics may free their storage during exit. The variable
+    // is read once; a bad value throws from every allocation until it is fixed.
+    static auto* allocator = [] {
 #ifdef LATTE_NO_ALLOCATOR_CACHE
-    const std::size_t limit = 0;
+        const std::size_t limit = 0;
 #else
-    const std::size_t limit = CachingAllocator::limit_from_env("LATTE_CPU_CACHE_MB", 2048);
+        const std::size_t limit = CachingAllocator::limit_from_env("LATTE_CPU_CACHE_MB", 2048);
 #endif
-    // Never destroyed: tensors in other statics may free their storage during exit.
-    static auto* allocator = new CachingAllocator(aligned_block, std::free, limit, 256 << 10);
+        return new CachingAllocator(aligned_block, std::free, limit, 256 << 10);
+    }();
     return *allocator;
 }
 

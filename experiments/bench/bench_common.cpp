@@ -12,6 +12,7 @@
 
 #include "backends/cpu/parallel.h"
 #include "core/atomic_file.h"
+#include "core/factory.h"
 
 namespace latte::bench {
 namespace {
@@ -173,10 +174,12 @@ CommonFlags take_common_flags(const std::string& program, const std::string& usa
     CommonFlags flags;
     flags.program = program;
     flags.usage = usage;
-    // The thread pool reads LATTE_NUM_THREADS as it starts: a bad value (or threads that cannot
-    // start) exits 2 here, not in std::terminate from the first op run outside a case.
+    // The thread pool reads LATTE_NUM_THREADS as it starts, and the first tensor
+    // LATTE_CPU_CACHE_MB: a bad value (or threads that cannot start) exits 2 here, not in
+    // std::terminate from the first op run outside a case.
     try {
         cpu::num_threads();
+        zeros({1});
     } catch (const Error& e) {
         usage_error(flags, e.what());
     }
