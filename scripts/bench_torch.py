@@ -8,10 +8,16 @@ Config "lm" times a decoder LM step instead, the architecture of latte's nn::Dec
 MLP 4D no bias, residual) -> RMSNorm -> untied head; cross-entropy vs random targets, AdamW lr 1e-3
 (weight decay 0.1 on matrices, 0 on the embedding and norms, as nn::param_groups), zero_grad.
 Its attention (--models): mha, gqa (RoPE on q, k), mla (NoPE), mla_rope (DeepSeek-V2 decoupled
-RoPE, d_R 16); runs are named train_<model>_lm, e.g. train_mla_rope_lm.
+RoPE, d_R 16); mla and mla_rope normalise their latent (RMSNorm on c_KV, DecoderLM's default
+latent_norm). Runs are named train_<model>_lm, e.g. train_mla_rope_lm. Config "tiny" is
+bench_train's (B 2, L 16, D 32, H 4, d 8, G 2, r 8), to check the plumbing in seconds.
+
+One PyTorch, in this interpreter:
 
     /usr/bin/python3 scripts/bench_torch.py [--configs small,medium,long] [--models mha,gqa,mla]
                                             [--device cpu] [--threads N] [--steps 10]
+                                            [--attention eager|sdpa|both] [--compile]
+                                            [--optimizer default|fused|best] [--json OUT]
     # side by side with latte, in one sitting:
     ./build/bin/bench_train --benchmark_format=json > latte.json
     /usr/bin/python3 scripts/bench_torch.py --latte latte.json
@@ -24,23 +30,52 @@ sdpa (torch.nn.functional.scaled_dot_product_attention, GQA through enable_gqa).
 prints PyTorch's TF32 settings beside latte's (the JSON's cuda_tf32).
 On the CPU it prints the OpenBLAS core PyTorch runs on (and latte's, from the JSON): give both
 the same one (OPENBLAS_CORETYPE=...), or the ratio compares kernels, not frameworks.
+--compile times torch.compile(forward + loss) (torch >= 2.0; dynamo is reset before each case, and
+the first step's time, which includes compiling, is printed beside the median). --optimizer fused
+uses Adam/AdamW(fused=True) (on the CPU from torch 2.4), best takes it where this torch has it.
+--json OUT writes the results and this torch's build (torch.__config__.show()) as JSON, after
+every case.
+
+Every PyTorch against latte, on the same cores one after the other (this needs no PyTorch itself):
+
+    python3 scripts/bench_torch.py --compare --torch2 VENV/bin/python [--torch1 /usr/bin/python3]
+        [--configs small,medium,long,lm] [--models ...] [--steps 10] [--threads N] [--cpus 0-1]
+        [--runs eager,compile,debian] [--attention2 sdpa|eager|both] [--memory best|installed|both]
+        [--bench-train build/bin/bench_train] [--out DIR] [--timeout S]
+
+It prints the CPU (lscpu), `latte info`, then runs bench_train --benchmark_format=json with
+LATTE_NUM_THREADS = the thread count, then one subprocess per PyTorch run and memory setting:
+eager and compile under --torch2 (PyTorch 2.x, attention per --attention2, the fused optimizer
+where it has one), debian under --torch1 (Debian's 1.13, the spec's classes, its default
+optimizer); all on --threads. "best" memory gives glibc's malloc MALLOC_MMAP_THRESHOLD_=4294967296
+MALLOC_TRIM_THRESHOLD_=68719476736 MALLOC_TOP_PAD_=1073741824 (without them glibc can map and
+unmap PyTorch's large tensors on every step); "installed" removes them. It ends with what each
+side multiplies matrices with (latte's OpenBLAS core; each torch's BLAS lines, MKL_VERBOSE's
+line, a 1024^3 matmul beside bench_ops' fma_peak), tables of median ms and latte/PyTorch ratios
+per column (and against the fastest PyTorch 2.x run), and each step's useful matmul rate as a
+share of fma_peak; --out keeps the JSON, the logs and summary.txt.
 """
-import argparse, ctypes, json, os, re, statistics, sys, time
+import argparse, ctypes, json, os, re, statistics, subprocess, sys, tempfile, threading, time
 
 # Threads that spin while waiting for work make a busy or oversubscribed machine 10x slower; set
 # OMP_WAIT_POLICY=ACTIVE yourself to measure the spinning default.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-try:
-    import torch
-    import torch.nn as nn
-except ImportError:
-    sys.exit("bench_torch.py needs PyTorch, which this Python does not have (on Debian 12: "
-             "apt-get install python3-torch, then run it with /usr/bin/python3). Nothing else needs it.")
+# --compare only starts processes, so it needs no PyTorch: its runs use the interpreters it names.
+COMPARING = __name__ == "__main__" and "--compare" in sys.argv[1:]
+torch = nn = None
+if not COMPARING:
+    try:
+        import torch
+        import torch.nn as nn
+    except ImportError:
+        if __name__ != "__main__": raise
+Module = nn.Module if nn else object
+RMS_NORM = getattr(nn.functional, "rms_norm", None) if nn else None  # fused from torch 2.4
 
 # name: (B, L, D, H, d, G, r), as in experiments/bench/bench_train.cpp
 CONFIGS = {"small": (8, 128, 256, 8, 32, 2, 64), "medium": (16, 256, 512, 8, 64, 2, 128),
            "long": (2, 2048, 512, 8, 64, 2, 128), "large": (16, 1024, 1024, 16, 64, 4, 256),
-           "lm": (8, 256, 256, 8, 32, 2, 128)}
+           "lm": (8, 256, 256, 8, 32, 2, 128), "tiny": (2, 16, 32, 4, 8, 2, 8)}
 LM_CONFIGS = {"lm"}  # decoder LM configs; the rest time one attention module
 LM_VOCAB, LM_LAYERS, LM_ROPE_DIM, LM_WEIGHT_DECAY = 512, 2, 16, 0.1  # MLP hidden 4D, RMSNorm eps 1e-6
 MODELS = ("mha", "gqa", "mla")           # attention configs
@@ -68,7 +103,7 @@ def sdpa_attend(Q, K, V, B, L1, L2, H, G, Dk, Dv, causal):
         o = F.scaled_dot_product_attention(q, k, v, **extra)
     return o.reshape(B, G, n, L1, Dv).permute(0, 3, 2, 1, 4).reshape(B, L1, -1)
 
-class MyGQA(nn.Module):  # the spec's Part 7 class; G = H gives MyMHA
+class MyGQA(Module):  # the spec's Part 7 class; G = H gives MyMHA
     def __init__(s, D1, D2, Dqk, Dv, H, G):
         super().__init__(); s.H, s.G, s.Dqk, s.Dv = H, G, Dqk, Dv
         s.W_Q = nn.Linear(D1, H * Dqk, bias=False); s.W_K = nn.Linear(D2, G * Dqk, bias=False)
@@ -89,13 +124,17 @@ class MyGQA(nn.Module):  # the spec's Part 7 class; G = H gives MyMHA
     def forward(s, x, y, causal=False):
         return s.attend(s.W_Q(x), s.W_K(y), s.W_V(y), x.shape[0], x.shape[1], y.shape[1], causal)
 
-class MyMLA(MyGQA):
-    def __init__(s, D, H, d, r):
+class MyMLA(MyGQA):  # kv_norm: RMSNorm on the latent (nn::LatentOptions::kv_norm, DecoderLM's default)
+    def __init__(s, D, H, d, r, kv_norm=False):
         super().__init__(D, D, d, d, H, H)
         del s.W_K, s.W_V
         s.W_DKV = nn.Linear(D, r, bias=False); s.W_UK = nn.Linear(r, H * d, bias=False); s.W_UV = nn.Linear(r, H * d, bias=False)
-    def forward(s, x, y, causal=False):
+        s.kv_norm = RMSNorm(r) if kv_norm else None
+    def latent(s, y):
         c = s.W_DKV(y)
+        return c if s.kv_norm is None else s.kv_norm(c)
+    def forward(s, x, y, causal=False):
+        c = s.latent(y)
         return s.attend(s.W_Q(x), s.W_UK(c), s.W_UV(c), x.shape[0], x.shape[1], y.shape[1], causal)
 
 def make(kind, D, H, d, G, r):
@@ -122,25 +161,26 @@ class RopeGQA(MyGQA):  # nn::MultiHeadAttention / GroupedQueryAttention with RoP
         return s.attend(q, k, s.W_V(y), B, L1, L2, causal)
 
 class MyMLARoPE(MyMLA):  # nn::MultiHeadLatentAttentionRoPE (DeepSeek-V2 decoupled RoPE)
-    def __init__(s, D, H, d, r, dR):
-        super().__init__(D, H, d, r); s.dR = dR
+    def __init__(s, D, H, d, r, dR, kv_norm=False):
+        super().__init__(D, H, d, r, kv_norm); s.dR = dR
         s.W_QR = nn.Linear(D, H * dR, bias=False); s.W_KR = nn.Linear(D, dR, bias=False)
     def forward(s, x, y, causal=False):
         B, L1, L2, H, d, dR = x.shape[0], x.shape[1], y.shape[1], s.H, s.Dqk, s.dR
-        c = s.W_DKV(y)
+        c = s.latent(y)  # the rotary key is not normalised
         q = torch.cat([s.W_Q(x).reshape(B, L1, H, d), rope(s.W_QR(x).reshape(B, L1, H, dR))], -1)
         kr = rope(s.W_KR(y).reshape(B, L2, 1, dR)).expand(B, L2, H, dR)  # one rotary key, shared by the heads
         k = torch.cat([s.W_UK(c).reshape(B, L2, H, d), kr], -1)
         # score = (q.k + q_R.k_R) / sqrt(d + d_R)
         return s.attend(q.reshape(B, L1, -1), k.reshape(B, L2, -1), s.W_UV(c), B, L1, L2, causal, Dk=d + dR)
 
-class RMSNorm(nn.Module):  # torch 1.13 has none: x / sqrt(mean(x^2) + eps) * weight
+class RMSNorm(Module):  # x / sqrt(mean(x^2) + eps) * weight: F.rms_norm where torch has it (1.13 has not)
     def __init__(s, D, eps=1e-6):
         super().__init__(); s.eps = eps; s.weight = nn.Parameter(torch.ones(D))
     def forward(s, x):
+        if RMS_NORM is not None: return RMS_NORM(x, (x.shape[-1],), s.weight, s.eps)
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + s.eps) * s.weight
 
-class MLP(nn.Module):  # SwiGLU, no bias: down(silu(gate x) * up x)
+class MLP(Module):  # SwiGLU, no bias: down(silu(gate x) * up x)
     def __init__(s, D, hidden):
         super().__init__()
         s.W_gate = nn.Linear(D, hidden, bias=False); s.W_up = nn.Linear(D, hidden, bias=False)
@@ -148,7 +188,7 @@ class MLP(nn.Module):  # SwiGLU, no bias: down(silu(gate x) * up x)
     def forward(s, x):
         return s.W_down(nn.functional.silu(s.W_gate(x)) * s.W_up(x))
 
-class Block(nn.Module):  # pre-norm: x + attn(norm1 x, causal); + mlp(norm2 x)
+class Block(Module):  # pre-norm: x + attn(norm1 x, causal); + mlp(norm2 x)
     def __init__(s, D, attn, hidden):
         super().__init__(); s.norm1, s.attn, s.norm2, s.mlp = RMSNorm(D), attn, RMSNorm(D), MLP(D, hidden)
     def forward(s, x):
@@ -156,14 +196,14 @@ class Block(nn.Module):  # pre-norm: x + attn(norm1 x, causal); + mlp(norm2 x)
         x = x + s.attn(h, h, causal=True)
         return x + s.mlp(s.norm2(x))
 
-class DecoderLM(nn.Module):
+class DecoderLM(Module):
     def __init__(s, kind, vocab, layers, D, H, d, G, r, dR):
         super().__init__()
         def attn():
             if kind == "mha": return RopeGQA(D, D, d, d, H, H)
             if kind == "gqa": return RopeGQA(D, D, d, d, H, G)
-            if kind == "mla": return MyMLA(D, H, d, r)
-            return MyMLARoPE(D, H, d, r, dR)
+            if kind == "mla": return MyMLA(D, H, d, r, kv_norm=True)
+            return MyMLARoPE(D, H, d, r, dR, kv_norm=True)
         s.embed = nn.Embedding(vocab, D)
         s.layers = nn.ModuleList(Block(D, attn(), 4 * D) for _ in range(layers))
         s.norm = RMSNorm(D); s.head = nn.Linear(D, vocab, bias=False)
@@ -182,14 +222,42 @@ def param_groups(model, weight_decay):
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 def step_ms(loss_fn, opt, steps, sync):
-    times = []
+    """(median ms of `steps` timed steps, seconds of the first warm-up step: with --compile, the compiling)."""
+    times, first = [], 0.0
     for i in range(3 + steps):
         t = time.perf_counter()
         loss = loss_fn()
         loss.backward(); opt.step(); opt.zero_grad()
         sync()
+        if i == 0: first = time.perf_counter() - t
         if i >= 3: times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
+    return statistics.median(times), first
+
+def make_optimizer(cls, params, choice):
+    """(cls(params, lr 1e-3), 'fused' or 'default'): fused=True for fused, and for best where this torch
+    has a fused kernel for the parameters' device (the CPU's from torch 2.4)."""
+    if choice in ("fused", "best"):
+        try:
+            return cls(params, lr=1e-3, fused=True), "fused"
+        except (RuntimeError, TypeError, ValueError) as e:
+            if choice == "fused": sys.exit(f"bench_torch.py: torch {torch.__version__} has no fused {cls.__name__} here: {e}")
+    return cls(params, lr=1e-3), "default"
+
+def blas_lines():
+    """The lines of torch.__config__.show() that say what runs matrix products, and the ATen CPU
+    kernels' vector width."""
+    text, out = torch.__config__.show(), []
+    for key in ("BLAS_INFO", "LAPACK_INFO", "USE_MKLDNN", "USE_OPENMP"):
+        m = re.search(key + r"=([^,\s]+)", text)
+        if m: out.append(f"{key}={m.group(1)}")
+    out = [", ".join(out)] if out else []
+    for line in text.splitlines():
+        line = line.strip().lstrip("- ")
+        if re.search(r"Math Kernel Library|MKL-DNN|oneDNN|OpenMP|LAPACK is enabled|CPU capability", line):
+            out.append(line)
+    cpu = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)
+    if cpu: out.append(f"ATen CPU capability in use: {cpu()}")
+    return out
 
 def openblas_core():
     """The core OpenBLAS picked in this process (torch loaded it), via openblas_get_corename."""
@@ -249,7 +317,17 @@ def main():
     ap.add_argument("--attention", choices=("eager", "sdpa", "both"),
                     help="PyTorch's attention: eager (scores materialised), sdpa, or both (default: both on cuda, "
                          "eager on cpu)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the forward and loss (torch >= 2.0)")
+    ap.add_argument("--optimizer", choices=("default", "fused", "best"), default="default",
+                    help="Adam/AdamW as constructed by default, with fused=True, or fused where this torch has it")
+    ap.add_argument("--json", metavar="OUT", help="write this torch's build and the results as JSON (after each case)")
     a = ap.parse_args()
+    if torch is None:
+        sys.exit("bench_torch.py needs PyTorch, which this Python does not have (Debian 12: apt-get install "
+                 "python3-torch, then run it with /usr/bin/python3; PyTorch 2.x: pip install torch into a virtual "
+                 "environment and run it with that environment's python). Nothing else needs it.")
+    if a.compile and not hasattr(torch, "compile"):
+        sys.exit(f"bench_torch.py: torch {torch.__version__} has no torch.compile (it came in 2.0)")
     # Debian's torch 1.13 starts with one thread; latte uses LATTE_NUM_THREADS or every core.
     torch.set_num_threads(a.threads or int(os.environ.get("LATTE_NUM_THREADS", 0)) or len(os.sched_getaffinity(0)))
     dev = torch.device(a.device)
@@ -280,6 +358,7 @@ def main():
 
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()} (OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}), "
           f"device {dev}")
+    core = None
     if not cuda:
         core = openblas_core()
         print(f"torch's OpenBLAS core: {core or 'unknown (not OpenBLAS?)'}")
@@ -296,6 +375,19 @@ def main():
             print("warning: TF32 differs between latte and PyTorch: the float32 matmuls are not the same work")
     print("attention: " + ", ".join({"eager": "eager = the spec's classes, scores materialised",
                                      "sdpa": "sdpa = F.scaled_dot_product_attention"}[m] for m in modes))
+    if not cuda:
+        for line in blas_lines(): print(f"torch's build: {line}")
+    print(f"execution: {'torch.compile (forward and loss)' if a.compile else 'eager'}; optimizer: {a.optimizer}")
+    report = {"torch": torch.__version__, "python": sys.executable, "device": str(dev),
+              "threads": torch.get_num_threads(), "compile": a.compile, "steps": a.steps,
+              "config": torch.__config__.show(), "blas": blas_lines(), "openblas_core": core,
+              "env": {k: os.environ[k] for k in ENV_SHOWN if k in os.environ}, "optimizer": {}, "results": []}
+    def save():
+        if a.json:
+            with open(a.json + ".part", "w") as f: json.dump(report, f, indent=1)
+            os.replace(a.json + ".part", a.json)
+    save()
+    failed = 0
     torch_ms = {}
     for name in names:
         B, L, D, H, d, G, r = configs[name]
@@ -313,19 +405,44 @@ def main():
             ATTENTION["mode"] = mode
             torch.manual_seed(1)  # the same weights in every mode
             if cuda: torch.cuda.reset_peak_memory_stats()
-            if lm:
-                m = DecoderLM(kind, LM_VOCAB, LM_LAYERS, D, H, d, G, r, LM_ROPE_DIM).to(dev)
-                opt = torch.optim.AdamW(param_groups(m, LM_WEIGHT_DECAY), lr=1e-3)
-                loss_fn = lambda: nn.functional.cross_entropy(m(ids).reshape(-1, LM_VOCAB), targets.reshape(-1))
-            else:
-                m = make(kind, D, H, d, G, r).to(dev)
-                opt = torch.optim.Adam(m.parameters(), lr=1e-3)
-                loss_fn = lambda: nn.functional.mse_loss(m(x, y), target)
-            ms = step_ms(loss_fn, opt, a.steps, sync)
-            torch_ms[(name, kind, mode)] = ms
-            peak = f", peak {torch.cuda.max_memory_allocated() / 2**20:.1f} MiB" if cuda else ""
-            print(f"train_{kind}_{name}{'_cuda' if cuda else ''} [attention {mode}]: {ms:.2f} ms/step{peak}", flush=True)
-            del m, opt, loss_fn
+            run = f"train_{kind}_{name}{'_cuda' if cuda else ''}"
+            result = {"config": name, "model": kind, "attention": mode}
+            m = opt = loss_fn = None
+            try:
+                if lm:
+                    m = DecoderLM(kind, LM_VOCAB, LM_LAYERS, D, H, d, G, r, LM_ROPE_DIM).to(dev)
+                    opt, used = make_optimizer(torch.optim.AdamW, param_groups(m, LM_WEIGHT_DECAY), a.optimizer)
+                    loss_fn = lambda: nn.functional.cross_entropy(m(ids).reshape(-1, LM_VOCAB), targets.reshape(-1))
+                else:
+                    m = make(kind, D, H, d, G, r).to(dev)
+                    opt, used = make_optimizer(torch.optim.Adam, list(m.parameters()), a.optimizer)
+                    loss_fn = lambda: nn.functional.mse_loss(m(x, y), target)
+                report["optimizer"][type(opt).__name__] = used
+                if a.compile:
+                    # Dynamo caches compiled code per code object (these classes' forward), a few variants at
+                    # most before it falls back to eager: every case starts afresh.
+                    torch._dynamo.reset()
+                    from torch._dynamo.utils import counters
+                    counters.clear()  # graphs and graph breaks are counted per case
+                    loss_fn = torch.compile(loss_fn)
+                ms, first = step_ms(loss_fn, opt, a.steps, sync)
+                torch_ms[(name, kind, mode)] = ms
+                result.update(ms=ms, first_step_s=first)
+                note = ""
+                if a.compile:
+                    graphs = counters["stats"].get("unique_graphs", 0)
+                    breaks = sum(counters["graph_break"].values())
+                    result.update(graphs=graphs, graph_breaks=breaks)
+                    note = f" (compiled: first step {first:.1f} s, {graphs} graphs, {breaks} graph breaks)"
+                peak = f", peak {torch.cuda.max_memory_allocated() / 2**20:.1f} MiB" if cuda else ""
+                print(f"{run} [attention {mode}]: {ms:.2f} ms/step{peak}{note}", flush=True)
+            except Exception as e:  # one case failing (a compile error, out of memory) leaves the others
+                failed += 1
+                result["error"] = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+                print(f"{run} [attention {mode}]: ERROR {result['error']}", flush=True)
+            report["results"].append(result)
+            save()
+            m = opt = loss_fn = None  # free this case before the next
             if cuda: torch.cuda.empty_cache()
 
     if a.latte:
@@ -340,6 +457,327 @@ def main():
                 row += f" {t:>9.2f} {l / t:>11.2f}" if t else f" {'-':>9} {'-':>11}"
             print(row)
         print("ratio < 1: latte is faster. PyTorch's times vary by 25% or more between runs.")
+    if failed: sys.exit(f"bench_torch.py: {failed} case(s) failed")
+
+# --- --compare: latte and every PyTorch, one after the other on the same cores ---
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MALLOC_BEST = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "68719476736",
+               "MALLOC_TOP_PAD_": "1073741824"}
+ENV_SHOWN = list(MALLOC_BEST) + ["OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE",
+                                 "LD_PRELOAD", "KMP_AFFINITY", "GOMP_CPU_AFFINITY"]
+RUNS = {"eager": "PyTorch 2.x (--torch2) eager", "compile": "PyTorch 2.x (--torch2) with torch.compile",
+        "debian": "Debian's PyTorch (--torch1, 1.13) eager, the spec's classes"}
+ATTENTION_NAME = {"eager": "spec", "sdpa": "sdpa"}  # in column names: "eager" there means eager execution
+
+def cpu_list(text):
+    """'0-3,6' -> {0, 1, 2, 3, 6}"""
+    cpus = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+def lscpu_lines():
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        return [f"lscpu failed: {e}"]
+    fields = dict(l.split(":", 1) for l in out.splitlines() if ":" in l)
+    get = lambda k: fields.get(k, "?").strip()
+    flags = set(get("Flags").split())
+    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16")
+    return [f"{get('Model name')} (vendor {get('Vendor ID')}, family {get('CPU family')}, model {get('Model')}, "
+            f"stepping {get('Stepping')}), {get('CPU(s)')} CPUs, {get('Thread(s) per core')} thread(s) per core",
+            f"flags: {' '.join(f for f in wanted if f in flags) or 'none of ' + ', '.join(wanted)}; "
+            f"L2 {get('L2 cache')}, L3 {get('L3 cache')}"]
+
+def load_average():
+    try:
+        with open("/proc/loadavg") as f:
+            return f.read().split()[0]
+    except OSError:
+        return "?"
+
+class Report:
+    """Prints and keeps what it printed, for summary.txt."""
+    def __init__(s): s.lines = []
+    def __call__(s, text=""):
+        print(text, flush=True); s.lines.extend(str(text).split("\n"))
+
+def stream(cmd, env, log_path, prefix, timeout, stdout_path=None):
+    """Runs cmd, its output (stderr too, unless stdout goes to stdout_path) to the screen with `prefix`
+    and to log_path. -> exit status (124 when it ran past `timeout` seconds and was killed)."""
+    out = open(stdout_path, "w") if stdout_path else None
+    with open(log_path, "w") as log:
+        try:
+            p = subprocess.Popen(cmd, env=env, stdout=out or subprocess.PIPE,
+                                 stderr=subprocess.PIPE if out else subprocess.STDOUT, text=True, bufsize=1)
+        except OSError as e:
+            log.write(f"could not start {cmd[0]}: {e}\n")
+            print(f"{prefix}could not start {cmd[0]}: {e}")
+            return 127
+        start = time.monotonic()
+        timer = threading.Timer(timeout, p.kill)
+        timer.start()
+        try:
+            for line in (p.stderr if out else p.stdout):
+                log.write(line); log.flush()
+                print(prefix + line, end="", flush=True)
+            rc = p.wait()
+        finally:
+            timer.cancel()
+            if out: out.close()
+        if rc < 0 and time.monotonic() - start >= timeout:
+            print(f"{prefix}killed after {timeout} s (--timeout)")
+            return 124
+        return rc
+
+BLAS_PROBE = """
+import time, torch
+torch.set_num_threads(%d)
+a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+for _ in range(3): a @ b
+times = []
+for _ in range(10):
+    t = time.perf_counter(); a @ b; times.append(time.perf_counter() - t)
+times.sort()
+print("SGEMM_GFLOPS %%.1f" %% (2 * 1024 ** 3 / times[len(times) // 2] / 1e9))
+"""
+
+def blas_probe(python, threads):
+    """What MKL says about itself (MKL_VERBOSE's first line: on a CPU MKL does not know it names no ISA)
+    and the median GFLOP/s of a 1024^3 float32 matmul in this torch: (lines, gflops)."""
+    env = dict(os.environ, MKL_VERBOSE="1")
+    try:
+        out = subprocess.run([python, "-c", BLAS_PROBE % threads], env=env, capture_output=True, text=True,
+                             timeout=300).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        return [f"probe failed: {e}"], None
+    lines = [l for l in out.splitlines() if l.startswith("MKL_VERBOSE") and "GEMM(" not in l][:1]
+    gflops = re.search(r"SGEMM_GFLOPS (\S+)", out)
+    return lines, gflops.group(1) if gflops else None
+
+def latte_probe(bench_ops, env):
+    """bench_ops' fma_peak and its 1024^3 latte::matmul: ({name: (GFLOP/s, label)}, error or None)."""
+    cmd = [bench_ops, "--benchmark_filter=fma_peak|latte_matmul/batch:1/m:1024/k:1024/n:1024",
+           "--benchmark_format=json"]
+    try:
+        doc = json.loads(subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300).stdout)
+    except (OSError, subprocess.SubprocessError, ValueError) as e:
+        return {}, f"{' '.join(cmd)} failed: {e}"
+    return {b["name"].split("/")[0]: (b.get("FLOP", 0) / 1e9, b.get("label", "")) for b in doc.get("benchmarks", [])}, None
+
+def compare():
+    ap = argparse.ArgumentParser(prog="bench_torch.py --compare",
+                                 description="latte's bench_train against PyTorch 2.x eager, PyTorch 2.x torch.compile "
+                                             "and Debian's PyTorch 1.13, one after the other on the same cores")
+    ap.add_argument("--compare", action="store_true", required=True)
+    ap.add_argument("--configs", default="small,medium,long,lm",
+                    help="comma separated: tiny, small, medium, long, lm (default small,medium,long,lm)")
+    ap.add_argument("--models", help="comma separated: mha, gqa, mla, mla_rope (default all; mla_rope on lm only; "
+                                     "latte's lm case always runs all four)")
+    ap.add_argument("--steps", type=int, default=10, help="timed steps per case on both sides (default 10)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="LATTE_NUM_THREADS and torch.set_num_threads (default: LATTE_NUM_THREADS, else every CPU "
+                         "this process may use)")
+    ap.add_argument("--cpus", help="run everything on these CPUs (a list like 0-1 or 0,2: sched_setaffinity)")
+    ap.add_argument("--torch2", metavar="PYTHON", default=os.environ.get("TORCH2_PYTHON"),
+                    help="the python of a virtual environment with PyTorch 2.x (default $TORCH2_PYTHON)")
+    ap.add_argument("--torch1", metavar="PYTHON", default="/usr/bin/python3",
+                    help="the python with Debian's PyTorch 1.13 (default /usr/bin/python3)")
+    ap.add_argument("--runs", default="eager,compile,debian",
+                    help="comma separated: " + "; ".join(f"{k} = {v}" for k, v in RUNS.items()))
+    ap.add_argument("--attention2", choices=("sdpa", "eager", "both"), default="both",
+                    help="PyTorch 2.x's attention: sdpa (F.scaled_dot_product_attention), eager (the spec's classes, "
+                         "scores materialised) or both (default); Debian's 1.13 has the spec's classes only")
+    ap.add_argument("--memory", choices=("best", "installed", "both"), default="both",
+                    help="PyTorch's malloc settings: best (" + " ".join(f"{k}={v}" for k, v in MALLOC_BEST.items()) +
+                         "), installed (none of them), or both (default)")
+    ap.add_argument("--bench-train", default=os.path.join(ROOT, "build", "bin", "bench_train"))
+    ap.add_argument("--latte-bin", help="the latte program for `latte info` (default: beside bench_train)")
+    ap.add_argument("--out", help="a folder for the JSON, the logs and summary.txt (default: a new one in $TMPDIR)")
+    ap.add_argument("--timeout", type=int, default=3600, help="seconds for each run before it is killed (default 3600)")
+    a = ap.parse_args()
+
+    configs = a.configs.split(",")
+    for c in configs:
+        if c not in ("tiny", "small", "medium", "long", "lm"):
+            sys.exit(f"bench_torch.py --compare: unknown config '{c}' (expected tiny, small, medium, long or lm; "
+                     "large is the GPU's: scripts/gpu-check.sh)")
+    models = a.models.split(",") if a.models else list(LM_MODELS)
+    for m in models:
+        if m not in LM_MODELS: sys.exit(f"bench_torch.py --compare: unknown model '{m}' (expected {', '.join(LM_MODELS)})")
+    runs = a.runs.split(",")
+    for r in runs:
+        if r not in RUNS: sys.exit(f"bench_torch.py --compare: unknown run '{r}' (expected {', '.join(RUNS)})")
+    if a.steps < 1: sys.exit("bench_torch.py --compare: --steps must be at least 1")
+    if any(r in ("eager", "compile") for r in runs) and not a.torch2:
+        sys.exit("bench_torch.py --compare: name PyTorch 2.x's python with --torch2 (or $TORCH2_PYTHON), e.g. after\n"
+                 "  python3 -m venv ~/venv-torch2 && ~/venv-torch2/bin/pip install torch\n"
+                 "or leave eager and compile out of --runs")
+    if a.cpus:
+        try:
+            os.sched_setaffinity(0, cpu_list(a.cpus))  # every process started from here inherits it
+        except (ValueError, OSError) as e:
+            sys.exit(f"bench_torch.py --compare: --cpus {a.cpus}: {e}")
+    threads = a.threads or int(os.environ.get("LATTE_NUM_THREADS", 0) or 0) or len(os.sched_getaffinity(0))
+    bench_train = a.bench_train
+    latte_bin = a.latte_bin or os.path.join(os.path.dirname(os.path.abspath(bench_train)), "latte")
+    if not os.access(bench_train, os.X_OK):
+        sys.exit(f"bench_torch.py --compare: no bench_train at {bench_train} (build latte, or give --bench-train)")
+    out = a.out or tempfile.mkdtemp(prefix="bench_torch.")
+    os.makedirs(out, exist_ok=True)
+    memories = ["best", "installed"] if a.memory == "both" else [a.memory]
+    say = Report()
+
+    say(f"bench_torch.py --compare, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}; results in {out}")
+    say("cpu: " + "\n     ".join(lscpu_lines()))
+    say(f"cpus used: {','.join(map(str, sorted(os.sched_getaffinity(0))))}; threads {threads} on both sides; "
+        f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}; load average before: {load_average()}")
+    if a.steps < 10: say(f"note: --steps {a.steps}: fewer than 10 timed steps, a check of the plumbing, not a measurement")
+    latte_env = dict(os.environ, LATTE_NUM_THREADS=str(threads))
+    try:
+        info = subprocess.run([latte_bin, "info"], env=latte_env, capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        info = f"(latte info failed: {e})\n"
+    say("latte info:\n  " + info.rstrip().replace("\n", "\n  "))
+
+    # latte first: bench_train's JSON on stdout, its table and messages on stderr.
+    latte_models = [m for m in models if m in MODELS]
+    cmd = [bench_train, "--configs", ",".join(configs), "--steps", str(a.steps), "--benchmark_format=json"]
+    if latte_models and any(c != "lm" for c in configs): cmd += ["--models", ",".join(latte_models)]
+    say(f"\n== latte: LATTE_NUM_THREADS={threads} {' '.join(cmd)}")
+    latte_json = os.path.join(out, "latte.json")
+    rc = stream(cmd, latte_env, os.path.join(out, "bench_train.log"), "[latte] ", a.timeout, stdout_path=latte_json)
+    latte, paths = {}, {}
+    try:
+        runs_ms, _, _, latte_paths = read_latte(latte_json)
+        latte = {(c, m): ms for (c, m, on_cuda), ms in runs_ms.items() if not on_cuda}
+        paths = {(c, m): p for (c, m, on_cuda), p in latte_paths.items() if not on_cuda}
+    except (OSError, ValueError) as e:
+        say(f"latte: no results ({e})")
+    if rc != 0: say(f"latte: bench_train exited {rc} (see {out}/bench_train.log)")
+    # The useful matmul FLOP of each step (bench_train's FLOP counter is per second of the median step).
+    step_flop = {}
+    try:
+        with open(latte_json) as f:
+            for b in json.load(f).get("benchmarks", []):
+                m = re.fullmatch(r"train_(mha|gqa|mla_rope|mla)_(\w+?)", b.get("run_name", b["name"]).split("/")[0])
+                if m and b.get("FLOP") and b.get("median_ms") and b.get("run_type") != "aggregate":
+                    step_flop[(m.group(2), m.group(1))] = b["FLOP"] * b["median_ms"] / 1e3
+    except (OSError, ValueError, KeyError):
+        pass
+
+    # Then each PyTorch run, each in its own process, with each memory setting.
+    columns, reports, statuses = [], {}, []
+    for run in runs:
+        python = a.torch1 if run == "debian" else a.torch2
+        attention = "eager" if run == "debian" else a.attention2
+        for memory in memories:
+            env = {k: v for k, v in os.environ.items() if k not in MALLOC_BEST}
+            if memory == "best": env.update(MALLOC_BEST)
+            env["LATTE_NUM_THREADS"] = str(threads)
+            path = os.path.join(out, f"torch_{run}_{memory}.json")
+            cmd = [python, os.path.abspath(__file__), "--configs", ",".join(configs), "--models", ",".join(models),
+                   "--steps", str(a.steps), "--threads", str(threads), "--attention", attention, "--json", path,
+                   "--optimizer", "default" if run == "debian" else "best"] + (["--compile"] if run == "compile" else [])
+            say(f"\n== {RUNS[run]}, memory {memory}: {' '.join(cmd)}")
+            if os.path.exists(path): os.remove(path)
+            rc = stream(cmd, env, os.path.join(out, f"torch_{run}_{memory}.log"), f"[{run} {memory}] ", a.timeout)
+            statuses.append((run, memory, rc))
+            try:
+                with open(path) as f: rep = json.load(f)
+            except (OSError, ValueError):
+                say(f"{run} {memory}: no results (exit {rc}; see {out}/torch_{run}_{memory}.log)")
+                continue
+            reports[(run, memory)] = rep
+            version = rep["torch"].split("+")[0]
+            for mode in ("sdpa", "eager"):
+                if any(r["attention"] == mode for r in rep["results"]):
+                    columns.append({"run": run, "memory": memory, "attention": mode, "torch2": run != "debian",
+                                    "name": f"{version} {'compile' if run == 'compile' else 'eager'} {ATTENTION_NAME[mode]}",
+                                    "ms": {(r["config"], r["model"]): r.get("ms") for r in rep["results"]
+                                           if r["attention"] == mode}})
+
+    # What each side runs its matrix products with.
+    say("\n== matrix products")
+    for line in info.splitlines():
+        if line.startswith(("blas:", "core:", "threads:")) or line.startswith("          "):
+            say(f"latte: {line.strip()}")
+    bench_ops = os.path.join(os.path.dirname(os.path.abspath(bench_train)), "bench_ops")
+    probe, error = latte_probe(bench_ops, latte_env) if os.access(bench_ops, os.X_OK) else ({}, f"no {bench_ops}")
+    peak = probe.get("fma_peak", (0, ""))[0]
+    share = lambda gflops: f" ({float(gflops) / peak:.0%} of fma_peak)" if peak and gflops else ""
+    if error: say(f"latte: {error}")
+    if peak: say(f"fma_peak (bench_ops, after the runs): {peak:.1f} GFLOP/s ({probe['fma_peak'][1]}), the float32 ceiling")
+    if "latte_matmul" in probe:
+        say(f"latte: 1024^3 float32 latte::matmul (bench_ops, median of 10): {probe['latte_matmul'][0]:.1f} GFLOP/s"
+            f"{share(probe['latte_matmul'][0])}")
+    shown = set()
+    for (run, memory), rep in reports.items():
+        if rep["python"] in shown: continue
+        shown.add(rep["python"])
+        say(f"torch {rep['torch']} ({rep['python']}): " + "\n    ".join(rep["blas"] or ["(no BLAS lines in its config)"]))
+        if rep.get("openblas_core"): say(f"    OpenBLAS core in use: {rep['openblas_core']}")
+        mkl, gflops = blas_probe(rep["python"], threads)
+        for line in mkl: say(f"    {line}")
+        say(f"    1024^3 float32 matmul (torch's @, median of 10, after the runs): {gflops or '?'} GFLOP/s{share(gflops)}")
+        say(f"    optimizer: {', '.join(f'{k} {v}' for k, v in rep['optimizer'].items()) or '?'}; "
+            f"threads {rep['threads']}; its torch.__config__.show() is in {out}/torch_{run}_{memory}.json")
+
+    # The tables: median ms, then latte / PyTorch, per memory setting.
+    order = [(c, m) for c in configs for m in (LM_MODELS if c == "lm" else MODELS) if m in models]
+    rows = [k for k in order if k in latte or any(col["ms"].get(k) for col in columns)]
+    width = max([17] + [len(col["name"]) + 1 for col in columns])
+    fmt = lambda v, spec: format(v, spec) if v else "-"
+    for memory in memories:
+        cols = [col for col in columns if col["memory"] == memory]
+        if not cols: continue
+        title = "PyTorch with " + (" ".join(f"{k}={v}" for k, v in MALLOC_BEST.items()) if memory == "best"
+                                   else "glibc's malloc as installed (no MALLOC_ settings)")
+        best2 = [col for col in cols if col["torch2"]]
+        say(f"\n== median ms per step; {title}")
+        say(f"{'config':<7} {'model':<9} {'latte':>9} {'(attention)':>11}" + "".join(f" {c['name']:>{width}}" for c in cols))
+        for k in rows:
+            say(f"{k[0]:<7} {k[1]:<9} {fmt(latte.get(k), '9.2f'):>9} {paths.get(k, '-'):>11}" +
+                "".join(f" {fmt(c['ms'].get(k), '.2f'):>{width}}" for c in cols))
+        say(f"\n== latte / PyTorch (< 1: latte is faster); {title}")
+        head = f"{'config':<7} {'model':<9}" + "".join(f" {c['name']:>{width}}" for c in cols)
+        if best2: head += f" {'fastest 2.x':>{width}}"
+        say(head)
+        for k in rows:
+            l = latte.get(k)
+            ratio = lambda t: f"{l / t:.2f}" if l and t else "-"
+            row = f"{k[0]:<7} {k[1]:<9}" + "".join(f" {ratio(c['ms'].get(k)):>{width}}" for c in cols)
+            if best2:
+                times = [(c["ms"].get(k), c["name"]) for c in best2 if c["ms"].get(k)]
+                if times:
+                    t, name = min(times)
+                    row += f" {ratio(t) + ' (' + name.split(' ', 1)[1] + ')':>{width}}"
+                else:
+                    row += f" {'-':>{width}}"
+            say(row)
+    if peak and step_flop:
+        cols = [col for col in columns if col["memory"] == memories[0]]
+        say(f"\n== the step's useful matmul FLOP per second as a share of fma_peak ({peak:.1f} GFLOP/s); "
+            f"PyTorch memory {memories[0]}")
+        say(f"{'config':<7} {'model':<9} {'GFLOP':>8} {'latte':>7}" + "".join(f" {c['name']:>{width}}" for c in cols))
+        pct = lambda f, ms: f"{f / (ms / 1e3) / (peak * 1e9):.0%}" if f and ms else "-"
+        for k in rows:
+            if k not in step_flop: continue
+            f = step_flop[k]
+            say(f"{k[0]:<7} {k[1]:<9} {f / 1e9:>8.3g} {pct(f, latte.get(k)):>7}" +
+                "".join(f" {pct(f, c['ms'].get(k)):>{width}}" for c in cols))
+    say(f"\nload average after: {load_average()} (on {len(os.sched_getaffinity(0))} CPUs: a higher one means "
+        "something else ran, and the figures are not a measurement)")
+    say("PyTorch's times vary by 25% or more between sittings: compare ratios from one run, not across runs.")
+    failed = [f"{run} {memory} (exit {rc})" for run, memory, rc in statuses if rc != 0]
+    if failed: say("runs that did not finish cleanly: " + ", ".join(failed))
+    with open(os.path.join(out, "summary.txt"), "w") as f:
+        f.write("\n".join(say.lines) + "\n")
+    print(f"summary: {out}/summary.txt")
+    sys.exit(1 if failed or not latte else 0)
 
 if __name__ == "__main__":
-    main()
+    compare() if COMPARING else main()
