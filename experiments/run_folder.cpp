@@ -80,10 +80,12 @@ RunFolder prepare_run_folder(const cli::Args& args, const std::string& default_n
     std::filesystem::create_directories(dir, error);
     RunFolder folder(dir.string(), std::move(created));  // from here, a refusal removes what was created
     LATTE_CHECK(!error, who, ": --out: cannot create folder '", dir.string(), "': ", error.message());
-    // The resumed checkpoint's own folder holds this run's files, whatever their names.
-    const bool resumes_here = !resume.empty() && same_path(dir.string(), std::filesystem::path(resume).parent_path().empty()
-                                                                              ? "."
-                                                                              : std::filesystem::path(resume).parent_path().string());
+    // A resume continues the files of its run: those in the checkpoint's own folder, or in the
+    // folder --name names (a checkpoint kept elsewhere with --checkpoint). A folder reached by the
+    // default name only may be another run's: the name comes from the flags given, not the run's.
+    const std::filesystem::path resume_folder = std::filesystem::path(resume).parent_path();
+    const bool resumes_here = !resume.empty() && (args.given("name") ||
+                                                  same_path(dir.string(), resume_folder.empty() ? "." : resume_folder.string()));
     if (!resumes_here && !args.on("overwrite"))
         for (const std::string& file : files) {
             if (!std::filesystem::exists(dir / file)) continue;

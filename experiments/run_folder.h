@@ -39,8 +39,8 @@ private:
 //  - with `resume` (a checkpoint file) and neither --out nor --name given: the checkpoint's folder;
 //  - else --out/NAME, NAME being --name or `default_name`.
 // A folder already holding one of `files` is another run's, and is refused (suggesting --name,
-// --overwrite and --resume) unless it is the folder of the `resume` checkpoint, or --overwrite is
-// given: then those files are deleted now, so that no file of the replaced run is left beside
+// --overwrite and --resume) unless it is the folder of the `resume` checkpoint or one --name
+// names for a resume, or --overwrite is given: then those files are deleted now, so that no file of the replaced run is left beside
 // the new one's (a file that `inputs` names, such as an --init file, is kept). Each of `files`
 // in it must be writable (check_output_path). The temporary files that killed writers of `files`
 // left in the folder are removed (remove_stale_temporaries).

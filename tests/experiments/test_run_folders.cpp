@@ -148,22 +148,24 @@ TEST_CASE("a resume writes into another run's folder only with --overwrite, whic
         extra.insert(extra.begin(), small.begin(), small.end());
         return extra;
     };
-    REQUIRE(test::run_command(cmd_train, "train", with({"--steps", "4", "--name", "a"})).rc == 0);
+    REQUIRE(test::run_command(cmd_train, "train", with({"--steps", "4"})).rc == 0);
+    const std::string a = s.dir + "/train_mha_D16_H2_d8_batch2_L3_steps4";
     REQUIRE(test::run_command(cmd_train, "train", with({"--steps", "2", "--seed", "1", "--name", "b"})).rc == 0);
-    const std::string a_curve = lines_of(s.dir + "/a/loss.csv").back();
-    // Resuming b into a's folder would mix two runs' files: refused.
+    const std::string a_curve = lines_of(a + "/loss.csv").back();
+    // Resuming b with --out gives it the default name of its flags given: a's folder. Continuing
+    // b there would mix two runs' files: refused.
     const test::CommandOutcome into_a = test::run_command(
-        cmd_train, "train", {"--resume", s.dir + "/b/checkpoint.safetensors", "--steps", "4", "--out", s.dir, "--name", "a"});
-    REQUIRE_THAT(into_a.error, Catch::Contains("the run folder '" + s.dir + "/a' already holds a run"));
-    REQUIRE(lines_of(s.dir + "/a/loss.csv").back() == a_curve);
+        cmd_train, "train", with({"--resume", s.dir + "/b/checkpoint.safetensors", "--steps", "4"}));
+    REQUIRE_THAT(into_a.error, Catch::Contains("the run folder '" + a + "' already holds a run"));
+    REQUIRE(lines_of(a + "/loss.csv").back() == a_curve);
     // Its own folder is fine.
     REQUIRE(test::run_command(cmd_train, "train", {"--resume", s.dir + "/b/checkpoint.safetensors", "--steps", "4"}).rc == 0);
     // --overwrite replaces a's run whole: its checkpoint does not outlive it beside the new curves.
     REQUIRE(test::run_command(cmd_train, "train",
-                              with({"--steps", "2", "--name", "a", "--overwrite", "--checkpoint", s.dir + "/other.safetensors"}))
+                              with({"--steps", "4", "--overwrite", "--checkpoint", s.dir + "/other.safetensors"}))
                 .rc == 0);
-    REQUIRE(!std::filesystem::exists(s.dir + "/a/checkpoint.safetensors"));
-    REQUIRE(std::filesystem::exists(s.dir + "/a/loss.csv"));
+    REQUIRE(!std::filesystem::exists(a + "/checkpoint.safetensors"));
+    REQUIRE(std::filesystem::exists(a + "/loss.csv"));
 }
 
 TEST_CASE("no --help says the --out folder must exist", "[run-folder][cli]") {
