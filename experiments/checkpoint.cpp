@@ -1,5 +1,6 @@
 #include "experiments/checkpoint.h"
 
+#include <cmath>
 #include <set>
 
 #include "core/autograd.h"
@@ -73,6 +74,10 @@ TrainCheckpoint load_checkpoint(const std::string& path) {
     c.data_generator.counter = nn::state_text::get_uint(file.metadata, "generator.counter", where);
     c.data_generator.has_spare = nn::state_text::get_bool(file.metadata, "generator.has_spare", where);
     c.data_generator.spare = nn::state_text::get_double(file.metadata, "generator.spare", where);
+    // A spare normal deviate is a finite number, and there is none to keep without has_spare.
+    LATTE_CHECK(std::isfinite(c.data_generator.spare) && (c.data_generator.has_spare || c.data_generator.spare == 0),
+                where, ": generator.spare is ", file.metadata.at("generator.spare"), " with generator.has_spare ",
+                file.metadata.at("generator.has_spare"), " (a finite number, 0 without a spare)");
     c.run_config = with_prefix(file.metadata, "config.");
     c.optimizer.metadata = with_prefix(file.metadata, "optimizer.");
     c.module_config = with_prefix(file.metadata, "module.");
@@ -85,6 +90,10 @@ TrainCheckpoint load_checkpoint(const std::string& path) {
                         shape_str(t.shape()), " ", dtype_name(t.dtype()), ", expected [", c.step, "] float64");
             c.losses = t.to_vector();
             has_losses = true;
+            // Squared and cross-entropy errors alike are never negative.
+            for (size_t i = 0; i < c.losses.size(); ++i)
+                LATTE_CHECK(c.losses[i] >= 0, where, ": losses[", i, "] (step ", i + 1, ") is ", c.losses[i],
+                            ", but a training loss is never negative");
         } else if (name.rfind("model.", 0) == 0) {
             c.model.emplace_back(name.substr(6), t);
         } else if (name.rfind("optimizer.", 0) == 0) {
@@ -97,23 +106,23 @@ TrainCheckpoint load_checkpoint(const std::string& path) {
     return c;
 }
 
-void load_parameters(nn::Module& module, const TrainCheckpoint& c, const std::string& path) {
+void load_parameters(nn::Module& module, const TrainCheckpoint& c, const std::string& path, const std::string& who) {
     const std::map<std::string, Tensor> saved(c.model.begin(), c.model.end());
     const auto params = module.named_parameters();
     std::set<std::string> expected;
     for (const auto& [name, p] : params) {
         expected.insert(name);
         auto it = saved.find(name);
-        LATTE_CHECK(it != saved.end(), "latte train: checkpoint ", path, " has no tensor 'model.", name, "'");
+        LATTE_CHECK(it != saved.end(), who, ": checkpoint ", path, " has no tensor 'model.", name, "'");
         LATTE_CHECK(it->second.shape() == p.shape() && it->second.dtype() == p.dtype(), "latte train: checkpoint ",
                     path, ": 'model.", name, "' is ", shape_str(it->second.shape()), " ", dtype_name(it->second.dtype()),
                     ", the student's parameter is ", shape_str(p.shape()), " ", dtype_name(p.dtype()));
     }
     for (const auto& [name, _] : c.model)
-        LATTE_CHECK(expected.count(name), "latte train: checkpoint ", path, " has tensor 'model.", name,
+        LATTE_CHECK(expected.count(name), who, ": checkpoint ", path, " has tensor 'model.", name,
                     "' which the student does not have");
     for (const auto& [name, p] : params)
-        nn::check_finite(saved.at(name), "latte train: checkpoint " + path + ": tensor 'model." + name + "'");
+        nn::check_finite(saved.at(name), who + ": checkpoint " + path + ": tensor 'model." + name + "'");
     NoGradGuard no_grad;
     for (const auto& [name, p] : params) copy_(p, to(saved.at(name), p.device()));
 }
@@ -149,6 +158,49 @@ void check_resumable(const std::map<std::string, std::string>& saved,
                     resume_conflict("latte train", path, key, value(saved, key), value(current, key)));
 }
 
+namespace {
+
+// Adam's moments start at zero: m_t = sum_i (1 - b1) b1^(t-i) g_i and v_t = sum_i (1 - b2) b2^(t-i) g_i^2,
+// so by Cauchy-Schwarz m_t^2 <= C_t v_t with C_t = (1 - b1)^2 / (1 - b2) * sum_{k<t} (b1^2 / b2)^k
+// (52.9 for betas 0.9, 0.999 and any t). A checkpoint whose exp_avg breaks this bound was not
+// written by Adam (an exp_avg of 3e38 beside a small exp_avg_sq would make the next step's update
+// overflow). Returns infinity where no finite bound holds (b2 = 0, or b1^2 >= b2 over many steps).
+double adam_moment_ratio(double b1, double b2, int64_t t) {
+    if (b2 <= 0) return b1 == 0 ? 1.0 : INFINITY;
+    const double r = b1 * b1 / b2;
+    const double series = r == 0 ? 1.0 : r == 1 ? double(t) : (std::pow(r, double(t)) - 1) / (r - 1);
+    return (1 - b1) * (1 - b1) / (1 - b2) * series;
+}
+
+void check_adam_moments(const TrainCheckpoint& c, const nn::Optimizer& optimizer, const std::string& at) {
+    const auto fresh = optimizer.state_dict().metadata;
+    double b1 = 0, b2 = 0;
+    if (!parse_double(entry(fresh, "beta1"), b1) || !parse_double(entry(fresh, "beta2"), b2)) return;
+    const double ratio = adam_moment_ratio(b1, b2, std::max<int64_t>(c.step, 1));
+    if (!std::isfinite(ratio)) return;
+    std::map<std::string, Tensor> buffers(c.optimizer.tensors.begin(), c.optimizer.tensors.end());
+    for (const auto& [name, m] : c.optimizer.tensors) {
+        if (name.rfind("exp_avg.", 0) != 0) continue;
+        const std::string sq = "exp_avg_sq." + name.substr(8);
+        auto v_it = buffers.find(sq);
+        if (v_it == buffers.end() || v_it->second.shape() != m.shape()) continue;  // load_state_dict names these
+        NoGradGuard no_grad;
+        const std::vector<double> mv = to(m, Device::cpu()).to_vector(), vv = to(v_it->second, Device::cpu()).to_vector();
+        for (size_t k = 0; k < mv.size(); ++k) {
+            if (vv[k] < 0) continue;  // load_state_dict refuses it, naming it
+            // 1% for float32 rounding, and 1e-15 for squares that underflowed to 0 (harmless: the
+            // update divides by sqrt(v) + eps).
+            const double limit = std::sqrt(1.01 * ratio * std::max(vv[k], 0.0)) + 1e-15;
+            LATTE_CHECK(std::fabs(mv[k]) <= limit, at, "its optimizer.", name, " holds ", mv[k], " at index ",
+                        nn::index_text(int64_t(k), m.shape()), " where its optimizer.", sq, " holds ", vv[k],
+                        ": Adam's moments (betas ", b1, ", ", b2, ") keep |exp_avg| <= sqrt(", ratio,
+                        " * exp_avg_sq), here ", limit, ", so this state was not written by Adam");
+        }
+    }
+}
+
+}  // namespace
+
 void check_resumable_optimizer(const TrainCheckpoint& c, const nn::Optimizer& optimizer, bool every_parameter_steps,
                                const std::string& who, const std::string& path) {
     const std::string at = who + ": cannot resume from " + path + ": ";
@@ -182,6 +234,7 @@ void check_resumable_optimizer(const TrainCheckpoint& c, const nn::Optimizer& op
                         ", but every parameter is updated at every step and the checkpoint is at step ", c.step);
         }
     }
+    if (optimizer.kind() == "adam" || optimizer.kind() == "adamw") check_adam_moments(c, optimizer, at);
     if (every_parameter_steps && c.step > 0) {  // every parameter has been updated, so has its buffers
         std::vector<std::string> buffers;
         if (optimizer.kind() == "adam" || optimizer.kind() == "adamw") buffers = {"exp_avg", "exp_avg_sq"};

@@ -29,8 +29,9 @@ struct TrainCheckpoint {
 
 // Atomic: a temporary file renamed into place (nn::save_safetensors).
 void save_checkpoint(const std::string& path, const TrainCheckpoint& checkpoint);
-// Reads and checks the layout and that every tensor is finite; throws latte::Error naming the
-// file and what is wrong (the tensor and the index of a nan or inf).
+// Reads and checks the layout, that every tensor is finite, every loss non-negative and the
+// generator's spare finite; throws latte::Error naming the file and what is wrong (the tensor and
+// the index of a nan or inf).
 TrainCheckpoint load_checkpoint(const std::string& path);
 
 // The run's flags stored in the checkpoint (its config.* metadata), read from the file's header
@@ -38,8 +39,9 @@ TrainCheckpoint load_checkpoint(const std::string& path);
 std::map<std::string, std::string> load_checkpoint_flags(const std::string& path);
 
 // Copies the checkpoint's weights into `module`; names, shapes and dtypes must match exactly and
-// every value must be finite, all checked before anything is written.
-void load_parameters(nn::Module& module, const TrainCheckpoint& checkpoint, const std::string& path);
+// every value must be finite, all checked before anything is written. Errors start with `who`.
+void load_parameters(nn::Module& module, const TrainCheckpoint& checkpoint, const std::string& path,
+                     const std::string& who = "latte train");
 
 // Throws naming the first flag whose value differs between the checkpoint's run and this one;
 // the flags a resumed run may change (free_on_resume) are not compared.
@@ -54,6 +56,9 @@ void check_resumable(const std::map<std::string, std::string>& saved,
 //  - (Adam) optimizer.step equals the checkpoint's step, and no optimizer.step.<i> exceeds it;
 //  - with every_parameter_steps (each step gives every parameter a gradient, as in latte train),
 //    every optimizer.step.<i> equals the step, and once step > 0 every parameter has its buffers.
+//  - (Adam, AdamW) every exp_avg is within what Adam's update rule allows beside its exp_avg_sq:
+//    |m| <= sqrt(C v), C = (1 - b1)^2 / (1 - b2) * sum_{k<step} (b1^2 / b2)^k (Cauchy-Schwarz;
+//    52.9 for betas 0.9, 0.999), with 1% and 1e-15 of slack for rounding.
 void check_resumable_optimizer(const TrainCheckpoint& checkpoint, const nn::Optimizer& optimizer,
                                bool every_parameter_steps, const std::string& who, const std::string& path);
 

@@ -13,6 +13,7 @@
 #include "core/autograd.h"
 #include "core/parse.h"
 #include "experiments/cli.h"
+#include "experiments/finite_checks.h"
 #include "experiments/inference.h"
 #include "experiments/memory.h"
 #include "experiments/checkpoint.h"
@@ -143,6 +144,14 @@ void print_inference_checks(const nn::Attention& gqa_student, const nn::Attentio
         absorbed_error = relative_error(mla.forward_absorbed(x, y), mla.forward(x, y));
     }
     const DecodeReport decode = run_decode(mla, c.batch, c.L1, c.seed + 8, true);
+    // The table's figures: a non-finite one (weights so large the forward overflows) fails the demo.
+    const std::pair<const char*, double> figures[] = {{"the GQA -> MLA conversion", conversion.relative_error},
+                                                      {"the MLA absorbed path", absorbed_error},
+                                                      {"the MLA decode with its latent cache", decode.relative_error}};
+    for (const auto& [what, error] : figures)
+        LATTE_CHECK(std::isfinite(error), "latte demo: the check of ", what, " against the vanilla forward gave "
+                    "relative error ", nonfinite_text(error), " (after ", c.steps, " steps at lr ", c.lr,
+                    "; non-finite outputs): nothing was written");
     std::printf("\n%-44s %11s %22s\n", "inference check (trained students)", "rel. error", "KV cache/position");
     std::printf("%-44s %11.2e %11lld -> %lld\n",
                 ("GQA -> MLA conversion (r = " + std::to_string(conversion.mla->rank()) + ")").c_str(),
@@ -205,7 +214,7 @@ int cmd_train(int argc, char** argv, int first) {
     check_training_memory(c, {c.model}, "latte train", data_bytes);
     const RunFolder run_folder =
         prepare_run_folder(args, default_run_name(args, "train_" + c.model, with_ignored({"model"})),
-                           {"loss.csv", "loss.svg", "checkpoint.safetensors"}, c.resume);
+                           {"loss.csv", "loss.svg", "checkpoint.safetensors"}, c.resume, {c.init, c.data});
     const std::string& dir = run_folder.path();
     c.checkpoint = args.given("checkpoint") ? args.str("checkpoint")
                    : !c.resume.empty()      ? c.resume
@@ -261,9 +270,12 @@ int cmd_train(int argc, char** argv, int first) {
     if (distributed::rank() != 0) return 0;  // under mpirun, rank 0 alone writes and prints
     plot::write_csv(dir + "/loss.csv", {{c.model, r.losses}});
     plot::write_svg(dir + "/loss.svg", "latte train: " + c.model + " student", {{c.model, r.losses}});
-    std::printf("summary: final train loss %.3e, %s loss %.3e (%.1f%% of target power), %lld parameters, "
+    // An all-zero target has no power to compare with (the percentage would be inf or nan).
+    char share[64] = "target power 0";
+    if (r.target_power > 0) std::snprintf(share, sizeof share, "%.1f%% of target power", 100 * r.eval_loss / r.target_power);
+    std::printf("summary: final train loss %.3e, %s loss %.3e (%s), %lld parameters, "
                 "KV cache %lld numbers/position, %.2fs\n",
-                r.losses.back(), r.eval_set.c_str(), r.eval_loss, 100 * r.eval_loss / r.target_power,
+                r.losses.back(), r.eval_set.c_str(), r.eval_loss, share,
                 (long long)r.parameters, (long long)r.kv_cache_per_position, r.seconds);
     std::printf("wrote %s/loss.csv and %s/loss.svg\n", dir.c_str(), dir.c_str());
     if (!args.str("save").empty()) {
@@ -345,6 +357,9 @@ void run_forward(const std::string& weights, const std::string& inputs, const st
         outputs.emplace_back("grad_y", y.grad());
         for (const auto& [name, p] : module->named_parameters()) outputs.emplace_back("grad." + name, p.grad());
     }
+    // Finite inputs and weights can still overflow: a nan or inf result is refused, not written.
+    for (const auto& [name, t] : outputs)
+        nn::check_finite(t, "latte forward: " + out + ": output '" + name + "'");
     nn::save_safetensors(out, outputs, module->config());
 }
 
@@ -385,6 +400,7 @@ int cmd_demo(int argc, char** argv, int first) {
         return 0;
     }
     TrainConfig c = config_from(args, {"mha", "gqa", "mla"});
+    c.who = "latte demo";
     const RunFolder run_folder =
         prepare_run_folder(args, default_run_name(args, "demo", kNotInName), {"loss.csv", "loss.svg"});
     const std::string& dir = run_folder.path();
@@ -426,6 +442,7 @@ int cmd_compare(int argc, char** argv, int first) {
         return 0;
     }
     TrainConfig c = config_from(args, {"gqa", "mla"});
+    c.who = "latte compare";
     c.log_every = args.integer("log-every", 0);
     const int64_t seeds = args.integer("seeds", 1);
     const uint64_t first_seed = c.seed;  // --seed: the seeds are first_seed .. first_seed + seeds - 1

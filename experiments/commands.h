@@ -26,7 +26,7 @@ int latte_main(int argc, char** argv);
 
 // `latte forward` as a function: builds the module described by the weights' metadata, runs it
 // on x and y from `inputs`, and writes out (plus grad_x, grad_y, grad.<param> when the inputs
-// hold grad_out) to `out`.
+// hold grad_out) to `out`. A nan or inf among the results is refused, and nothing is written.
 void run_forward(const std::string& weights, const std::string& inputs, const std::string& out, DType dtype,
                  Device device = Device::cpu());
 

@@ -5,6 +5,7 @@
 #include <limits>
 #include <csignal>
 #include <optional>
+#include <set>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include "experiments/checkpoint.h"
 #include "experiments/cli.h"
 #include "experiments/commands.h"
+#include "experiments/finite_checks.h"
 #include "experiments/lm_summary.h"
 #include "experiments/lm_tasks.h"
 #include "experiments/memory.h"
@@ -195,6 +197,65 @@ std::map<std::string, std::string> flags_before_they_existed(const std::string& 
     return {{"rope", attention == "mla" ? "off" : "on"}, {"rope-pairing", "rotate_half"}, {"latent-norm", "off"},
             {"q-rank", "0"}, {"pairs", "0"}, {"queries", "0"}, {"beta2", "0.999"}, {"clip", "0"}, {"warmup", "0"},
             {"schedule", "constant"}, {"schedule-steps", "0"}, {"min-lr-ratio", "0"}};
+}
+
+// The model flags (as run_config stores them) that a model config stands for, each with the
+// module.* key (DecoderLM::config()) that holds it.
+struct ModelFlag {
+    std::string flag, module_key, value;
+};
+std::vector<ModelFlag> model_flags(const nn::DecoderLMConfig& c) {
+    const std::string attention = nn::attention_kind_name(c.attention);
+    const bool has_rope = c.attention == nn::AttentionKind::MLARoPE || (c.attention != nn::AttentionKind::MLA && c.rope);
+    return {{"attention", "attention", attention},
+            {"layers", "layers", std::to_string(c.layers)},
+            {"D", "D", std::to_string(c.width)},
+            {"H", "H", std::to_string(c.heads)},
+            {"G", "G", std::to_string(attention == "gqa" ? c.kv_heads : 0)},
+            {"r", "r", std::to_string(c.rank)},
+            {"d_R", "d_R", std::to_string(c.rope_dim)},
+            {"vocab", "vocab", std::to_string(c.vocab)},
+            {"rope", "rope", has_rope ? "on" : "off"},
+            {"rope-pairing", "rope_pairing", has_rope ? rope_pairing_name(c.rope_pairing) : "rotate_half"},
+            {"latent-norm", "latent_norm", c.latent_norm ? "on" : "off"},
+            {"q-rank", "q_rank", std::to_string(c.q_rank)}};
+}
+
+// The module.* keys a latte lm checkpoint holds: DecoderLM::config()'s and the run's history.
+bool lm_checkpoint_module_key(const std::string& key) {
+    static const std::set<std::string> keys{"module", "vocab", "D", "layers", "attention", "H", "d", "G", "r", "d_R",
+                                            "mlp_hidden", "norm", "rope_base", "rope", "rope_pairing", "latent_norm",
+                                            "q_rank", "lm.answers_correct", "lm.steps_to_99", "lm.held_out"};
+    return keys.count(key) > 0;
+}
+
+// Before the model is built from a checkpoint's module.*: they must say what its config.* flags
+// say, and describe exactly as many parameters as its model.* tensors hold, so that a tampered
+// entry (module.mlp_hidden=400000000) is refused before anything is allocated.
+void check_lm_checkpoint_model(const TrainCheckpoint& saved, const std::map<std::string, std::string>& flags,
+                               const nn::DecoderLMConfig& c, const std::string& who, const std::string& path) {
+    const std::string at = who + ": cannot resume from " + path + ": ";
+    auto entry = [](const std::map<std::string, std::string>& m, const std::string& key) {
+        auto it = m.find(key);
+        return it == m.end() ? std::string("(none)") : it->second;
+    };
+    for (const auto& [key, _] : saved.module_config)
+        LATTE_CHECK(lm_checkpoint_module_key(key), at, "it has module.", key,
+                    ", which no latte lm checkpoint holds (the model's settings and lm.* history only)");
+    for (const ModelFlag& f : model_flags(c)) {
+        const std::string stored = entry(flags, f.flag);
+        LATTE_CHECK(same_flag_value(stored, f.value), at, "its module.", f.module_key, " is ",
+                    entry(saved.module_config, f.module_key), " (", f.flag, " ", f.value, "), but its config.", f.flag,
+                    " is ", stored, ": the checkpoint's model and flags disagree");
+    }
+    int64_t in_file = 0;
+    for (const auto& [name, t] : saved.model) in_file += t.numel();  // each tensor was read, so no overflow
+    const int64_t expected = nn::decoder_lm_parameter_count(c, at.substr(0, at.size() - 2));
+    std::string sizes;
+    for (const char* key : {"layers", "D", "H", "d", "G", "r", "d_R", "q_rank", "mlp_hidden", "vocab", "norm"})
+        sizes += (sizes.empty() ? "" : ", ") + std::string(key) + "=" + entry(saved.module_config, key);
+    LATTE_CHECK(in_file == expected, at, "its module.* (", sizes, ") describe a DecoderLM of ", expected,
+                " parameters, but its model.* tensors hold ", in_file, " numbers");
 }
 
 const char* signal_text(int signal) { return signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "a signal"; }
@@ -409,7 +470,8 @@ int cmd_lm(int argc, char** argv, int first) {
         default_run_name(args, "lm_" + lm_task_name(spec.task) + "_" + attention,
                          {"task", "attention", "out", "name", "overwrite", "save", "checkpoint", "checkpoint-every",
                           "resume", "log-every", "eval-every", "eval-batches", "generate"}),
-        {"loss.csv", "loss.svg", "accuracy.svg", "eval.csv", "summary.json", "checkpoint.safetensors"}, resume);
+        {"loss.csv", "loss.svg", "accuracy.svg", "eval.csv", "summary.json", "checkpoint.safetensors"}, resume,
+        {args.str("load")});
     const std::string& dir = run_folder.path();
     // The folder's name, as summary.json and the plots' titles give it.
     const std::string run = std::filesystem::path(dir).filename().string();
@@ -484,6 +546,7 @@ int cmd_lm(int argc, char** argv, int first) {
         // The model is the checkpoint's own: a run begun with --load may have settings no flag gives
         // (RoPE base, head dim, MLP width, norm), which a model built from the flags would lose.
         c = nn::decoder_lm_config(saved.module_config, who + ": " + resume);
+        check_lm_checkpoint_model(saved, was, c, who, resume);
         check_fits_memory();
     }
 
@@ -512,7 +575,7 @@ int cmd_lm(int argc, char** argv, int first) {
                         " (a resumed run keeps the run's learning rate)");
         }
         check_resumable_optimizer(saved, optimizer, /*every_parameter_steps=*/true, who, resume);
-        load_parameters(model, saved, resume);
+        load_parameters(model, saved, resume, who);
         optimizer.load_state_dict(saved.optimizer);
         data.set_state(saved.data_generator);
         losses = saved.losses;
@@ -522,6 +585,10 @@ int cmd_lm(int argc, char** argv, int first) {
         correct = split_counts(it->second, who + ": " + resume);
         LATTE_CHECK(int64_t(correct.size()) == saved.step, who, ": ", resume, " has ", correct.size(),
                     " accuracies for ", saved.step, " steps");
+        for (size_t i = 0; i < correct.size(); ++i)
+            LATTE_CHECK(correct[i] <= answers_per_step, who, ": cannot resume from ", resume, ": its ", kCorrectKey,
+                        " says step ", i + 1, " got ", correct[i], " answers right, but a step has ", answers_per_step,
+                        " answers (--batch ", spec.batch, " x ", lm_answers_per_sequence(spec), ")");
         for (int64_t k : correct) accuracies.push_back(double(k) / double(answers_per_step));
         if (auto s99 = saved.module_config.find(kSteps99Key); s99 != saved.module_config.end()) {
             int64_t v = 0;
@@ -531,16 +598,49 @@ int cmd_lm(int argc, char** argv, int first) {
         }
         if (auto h = saved.module_config.find(kHeldOutKey); h != saved.module_config.end())
             held_out = split_held_out(h->second, saved.step, who + ": " + resume);
+        // An evaluation has a whole number of held-out batches of --batch sequences.
+        for (const HeldOutPoint& p : held_out)
+            LATTE_CHECK(p.total % answers_per_step == 0, who, ": cannot resume from ", resume, ": its ", kHeldOutKey,
+                        " entry at step ", p.step, " has ", p.total, " answers, not a multiple of the ",
+                        answers_per_step, " of a batch");
+        // steps_to_99 is the first evaluation that reached 99%: absent exactly when none did.
+        {
+            auto first = std::find_if(held_out.begin(), held_out.end(), [](const HeldOutPoint& p) {
+                return double(p.correct) / double(p.total) >= kTargetAccuracy;
+            });
+            const std::optional<int64_t> reached =
+                first == held_out.end() ? std::nullopt : std::optional<int64_t>(first->step);
+            LATTE_CHECK(reached == steps_to_99, who, ": cannot resume from ", resume, ": its ", kSteps99Key, " is ",
+                        steps_to_99 ? std::to_string(*steps_to_99) : std::string("(none)"), ", but its ", kHeldOutKey,
+                        " first reaches 99% ", reached ? "at step " + std::to_string(*reached) : std::string("at no step"));
+        }
         start_step = saved.step;
     }
-    auto write_checkpoint = [&](int64_t steps_done) {
+    // What a divergence message points to: the last checkpoint known good ("<path> (step k)").
+    std::string last_checkpoint = resume.empty() ? "" : resume + " (step " + std::to_string(start_step) + ")";
+    auto after = [&] {
+        return last_checkpoint.empty() ? std::string("No checkpoint was written.")
+                                       : "The last good checkpoint is " + last_checkpoint + ".";
+    };
+    // Every weight and optimizer buffer finite (and exp_avg_sq non-negative) before it is written,
+    // on every rank, so that a diverged state never replaces a good checkpoint; and
+    // (unless the evaluation has just shown it) a finite loss on the held-out set's first batch:
+    // finite weights can still overflow the forward.
+    auto write_checkpoint = [&](int64_t steps_done, bool probe) {
+        check_finite_parameters(who, model, steps_done, optimizer.lr(), after());
+        if (probe)
+            check_finite_figure(who, "the loss on a held-out batch", evaluate(model, spec, held_out_seed, 1).loss,
+                                steps_done, optimizer.lr(), after());
+        nn::OptimizerState state = optimizer.state_dict();
+        check_optimizer_state(who, state, steps_done, optimizer.lr(), after());
+        last_checkpoint = checkpoint + " (step " + std::to_string(steps_done) + ")";
         if (!writer) return;
         std::map<std::string, std::string> module_config = model.config();
         module_config[kCorrectKey] = join_counts(correct);
         if (steps_to_99) module_config[kSteps99Key] = std::to_string(*steps_to_99);
         module_config[kHeldOutKey] = join_held_out(held_out);
-        save_checkpoint(checkpoint, {steps_done, losses, model.named_parameters(), module_config,
-                                     optimizer.state_dict(), data.state(), run_config});
+        save_checkpoint(checkpoint, {steps_done, losses, model.named_parameters(), module_config, std::move(state),
+                                     data.state(), run_config});
         std::printf("checkpoint at step %lld: %s\n", (long long)steps_done, checkpoint.c_str());
         std::fflush(stdout);
     };
@@ -597,7 +697,7 @@ int cmd_lm(int argc, char** argv, int first) {
             value = numbers[0] / ranks;
             right = static_cast<int64_t>(std::llround(numbers[1]));
         }
-        LATTE_CHECK(std::isfinite(value), who, ": the loss became ", value, " at step ", step, " (lower --lr)");
+        check_finite_loss(who, value, step, schedule.at(step), after());
         loss.backward();
         if (clip > 0) nn::clip_grad_norm_(model.parameters(), clip);
         optimizer.set_lr(schedule.at(step));
@@ -609,6 +709,7 @@ int cmd_lm(int argc, char** argv, int first) {
         if (eval_every > 0 && (step % eval_every == 0 || step == steps)) {
             const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
             const Evaluation e = evaluate(model, spec, held_out_seed, eval_batches);
+            check_finite_figure(who, "the held-out loss", e.loss, step, optimizer.lr(), after());
             if (!steps_to_99 && e.accuracy.value() >= kTargetAccuracy) steps_to_99 = step;
             held_out.push_back({step, e.accuracy.correct, e.accuracy.total});
             std::printf("step %lld/%lld  loss %.4f  acc %.3f  held-out loss %.4f acc %.3f  %.0f tokens/s  ETA %.1fs\n",
@@ -622,7 +723,8 @@ int cmd_lm(int argc, char** argv, int first) {
             std::fflush(stdout);
         }
         const int signal = parallel ? agreed_signal : stop_requested();
-        if (signal || (checkpoint_every > 0 && step % checkpoint_every == 0 && step != steps)) write_checkpoint(step);
+        if (signal || (checkpoint_every > 0 && step % checkpoint_every == 0 && step != steps))
+            write_checkpoint(step, /*probe=*/true);
         if (signal) {
             if (writer)
                 std::fprintf(stderr, "latte lm: stopped by %s after step %lld of %lld; wrote the checkpoint %s (continue "
@@ -631,10 +733,18 @@ int cmd_lm(int argc, char** argv, int first) {
             return 128 + signal;
         }
     }
-    if (!eval_only) write_checkpoint(steps);
-    signals.reset();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (!writer) return 0;  // under mpirun, rank 0 alone evaluates, generates and writes
+    // The final evaluation runs before the final checkpoint, on every rank (they hold the same model):
+    // weights that give a non-finite held-out loss are not saved anywhere.
+    const Evaluation e = evaluate(model, spec, held_out_seed, eval_batches);
+    if (eval_only)
+        LATTE_CHECK(std::isfinite(e.loss), who, ": the held-out loss of ", load, " is ", nonfinite_text(e.loss),
+                    " (its outputs overflow); nothing was written");
+    else
+        check_finite_figure(who, "the held-out loss", e.loss, steps, optimizer.lr(), after());
+    if (!eval_only) write_checkpoint(steps, /*probe=*/false);
+    signals.reset();
+    if (!writer) return 0;  // under mpirun, rank 0 alone generates and writes
     if (!eval_only) {
         plot::write_csv(dir + "/loss.csv", {{"loss", losses}, {"accuracy", accuracies}});
         plot::write_svg(dir + "/loss.svg", "latte lm: " + run + " loss", {{"loss", losses}});
@@ -662,7 +772,6 @@ int cmd_lm(int argc, char** argv, int first) {
                         got == want ? "" : "  wrong");
         }
     }
-    const Evaluation e = evaluate(model, spec, held_out_seed, eval_batches);
     // With --eval-every 0 the end is the only evaluation (with it, this repeats the last one).
     if (!eval_only && !steps_to_99 && e.accuracy.value() >= kTargetAccuracy) steps_to_99 = steps;
     if (!eval_only) {  // with --eval-every 0 the end is the only evaluation

@@ -142,10 +142,31 @@ TrainResult train_student(const TrainConfig& c, const nn::Attention* teacher) {
         last_checkpoint = c.resume + " (step " + std::to_string(saved.step) + ")";
     }
     int64_t written = -1;  // the step of this run's last checkpoint
-    auto write_checkpoint = [&](int64_t steps_done) {
-        check_finite_parameters(student, steps_done, optimizer.lr(), after());
+    const DType dtype = student.parameters().front().dtype();
+    // The loss of the weights on one batch that training does not draw from (the held-out set's
+    // first rows, or the --data file's first batch): finite weights can still overflow the forward.
+    auto probe_loss = [&] {
+        NoGradGuard no_grad;
+        if (data) {
+            const Batch b = data_batch(*data, 0, c.batch, dtype, c.device);
+            return mse_loss(student.forward(b.x, b.y), b.target).item();
+        }
+        Generator held_out(c.seed + 7777777);
+        const TensorOptions on_device = TensorOptions{}.with_device(c.device);
+        Tensor x = randn({c.batch, run.L1, c.sizes.D}, held_out, on_device);
+        Tensor y = randn({c.batch, run.L2, c.sizes.D}, held_out, on_device);
+        return mse_loss(student.forward(x, y), (*teacher)(x, y)).item();
+    };
+    // Checked on every rank before anything is written: finite weights and optimizer state, and
+    // (unless the evaluation has just shown it) a finite loss, so a diverged state never replaces
+    // the last good checkpoint.
+    auto write_checkpoint = [&](int64_t steps_done, bool probe) {
+        check_finite_parameters(c.who, student, steps_done, optimizer.lr(), after());
+        if (probe)
+            check_finite_figure(c.who, data ? "the loss on the --data file's first batch" : "the loss on a held-out batch",
+                                probe_loss(), steps_done, optimizer.lr(), after());
         nn::OptimizerState state = optimizer.state_dict();
-        check_optimizer_state(state, steps_done, optimizer.lr(), after());
+        check_optimizer_state(c.who, state, steps_done, optimizer.lr(), after());
         if (writer) {
             save_checkpoint(c.checkpoint, {steps_done, result.losses, student.named_parameters(), student.config(),
                                            std::move(state), data_gen.state(), run_config(run)});
@@ -164,7 +185,6 @@ TrainResult train_student(const TrainConfig& c, const nn::Attention* teacher) {
     std::optional<DetectAnomalyGuard> anomaly;  // on for this run; a mode already on is left on
     if (c.detect_anomaly) anomaly.emplace(true);
 
-    const DType dtype = student.parameters().front().dtype();
     const auto start = std::chrono::steady_clock::now();
     Progress progress(result.start_step, c.steps, c.log_every, c.progress_seconds);
     const std::string label = c.progress_label.empty() ? c.model : c.progress_label;
@@ -180,14 +200,14 @@ TrainResult train_student(const TrainConfig& c, const nn::Attention* teacher) {
             agreed_signal = sum_over_ranks_and_agree_on_stop(numbers, signals ? stop_requested() : 0);
             value = numbers[0] / ranks;
         }
-        check_finite_loss(value, step + 1, optimizer.lr(), after());
+        check_finite_loss(c.who, value, step + 1, optimizer.lr(), after());
         optimizer.zero_grad();
         try {
             loss.backward();
         } catch (const Error& e) {  // e.g. anomaly mode naming the op: say which step
-            LATTE_FAIL("latte train: step ", step + 1, ": ", e.what());
+            LATTE_FAIL(c.who, ": step ", step + 1, ": ", e.what());
         }
-        check_finite_gradients(student, step + 1, optimizer.lr(), after());
+        check_finite_gradients(c.who, student, step + 1, optimizer.lr(), after());
         optimizer.step();
         result.losses.push_back(value);
         if (const Progress::Tick tick = progress.after(step + 1); c.progress && writer && tick.print) {
@@ -199,30 +219,38 @@ TrainResult train_student(const TrainConfig& c, const nn::Attention* teacher) {
         if (c.on_step) c.on_step(step + 1, value);
         const int signal = parallel ? agreed_signal : signals ? stop_requested() : 0;
         if (!c.checkpoint.empty() && (signal || (c.checkpoint_every > 0 && (step + 1) % c.checkpoint_every == 0)))
-            write_checkpoint(step + 1);
+            write_checkpoint(step + 1, /*probe=*/true);
         if (signal)
             throw TrainingStopped(detail::concat("latte train: stopped by ", signal_name(signal), " after step ",
                                                  step + 1, " of ", c.steps, "; wrote the checkpoint ", c.checkpoint,
                                                  " (continue with --resume ", c.checkpoint, ")"),
                                   signal);
     }
-    if (!c.checkpoint.empty() && written != c.steps) write_checkpoint(c.steps);
-    signals.reset();  // the checkpoint is written: a signal may end the evaluation at once
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-    NoGradGuard no_grad;
-    const TensorOptions on_device = TensorOptions{}.with_device(c.device);
-    if (data) {
-        result.eval_set = "data";
-        evaluate_on_data(student, *data, 4 * c.batch, dtype, c.device, result);
-        return result;
+    // The evaluation runs before the final checkpoint: weights that give a non-finite loss (finite,
+    // but so large that the forward overflows) are not saved, and the run fails naming the figure.
+    {
+        NoGradGuard no_grad;
+        const TensorOptions on_device = TensorOptions{}.with_device(c.device);
+        if (data) {
+            result.eval_set = "data";
+            evaluate_on_data(student, *data, 4 * c.batch, dtype, c.device, result);
+        } else {
+            Generator held_out(c.seed + 7777777);
+            Tensor x = randn({4 * c.batch, run.L1, c.sizes.D}, held_out, on_device);
+            Tensor y = randn({4 * c.batch, run.L2, c.sizes.D}, held_out, on_device);
+            Tensor target = (*teacher)(x, y);
+            result.eval_loss = mse_loss(student.forward(x, y), target).item();
+            result.target_power = mean(mul(target, target)).item();
+        }
     }
-    Generator held_out(c.seed + 7777777);
-    Tensor x = randn({4 * c.batch, run.L1, c.sizes.D}, held_out, on_device);
-    Tensor y = randn({4 * c.batch, run.L2, c.sizes.D}, held_out, on_device);
-    Tensor target = (*teacher)(x, y);
-    result.eval_loss = mse_loss(student.forward(x, y), target).item();
-    result.target_power = mean(mul(target, target)).item();
+    const std::string eval_name = data ? "the loss on the --data file" : "the held-out loss";
+    check_finite_figure(c.who, eval_name, result.eval_loss, c.steps, optimizer.lr(), after());
+    check_finite_figure(c.who, data ? "the --data file's target power mean(target^2)" : "the held-out target power",
+                        result.target_power, c.steps, optimizer.lr(), after());
+    if (!c.checkpoint.empty() && written != c.steps) write_checkpoint(c.steps, /*probe=*/false);
+    signals.reset();
     return result;
 }
 

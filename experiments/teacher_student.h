@@ -23,6 +23,7 @@ struct TrainConfig {
     double lr = 3e-3;
     uint64_t seed = 0;
     Device device = Device::cpu();  // where the student trains (the teacher must be there too)
+    std::string who = "latte train";  // the command, as its errors start ("latte demo", "latte compare")
     bool progress = true;  // progress lines (experiments/progress.h) and checkpoint announcements
     int64_t log_every = 250;          // a progress line every N steps (0: by time alone)
     double progress_seconds = 10;     // and at least this often
@@ -71,8 +72,10 @@ std::shared_ptr<nn::Attention> make_student(const std::string& kind, const Model
 // size, on `device`.
 std::shared_ptr<nn::Attention> make_teacher(const ModelSizes& sizes, uint64_t seed, Device device = Device::cpu());
 // Weights and data are drawn on the host, so a seed gives the same run on every device.
-// A non-finite loss, gradient or weight throws latte::Error (nothing is saved from that state);
-// a caught signal throws TrainingStopped after writing the checkpoint.
+// A non-finite loss, gradient or weight, or a non-finite evaluation (eval_loss, target_power),
+// throws latte::Error naming config.who, the step and the tensor or figure; nothing is saved from
+// that state (the evaluation runs before the final checkpoint is written). A caught signal throws
+// TrainingStopped after writing the checkpoint.
 TrainResult train_teacher_student(const TrainConfig& config, const nn::Attention& teacher);
 // The same with `teacher` null when config.data names the training data.
 TrainResult train_student(const TrainConfig& config, const nn::Attention* teacher);

@@ -1,5 +1,9 @@
 #include "experiments/train_data.h"
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
 #include "core/autograd.h"
 #include "nn/data_parallel.h"
 #include "nn/serialize.h"
@@ -60,11 +64,27 @@ TrainingData load_training_data(const std::string& path, int64_t D1, int64_t D2,
     check_layout(entries, path, D1, D2, batch);
     TrainingData data;
     data.path = path;
+    const TrainingDataLayout layout = check_layout(entries, path, D1, D2, batch);
+    const double bound = training_data_bound(batch, layout.L1, D1);
     for (const auto& [name, t] : file.tensors) {
-        nn::check_finite(t, "latte train: --data " + path + ": tensor '" + name + "'");
+        const std::string what = "latte train: --data " + path + ": tensor '" + name + "'";
+        nn::check_finite(t, what);
+        NoGradGuard no_grad;
+        if (max(abs(t)).item() > bound) {  // find the first such value, to name it
+            const std::vector<double> v = t.to_vector();
+            const auto big = std::find_if(v.begin(), v.end(), [&](double e) { return std::fabs(e) > bound; });
+            LATTE_FAIL(what, " holds ", *big, " at index ", nn::index_text(big - v.begin(), t.shape()),
+                       ", beyond the bound ", bound, " = sqrt(FLT_MAX / (4 n)) for the n = 4 * batch * L1 * D_1 = ",
+                       4 * batch * layout.L1 * D1, " numbers the loss sums: its float32 squared error would overflow");
+        }
         (name == "x" ? data.x : name == "y" ? data.y : data.target) = t;
     }
     return data;
+}
+
+double training_data_bound(int64_t batch, int64_t L1, int64_t D1) {
+    const double n = 4 * double(batch) * double(L1) * double(D1);
+    return std::sqrt(double(std::numeric_limits<float>::max()) / (4 * n));
 }
 
 Batch data_batch(const TrainingData& data, int64_t step, int64_t batch, DType dtype, Device device) {

@@ -27,8 +27,13 @@ struct TrainingDataLayout {
 // file, the tensor and what was expected.
 TrainingDataLayout read_training_data_header(const std::string& path, int64_t D1, int64_t D2, int64_t batch);
 // The header checked as above, then the data read, and every value checked finite ("latte train:
-// --data P: tensor 'x' holds nan at index [0, 0, 5]").
+// --data P: tensor 'x' holds nan at index [0, 0, 5]") and within training_data_bound.
 TrainingData load_training_data(const std::string& path, int64_t D1, int64_t D2, int64_t batch);
+// The largest |value| a --data file may hold: sqrt(FLT_MAX / (4 n)), n = 4 * batch * L1 * D1, the
+// numbers of target the loss sums at once (the evaluation takes 4 batches). A squared error
+// (a - b)^2 of values within it is at most 4 bound^2, so n of them stay finite in float32; beyond
+// it the loss can overflow to inf even though every value is finite.
+double training_data_bound(int64_t batch, int64_t L1, int64_t D1);
 
 // Batch `step`: rows step*batch ... step*batch + batch - 1 of the file, modulo N (in order,
 // wrapping around), converted to `dtype` on `device`.
