@@ -534,6 +534,9 @@ int cmd_lm(int argc, char** argv, int first) {
             LATTE_CHECK(free_on_resume(key) || same_flag_value(stored, value),
                         resume_conflict(who, resume, key, stored, value));
         }
+        for (const auto& [key, value] : was)  // and nothing else: a key no run writes was not written by latte lm
+            LATTE_CHECK(run_config.count(key), who, ": cannot resume from ", resume, ": it has config.", key, "=", value,
+                        ", which is not a setting latte lm stores");
         int64_t schedule_steps = 0;
         LATTE_CHECK(parse_int(was.at("schedule-steps"), schedule_steps) && schedule_steps >= 0 &&
                         schedule_steps <= steps,

@@ -80,6 +80,8 @@ TEST_CASE("latte lm --resume checks every module.* and lm.* entry against the fl
     refused([](Metadata& m, Tensors&) { m["config.D"] = "16"; },
             "its module.D is 32 (D 32), but its config.D is 16: the checkpoint's model and flags disagree",
             {"--D", "16"});
+    refused([](Metadata& m, Tensors&) { m["config.surprise"] = "1"; },
+            "it has config.surprise=1, which is not a setting latte lm stores");
     refused([](Metadata& m, Tensors&) { m["module.surprise"] = "1"; },
             "it has module.surprise, which no latte lm checkpoint holds (the model's settings and lm.* history only)");
     // 4 sequences of 1 answer each per step.
