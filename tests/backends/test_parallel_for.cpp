@@ -117,10 +117,10 @@ TEST_CASE("a local thread pool runs its task on every thread and refuses counts 
 #define LATTE_TEST_SANITIZED 1
 #endif
 
+// Not in sanitizer builds: the sanitizers reserve terabytes of address space, so RLIMIT_AS cannot
+// be lowered under them (Catch2 2.13 has no SKIP, so the case is left out there).
+#ifndef LATTE_TEST_SANITIZED
 TEST_CASE("a thread pool whose threads cannot all start joins those that did and throws", "[backends][parallel]") {
-#ifdef LATTE_TEST_SANITIZED
-    SKIP("the sanitizers reserve terabytes of address space, so RLIMIT_AS cannot be lowered under them");
-#else
     // Thread creation fails partway when the address space runs out: in a child process, the limit
     // is set a little above what is mapped, so a few 8 MiB thread stacks fit and then no more. The
     // pool must throw latte::Error (not hang in a condition variable's destructor, not terminate),
@@ -169,5 +169,5 @@ TEST_CASE("a thread pool whose threads cannot all start joins those that did and
     REQUIRE_THAT(message, Catch::Matchers::StartsWith("latte's thread pool: LATTE_NUM_THREADS=1000 asks for 1000 "
                                                       "threads, but only "));
     REQUIRE_THAT(message, Catch::Matchers::EndsWith("; set LATTE_NUM_THREADS to fewer"));
-#endif
 }
+#endif
