@@ -19,6 +19,7 @@
 #include "experiments/checkpoint.h"
 #include "experiments/plot.h"
 #include "experiments/resume_flags.h"
+#include "experiments/rank_agreement.h"
 #include "experiments/run_folder.h"
 #include "experiments/teacher_student.h"
 #include "experiments/train_data.h"
@@ -241,6 +242,10 @@ int cmd_train(int argc, char** argv, int first) {
             LATTE_CHECK(!same_path(a.path, b.path), "latte train: ", a.flag, " '", a.path, "' and ", b.flag, " '",
                         b.path, "' are the same file");
         }
+    // Under mpirun every rank must run this same run: its flags, and the files it reads by content.
+    check_ranks_agree(run_items(args, {"out", "name", "overwrite", "save", "checkpoint", "device"},
+                                {"init", "data", "resume"}),
+                      "latte train");
     std::shared_ptr<nn::Attention> teacher;
     if (c.data.empty()) teacher = make_teacher(c.sizes, c.seed, c.device);
     // Printed once the inputs are read and checked (train_student), so a bad one fails before it.

@@ -26,6 +26,7 @@
 #include "experiments/memory.h"
 #include "experiments/plot.h"
 #include "experiments/progress.h"
+#include "experiments/rank_agreement.h"
 #include "experiments/resume_flags.h"
 #include "experiments/run_folder.h"
 #include "experiments/stop_signal.h"
@@ -354,6 +355,9 @@ int cmd_lm(int argc, char** argv, int first) {
                         "' are the same file (the run would overwrite the model it starts from)");
         }
     }
+    // Under mpirun every rank must run this same run: its flags, and the files it reads by content.
+    check_ranks_agree(run_items(args, {"out", "name", "overwrite", "save", "checkpoint", "device"}, {"load", "resume"}),
+                      who);
     // What a resumed run must share with the saved one (everything but the length and the outputs).
     std::map<std::string, std::string> run_config{
         {"task", lm_task_name(spec.task)}, {"attention", attention}, {"layers", std::to_string(c.layers)},

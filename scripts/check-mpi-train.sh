@@ -51,3 +51,50 @@ same "latte lm: 2 ranks vs 1 process" "$work/lm_two.txt" "$work/lm_one.txt"
 cmp -s <(cut -d, -f3 "$work/lm_one/loss.csv") <(cut -d, -f3 "$work/lm_two/loss.csv") ||
   { echo "FAIL: latte lm: the training accuracies differ"; exit 1; }
 echo "ok: latte lm: the same training accuracy at every step"
+
+# Ranks started with different settings are refused at once, on every rank, naming what differs
+# (rank_agreement.h). Two programs in one job (mpirun's A : B form), one rank each.
+launcher=()
+skip=0
+for word in "${mpirun[@]}"; do  # the mpirun command without its "-np 2"
+  if [ "$skip" = 1 ]; then skip=0; continue; fi
+  if [ "$word" = "-np" ] || [ "$word" = "-n" ]; then skip=1; continue; fi
+  launcher+=("$word")
+done
+refused() {  # refused LABEL EXPECTED_MESSAGE -- RANK0_ARGS -- RANK1_ARGS
+  local label=$1 expected=$2
+  shift 3
+  local a=() b=()
+  while [ "$1" != "--" ]; do a+=("$1"); shift; done
+  shift
+  b=("$@")
+  local start end
+  start=$(date +%s)
+  if timeout 60 "${launcher[@]}" -np 1 "$latte" "${a[@]}" : -np 1 "$latte" "${b[@]}" > "$work/refused.txt" 2>&1; then
+    echo "FAIL: $label: accepted"; exit 1
+  fi
+  end=$(date +%s)
+  [ $((end - start)) -le 30 ] || { echo "FAIL: $label: took $((end - start)) s"; exit 1; }
+  [ "$(grep -c "$expected" "$work/refused.txt")" = 2 ] ||
+    { echo "FAIL: $label: both ranks must say '$expected'"; cat "$work/refused.txt"; exit 1; }
+  echo "ok: $label refused on both ranks in $((end - start)) s"
+}
+base=(train "${flags[@]}" --batch 8 --out "$work")
+refused "different --lr" "the ranks disagree on --lr: rank 0 has 0.01, rank 1 has 0.03" -- \
+  "${base[@]}" --steps 5 --lr 0.01 --name lr -- "${base[@]}" --steps 5 --lr 0.03 --name lr
+refused "different --steps" "the ranks disagree on --steps: rank 0 has 5, rank 1 has 6" -- \
+  "${base[@]}" --steps 5 --name steps -- "${base[@]}" --steps 6 --name steps
+refused "latte lm: different --task" "the ranks disagree on --task: rank 0 has recall, rank 1 has copy" -- \
+  lm --task recall --steps 5 --out "$work" --name task -- lm --task copy --steps 5 --out "$work" --name task
+# Files are compared by content, not path: a copy is the same file, other weights are not.
+"$latte" train --model gqa --L 12 --steps 2 --seed 1 --save "$work/w1.safetensors" --out "$work" --name w1 > /dev/null
+"$latte" train --model gqa --L 12 --steps 2 --seed 2 --save "$work/w2.safetensors" --out "$work" --name w2 > /dev/null
+cp "$work/w1.safetensors" "$work/w1copy.safetensors"
+timeout 60 "${launcher[@]}" -np 1 "$latte" "${base[@]}" --steps 3 --init "$work/w1.safetensors" --name init_same : \
+  -np 1 "$latte" "${base[@]}" --steps 3 --init "$work/w1copy.safetensors" --name init_same > /dev/null ||
+  { echo "FAIL: the same --init file under two paths was refused"; exit 1; }
+echo "ok: the same --init contents under two paths accepted"
+refused "different --init contents" "the ranks disagree on --init: rank 0 has size" -- \
+  "${base[@]}" --steps 3 --init "$work/w1.safetensors" --name init -- "${base[@]}" --steps 3 --init "$work/w2.safetensors" --name init
+[ ! -e "$work/lr" ] || { echo "FAIL: a refused run left its folder"; exit 1; }
+echo "ok: refused runs left no folder"

@@ -1,0 +1,46 @@
+// What data-parallel ranks compare before training: every flag as the run uses it, files by
+// their contents (the 2-rank refusals themselves run in scripts/check-mpi-train.sh).
+#include <fstream>
+
+#include "experiments/rank_agreement.h"
+#include "tests/support/catch_helpers.h"
+#include "tests/support/fixtures.h"
+
+using namespace latte;
+using namespace latte::experiments;
+
+namespace {
+
+cli::Args parse(const std::vector<cli::Flag>& flags, std::vector<std::string> words) {
+    words.insert(words.begin(), {"latte", "x"});
+    std::vector<char*> argv;
+    for (std::string& w : words) argv.push_back(w.data());
+    return cli::Args("x", "", flags, static_cast<int>(argv.size()), argv.data(), 2);
+}
+
+void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+
+}  // namespace
+
+TEST_CASE("ranks compare every flag the run uses, and files by content", "[rank-agreement]") {
+    const test::ScratchDir s("rank_agreement");
+    write(s.dir + "/a", "weights");
+    write(s.dir + "/a_copy", "weights");
+    write(s.dir + "/b", "weightz");
+    REQUIRE(file_digest(s.dir + "/a", "t") == file_digest(s.dir + "/a_copy", "t"));
+    REQUIRE(file_digest(s.dir + "/a", "t") != file_digest(s.dir + "/b", "t"));
+    REQUIRE(file_digest(s.dir + "/a", "t").rfind("size 7, fnv1a64 ", 0) == 0);
+    REQUIRE(file_digest("", "t").empty());
+    REQUIRE_THROWS_WITH(file_digest(s.dir + "/missing", "latte train"),
+                        Catch::Contains("latte train: cannot read '" + s.dir + "/missing'"));
+
+    const std::vector<cli::Flag> flags{{"lr", "0.003", ""}, {"out", "runs", ""}, cli::file_flag("init", ""),
+                                       {"fast", "false", "", true}};
+    const std::vector<RunItem> items = run_items(parse(flags, {"--init", s.dir + "/a", "--fast"}), {"out"}, {"init"});
+    REQUIRE(items.size() == 3);  // --out left out
+    REQUIRE(items[0].name == "--lr");
+    REQUIRE(items[0].value == "0.003");  // defaults count: every rank must use the same
+    REQUIRE(items[1].value == file_digest(s.dir + "/a", "t"));
+    REQUIRE(items[2].value == "on");
+    check_ranks_agree(items, "latte x");  // one process: nothing to compare, no collective
+}
