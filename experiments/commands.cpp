@@ -243,9 +243,7 @@ int cmd_train(int argc, char** argv, int first) {
                         b.path, "' are the same file");
         }
     // Under mpirun every rank must run this same run: its flags, and the files it reads by content.
-    check_ranks_agree(run_items(args, {"out", "name", "overwrite", "save", "checkpoint", "device"},
-                                {"init", "data", "resume"}),
-                      "latte train");
+    check_ranks_agree(args, {"out", "name", "overwrite", "save", "checkpoint", "device"}, {"init", "data", "resume"});
     std::shared_ptr<nn::Attention> teacher;
     if (c.data.empty()) teacher = make_teacher(c.sizes, c.seed, c.device);
     // Printed once the inputs are read and checked (train_student), so a bad one fails before it.

@@ -356,8 +356,7 @@ int cmd_lm(int argc, char** argv, int first) {
         }
     }
     // Under mpirun every rank must run this same run: its flags, and the files it reads by content.
-    check_ranks_agree(run_items(args, {"out", "name", "overwrite", "save", "checkpoint", "device"}, {"load", "resume"}),
-                      who);
+    check_ranks_agree(args, {"out", "name", "overwrite", "save", "checkpoint", "device"}, {"load", "resume"});
     // What a resumed run must share with the saved one (everything but the length and the outputs).
     std::map<std::string, std::string> run_config{
         {"task", lm_task_name(spec.task)}, {"attention", attention}, {"layers", std::to_string(c.layers)},

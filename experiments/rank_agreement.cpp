@@ -1,6 +1,7 @@
 #include "experiments/rank_agreement.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "core/distributed.h"
@@ -48,6 +49,11 @@ std::vector<std::string> gather_text(const std::string& text) {
 
 std::string file_digest(const std::string& path, const std::string& who) {
     if (path.empty()) return "";
+    std::error_code error;
+    LATTE_CHECK(std::filesystem::exists(path, error), who, ": cannot read '", path, "' to compare it across ranks: "
+                "no such file");
+    LATTE_CHECK(std::filesystem::is_regular_file(path, error), who, ": '", path,
+                "' is not a regular file, so the ranks cannot compare it");
     std::ifstream in(path, std::ios::binary);
     LATTE_CHECK(in.good(), who, ": cannot read '", path, "' to compare it across ranks");
     uint64_t h = kFnvOffset, size = 0;
@@ -100,6 +106,11 @@ void check_ranks_agree(const std::vector<RunItem>& items, const std::string& who
         LATTE_FAIL(who, ": the ranks disagree on ", item.name, ": ", each,
                    " (every rank must run the same command on the same files)");
     }
+}
+
+void check_ranks_agree(const cli::Args& args, const std::set<std::string>& ignored, const std::set<std::string>& files) {
+    if (distributed::world_size() <= 1) return;
+    check_ranks_agree(run_items(args, ignored, files), "latte " + args.command());
 }
 
 }  // namespace latte::experiments

@@ -1,6 +1,7 @@
 // What data-parallel ranks compare before training: every flag as the run uses it, files by
 // their contents (the 2-rank refusals themselves run in scripts/check-mpi-train.sh).
 #include <fstream>
+#include <sys/stat.h>
 
 #include "experiments/rank_agreement.h"
 #include "tests/support/catch_helpers.h"
@@ -43,4 +44,10 @@ TEST_CASE("ranks compare every flag the run uses, and files by content", "[rank-
     REQUIRE(items[1].value == file_digest(s.dir + "/a", "t"));
     REQUIRE(items[2].value == "on");
     check_ranks_agree(items, "latte x");  // one process: nothing to compare, no collective
+    // A FIFO is refused rather than opened (opening one blocks until a writer comes); on one rank
+    // nothing is read at all.
+    const std::string fifo = s.dir + "/fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    REQUIRE_THROWS_WITH(file_digest(fifo, "latte train"), Catch::Contains("is not a regular file"));
+    check_ranks_agree(parse(flags, {"--init", fifo}), {"out"}, {"init"});
 }
