@@ -100,11 +100,7 @@ template float Tensor::item<float>() const;
 template double Tensor::item<double>() const;
 template int64_t Tensor::item<int64_t>() const;
 
-double Tensor::item() const {
-    LATTE_CHECK(numel() == 1, "item: tensor of shape ", shape_str(shape()), " has ", numel(),
-                " elements, expected exactly 1");
-    return to_vector<double>()[0];
-}
+double Tensor::item() const { return item<double>(); }
 
 Tensor Tensor::detach() const {
     const TensorImpl& t = impl();

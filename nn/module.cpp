@@ -9,6 +9,12 @@
 namespace latte::nn {
 namespace {
 
+std::vector<Tensor> tensors_of(const std::vector<std::pair<std::string, Tensor>>& named) {
+    std::vector<Tensor> out;
+    for (const auto& [_, t] : named) out.push_back(t);
+    return out;
+}
+
 std::string joined(const std::vector<std::string>& names) {
     std::string out;
     for (const std::string& name : names) out += (out.empty() ? "'" : ", '") + name + "'";
@@ -68,34 +74,26 @@ void Module::collect(const std::string& prefix, Collect what, std::vector<std::p
     for (const auto& [name, child] : children_) child->collect(prefix + name + ".", what, out);
 }
 
-std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const {
+std::vector<std::pair<std::string, Tensor>> Module::collected(Collect what) const {
     std::vector<std::pair<std::string, Tensor>> out;
-    collect("", Collect::Parameters, out);
+    collect("", what, out);
     return out;
 }
 
-std::vector<std::pair<std::string, Tensor>> Module::named_buffers() const {
-    std::vector<std::pair<std::string, Tensor>> out;
-    collect("", Collect::Buffers, out);
-    return out;
-}
+std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const { return collected(Collect::Parameters); }
 
-std::vector<Tensor> Module::buffers() const {
-    std::vector<Tensor> out;
-    for (auto& [_, t] : named_buffers()) out.push_back(t);
-    return out;
-}
+std::vector<std::pair<std::string, Tensor>> Module::named_buffers() const { return collected(Collect::Buffers); }
+
+std::vector<Tensor> Module::buffers() const { return tensors_of(named_buffers()); }
 
 StateDict Module::state_dict() const {
-    StateDict out;
-    collect("", Collect::Both, out);
+    StateDict out = collected(Collect::Both);
     for (auto& [_, t] : out) t = t.detach();
     return out;
 }
 
 LoadStateDictResult Module::load_state_dict(const StateDict& dict, bool strict) {
-    std::vector<std::pair<std::string, Tensor>> own;
-    collect("", Collect::Both, own);
+    const std::vector<std::pair<std::string, Tensor>> own = collected(Collect::Both);
     std::map<std::string, Tensor> given;
     for (const auto& [name, t] : dict) {
         LATTE_CHECK(given.emplace(name, t).second, "load_state_dict: the dict holds '", name, "' twice");
@@ -137,11 +135,7 @@ std::vector<std::pair<std::string, const Module*>> Module::named_modules() const
     return out;
 }
 
-std::vector<Tensor> Module::parameters() const {
-    std::vector<Tensor> out;
-    for (auto& [_, t] : named_parameters()) out.push_back(t);
-    return out;
-}
+std::vector<Tensor> Module::parameters() const { return tensors_of(named_parameters()); }
 
 int64_t Module::num_parameters() const {
     int64_t n = 0;
@@ -158,12 +152,10 @@ void Module::train(bool on) {
     for (auto& [_, child] : children_) child->train(on);
 }
 
-void Module::convert_parameters(const std::function<bool(const Tensor&)>& needs,
+void Module::convert_tensors(const std::function<bool(const Tensor&)>& needs,
                                 const std::function<Tensor(const Tensor&)>& convert) {
     NoGradGuard no_grad;
-    std::vector<Tensor> tensors = parameters();
-    for (const Tensor& b : buffers()) tensors.push_back(b);
-    for (Tensor t : tensors) {
+    for (Tensor t : tensors_of(collected(Collect::Both))) {
         if (!needs(t)) continue;
         // In place, like PyTorch's param.data = ...: the parameter keeps its identity, so
         // optimizers built before the call go on stepping it. Its gradient is converted too.
@@ -176,12 +168,12 @@ void Module::convert_parameters(const std::function<bool(const Tensor&)>& needs,
 
 void Module::to(DType dtype) {
     // Like torch: only floating-point tensors change dtype (an int64 buffer stays int64).
-    convert_parameters([dtype](const Tensor& t) { return t.dtype() != dtype && t.dtype() != DType::Int64; },
+    convert_tensors([dtype](const Tensor& t) { return t.dtype() != dtype && t.dtype() != DType::Int64; },
                        [dtype](const Tensor& t) { return latte::to(t, dtype); });
 }
 
 void Module::to(Device device) {
-    convert_parameters([device](const Tensor& t) { return t.device() != device; },
+    convert_tensors([device](const Tensor& t) { return t.device() != device; },
                        [device](const Tensor& t) { return latte::to(t, device); });
 }
 

@@ -78,11 +78,12 @@ public:
 private:
     // Throws when `name` is empty, has a '.', or is taken by a parameter, buffer or submodule.
     void check_new_name(const std::string& name, const char* who) const;
-    // Points each parameter that needs it at convert(parameter), keeping its identity.
-    void convert_parameters(const std::function<bool(const Tensor&)>& needs,
+    // Points each parameter and buffer that needs it at convert(tensor), keeping its identity.
+    void convert_tensors(const std::function<bool(const Tensor&)>& needs,
                             const std::function<Tensor(const Tensor&)>& convert);
     enum class Collect { Parameters, Buffers, Both };
     void collect(const std::string& prefix, Collect what, std::vector<std::pair<std::string, Tensor>>& out) const;
+    std::vector<std::pair<std::string, Tensor>> collected(Collect what) const;  // collect() from this module
 
     std::vector<std::pair<std::string, Tensor>> params_;
     std::vector<std::pair<std::string, Tensor>> buffers_;

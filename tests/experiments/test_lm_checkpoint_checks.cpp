@@ -11,6 +11,7 @@
 #include "tests/experiments/train_helpers.h"
 #include "tests/support/catch_helpers.h"
 #include "tests/support/run_command.h"
+#include "tests/support/tamper.h"
 
 using namespace latte;
 using namespace latte::experiments;
@@ -19,14 +20,9 @@ using Catch::Matchers::StartsWith;
 
 namespace {
 
-using Metadata = std::map<std::string, std::string>;
-using Tensors = std::vector<std::pair<std::string, Tensor>>;
-
-void tamper(const std::string& from, const std::string& to, const std::function<void(Metadata&, Tensors&)>& edit) {
-    nn::SafetensorsFile file = nn::load_safetensors(from);
-    edit(file.metadata, file.tensors);
-    nn::save_safetensors(to, file.tensors, file.metadata);
-}
+using test::Metadata;
+using test::Tensors;
+using test::tamper;
 
 Tensor& tensor(Tensors& tensors, const std::string& name) {
     for (auto& [n, t] : tensors)

@@ -6,18 +6,13 @@
 #include "experiments/rank_agreement.h"
 #include "tests/support/catch_helpers.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/run_command.h"
 
 using namespace latte;
 using namespace latte::experiments;
 
 namespace {
 
-cli::Args parse(const std::vector<cli::Flag>& flags, std::vector<std::string> words) {
-    words.insert(words.begin(), {"latte", "x"});
-    std::vector<char*> argv;
-    for (std::string& w : words) argv.push_back(w.data());
-    return cli::Args("x", "", flags, static_cast<int>(argv.size()), argv.data(), 2);
-}
 
 void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
@@ -37,7 +32,7 @@ TEST_CASE("ranks compare every flag the run uses, and files by content", "[rank-
 
     const std::vector<cli::Flag> flags{{"lr", "0.003", ""}, {"out", "runs", ""}, cli::file_flag("init", ""),
                                        {"fast", "false", "", true}};
-    const std::vector<RunItem> items = run_items(parse(flags, {"--init", s.dir + "/a", "--fast"}), {"out"}, {"init"});
+    const std::vector<RunItem> items = run_items(test::parse_args(flags, {"--init", s.dir + "/a", "--fast"}), {"out"}, {"init"});
     REQUIRE(items.size() == 3);  // --out left out
     REQUIRE(items[0].name == "--lr");
     REQUIRE(items[0].value == "0.003");  // defaults count: every rank must use the same
@@ -49,5 +44,5 @@ TEST_CASE("ranks compare every flag the run uses, and files by content", "[rank-
     const std::string fifo = s.dir + "/fifo";
     REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
     REQUIRE_THROWS_WITH(file_digest(fifo, "latte train"), Catch::Contains("is not a regular file"));
-    check_ranks_agree(parse(flags, {"--init", fifo}), {"out"}, {"init"});
+    check_ranks_agree(test::parse_args(flags, {"--init", fifo}), {"out"}, {"init"});
 }

@@ -18,12 +18,6 @@ using namespace latte::experiments;
 
 namespace {
 
-cli::Args parse(const std::vector<cli::Flag>& flags, std::vector<std::string> words) {
-    words.insert(words.begin(), {"latte", "x"});
-    std::vector<char*> argv;
-    for (std::string& w : words) argv.push_back(w.data());
-    return cli::Args("x", "", flags, static_cast<int>(argv.size()), argv.data(), 2);
-}
 
 std::vector<std::string> lines_of(const std::string& path) {
     std::ifstream in(path);
@@ -40,14 +34,14 @@ TEST_CASE("the default run name is the command's base and each flag given, in de
                                        {"out", "runs", ""},        {"fast", "false", "", true},
                                        {"tag", "", ""}};
     const std::set<std::string> ignored{"model", "out"};
-    REQUIRE(default_run_name(parse(flags, {}), "train_mha", ignored) == "train_mha");
+    REQUIRE(default_run_name(test::parse_args(flags, {}), "train_mha", ignored) == "train_mha");
     // Order follows the declared flags, not the command line; a file gives its stem; a switch its name.
-    REQUIRE(default_run_name(parse(flags, {"--lr", "1e-3", "--D", "32", "--model", "mla", "--out", "elsewhere"}),
+    REQUIRE(default_run_name(test::parse_args(flags, {"--lr", "1e-3", "--D", "32", "--model", "mla", "--out", "elsewhere"}),
                              "train_mla", ignored) == "train_mla_D32_lr1e-3");
-    REQUIRE(default_run_name(parse(flags, {"--init", "models/w.v2.safetensors", "--fast"}), "t", ignored) ==
+    REQUIRE(default_run_name(test::parse_args(flags, {"--init", "models/w.v2.safetensors", "--fast"}), "t", ignored) ==
             "t_initw.v2_fast");
     // Characters a folder name should not hold become '-'.
-    REQUIRE(default_run_name(parse(flags, {"--tag", "a/b c*"}), "t", ignored) == "t_taga-b-c-");
+    REQUIRE(default_run_name(test::parse_args(flags, {"--tag", "a/b c*"}), "t", ignored) == "t_taga-b-c-");
 }
 
 TEST_CASE("a second run with the same folder is refused unless --overwrite; other flags get their own folder",
@@ -129,11 +123,11 @@ TEST_CASE("a run folder is removed only when its command is refused, never after
     {
         // A command that ends normally keeps its folder, even empty: under mpirun a rank that
         // finishes first must not remove the folder rank 0 is about to write into.
-        const RunFolder folder = prepare_run_folder(parse(flags, {"--out", s.dir + "/kept", "--name", "n"}), "x", {"a.csv"});
+        const RunFolder folder = prepare_run_folder(test::parse_args(flags, {"--out", s.dir + "/kept", "--name", "n"}), "x", {"a.csv"});
     }
     REQUIRE(std::filesystem::is_directory(s.dir + "/kept/n"));
     try {
-        const RunFolder folder = prepare_run_folder(parse(flags, {"--out", s.dir + "/gone", "--name", "n"}), "x", {"a.csv"});
+        const RunFolder folder = prepare_run_folder(test::parse_args(flags, {"--out", s.dir + "/gone", "--name", "n"}), "x", {"a.csv"});
         throw Error("refused");
     } catch (const Error&) {
     }
@@ -235,7 +229,7 @@ TEST_CASE("a run folder loses the temporary files that killed writers of its fil
     std::filesystem::create_directories(dir);
     for (const std::string& name : {"a.csv.tmp." + d + ".0", "a.csv.tmp." + me + ".1", "b.csv.tmp." + d + ".0"})
         std::ofstream(dir + "/" + name) << "partial";
-    const RunFolder folder = prepare_run_folder(parse(flags, {"--out", s.dir, "--name", "n"}), "x", {"a.csv"});
+    const RunFolder folder = prepare_run_folder(test::parse_args(flags, {"--out", s.dir, "--name", "n"}), "x", {"a.csv"});
     REQUIRE_FALSE(std::filesystem::exists(dir + "/a.csv.tmp." + d + ".0"));  // a.csv's, its writer gone
     REQUIRE(std::filesystem::exists(dir + "/a.csv.tmp." + me + ".1"));        // a live writer's
     REQUIRE(std::filesystem::exists(dir + "/b.csv.tmp." + d + ".0"));         // not a file of this run

@@ -13,6 +13,7 @@
 #include "tests/experiments/train_helpers.h"
 #include "tests/support/catch_helpers.h"
 #include "tests/support/run_command.h"
+#include "tests/support/tamper.h"
 #include "experiments/commands.h"
 
 using namespace latte;
@@ -20,15 +21,9 @@ using namespace latte::experiments;
 
 namespace {
 
-using Metadata = std::map<std::string, std::string>;
-using Tensors = std::vector<std::pair<std::string, Tensor>>;
-
-// Writes `from` to `to` after `edit` changed its metadata and tensors (latte's own safetensors API).
-void tamper(const std::string& from, const std::string& to, const std::function<void(Metadata&, Tensors&)>& edit) {
-    nn::SafetensorsFile file = nn::load_safetensors(from);
-    edit(file.metadata, file.tensors);
-    nn::save_safetensors(to, file.tensors, file.metadata);
-}
+using test::Metadata;
+using test::Tensors;
+using test::tamper;
 
 void drop_tensor(Tensors& tensors, const std::string& name) {
     const auto before = tensors.size();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "experiments/cli.h"
 #include "tests/support/fixtures.h"
 
 namespace latte::test {
@@ -49,6 +50,14 @@ inline CommandOutcome run_command(Command command, const std::string& name, std:
     out.stdout_text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     std::remove(capture.c_str());
     return out;
+}
+
+// The flags `words` give command `x`, parsed as `latte x words...` would be.
+inline cli::Args parse_args(const std::vector<cli::Flag>& flags, std::vector<std::string> words) {
+    words.insert(words.begin(), {"latte", "x"});
+    std::vector<char*> argv;
+    for (std::string& w : words) argv.push_back(w.data());
+    return cli::Args("x", "", flags, static_cast<int>(argv.size()), argv.data(), 2);
 }
 
 }  // namespace latte::test
