@@ -7,7 +7,7 @@ namespace latte::distributed_detail {
 
 bool mpi_compiled_in() { return false; }
 
-std::unique_ptr<World> make_mpi_world(const std::atomic<bool>&) {
+std::unique_ptr<World> make_mpi_world(const std::atomic<bool>&, std::chrono::milliseconds) {
     LATTE_FAIL("distributed: this latte has no MPI: it is latte::latte, the CPU-only library (link latte::full, from "
                "find_package(latte COMPONENTS full), instead), or latte was built without MPI (install libopenmpi-dev "
                "and configure with -DLATTE_MPI=ON)");

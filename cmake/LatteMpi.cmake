@@ -19,14 +19,28 @@ endif()
 if(LATTE_WITH_MPI AND LATTE_WITH_CUDA)
   find_library(LATTE_NCCL_LIB nccl HINTS ${CUDAToolkit_LIBRARY_DIR})
   find_path(LATTE_NCCL_INCLUDE nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
-  if(LATTE_NCCL_LIB AND LATTE_NCCL_INCLUDE)
+  # NCCL 2.14 brought what the transport uses (non-blocking communicators, ncclCommFinalize);
+  # nccl.h says its version.
+  set(LATTE_NCCL_VERSION "")
+  if(LATTE_NCCL_INCLUDE)
+    file(STRINGS ${LATTE_NCCL_INCLUDE}/nccl.h _latte_nccl_defines REGEX "^#define NCCL_(MAJOR|MINOR|PATCH) +[0-9]+")
+    foreach(_part MAJOR MINOR PATCH)
+      string(REGEX MATCH "NCCL_${_part} +([0-9]+)" _match "${_latte_nccl_defines}")
+      set(_latte_nccl_${_part} "${CMAKE_MATCH_1}")
+    endforeach()
+    set(LATTE_NCCL_VERSION "${_latte_nccl_MAJOR}.${_latte_nccl_MINOR}.${_latte_nccl_PATCH}")
+  endif()
+  if(LATTE_NCCL_LIB AND LATTE_NCCL_INCLUDE AND LATTE_NCCL_VERSION VERSION_LESS 2.14)
+    message(STATUS "latte: NCCL ${LATTE_NCCL_VERSION} (${LATTE_NCCL_INCLUDE}/nccl.h) is older than 2.14: building "
+                   "without the NCCL transport, so CUDA tensors cannot be communicated")
+  elseif(LATTE_NCCL_LIB AND LATTE_NCCL_INCLUDE)
     set(LATTE_WITH_NCCL ON)
     # latte::nccl, which latteConfig.cmake defines the same way on the consumer's machine: the
     # exported targets name it, never this machine's path to libnccl.so.
     add_library(latte::nccl UNKNOWN IMPORTED)
     set_target_properties(latte::nccl PROPERTIES IMPORTED_LOCATION ${LATTE_NCCL_LIB}
       INTERFACE_INCLUDE_DIRECTORIES ${LATTE_NCCL_INCLUDE})
-    message(STATUS "latte: building the NCCL transport (${LATTE_NCCL_LIB})")
+    message(STATUS "latte: building the NCCL transport (NCCL ${LATTE_NCCL_VERSION}, ${LATTE_NCCL_LIB})")
   else()
     message(STATUS "latte: libnccl.so or nccl.h not found next to the CUDA toolkit: CUDA tensors cannot be communicated")
   endif()

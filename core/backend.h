@@ -2,6 +2,7 @@
 // nodes or gradients, so a new device (CUDA) slots in without touching autodiff code.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,9 @@ public:
     virtual std::size_t system_allocations() const { return 0; }
     // Waits for every kernel queued on this backend (a no-op where kernels run synchronously).
     virtual void synchronize() {}
+    // A mark after the work queued so far, for another queue to wait on (CUDA: an event recorded on
+    // the device's stream, as a cudaEvent_t); null where kernels run synchronously.
+    virtual std::shared_ptr<void> record_marker() { return nullptr; }
     // Copies raw bytes between this backend's memory and host memory.
     virtual void copy_to_host(void* host_dst, const void* src, std::size_t bytes) = 0;
     virtual void copy_from_host(void* dst, const void* host_src, std::size_t bytes) = 0;

@@ -66,7 +66,7 @@ public:
         // MPI is initialised and finalised on the communication thread, the only one that calls it.
         try {
             run_now("init_process_group", [this] {
-                world_ = make_mpi_world(interrupt_);
+                world_ = make_mpi_world(interrupt_, timeout_);
                 rank_ = world_->rank();
                 size_ = world_->size();
                 local_rank_ = world_->local_rank();
@@ -83,6 +83,10 @@ public:
     int local_rank() const { return local_rank_; }
     std::chrono::milliseconds timeout() const { return timeout_; }
     World& world() { return *world_; }
+    // Collectives are numbered from 1 in call order, the same on every rank, so messages can say
+    // which one failed (communication thread only).
+    void begin_collective() { ++collectives_; }
+    int64_t collectives() const { return collectives_; }
 
     std::shared_ptr<Work::State> submit(std::string what, std::function<void()> fn, bool first = false) {
         auto state = std::make_shared<Work::State>();
@@ -103,7 +107,7 @@ public:
     // The NCCL transport of CUDA device `device` (communication thread only).
     Transport& nccl(int device) {
         auto it = nccl_.find(device);
-        if (it == nccl_.end()) it = nccl_.emplace(device, make_nccl_transport(*world_, device)).first;
+        if (it == nccl_.end()) it = nccl_.emplace(device, make_nccl_transport(*world_, device, timeout_)).first;
         return *it->second;
     }
 
@@ -153,9 +157,14 @@ private:
         abandoned->push_back(std::move(fn));
     }
 
+    // Communication thread only. NCCL communicators are aborted at once: a peer may never match
+    // their calls, and at exit the CUDA runtime may already be gone.
     void mark_broken(const std::string& message) {
-        std::lock_guard lock(mutex_);
-        if (broken_.empty()) broken_ = message;
+        {
+            std::lock_guard lock(mutex_);
+            if (broken_.empty()) broken_ = message;
+        }
+        for (auto& [device, transport] : nccl_) transport->abandon();
     }
 
     static void finish(Work::State& state, std::string error) {
@@ -211,9 +220,7 @@ private:
             run(task);
         }
         // Leaving MPI with a collective a peer never matched would hang: only a healthy group finalises.
-        if (!broken().empty())
-            for (auto& [device, transport] : nccl_) transport->abandon();  // a peer may never match its calls
-        nccl_.clear();
+        nccl_.clear();  // a broken group's were aborted when it broke
         if (world_ && broken().empty()) {
             try {
                 world_->finalize();
@@ -223,6 +230,7 @@ private:
     }
 
     std::chrono::milliseconds timeout_;
+    int64_t collectives_ = 0;
     std::atomic<bool> interrupt_{false};
     std::unique_ptr<World> world_;
     std::map<int, std::unique_ptr<Transport>> nccl_;
@@ -270,56 +278,75 @@ Where where_of(Group& g, const Tensor& t) {
     return g.has_nccl(t.device().index) ? Where::Cuda : Where::CudaNewCommunicator;
 }
 
-// The lowest and highest value over the ranks of each of `values`, in one all-reduce (max of
-// [v, ~v]: ~v = -v - 1 reverses the order without overflowing at INT64_MIN). Every rank gets the
-// same answer, so a check on it throws on all of them together.
-struct Range {
-    std::vector<int64_t> low, high;
-    bool all(const std::vector<int64_t>& values) const { return low == values && high == values; }
-};
-
-Range range_over_ranks(Group& g, const std::vector<int64_t>& values, Clock::time_point deadline) {
-    const size_t n = values.size();
-    std::vector<int64_t> both(2 * n);
-    for (size_t i = 0; i < n; ++i) {
-        both[i] = values[i];
-        both[n + i] = ~values[i];
+// Every rank's `values` (all[r * n + i]); a rank whose values do not come within the deadline
+// is named, with the collective it did not join.
+std::vector<int64_t> exchange(Group& g, const std::vector<int64_t>& values, const std::string& op,
+                              Clock::time_point deadline) {
+    std::vector<int64_t> all(values.size() * static_cast<size_t>(g.size()));
+    try {
+        g.world().exchange(values.data(), static_cast<int>(values.size()), all.data(), deadline);
+    } catch (const Absent& absent) {
+        std::string ranks;
+        for (size_t i = 0; i < absent.ranks.size(); ++i) ranks += (i ? ", " : "") + std::to_string(absent.ranks[i]);
+        LATTE_FAIL(op, " (collective #", g.collectives(), " of the process group) timed out after ",
+                   seconds(g.timeout()), ": rank", absent.ranks.size() == 1 ? " " : "s ", ranks, " did not arrive. It is still computing (raise --timeout "
+                   "if a step can take longer), it stopped, or the network to it is cut");
     }
-    g.world().all_reduce_max(both.data(), static_cast<int>(both.size()), deadline);
-    Range r{std::vector<int64_t>(n), std::vector<int64_t>(both.begin(), both.begin() + std::ptrdiff_t(n))};
-    for (size_t i = 0; i < n; ++i) r.low[i] = ~both[n + i];
-    return r;
+    return all;
+}
+
+// One rank's collective, as the agreement check's values (kind, dtype, count, extra, where) say.
+std::string describe_call(const int64_t* v) {
+    const auto kind = static_cast<Kind>(v[0]);
+    std::string text = detail::concat(kind_name(kind), " of ", v[2], " ", dtype_name(static_cast<DType>(v[1])),
+                                      " elements");
+    if (kind == Kind::Broadcast) text += " from root " + std::to_string(v[3]);
+    return text + (v[4] == static_cast<int64_t>(Where::Cpu) ? " on the CPU" : " on a GPU");
 }
 
 // Every rank must be in the same collective: compares (kind, dtype, count, extra, where) of all
-// ranks, so a mismatch throws on every rank instead of hanging or reducing unrelated data.
+// ranks, so a mismatch throws on every rank, with the same message, instead of hanging or
+// reducing unrelated data.
 void agree(Group& g, Kind kind, DType dtype, int64_t count, int64_t extra, Where where, Clock::time_point deadline) {
+    g.begin_collective();
     const std::vector<int64_t> mine{static_cast<int64_t>(kind), static_cast<int64_t>(dtype), count, extra,
                                     static_cast<int64_t>(where)};
-    const Range r = range_over_ranks(g, mine, deadline);
-    if (r.all(mine)) return;
-    throw Disagreement(detail::concat(
-        "the ranks called different collectives: this rank (", g.rank(), ") called ", kind_name(kind), " of ", count,
-        " ", dtype_name(dtype), " elements", kind == Kind::Broadcast ? " from root " : "",
-        kind == Kind::Broadcast ? std::to_string(extra) : std::string(),
-        ", but another rank's call differs (max over ranks: kind ", r.high[0], ", dtype ", r.high[1], ", count ",
-        r.high[2], "; min: kind ", r.low[0], ", count ", r.low[2], ")"));
+    const std::vector<int64_t> all = exchange(g, mine, kind_name(kind), deadline);
+    const size_t n = mine.size();
+    bool same = true;
+    for (size_t i = 0; i < all.size(); ++i) same = same && all[i] == mine[i % n];
+    if (same) return;
+    std::string calls;
+    for (int r = 0; r < g.size(); ++r)
+        calls += detail::concat(r ? "; " : "", "rank ", r, ": ", describe_call(&all[static_cast<size_t>(r) * n]));
+    throw Disagreement(detail::concat("the ranks called different collectives (collective #", g.collectives(),
+                                      " of the process group): ", calls));
 }
 
-// Throws unless every rank holds the same `values` (their count already agreed).
+// Throws unless every rank holds the same `values` (their count already agreed), naming the first
+// rank whose values differ from rank 0's.
 void check_values(Group& g, const std::vector<int64_t>& values, const std::string& what, Clock::time_point deadline) {
-    const Range r = range_over_ranks(g, values, deadline);
-    for (size_t i = 0; i < values.size(); ++i)
-        if (r.low[i] != values[i] || r.high[i] != values[i])
-            throw Disagreement(detail::concat("distributed: ", what, " differs between ranks: value ", i, " is ",
-                                              values[i], " on rank ", g.rank(), ", but ranges over [", r.low[i], ", ",
-                                              r.high[i], "] across ranks"));
+    const std::vector<int64_t> all = exchange(g, values, what, deadline);
+    const size_t n = values.size();
+    for (int r = 1; r < g.size(); ++r)
+        for (size_t i = 0; i < n; ++i)
+            if (all[static_cast<size_t>(r) * n + i] != all[i])
+                throw Disagreement(detail::concat("distributed: ", what, " differs between ranks: value ", i, " is ",
+                                                  all[i], " on rank 0 but ", all[static_cast<size_t>(r) * n + i],
+                                                  " on rank ", r));
 }
 
-Transport& transport_for(Group& g, const Tensor& t) {
-    if (t.device().is_cpu()) return g.world();
-    return g.nccl(t.device().index);
+// The transport of t's device, set to start after `ready` (see marker_of).
+Transport& transport_for(Group& g, const Tensor& t, const std::shared_ptr<void>& ready) {
+    Transport& transport = t.device().is_cpu() ? static_cast<Transport&>(g.world()) : g.nccl(t.device().index);
+    transport.after(ready);
+    return transport;
 }
+
+// Taken on the calling thread when a collective is submitted: the point in t's device queue after
+// which t holds its value, so NCCL waits for that much of the GPU's work and no more (the
+// kernels the caller queues later overlap the communication).
+std::shared_ptr<void> marker_of(const Tensor& t) { return backend_for(t.device()).record_marker(); }
 
 }  // namespace
 
@@ -359,14 +386,14 @@ Work all_reduce_async(const Tensor& t, ReduceOp op, const Chain& chain) {
     // before this call must notice (version counter).
     t.storage()->bump_version();
     const Tensor keep = t.detach();
-    return Work(g.submit("all_reduce", [&g, keep, op, failed = chain.failed] {
+    return Work(g.submit("all_reduce", [&g, keep, op, failed = chain.failed, ready = marker_of(keep)] {
         // A plain error (not a Disagreement): the group breaks and the other ranks are told.
         LATTE_CHECK(!failed || !failed->load(), "an earlier collective of its chain failed on this rank, so the "
                     "ranks' collectives no longer line up");
         try {
             agree(g, Kind::AllReduce, keep.dtype(), keep.numel(), static_cast<int64_t>(op), where_of(g, keep),
                   Clock::now() + g.timeout());
-            transport_for(g, keep).all_reduce(keep.view().data, keep.dtype(), keep.numel(), op == ReduceOp::Avg,
+            transport_for(g, keep, ready).all_reduce(keep.view().data, keep.dtype(), keep.numel(), op == ReduceOp::Avg,
                                               Clock::now() + g.timeout());
         } catch (...) {
             if (failed) failed->store(true);
@@ -384,9 +411,9 @@ Work broadcast_async(const Tensor& t, int root) {
                 g.size());
     t.storage()->bump_version();
     const Tensor keep = t.detach();
-    return Work(g.submit("broadcast", [&g, keep, root] {
+    return Work(g.submit("broadcast", [&g, keep, root, ready = marker_of(keep)] {
         agree(g, Kind::Broadcast, keep.dtype(), keep.numel(), root, where_of(g, keep), Clock::now() + g.timeout());
-        transport_for(g, keep).broadcast(keep.view().data, keep.numel() * dtype_size(keep.dtype()), root,
+        transport_for(g, keep, ready).broadcast(keep.view().data, keep.numel() * dtype_size(keep.dtype()), root,
                                          Clock::now() + g.timeout());
     }));
 }
@@ -403,11 +430,11 @@ std::vector<Tensor> all_gather(const Tensor& t) {
     out_shape.insert(out_shape.end(), t.shape().begin(), t.shape().end());
     Tensor out = Tensor::empty(out_shape, t.options());
     const Tensor keep = t.detach();
-    g.run_now("all_gather", [&g, keep, out] {
+    g.run_now("all_gather", [&g, keep, out, ready = marker_of(keep)] {
         const auto deadline = Clock::now() + g.timeout();
         agree(g, Kind::AllGather, keep.dtype(), keep.numel(), keep.dim(), where_of(g, keep), deadline);
         check_values(g, keep.shape(), "all_gather's tensor shape", deadline);  // not only the element count
-        transport_for(g, keep).all_gather(keep.view().data, out.view().data, keep.numel() * dtype_size(keep.dtype()),
+        transport_for(g, keep, ready).all_gather(keep.view().data, out.view().data, keep.numel() * dtype_size(keep.dtype()),
                                           Clock::now() + g.timeout());
     });
     std::vector<Tensor> parts;
@@ -420,8 +447,7 @@ void barrier() {
     Group& g = group("barrier");
     g.run_now("barrier", [&g] {
         const auto deadline = Clock::now() + g.timeout();
-        agree(g, Kind::Barrier, DType::Int64, 0, 0, Where::Cpu, deadline);
-        g.world().barrier(deadline);
+        agree(g, Kind::Barrier, DType::Int64, 0, 0, Where::Cpu, deadline);  // every rank has arrived: a barrier
     });
 }
 

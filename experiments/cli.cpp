@@ -105,6 +105,24 @@ void Args::refuse(const std::string& name, const std::string& reason) const {
     LATTE_CHECK(!given(name), "latte ", command_, ": --", name, " has no effect ", reason);
 }
 
+Flag timeout_flag() {
+    return {"timeout", "300", "under mpirun: seconds a collective waits for the other ranks; then every rank stops, "
+                              "naming the rank that did not arrive (0.1 to 86400)"};
+}
+
+std::chrono::milliseconds group_timeout(const std::string& command, int argc, char** argv, int first) {
+    std::string text = timeout_flag().fallback;
+    for (int i = first; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "--timeout" && i + 1 < argc) text = argv[++i];
+        else if (arg.rfind("--timeout=", 0) == 0) text = arg.substr(10);
+    }
+    double seconds = 0;
+    LATTE_CHECK(parse_double(text, seconds) && seconds >= 0.1 && seconds <= 86400, "latte ", command,
+                ": --timeout must be a number of seconds from 0.1 to 86400, got '", text, "'");
+    return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000 + 0.5));
+}
+
 DType parse_dtype(const std::string& text) {
     if (text == "f32") return DType::Float32;
     if (text == "f64") return DType::Float64;

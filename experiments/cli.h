@@ -2,6 +2,7 @@
 // text built from the declared flags), plus the checks every command runs on its flags before
 // its first line of output.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -66,6 +67,14 @@ private:
     std::string adopted_from_;
     bool help_ = false;
 };
+
+// --timeout SECONDS of the commands that train data-parallel (train, lm): how long a collective
+// waits for the other ranks before every rank stops, naming the one that did not arrive.
+Flag timeout_flag();
+// The process group's timeout that argv[first..] gives with --timeout (else the flag's default),
+// read before the command parses its flags, since ranks join the group first. Throws naming the
+// command and the value unless it is a number of seconds in [0.1, 86400].
+std::chrono::milliseconds group_timeout(const std::string& command, int argc, char** argv, int first);
 
 // "f32" or "f64" from a --dtype flag; throws naming the flag otherwise.
 DType parse_dtype(const std::string& text);

@@ -34,7 +34,7 @@ namespace {
 
 // Flags left out of a default run name: where files go and how the run reports, not what it computes.
 const std::set<std::string> kNotInName{"out",    "name",      "overwrite", "save",   "checkpoint", "checkpoint-every",
-                                       "resume", "log-every", "device",    "detect-anomaly"};
+                                       "resume", "log-every", "device",    "detect-anomaly", "timeout"};
 
 // `latte compare` sets r itself (2*G*d), so it has no --r flag.
 std::vector<cli::Flag> size_flags(bool with_rank = true) {
@@ -180,6 +180,7 @@ int cmd_train(int argc, char** argv, int first) {
     flags.push_back(cli::file_flag("resume", "continue the run saved in this checkpoint, with its flags and in its folder (--steps may grow)"));
     flags.push_back({"log-every", "250", "a progress line every N steps (0: only the one every ~10 s)"});
     flags.push_back({"detect-anomaly", "false", "name the op whose backward first made a NaN/Inf gradient (slow)", true});
+    flags.push_back(cli::timeout_flag());
     cli::Args args("train", "Teacher-student regression: a fixed random MHA teacher makes targets from random x, y;\n"
                             "the student learns them with Adam and an MSE loss. Files go to OUT/NAME/.",
                    flags, argc, argv, first);
@@ -204,6 +205,7 @@ int cmd_train(int argc, char** argv, int first) {
     c.checkpoint_every = args.integer("checkpoint-every", 0);
     c.log_every = args.integer("log-every", 0);
     c.detect_anomaly = args.on("detect-anomaly");
+    cli::group_timeout("train", argc, argv, first);  // checked alone too, for a run that is not under mpirun
     LATTE_CHECK(c.data.empty() || !args.given("L"), "latte train: --L has no effect with --data (the lengths come from the data)");
     double data_bytes = 0;
     if (!c.data.empty()) {  // its header: the lengths for the memory estimate, and its shapes and dtypes

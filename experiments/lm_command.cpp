@@ -221,7 +221,8 @@ int cmd_lm(int argc, char** argv, int first) {
         cli::file_flag("checkpoint", "training checkpoint file (default: the --resume file, else OUT/NAME/checkpoint.safetensors)"),
         {"checkpoint-every", "0", "also write the checkpoint every N steps (it is always written at the end and on SIGINT/SIGTERM)"},
         cli::file_flag("resume", "continue the run saved in this checkpoint, with its flags and in its folder (--steps "
-                                 "may grow)")};
+                                 "may grow)"),
+        cli::timeout_flag()};
     for (const cli::Flag& f : run_folder_flags("lm_TASK_ATTENTION and each flag given, e.g. lm_recall_mla_steps200"))
         flags.push_back(f);
     cli::Args args("lm", "A small decoder LM trained on a synthetic token task (answer positions only):\n"
@@ -233,6 +234,7 @@ int cmd_lm(int argc, char** argv, int first) {
         return 0;
     }
     // Every flag and output path is checked before the first line of output.
+    cli::group_timeout("lm", argc, argv, first);  // checked alone too, for a run that is not under mpirun
     const std::string who = "latte lm";
     if (args.given("load")) args.refuse("resume", "with --load (a checkpoint holds its own weights)");
     if (args.given("resume")) {
@@ -324,7 +326,7 @@ int cmd_lm(int argc, char** argv, int first) {
         args,
         default_run_name(args, "lm_" + lm_task_name(spec.task) + "_" + attention,
                          {"task", "attention", "out", "name", "overwrite", "save", "checkpoint", "checkpoint-every",
-                          "resume", "log-every", "eval-every", "eval-batches", "generate"}),
+                          "resume", "log-every", "eval-every", "eval-batches", "generate", "timeout"}),
         {"loss.csv", "loss.svg", "accuracy.svg", "eval.csv", "summary.json", "checkpoint.safetensors"}, resume,
         {args.str("load")});
     const std::string& dir = run_folder.path();

@@ -6,6 +6,7 @@
 
 #include "backends/cpu/parallel.h"
 #include "core/distributed.h"
+#include "experiments/cli.h"
 #include "experiments/commands.h"
 
 namespace latte::experiments {
@@ -37,11 +38,11 @@ bool runs_on_ranks(const char* cmd) {
 }
 
 // Joins the MPI world when mpirun started this process; the ranks after 0 print nothing.
-void join_ranks(const char* cmd) {
+void join_ranks(const char* cmd, int argc, char** argv) {
     if (!distributed::launched_by_mpirun()) return;
     LATTE_CHECK(distributed::is_available(), "latte: started by mpirun, but this latte was built without MPI "
                 "(install libopenmpi-dev and rebuild; see README, Data-parallel training)");
-    distributed::init_process_group();
+    distributed::init_process_group(cli::group_timeout(cmd, argc, argv, 2));
     LATTE_CHECK(distributed::world_size() == 1 || runs_on_ranks(cmd), "latte ", cmd, " does not run on several "
                 "ranks (only train and lm do): run it without mpirun");
     if (distributed::rank() != 0 && !std::freopen("/dev/null", "w", stdout))
@@ -57,7 +58,7 @@ int latte_main(int argc, char** argv) {
         // Starts the thread pool, which reads LATTE_NUM_THREADS: a bad value, or threads that cannot
         // start, is refused here, before a command prints or creates anything.
         cpu::num_threads();
-        if (argc >= 2) join_ranks(argv[1]);
+        if (argc >= 2) join_ranks(argv[1], argc, argv);
         const int status = run_command(argc, argv);
         distributed::destroy_process_group();
         return status;

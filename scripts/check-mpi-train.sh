@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CTest's mpi_latte_train: `mpirun -np 2 latte train` (and `latte lm`) end with the same losses
 # as one process; only rank 0 prints and writes; a checkpoint written on 2 ranks resumes on 1 to
-# the same end.
+# the same end; ranks started differently are refused; a rank that stops answering is named
+# within --timeout.
 # Usage: check-mpi-train.sh LATTE MPIRUN...   (float32: losses compared to 1e-4 relative)
 set -euo pipefail
 latte=$1
@@ -96,3 +97,32 @@ timeout 60 "${launcher[@]}" -np 1 "$latte" "${base[@]}" --steps 3 --init "$work/
 echo "ok: the same --init contents under two paths accepted"
 refused "different --init contents" "the ranks disagree on --init: rank 0 has size" -- \
   "${base[@]}" --steps 3 --init "$work/w1.safetensors" --name init -- "${base[@]}" --steps 3 --init "$work/w2.safetensors" --name init
+
+# A rank that stops answering (SIGSTOP, as a hung rank or a dead machine would) is named by the
+# other within --timeout, and the job ends with an error instead of waiting 5 minutes.
+"${mpirun[@]}" "$latte" train "${flags[@]}" --batch 8 --steps 1000000 --log-every 0 --timeout 3 --out "$work" \
+  --name stopped > "$work/stopped.txt" 2>&1 &
+job=$!
+rank1=""
+for _ in $(seq 200); do  # rank 1's process, by its environment, once it trains
+  for p in $(pgrep -f "$latte train"); do
+    if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1'; then rank1=$p; fi
+  done
+  if [ -n "$rank1" ] && grep -q '^data-parallel on 2 ranks' "$work/stopped.txt"; then break; fi
+  sleep 0.1
+done
+[ -n "$rank1" ] || { echo "FAIL: rank 1 of the --timeout run never started"; cat "$work/stopped.txt"; exit 1; }
+sleep 1
+start=$(date +%s)
+kill -STOP "$rank1"
+status=0
+for _ in $(seq 300); do kill -0 "$job" 2> /dev/null || break; sleep 0.1; done
+if kill -0 "$job" 2> /dev/null; then
+  kill -CONT "$rank1"; kill "$job"; echo "FAIL: --timeout 3: the job still runs 30 s after rank 1 stopped"; exit 1
+fi
+wait "$job" || status=$?
+end=$(date +%s)
+[ "$status" != 0 ] || { echo "FAIL: --timeout 3: the job exited 0"; exit 1; }
+grep -q 'timed out after 3 s: rank 1 did not arrive' "$work/stopped.txt" ||
+  { echo "FAIL: --timeout 3: no message naming rank 1"; cat "$work/stopped.txt"; exit 1; }
+echo "ok: a stopped rank is named by the other ($(grep -o '[a-z_]* (collective #[0-9]*' "$work/stopped.txt" | head -1)), and the job ends in $((end - start)) s"

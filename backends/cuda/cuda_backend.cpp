@@ -157,6 +157,15 @@ void CudaBackend::synchronize() {
     LATTE_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
+std::shared_ptr<void> CudaBackend::record_marker() {
+    activate();
+    cudaEvent_t event = nullptr;
+    LATTE_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+    std::shared_ptr<void> marker(event, [](void* e) { (void)cudaEventDestroy(static_cast<cudaEvent_t>(e)); });
+    LATTE_CUDA_CHECK(cudaEventRecord(event, stream_));
+    return marker;
+}
+
 void CudaBackend::copy_to_host(void* host_dst, const void* src, std::size_t bytes) {
     activate();
     LATTE_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, stream_));

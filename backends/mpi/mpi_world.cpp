@@ -1,7 +1,8 @@
 // The MPI world of a process group (core/distributed_transport.h). The ranks' agreement check
-// and the barrier are non-blocking MPI calls waited on by polling, so a wait notices a deadline
-// or another rank's failure notice: a rank that never joins is caught there. The data collectives
-// that follow a passed check are blocking calls (every rank is in them). Only the communication
+// sends each rank's values point to point and polls for them, so a wait notices a deadline (and
+// which ranks never sent theirs) or another rank's failure notice: a rank that never joins is
+// caught there. The data collectives that follow a passed check are blocking calls (every rank
+// is in them), watched by a thread that ends the process at the deadline. Only the communication
 // thread calls MPI (MPI_THREAD_FUNNELED: it is also the thread that calls MPI_Init_thread).
 #include <mpi.h>
 
@@ -24,6 +25,7 @@ namespace {
 
 constexpr int kNoticeTag = 1;  // a failure notice: the failing rank's message
 constexpr int kAckTag = 2;     // "heard it", so the failing rank may exit
+constexpr int kArrivalTag = 3; // a rank's values in the agreement check that opens every collective
 constexpr int64_t kChunk = int64_t{1} << 28;  // elements per MPI call: MPI counts are int
 
 void check(int rc, const char* what) {
@@ -51,7 +53,8 @@ void divide(void* data, int64_t count, int size) {
 
 class MpiWorld final : public World {
 public:
-    explicit MpiWorld(const std::atomic<bool>& interrupt) : interrupt_(interrupt) {
+    MpiWorld(const std::atomic<bool>& interrupt, std::chrono::milliseconds timeout)
+        : interrupt_(interrupt), timeout_(timeout) {
         int initialized = 0, finalized = 0;
         MPI_Initialized(&initialized);
         MPI_Finalized(&finalized);
@@ -67,6 +70,8 @@ public:
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
         check(MPI_Comm_dup(MPI_COMM_WORLD, &comm_), "MPI_Comm_dup");
         check(MPI_Comm_dup(MPI_COMM_WORLD, &notices_), "MPI_Comm_dup");
+        check(MPI_Comm_dup(MPI_COMM_WORLD, &arrivals_), "MPI_Comm_dup");
+        MPI_Comm_set_errhandler(arrivals_, MPI_ERRORS_RETURN);
         MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
         MPI_Comm_set_errhandler(notices_, MPI_ERRORS_RETURN);
         MPI_Comm_rank(comm_, &rank_);
@@ -100,20 +105,39 @@ public:
         else LATTE_FAIL("distributed::all_reduce: Avg needs a floating dtype, got ", dtype_name(dtype));
     }
 
-    void all_reduce_max(int64_t* values, int count, Clock::time_point deadline) override {
-        // On the heap, and left there if the wait gives up: the pending request still writes it.
-        auto buffer = std::make_unique<int64_t[]>(static_cast<size_t>(count));
-        std::copy(values, values + count, buffer.get());
-        MPI_Request request;
-        check(MPI_Iallreduce(MPI_IN_PLACE, buffer.get(), count, MPI_INT64_T, MPI_MAX, comm_, &request),
-              "MPI_Iallreduce");
+    void exchange(const int64_t* mine, int count, int64_t* all, Clock::time_point deadline) override {
+        // On the heap, and left there if the wait gives up: pending requests still use them.
+        struct Pending {
+            std::vector<int64_t> sent, received;
+            std::vector<MPI_Request> requests;  // a send and a receive per other rank
+        };
+        auto p = std::make_unique<Pending>();
+        p->sent.assign(mine, mine + count);
+        p->received.resize(static_cast<size_t>(count) * static_cast<size_t>(size_));
+        for (int r = 0; r < size_; ++r) {
+            if (r == rank_) continue;
+            MPI_Request send, receive;
+            check(MPI_Isend(p->sent.data(), count, MPI_INT64_T, r, kArrivalTag, arrivals_, &send), "MPI_Isend");
+            p->requests.push_back(send);
+            check(MPI_Irecv(p->received.data() + static_cast<size_t>(r) * count, count, MPI_INT64_T, r, kArrivalTag,
+                            arrivals_, &receive),
+                  "MPI_Irecv");
+            p->requests.push_back(receive);
+        }
         try {
-            wait(request, "the ranks' agreement check", deadline);
+            poll_until([&] {
+                int done = 0;
+                check(MPI_Testall(static_cast<int>(p->requests.size()), p->requests.data(), &done,
+                                  MPI_STATUSES_IGNORE),
+                      "MPI_Testall");
+                return done != 0;
+            }, "the ranks' agreement check", deadline, [&] { return absent_ranks(p->requests); });
         } catch (...) {
-            buffer.release();
+            p.release();
             throw;
         }
-        std::copy(buffer.get(), buffer.get() + count, values);
+        std::copy(p->received.begin(), p->received.end(), all);
+        std::copy(mine, mine + count, all + static_cast<size_t>(rank_) * count);
     }
 
     void broadcast(void* data, std::size_t bytes, int root, Clock::time_point deadline) override {
@@ -132,17 +156,12 @@ public:
               "MPI_Allgather");
     }
 
-    void barrier(Clock::time_point deadline) override {
-        MPI_Request request;
-        check(MPI_Ibarrier(comm_, &request), "MPI_Ibarrier");
-        wait(request, "barrier", deadline);
-    }
-
     void check_interrupts(const char* op, Clock::time_point deadline) override {
         if (std::optional<std::string> notice = receive_notice()) throw PeerFailure{*notice};
         LATTE_CHECK(!interrupt_, op, ": abandoned, this rank is failing");
-        LATTE_CHECK(Clock::now() < deadline, op,
-                    " timed out: the other ranks did not take part within the process group's timeout");
+        LATTE_CHECK(Clock::now() < deadline, op, " did not finish within the process group's timeout (",
+                    seconds(timeout_), ") although every rank had arrived: ", others(),
+                    " stopped, or the network to it is cut");
     }
 
     void notify_failure(const std::string& message, Clock::time_point deadline) override {
@@ -176,11 +195,20 @@ public:
         stop_watchdog();
         MPI_Comm_free(&comm_);
         MPI_Comm_free(&notices_);
+        MPI_Comm_free(&arrivals_);
         if (owns_mpi_) check(MPI_Finalize(), "MPI_Finalize");
     }
 
 private:
-    // A blocking data collective cannot notice a deadline or a failure notice. Every rank passed
+    // "rank 1" or "one of ranks 0, 2, 3": the ranks this one exchanges data with.
+    std::string others() const {
+        std::string text = size_ == 2 ? "rank " : "one of ranks ";
+        for (int r = 0, n = 0; r < size_; ++r)
+            if (r != rank_) text += (n++ ? ", " : "") + std::to_string(r);
+        return text;
+    }
+
+    // A collective's blocking call cannot notice a deadline or a failure notice. Every rank passed
     // the agreement check before it, so it normally completes; but a rank whose own wait for that
     // check gave up at the deadline (or was interrupted) just as the others finished it never
     // joins. The watchdog turns that hang into an exit with a message, after which mpirun stops
@@ -200,10 +228,10 @@ private:
             const int64_t until = watched_until_;
             if (until == 0 || Clock::now().time_since_epoch().count() < until) continue;
             std::fprintf(stderr,
-                         "latte (rank %d): %s did not finish within the process group's timeout: another rank left "
-                         "it after the ranks' agreement check. Exiting, so that mpirun stops the job instead of "
-                         "hanging.\n",
-                         rank_, watched_op_.load());
+                         "latte (rank %d): %s did not finish within the process group's timeout (%s) although every "
+                         "rank had arrived: %s stopped, or the network to it is cut. Exiting, so that mpirun stops "
+                         "the job instead of hanging.\n",
+                         rank_, watched_op_.load(), seconds(timeout_).c_str(), others().c_str());
             std::fflush(stderr);
             std::_Exit(1);
         }
@@ -233,25 +261,35 @@ private:
         return text;
     }
 
-    // Polls `request` until it completes: yielding for the first 2 ms (ranks in step meet within
+    // The ranks (in order) whose receive among `requests` (send, receive per other rank, in rank
+    // order) has not completed.
+    std::vector<int> absent_ranks(std::vector<MPI_Request>& requests) const {
+        std::vector<int> absent;
+        for (int r = 0, slot = 1; r < size_; ++r) {
+            if (r == rank_) continue;
+            int done = 0;
+            MPI_Test(&requests[static_cast<size_t>(slot)], &done, MPI_STATUS_IGNORE);
+            if (!done) absent.push_back(r);
+            slot += 2;
+        }
+        return absent;
+    }
+
+    // Calls `done` until it says yes: yielding for the first 2 ms (ranks in step meet within
     // microseconds), then sleeping in growing steps up to 0.5 ms, so a long wait for a slower rank
-    // leaves the core to the computation.
-    void wait(MPI_Request& request, const char* op, Clock::time_point deadline) {
+    // leaves the core to the computation. At the deadline it throws Absent{absent()}; on a failure
+    // notice, PeerFailure; when this rank is failing, latte::Error.
+    template <class Done, class AbsentRanks>
+    void poll_until(Done done, const char* op, Clock::time_point deadline, AbsentRanks absent) {
         const auto start = Clock::now();
         auto pause = std::chrono::microseconds(5);
         for (;;) {
-            int done = 0;
-            check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), op);
-            if (done) return;
-            try {
-                check_interrupts(op, deadline);
-            } catch (const PeerFailure&) {
-                throw;  // its notice is read: the group is broken whatever this call does
-            } catch (...) {
-                // Giving up while the others may complete this call: one last look first.
-                check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), op);
-                if (done) return;
-                throw;
+            if (done()) return;
+            if (std::optional<std::string> notice = receive_notice()) throw PeerFailure{*notice};
+            LATTE_CHECK(!interrupt_, op, ": abandoned, this rank is failing");
+            if (Clock::now() >= deadline) {
+                if (done()) return;  // giving up while the others may complete this call: one last look first
+                throw Absent{absent()};
             }
             if (Clock::now() - start < std::chrono::milliseconds(2)) {
                 std::this_thread::yield();
@@ -269,7 +307,8 @@ private:
     std::condition_variable watch_cv_;
     bool stop_ = false;
     std::thread watchdog_;
-    MPI_Comm comm_ = MPI_COMM_NULL, notices_ = MPI_COMM_NULL;
+    MPI_Comm comm_ = MPI_COMM_NULL, notices_ = MPI_COMM_NULL, arrivals_ = MPI_COMM_NULL;
+    std::chrono::milliseconds timeout_;
     int rank_ = 0, size_ = 1, local_rank_ = 0;
     bool owns_mpi_ = false;
 };
@@ -278,8 +317,8 @@ private:
 
 bool mpi_compiled_in() { return true; }
 
-std::unique_ptr<World> make_mpi_world(const std::atomic<bool>& interrupt) {
-    return std::make_unique<MpiWorld>(interrupt);
+std::unique_ptr<World> make_mpi_world(const std::atomic<bool>& interrupt, std::chrono::milliseconds timeout) {
+    return std::make_unique<MpiWorld>(interrupt, timeout);
 }
 
 }  // namespace latte::distributed_detail

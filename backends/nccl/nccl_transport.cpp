@@ -1,14 +1,17 @@
 // NCCL between the ranks' GPUs (one per rank): collectives on CUDA memory, bootstrapped through
-// the MPI world (rank 0's ncclUniqueId is broadcast over MPI). The communicator is non-blocking,
-// so every wait polls: a deadline, a NCCL error or another rank's failure notice aborts it
-// (ncclCommAbort) instead of hanging. Has not yet run on a GPU (see README, Distributed).
+// the MPI world (rank 0's ncclUniqueId is broadcast over MPI). Each collective runs on NCCL's own
+// stream once the compute stream reaches the point where its tensor was ready (an event), so
+// communication overlaps the kernels queued after it. The communicator is non-blocking, so every
+// wait polls, backing off to 1 ms sleeps: a deadline, a NCCL error or another rank's failure
+// notice aborts it at once (ncclCommAbort) instead of hanging. Needs NCCL 2.14 or later (CMake
+// checks). Has not yet run on a GPU (see docs/data-parallel.md).
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <algorithm>
 #include <memory>
 #include <thread>
 
-#include "core/backend.h"
 #include "core/distributed_transport.h"
 #include "core/error.h"
 
@@ -30,7 +33,8 @@ ncclDataType_t nccl_type(DType dtype) {
 
 class NcclTransport final : public Transport {
 public:
-    NcclTransport(World& world, int device) : world_(world), device_(device) {
+    NcclTransport(World& world, int device, std::chrono::milliseconds timeout)
+        : world_(world), device_(device), timeout_(timeout) {
         try {
             init();
         } catch (...) {
@@ -41,11 +45,15 @@ public:
     }
     ~NcclTransport() override { release(); }
 
-    void abandon() override { aborted_ = true; }
+    void abandon() override { abort_now(); }
+
+    void after(const std::shared_ptr<void>& ready) override {
+        check_cuda(cudaSetDevice(device_), "cudaSetDevice");
+        if (ready) check_cuda(cudaStreamWaitEvent(stream_, static_cast<cudaEvent_t>(ready.get()), 0), "cudaStreamWaitEvent");
+    }
 
     void all_reduce(void* data, DType dtype, int64_t count, bool average, Clock::time_point deadline) override {
         LATTE_CHECK(!average || dtype != DType::Int64, "distributed::all_reduce: Avg needs a floating dtype");
-        before_collective();
         check(ncclAllReduce(data, data, static_cast<size_t>(count), nccl_type(dtype), average ? ncclAvg : ncclSum,
                             comm_, stream_),
               "ncclAllReduce");
@@ -53,20 +61,18 @@ public:
     }
 
     void broadcast(void* data, std::size_t bytes, int root, Clock::time_point deadline) override {
-        before_collective();
         check(ncclBroadcast(data, data, bytes, ncclUint8, root, comm_, stream_), "ncclBroadcast");
         wait_for_stream("broadcast (NCCL)", deadline);
     }
 
     void all_gather(const void* in, void* out, std::size_t bytes, Clock::time_point deadline) override {
-        before_collective();
         check(ncclAllGather(in, out, bytes, ncclUint8, comm_, stream_), "ncclAllGather");
         wait_for_stream("all_gather (NCCL)", deadline);
     }
 
 private:
     void init() {
-        const auto deadline = Clock::now() + std::chrono::minutes(2);
+        const auto deadline = Clock::now() + timeout_;
         ncclUniqueId id{};  // the world's broadcast is a blocking call: done with `id` when it returns
         if (world_.rank() == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
         world_.broadcast(&id, sizeof id, 0, deadline);
@@ -82,6 +88,14 @@ private:
 
     // No throwing: a healthy communicator is finalized (ncclCommFinalize, polled for at most 10 s:
     // it waits for the peers) and destroyed; a broken or failed one is aborted.
+    // Aborts the communicator now, so a collective no peer will match frees its resources while
+    // the CUDA runtime is still up (not at exit).
+    void abort_now() noexcept {
+        if (comm_) (void)ncclCommAbort(comm_);
+        comm_ = nullptr;
+        aborted_ = true;
+    }
+
     void release() noexcept {
         if (comm_) {
             bool finalized = false;
@@ -107,54 +121,55 @@ private:
     // A non-blocking communicator may answer ncclInProgress: only other codes are errors.
     void check(ncclResult_t rc, const char* what) {
         if (rc == ncclSuccess || rc == ncclInProgress) return;
-        aborted_ = true;
+        abort_now();
         LATTE_FAIL(what, " failed: ", ncclGetErrorString(rc));
     }
 
-    // The tensors were written by kernels on the CUDA backend's stream: let them finish first.
-    void before_collective() {
-        check_cuda(cudaSetDevice(device_), "cudaSetDevice");
-        backend_for(Device::cuda(device_)).synchronize();
-    }
-
-    void poll(const char* what, Clock::time_point deadline) {
+    // One look at the communicator's errors, the deadline and failure notices, then a pause that
+    // grows from a yield to 1 ms, so a long wait leaves the CPU to the caller's thread.
+    void poll(const char* what, Clock::time_point deadline, int& round) {
         ncclResult_t async = ncclSuccess;
         ncclCommGetAsyncError(comm_, &async);
         if (async != ncclSuccess && async != ncclInProgress) {
-            aborted_ = true;
-            LATTE_FAIL(what, " failed: ", ncclGetErrorString(async));
+            const char* text = ncclGetErrorString(async);
+            abort_now();
+            LATTE_FAIL(what, " failed: ", text);
         }
         try {
             world_.check_interrupts(what, deadline);
         } catch (...) {
-            aborted_ = true;  // the communicator may hold a collective no peer will match
+            abort_now();  // the communicator may hold a collective no peer will match
             throw;
         }
-        std::this_thread::sleep_for(std::chrono::microseconds(20));
+        if (round < 100) std::this_thread::yield();
+        else std::this_thread::sleep_for(std::chrono::microseconds(std::min(1000, 10 * (round - 99))));
+        ++round;
     }
 
     void wait_for_comm(const char* what, Clock::time_point deadline) {
-        for (;;) {
+        for (int round = 0;; ) {
+            LATTE_CHECK(comm_ != nullptr, what, ": the NCCL communicator was aborted after an earlier failure");
             ncclResult_t async = ncclInProgress;
             ncclCommGetAsyncError(comm_, &async);
             if (async == ncclSuccess) return;
-            poll(what, deadline);
+            poll(what, deadline, round);
         }
     }
 
     void wait_for_stream(const char* what, Clock::time_point deadline) {
         wait_for_comm(what, deadline);  // the collective was enqueued
         check_cuda(cudaEventRecord(done_, stream_), "cudaEventRecord");
-        for (;;) {
+        for (int round = 0;; ) {
             const cudaError_t rc = cudaEventQuery(done_);
             if (rc == cudaSuccess) return;
             check_cuda(rc == cudaErrorNotReady ? cudaSuccess : rc, what);
-            poll(what, deadline);
+            poll(what, deadline, round);
         }
     }
 
     World& world_;
     int device_;
+    std::chrono::milliseconds timeout_;
     cudaStream_t stream_ = nullptr;
     cudaEvent_t done_ = nullptr;
     ncclComm_t comm_ = nullptr;
@@ -165,8 +180,8 @@ private:
 
 bool nccl_compiled_in() { return true; }
 
-std::unique_ptr<Transport> make_nccl_transport(World& world, int device) {
-    return std::make_unique<NcclTransport>(world, device);
+std::unique_ptr<Transport> make_nccl_transport(World& world, int device, std::chrono::milliseconds timeout) {
+    return std::make_unique<NcclTransport>(world, device, timeout);
 }
 
 }  // namespace latte::distributed_detail

@@ -76,7 +76,9 @@ int main(int argc, char** argv) {
             std::this_thread::sleep_for(std::chrono::seconds(4));
             return expect_error("rank 1", "rank 0 failed: barrier on rank 0", [] { dist::barrier(); });
         }
-        const int result = expect_error("rank 0", "timed out", [] { dist::barrier(); });
+        // The message names the collective, the timeout and the rank that never came.
+        const int result = expect_error("rank 0", "barrier (collective #1 of the process group) timed out after 2 s: "
+                                        "rank 1 did not arrive", [] { dist::barrier(); });
         std::this_thread::sleep_for(std::chrono::seconds(4));  // mpirun stops rank 1 once rank 0 exits
         return result;
     }
