@@ -1,12 +1,14 @@
 // `latte info`: what latte runs on. The CPU and its vector units, the BLAS library and the
 // OpenBLAS kernels it uses (and whether latte chose them or the user did), the threads, and the
-// CUDA devices or why there are none, and whether MPI (data-parallel training) is built in.
+// CUDA devices or why there are none, and whether MPI (data-parallel training) is built in. Also
+// which library runs float32 and bf16 products (bf16: oneDNN, where the CPU and the build allow).
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <iostream>
 #include <string>
 
+#include "backends/cpu/bf16_gemm.h"
 #include "backends/cpu/blas.h"
 #include "backends/cpu/cpu_features.h"
 #include "backends/cpu/parallel.h"
@@ -51,6 +53,8 @@ int cmd_info(int argc, char** argv, int first) {
                   : blas.requested_core.empty() ? "chosen by OpenBLAS"
                                                 : "chosen by latte from cpuid")
               << ")\n"
+              << "float32:  products on OpenBLAS (" << blas.core << ")\n"
+              << "bf16:     " << cpu::bf16_backend_name() << "\n"
               << "threads:  " << cpu::num_threads() << " (latte's pool; LATTE_NUM_THREADS), OpenBLAS at 1 inside it\n";
     std::string why;
     if (cuda::is_available(&why)) {

@@ -2,9 +2,10 @@
 # Installs the Debian packages latte builds on, if any are missing. Needs root (or sudo) and apt.
 set -euo pipefail
 # Open MPI (libopenmpi-dev, with mpirun from openmpi-bin) builds the data-parallel process group;
-# python3 runs the doc checks (scripts/doc_blocks.py); binutils' readelf, check-install.sh.
+# python3 runs the doc checks (scripts/doc_blocks.py); binutils' readelf, check-install.sh. oneDNN
+# (libdnnl-dev) runs bf16 products on CPUs with AVX512_BF16 or AMX (cmake/LatteDnnl.cmake).
 packages=(g++ binutils cmake make libopenblas-dev liblapacke-dev catch2 libbenchmark-dev libopenmpi-dev openmpi-bin
-  python3)
+  python3 libdnnl-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,128 @@
+// gemm_bf16: rounds A and B to bf16 (on latte's pool, with AVX512_BF16's conversion where the CPU
+// has it) into per-thread buffers, then runs oneDNN's bf16 matmul into the float32 C.
+#include "backends/cpu/bf16_gemm.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "backends/cpu/cpu_features.h"
+#include "backends/cpu/dnnl_matmul.h"
+#include "backends/cpu/parallel.h"
+#include "core/backend.h"
+#include "core/error.h"
+
+namespace latte::cpu {
+namespace {
+
+std::mutex refusal_mutex;
+std::string refusal_for_testing;
+
+// Why bf16 products cannot run on this machine and build, or "" when they can (asked once).
+const std::string& real_refusal() {
+    static const std::string why = [] {
+        const CpuFeatures f = cpu_features();
+        __builtin_cpu_init();
+        if (!f.avx512_bf16 && !__builtin_cpu_supports("amx-bf16"))
+            return std::string("this CPU (") + f.model + ") has neither AVX512_BF16 nor AMX-BF16";
+        std::string dnnl_why;
+        if (!dnnl_available(&dnnl_why)) return dnnl_why;
+        return std::string();
+    }();
+    return why;
+}
+
+std::string refusal() {
+    {
+        std::lock_guard<std::mutex> lock(refusal_mutex);
+        if (!refusal_for_testing.empty()) return refusal_for_testing;
+    }
+    return real_refusal();
+}
+
+// Sixteen floats at a time with vcvtneps2bf16 (round to nearest even, as to_bf16, except that it
+// reads subnormal inputs as zero: they are below bf16's useful range anyway).
+__attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) void to_bf16_avx512(const float* src, uint16_t* dst,
+                                                                                      int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256bh v = _mm512_cvtneps_pbh(_mm512_loadu_ps(src + i));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), reinterpret_cast<const __m256i&>(v));
+    }
+    if (i < n) {
+        const __mmask16 mask = static_cast<__mmask16>((1u << (n - i)) - 1);
+        const __m256bh v = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, src + i));
+        _mm256_mask_storeu_epi16(dst + i, mask, reinterpret_cast<const __m256i&>(v));
+    }
+}
+
+void to_bf16_scalar(const float* src, uint16_t* dst, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = to_bf16(src[i]);
+}
+
+// The stored rows x cols matrix (row stride ld) as a dense bf16 one, rows split over the pool.
+void convert(const float* src, int64_t rows, int64_t cols, int64_t ld, std::vector<uint16_t>& dst) {
+    dst.resize(static_cast<size_t>(rows * cols));
+    static const bool vector = cpu_features().avx512_bf16;
+    const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(cols, 1));
+    parallel_for(rows, grain, [&](int64_t lo, int64_t hi) {
+        for (int64_t r = lo; r < hi; ++r)
+            (vector ? to_bf16_avx512 : to_bf16_scalar)(src + r * ld, dst.data() + r * cols, cols);
+    });
+}
+
+}  // namespace
+
+uint16_t to_bf16(float x) {
+    uint32_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40u);  // quiet NaN
+    bits += 0x7fffu + ((bits >> 16) & 1u);  // ties go to the even upper half
+    return static_cast<uint16_t>(bits >> 16);
+}
+
+bool bf16_supported(std::string* why_not) {
+    const std::string why = refusal();
+    if (why_not) *why_not = why;
+    return why.empty();
+}
+
+std::string bf16_backend_name() {
+    const std::string why = refusal();
+    if (!why.empty()) return "none (" + why + ")";
+    return dnnl_version() + " matmul " + dnnl_matmul_impl(DnnlInput::bf16, false, false, 256, 256, 256);
+}
+
+void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+               const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+    const std::string why = refusal();
+    LATTE_CHECK(why.empty(), "gemm_bf16: a product of (", m, "x", k, ") and (", k, "x", n,
+                ") in bf16 cannot run here: ", why, "; use the float32 product instead");
+    check_blas_gemm("gemm_bf16", trans_a, trans_b, m, n, k, lda, ldb, ldc);
+    if (m == 0 || n == 0) return;
+    if (k == 0) {  // no products: C = beta * C, where beta 0 clears C as BLAS does
+        for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+        return;
+    }
+    thread_local std::vector<uint16_t> a16, b16;
+    // Stored shapes: A is k x m when transposed, B is n x k; the dense copies keep that layout.
+    const int64_t a_rows = trans_a ? k : m, a_cols = trans_a ? m : k;
+    const int64_t b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
+    convert(a, a_rows, a_cols, lda, a16);
+    convert(b, b_rows, b_cols, ldb, b16);
+    dnnl_matmul(DnnlInput::bf16, trans_a, trans_b, m, n, k, alpha, a16.data(), a_cols, b16.data(), b_cols, beta, c,
+                ldc);
+}
+
+namespace detail {
+void set_bf16_refusal_for_testing(const std::string& reason) {
+    std::lock_guard<std::mutex> lock(refusal_mutex);
+    refusal_for_testing = reason;
+}
+}  // namespace detail
+
+}  // namespace latte::cpu

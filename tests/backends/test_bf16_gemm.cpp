@@ -1,0 +1,225 @@
+// gemm_bf16 (backends/cpu/bf16_gemm.h) against a float64 product of the same bf16-rounded inputs:
+// the only differences left are float32's rounding while accumulating. On a CPU without bf16
+// instructions, or a build without oneDNN, the products are skipped with a message and only the
+// refusal is checked.
+#include <cmath>
+#include <cstring>
+#include <iostream>
+#include <limits>
+#include <sstream>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "backends/cpu/bf16_gemm.h"
+#include "backends/cpu/cpu_features.h"
+#include "backends/cpu/dnnl_matmul.h"
+#include "core/error.h"
+#include "experiments/commands.h"
+
+using namespace latte;
+
+namespace {
+
+// Round to nearest even written apart from cpu::to_bf16, from the dropped low half of the bits.
+float round_bf16(float x) {
+    uint32_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    const uint32_t low = bits & 0xffffu, high = bits & 0xffff0000u;
+    const bool up = low > 0x8000u || (low == 0x8000u && (high & 0x10000u));
+    const uint32_t out = up ? high + 0x10000u : high;
+    float y;
+    std::memcpy(&y, &out, sizeof y);
+    return y;
+}
+
+float from_bits(uint16_t h) {
+    const uint32_t bits = uint32_t{h} << 16;
+    float y;
+    std::memcpy(&y, &bits, sizeof y);
+    return y;
+}
+
+bool skip_unless_supported() {
+    std::string why;
+    if (cpu::bf16_supported(&why)) return false;
+    WARN("bf16 products skipped: " << why);
+    return true;
+}
+
+struct Case {
+    bool ta, tb;
+    int64_t m, n, k, pad;  // pad: how far each leading dimension exceeds its row
+    float alpha, beta;
+};
+
+// Runs one product and checks every element of C, and that C's padding is untouched.
+void check_case(const Case& t, std::mt19937& rng) {
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    const int64_t a_rows = t.ta ? t.k : t.m, a_cols = t.ta ? t.m : t.k, lda = a_cols + t.pad;
+    const int64_t b_rows = t.tb ? t.n : t.k, b_cols = t.tb ? t.k : t.n, ldb = b_cols + t.pad;
+    const int64_t ldc = t.n + t.pad;
+    std::vector<float> a(static_cast<size_t>(a_rows * lda)), b(static_cast<size_t>(b_rows * ldb));
+    for (float& v : a) v = dist(rng);
+    for (float& v : b) v = dist(rng);
+    const float sentinel = 12345.0f;
+    std::vector<float> c(static_cast<size_t>(t.m * ldc), sentinel), c0(c.size());
+    for (int64_t i = 0; i < t.m; ++i)
+        for (int64_t j = 0; j < t.n; ++j)
+            // beta 0 must ignore C, as BLAS does: NaN there would show.
+            c[i * ldc + j] = t.beta == 0.0f ? std::numeric_limits<float>::quiet_NaN() : dist(rng);
+    c0 = c;
+    cpu::gemm_bf16(t.ta, t.tb, t.m, t.n, t.k, t.alpha, a.data(), lda, b.data(), ldb, t.beta, c.data(), ldc);
+    auto at = [](const std::vector<float>& x, int64_t ld, bool trans, int64_t r, int64_t col) {
+        return static_cast<double>(round_bf16(trans ? x[col * ld + r] : x[r * ld + col]));
+    };
+    // Each product of two bf16 values is exact in float32 (8-bit significands), so the error is
+    // float32 accumulation over k terms plus the alpha and beta steps: at most (k + 2) u times the
+    // sum of the magnitudes, u = 2^-24 (the classic bound gamma_n for recursive summation; blocked
+    // or paired sums, as oneDNN's kernels use, stay inside it).
+    const double u = std::ldexp(1.0, -24);
+    for (int64_t i = 0; i < t.m; ++i)
+        for (int64_t j = 0; j < t.n; ++j) {
+            double sum = 0, magnitude = 0;
+            for (int64_t p = 0; p < t.k; ++p) {
+                const double term = at(a, lda, t.ta, i, p) * at(b, ldb, t.tb, p, j);
+                sum += term;
+                magnitude += std::fabs(term);
+            }
+            const double old = t.beta == 0.0f ? 0.0 : c0[i * ldc + j];
+            const double want = t.alpha * sum + t.beta * old;
+            const double tol = (t.k + 2) * u * (std::fabs(t.alpha) * magnitude + std::fabs(t.beta * old)) + 1e-30;
+            const double got = c[i * ldc + j];
+            if (!(std::fabs(got - want) <= tol))
+                FAIL("ta " << t.ta << " tb " << t.tb << " m " << t.m << " n " << t.n << " k " << t.k << " pad "
+                           << t.pad << " alpha " << t.alpha << " beta " << t.beta << ": C(" << i << ", " << j
+                           << ") = " << got << ", want " << want << " within " << tol);
+        }
+    for (int64_t i = 0; i < t.m; ++i)
+        for (int64_t j = t.n; j < ldc; ++j) REQUIRE(c[i * ldc + j] == sentinel);
+}
+
+}  // namespace
+
+TEST_CASE("to_bf16 rounds to nearest, ties to even", "[bf16]") {
+    CHECK(cpu::to_bf16(1.0f) == 0x3f80);
+    CHECK(cpu::to_bf16(1.0f + std::ldexp(1.0f, -8)) == 0x3f80);      // a tie below an even pattern
+    CHECK(cpu::to_bf16(1.0f + 3 * std::ldexp(1.0f, -8)) == 0x3f82);  // a tie above an odd one
+    CHECK(cpu::to_bf16(1.0f + 5 * std::ldexp(1.0f, -9)) == 0x3f81);  // above the tie
+    CHECK(cpu::to_bf16(-2.0f) == 0xc000);
+    CHECK(cpu::to_bf16(std::numeric_limits<float>::infinity()) == 0x7f80);
+    CHECK(std::isnan(from_bits(cpu::to_bf16(std::numeric_limits<float>::quiet_NaN()))));
+    std::mt19937 rng(7);
+    std::normal_distribution<float> dist(0.0f, 3.0f);
+    for (int i = 0; i < 10000; ++i) {
+        const float x = dist(rng);
+        REQUIRE(from_bits(cpu::to_bf16(x)) == round_bf16(x));
+    }
+}
+
+TEST_CASE("gemm_bf16 matches a float64 product of the bf16-rounded inputs", "[bf16]") {
+    if (skip_unless_supported()) return;
+    INFO(cpu::bf16_backend_name());
+    std::mt19937 rng(11);
+    const int64_t sizes[] = {1, 7, 33, 257};
+    const std::pair<float, float> scalars[] = {{1.0f, 0.0f}, {0.75f, 0.5f}, {-2.0f, 1.0f}};
+    int index = 0;
+    for (bool ta : {false, true})
+        for (bool tb : {false, true})
+            for (int64_t m : sizes)
+                for (int64_t n : sizes)
+                    for (int64_t k : sizes) {
+                        const auto [alpha, beta] = scalars[index % 3];
+                        check_case({ta, tb, m, n, k, index % 4 == 0 ? 0 : 1 + index % 5, alpha, beta}, rng);
+                        ++index;
+                    }
+}
+
+TEST_CASE("gemm_bf16 rounds its inputs: a float32 product would differ", "[bf16]") {
+    if (skip_unless_supported()) return;
+    // 1 + 2^-10 is not a bf16 value: it rounds to 1, so the product is exactly 3, not 3.0029...
+    const float a[] = {1.0f + std::ldexp(1.0f, -10)}, b[] = {3.0f};
+    float c[] = {0.0f};
+    cpu::gemm_bf16(false, false, 1, 1, 1, 1.0f, a, 1, b, 1, 0.0f, c, 1);
+    CHECK(c[0] == 3.0f);
+}
+
+TEST_CASE("gemm_bf16 with k = 0 scales C by beta, and refuses short leading dimensions", "[bf16]") {
+    if (skip_unless_supported()) return;
+    std::vector<float> c = {1, 2, 3, 4};
+    cpu::gemm_bf16(false, false, 2, 2, 0, 1.0f, nullptr, 1, nullptr, 2, 0.5f, c.data(), 2);
+    CHECK(c == std::vector<float>{0.5f, 1, 1.5f, 2});
+    std::vector<float> a(6), b(6), out(4);
+    try {
+        cpu::gemm_bf16(false, false, 2, 2, 3, 1.0f, a.data(), 2, b.data(), 2, 0.0f, out.data(), 2);
+        FAIL("lda 2 below k 3 was accepted");
+    } catch (const Error& e) {
+        CHECK(std::string(e.what()).find("gemm_bf16") != std::string::npos);
+    }
+}
+
+TEST_CASE("gemm_bf16 runs from several threads at once", "[bf16]") {
+    if (skip_unless_supported()) return;
+    std::vector<std::thread> threads;
+    std::vector<int> failures(2, 0);
+    for (int t = 0; t < 2; ++t)
+        threads.emplace_back([&, t] {
+            const int64_t m = 40 + t, n = 24, k = 65;
+            std::vector<float> a(static_cast<size_t>(m * k), 0.5f), b(static_cast<size_t>(k * n), 0.25f), c(m * n);
+            for (int rep = 0; rep < 20; ++rep) {
+                cpu::gemm_bf16(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n);
+                for (float v : c) failures[t] += v != 0.125f * k;  // exact: small sums of powers of two
+            }
+        });
+    for (auto& th : threads) th.join();
+    CHECK(failures == std::vector<int>{0, 0});
+}
+
+TEST_CASE("gemm_bf16 refuses, naming why, where bf16 products cannot run", "[bf16]") {
+    std::string real_why;
+    const bool real = cpu::bf16_supported(&real_why);
+    // Without oneDNN the reason says latte was built without it, on any CPU.
+    std::string dnnl_why;
+    if (!cpu::dnnl_available(&dnnl_why)) CHECK(dnnl_why.find("oneDNN") != std::string::npos);
+    if (!real && cpu::cpu_features().avx512_bf16) CHECK(real_why == dnnl_why);
+    if (real) CHECK(real_why.empty());
+
+    cpu::detail::set_bf16_refusal_for_testing("simulated: no bf16 here");
+    std::string why;
+    CHECK_FALSE(cpu::bf16_supported(&why));
+    CHECK(why == "simulated: no bf16 here");
+    CHECK(cpu::bf16_backend_name() == "none (simulated: no bf16 here)");
+    std::vector<float> a(6), b(6), c(4);
+    try {
+        cpu::gemm_bf16(false, false, 2, 2, 3, 1.0f, a.data(), 3, b.data(), 2, 0.0f, c.data(), 2);
+        FAIL("gemm_bf16 ran while refused");
+    } catch (const Error& e) {
+        const std::string msg = e.what();
+        CHECK(msg.find("gemm_bf16") != std::string::npos);
+        CHECK(msg.find("(2x3)") != std::string::npos);
+        CHECK(msg.find("simulated: no bf16 here") != std::string::npos);
+    }
+    cpu::detail::set_bf16_refusal_for_testing("");
+    CHECK(cpu::bf16_supported() == real);
+}
+
+TEST_CASE("latte info names the libraries of float32 and bf16 products", "[bf16][cli]") {
+    std::ostringstream captured;
+    std::streambuf* old = std::cout.rdbuf(captured.rdbuf());
+    char prog[] = "latte", cmd[] = "info";
+    char* argv[] = {prog, cmd, nullptr};
+    const int rc = experiments::cmd_info(2, argv, 2);
+    std::cout.rdbuf(old);
+    REQUIRE(rc == 0);
+    const std::string text = captured.str();
+    INFO(text);
+    CHECK_THAT(text, Catch::Contains("float32:  products on OpenBLAS"));
+    CHECK_THAT(text, Catch::Contains("bf16:     " + cpu::bf16_backend_name()));
+    std::string why;
+    if (cpu::bf16_supported(&why))
+        CHECK_THAT(text, Catch::Contains("bf16:     oneDNN"));
+    else
+        CHECK_THAT(text, Catch::Contains("bf16:     none (" + why + ")"));
+}
