@@ -7,6 +7,7 @@
 #pragma once
 
 // core: tensors, devices, memory, random numbers, autograd and the hooks for custom ops
+#include "core/autocast.h"
 #include "core/autograd.h"
 #include "core/backend.h"
 #include "core/cuda.h"

@@ -48,6 +48,8 @@ struct GemmArgs {
     void* c = nullptr;
     int64_t lda = 0, ldb = 0, ldc = 0;
     std::vector<int64_t> a_offsets, b_offsets, c_offsets;  // one per batch, same length
+    // float32 only: multiply the inputs rounded to bf16, accumulating in float32 (autocast.h).
+    bool bf16 = false;
 };
 
 // The arguments of one row-major gemm, checked before BLAS sees them; `where` names the caller in
@@ -93,6 +95,11 @@ public:
     // A mark after the work queued so far, for another queue to wait on (CUDA: an event recorded on
     // the device's stream, as a cudaEvent_t); null where kernels run synchronously.
     virtual std::shared_ptr<void> record_marker() { return nullptr; }
+    // Whether gemm runs GemmArgs::bf16 products here; why_not says what is missing otherwise.
+    virtual bool supports_bf16_products(std::string* why_not) {
+        if (why_not) *why_not = "this backend has no bf16 products";
+        return false;
+    }
     // Copies raw bytes between this backend's memory and host memory.
     virtual void copy_to_host(void* host_dst, const void* src, std::size_t bytes) = 0;
     virtual void copy_from_host(void* dst, const void* host_src, std::size_t bytes) = 0;

@@ -1,5 +1,6 @@
 #include "ops/matmul.h"
 
+#include "core/autocast.h"
 #include "core/node.h"
 #include "ops/checks.h"
 #include "ops/movement.h"
@@ -70,8 +71,9 @@ Tensor first_matrix(const Tensor& x, int64_t batch_dims) {
     return x.as_strided({x.shape()[r], x.shape()[r + 1]}, {x.strides()[r], x.strides()[r + 1]}, x.offset());
 }
 
-// Forward product of a (batch.., M, K) and b (batch.., K, N), batch dims already equal.
-Tensor matmul_raw(const Tensor& a, const Tensor& b) {
+// Forward product of a (batch.., M, K) and b (batch.., K, N), batch dims already equal; with
+// bf16, of their values rounded to bf16 (autocast.h).
+Tensor matmul_raw(const Tensor& a, const Tensor& b, bool bf16) {
     const int64_t batch_dims = a.dim() - 2;
     const int64_t m = a.shape()[static_cast<size_t>(batch_dims)];
     const int64_t k = a.shape()[static_cast<size_t>(batch_dims + 1)];
@@ -88,6 +90,7 @@ Tensor matmul_raw(const Tensor& a, const Tensor& b) {
 
     GemmArgs g;
     g.dtype = a.dtype();
+    g.bf16 = bf16;
     g.m = m;
     g.n = n;
     g.k = k;
@@ -150,21 +153,28 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     shape_b.insert(shape_b.end(), {kb, b_in.size(-1)});
     Tensor a = expand(a_in, shape_a), b = expand(b_in, shape_b);
 
-    Tensor out = matmul_raw(a.detach(), b.detach());
+    // Under autocast(bf16), float32 products and their backward products run in bf16.
+    const bool bf16 = autocast::current() == autocast::Precision::BFloat16 && a.dtype() == DType::Float32;
+    if (bf16) {
+        std::string why_not;
+        LATTE_CHECK(autocast::bf16_available(a.device(), &why_not), "matmul of ", shape_str(a_in.shape()), " by ",
+                    shape_str(b_in.shape()), " on ", a.device().str(), " under autocast(bf16): ", why_not);
+    }
+    Tensor out = matmul_raw(a.detach(), b.detach(), bf16);
     if (needs_graph({a_in, b_in})) {
         // da = g @ b^T, db = a^T @ g, each summed over the batch dims its operand was broadcast in.
         // The node takes the unbroadcast operands so that a weight shared by the whole batch gets
         // its gradient from one folded gemm, not from a batch of products summed afterwards.
         Tensor as = a_in.detach(), bs = b_in.detach();
-        record(out, "matmul", {a_in, b_in}, [as, bs, shape_a, shape_b](const Tensor& g, const std::vector<bool>& needs) {
+        record(out, "matmul", {a_in, b_in}, [as, bs, shape_a, shape_b, bf16](const Tensor& g, const std::vector<bool>& needs) {
             std::vector<Tensor> grads(2);
             const int64_t k = as.size(-1), n = bs.size(-1);
-            if (needs[0]) grads[0] = sum_to(matmul_raw(g, transpose(expand(bs, shape_b), -1, -2)), as.shape());
+            if (needs[0]) grads[0] = sum_to(matmul_raw(g, transpose(expand(bs, shape_b), -1, -2), bf16), as.shape());
             if (needs[1] && bs.dim() == 2 && g.dim() > 2) {
                 Tensor a2 = reshape(expand(as, shape_a), {-1, k});
-                grads[1] = matmul_raw(transpose(a2, 0, 1), reshape(g, {-1, n}));
+                grads[1] = matmul_raw(transpose(a2, 0, 1), reshape(g, {-1, n}), bf16);
             } else if (needs[1]) {
-                grads[1] = sum_to(matmul_raw(transpose(expand(as, shape_a), -1, -2), g), bs.shape());
+                grads[1] = sum_to(matmul_raw(transpose(expand(as, shape_a), -1, -2), g, bf16), bs.shape());
             }
             return grads;
         }, {as, bs});

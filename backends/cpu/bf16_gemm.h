@@ -25,6 +25,9 @@ std::string bf16_backend_name();
 
 // The bf16 bit pattern nearest x (ties to even; NaN stays NaN): how gemm_bf16 rounds its inputs.
 uint16_t to_bf16(float x);
+// dst[i] = src[i] rounded to bf16 as gemm_bf16 rounds it, kept as a float32 value (n elements,
+// on the calling thread).
+void round_to_bf16(const float* src, float* dst, int64_t n);
 
 namespace detail {
 // For tests: a non-empty reason makes bf16_supported() false with it, as on a CPU without bf16;

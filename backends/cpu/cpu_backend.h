@@ -12,6 +12,7 @@ public:
     void empty_cache() override;
     std::size_t cached_bytes() const override;
     std::size_t system_allocations() const override;
+    bool supports_bf16_products(std::string* why_not) override;  // autocast_gemm.cpp
     void copy_to_host(void* host_dst, const void* src, std::size_t bytes) override;
     void copy_from_host(void* dst, const void* host_src, std::size_t bytes) override;
 
@@ -48,5 +49,8 @@ public:
                        const double* lse, const View& dout, const View& dq, const View& dk, const View& dv) override;
     void svd(DType dtype, int64_t m, int64_t n, void* a, void* s, void* u, void* vh) override;
 };
+
+// GemmArgs::bf16 products, one gemm_bf16 per batch (autocast_gemm.cpp).
+void gemm_bf16_batches(CpuBackend& cpu, const GemmArgs& g);
 
 }  // namespace latte::cpu

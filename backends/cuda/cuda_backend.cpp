@@ -215,7 +215,13 @@ void CudaBackend::reduce(ReduceOp op, void* dst, const void* src, DType dtype, i
     launch_reduce(op, dst, src, dtype, outer, size, inner, parts, static_cast<double*>(partials.get()), stream_);
 }
 
+bool CudaBackend::supports_bf16_products(std::string* why_not) {
+    if (why_not) *why_not = "the CUDA backend has no bf16 products yet (cublasGemmEx is planned)";
+    return false;
+}
+
 void CudaBackend::gemm(const GemmArgs& g) {
+    LATTE_CHECK(!g.bf16, "cuda: gemm: bf16 products are not on the CUDA backend yet");
     if (g.c_offsets.empty() || g.m == 0 || g.n == 0) return;
     activate();
     LATTE_CHECK(g.m <= 0x7fffffff && g.n <= 0x7fffffff && g.k <= 0x7fffffff, "cuda: gemm of ", g.m, "x", g.k, " by ",

@@ -25,6 +25,7 @@ public:
     std::size_t system_allocations() const override;
     void synchronize() override;
     std::shared_ptr<void> record_marker() override;
+    bool supports_bf16_products(std::string* why_not) override;
     void copy_to_host(void* host_dst, const void* src, std::size_t bytes) override;
     void copy_from_host(void* dst, const void* host_src, std::size_t bytes) override;
 
