@@ -4,6 +4,7 @@
 #include <cstring>
 #include <exception>
 
+#include "backends/common/caching_allocator.h"
 #include "backends/cpu/parallel.h"
 #include "core/distributed.h"
 #include "experiments/cli.h"
@@ -58,6 +59,9 @@ int latte_main(int argc, char** argv) {
         // Starts the thread pool, which reads LATTE_NUM_THREADS: a bad value, or threads that cannot
         // start, is refused here, before a command prints or creates anything.
         cpu::num_threads();
+        // LATTE_CUDA_CACHE_MB is read when a CUDA device starts, which most runs never do: a bad
+        // value is refused here too, with the message CUDA would give, whatever the device.
+        CachingAllocator::limit_from_env("LATTE_CUDA_CACHE_MB", 0);
         if (argc >= 2) join_ranks(argv[1], argc, argv);
         const int status = run_command(argc, argv);
         distributed::destroy_process_group();

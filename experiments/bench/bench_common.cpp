@@ -10,6 +10,7 @@
 #include <ostream>
 #include <utility>
 
+#include "backends/common/caching_allocator.h"
 #include "backends/cpu/parallel.h"
 #include "core/atomic_file.h"
 #include "core/factory.h"
@@ -180,6 +181,7 @@ CommonFlags take_common_flags(const std::string& program, const std::string& usa
     try {
         cpu::num_threads();
         zeros({1});
+        CachingAllocator::limit_from_env("LATTE_CUDA_CACHE_MB", 0);  // read by CUDA only, checked by all
     } catch (const Error& e) {
         usage_error(flags, e.what());
     }

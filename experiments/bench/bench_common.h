@@ -46,8 +46,8 @@ constexpr int64_t kMaxRepetitions = 10000;
 // --benchmark_out file that cannot be written. Other arguments pass.
 void check_benchmark_flag(const CommonFlags& flags, const std::string& arg);
 
-// Starts latte's thread pool and CPU allocator (a bad LATTE_NUM_THREADS or LATTE_CPU_CACHE_MB
-// exits 2), takes --steps N (or --steps=N)
+// Starts latte's thread pool and CPU allocator (a bad LATTE_NUM_THREADS, LATTE_CPU_CACHE_MB or
+// LATTE_CUDA_CACHE_MB exits 2), takes --steps N (or --steps=N)
 // out of argv and notes the Google Benchmark flags that change what is timed or shown
 // (check_benchmark_flag checks their values). A flag that wants a value and has none exits 2.
 CommonFlags take_common_flags(const std::string& program, const std::string& usage, int& argc, char** argv);

@@ -9,17 +9,20 @@
 //                      MHA case with 1 MiB buckets, whose all-reduces overlap backward).
 // Every rank must run the same collectives, so iteration counts are fixed (all_reduce: 2000, 200
 // or 20 by size; train: --steps, default 10), not chosen from --benchmark_min_time, and
-// --benchmark_filter must be the same on every rank. Rank 0
-// alone reports. Scaling: compare `mpirun -np 2 -x LATTE_NUM_THREADS=1 bench_distributed` with
+// --benchmark_filter must be the same on every rank: the ranks compare it (and --steps) before any
+// case runs, and a difference stops every rank with exit 2, naming each rank's value. An error
+// after that (a rank that failed) stops every rank with exit 1. Rank 0 alone reports. Scaling: compare `mpirun -np 2 -x LATTE_NUM_THREADS=1 bench_distributed` with
 // `mpirun -np 1 --bind-to none -x LATTE_NUM_THREADS=2 bench_distributed` (Open MPI binds a rank to
 // one core unless told otherwise; README, Data-parallel training).
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
+#include <string>
 
 #include "core/distributed.h"
 #include "core/factory.h"
 #include "experiments/bench/bench_common.h"
+#include "experiments/rank_agreement.h"
 #include "experiments/teacher_student.h"
 #include "nn/data_parallel.h"
 #include "nn/optim.h"
@@ -87,22 +90,44 @@ int main(int argc, char** argv) {
     const bench::CommonFlags flags = bench::take_common_flags(
         "bench_distributed", "mpirun -np N bench_distributed [--steps n] [--benchmark_...]", argc, argv);
     bench::initialize(flags, argc, argv, benchmark::PrintDefaultHelp);  // exit 2 before joining MPI
-    dist::init_process_group();
-    for (int64_t bytes = 4; bytes <= (int64_t{64} << 20); bytes *= 16) {
-        const int64_t iterations = bytes <= (16 << 10) ? 2000 : bytes <= (1 << 20) ? 200 : 20;
-        benchmark::RegisterBenchmark("all_reduce", BM_all_reduce)
-            ->Arg(bytes)->Iterations(iterations)->UseRealTime()->Unit(benchmark::kMicrosecond);
-    }
-    // The medium models' gradients (3-4 MiB) fit one default bucket; 1 MiB buckets overlap.
-    for (const char* model : {"mha", "gqa", "mla"})
-        benchmark::RegisterBenchmark((std::string("train_medium_") + model).c_str(), BM_train_medium, model, 25.0)
+    int code = 2;  // a refusal before any case runs (ranks that disagree) is a bad command line
+    try {
+        dist::init_process_group();
+        // Every rank must run the same cases, each a fixed number of collectives: ranks started
+        // with different cases would wait on each other's collectives, so they are refused first.
+        experiments::check_ranks_agree({{"--benchmark_filter", flags.filter.empty() ? "(all)" : flags.filter},
+                                        {"--steps", std::to_string(flags.steps)}},
+                                       "bench_distributed");
+        code = 1;  // from here, an error is a case that failed
+        for (int64_t bytes = 4; bytes <= (int64_t{64} << 20); bytes *= 16) {
+            const int64_t iterations = bytes <= (16 << 10) ? 2000 : bytes <= (1 << 20) ? 200 : 20;
+            benchmark::RegisterBenchmark("all_reduce", BM_all_reduce)
+                ->Arg(bytes)->Iterations(iterations)->UseRealTime()->Unit(benchmark::kMicrosecond);
+        }
+        // The medium models' gradients (3-4 MiB) fit one default bucket; 1 MiB buckets overlap.
+        for (const char* model : {"mha", "gqa", "mla"})
+            benchmark::RegisterBenchmark((std::string("train_medium_") + model).c_str(), BM_train_medium, model, 25.0)
+                ->Iterations(flags.steps)->UseRealTime()->Unit(benchmark::kMillisecond);
+        benchmark::RegisterBenchmark("train_medium_mha_1MiB_buckets", BM_train_medium, "mha", 1.0)
             ->Iterations(flags.steps)->UseRealTime()->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark("train_medium_mha_1MiB_buckets", BM_train_medium, "mha", 1.0)
-        ->Iterations(flags.steps)->UseRealTime()->Unit(benchmark::kMillisecond);
-    SilentReporter silent;
-    int code = 0;
-    if (dist::rank() == 0) code = bench::run_benchmarks(flags);
-    else benchmark::RunSpecifiedBenchmarks(&silent);
-    dist::destroy_process_group();
-    return code;
+        SilentReporter silent;
+        int status = 0;
+        if (dist::rank() == 0) status = bench::run_benchmarks(flags);
+        else benchmark::RunSpecifiedBenchmarks(&silent);
+        dist::destroy_process_group();
+        return status;
+    } catch (const Error& e) {
+        // Every rank says why and exits alike (no std::terminate): the others hear of the failure
+        // instead of waiting in a collective for this rank.
+        std::string message = e.what();
+        const std::string prefix = "bench_distributed: ";
+        if (message.rfind(prefix, 0) == 0) message.erase(0, prefix.size());
+        if (dist::world_size() > 1) {
+            std::fprintf(stderr, "bench_distributed (rank %d): %s\n", dist::rank(), message.c_str());
+            dist::report_failure(message);
+        } else {
+            std::fprintf(stderr, "bench_distributed: %s\n", message.c_str());
+        }
+        return code;
+    }
 }

@@ -1,5 +1,6 @@
 // The `latte` program itself: where usage goes, exit codes, and how errors are prefixed.
 #include <cstdio>
+#include <cstdlib>
 #include <fcntl.h>
 #include <fstream>
 #include <iostream>
@@ -84,4 +85,24 @@ TEST_CASE("latte prefixes an error with 'latte: ' only when it does not already 
     const Run unnamed = run_latte({"decode", "--weights", missing});
     REQUIRE(unnamed.code == 1);
     REQUIRE_THAT(unnamed.err, Catch::StartsWith("latte: load_safetensors: cannot open '" + missing + "'"));
+}
+
+TEST_CASE("a bad LATTE_CUDA_CACHE_MB is refused at the start, naming the variable, even without a CUDA device",
+          "[cli][env]") {
+    for (const char* bad : {"xyz", "-5", "3abc", ""}) {
+        INFO(bad);
+        ::setenv("LATTE_CUDA_CACHE_MB", bad, 1);
+        const Run r = run_latte({"info"});
+        ::unsetenv("LATTE_CUDA_CACHE_MB");
+        REQUIRE(r.code == 1);
+        REQUIRE(r.out.empty());
+        // The message the CUDA backend gives when it reads the variable (CachingAllocator::limit_from_env).
+        REQUIRE(r.err == std::string("latte: LATTE_CUDA_CACHE_MB must be an integer from 0 to 1099511627776 (MiB of "
+                                     "memory cache; 0 turns the cache off), got '") +
+                             bad + "'\n");
+    }
+    ::setenv("LATTE_CUDA_CACHE_MB", "64", 1);
+    const Run fine = run_latte({"--help"});
+    ::unsetenv("LATTE_CUDA_CACHE_MB");
+    REQUIRE(fine.code == 0);
 }
