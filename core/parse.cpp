@@ -1,6 +1,7 @@
 #include "core/parse.h"
 
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <exception>
@@ -37,6 +38,22 @@ bool parse_double(const std::string& text, double& out) {
     const bool has_digit = text.find_first_of("0123456789") != std::string::npos;
     if (!has_digit || text.find_first_not_of("0123456789+-.eE") != std::string::npos) return false;
     return parse_whole(text, out, [](const std::string& t, size_t* used) { return std::stod(t, used); });
+}
+
+std::string double_problem(const std::string& text) {
+    const bool has_digit = text.find_first_of("0123456789") != std::string::npos;
+    if (has_digit && text.find_first_not_of("0123456789+-.eE") == std::string::npos &&
+        !std::isspace(static_cast<unsigned char>(text[0]))) {
+        // strtod reads what stod refused as out of range: the nearest double, with errno ERANGE.
+        char* end = nullptr;
+        errno = 0;
+        const double value = std::strtod(text.c_str(), &end);
+        if (end == text.c_str() + text.size() && errno == ERANGE) {
+            if (std::fabs(value) <= 1.0) return "is too small: its magnitude is below 2.2e-308, the smallest normal double";
+            return "is too large: its magnitude is above 1.8e308, the largest double";
+        }
+    }
+    return "expects a finite number";
 }
 
 int64_t env_int(const char* name, int64_t fallback, int64_t min, int64_t max, const std::string& meaning) {

@@ -11,6 +11,13 @@ namespace latte {
 bool parse_int(const std::string& text, int64_t& out);
 bool parse_double(const std::string& text, double& out);
 
+// Why parse_double refuses `text`, for a message: "expects a finite number" for text that is not a
+// decimal number (or is inf or nan); "is too small: its magnitude is below 2.2e-308, the smallest
+// normal double" for a nonzero number that underflows (1e-310, which would lose its precision,
+// and 1e-400, which would become 0); "is too large: its magnitude is above 1.8e308, the largest
+// double" for one that overflows (1e400).
+std::string double_problem(const std::string& text);
+
 // The environment variable `name` read strictly: `fallback` when it is unset; else its whole text
 // must be an integer in [min, max] (no spaces, suffixes, decimals or hexadecimal; an empty value
 // is refused too), or latte::Error says so, naming the variable, its text, the range

@@ -69,7 +69,9 @@ std::string Args::str(const std::string& name) const {
 void Args::adopt(const std::map<std::string, std::string>& values, const std::string& source) {
     for (const Flag& f : flags_) {
         auto it = values.find(f.name);
-        if (it != values.end() && !f.is_switch && !given(f.name)) adopted_[f.name] = it->second;
+        if (it == values.end() || f.is_switch) continue;
+        if (given(f.name)) replaced_[f.name] = it->second;
+        else adopted_[f.name] = it->second;
     }
     adopted_from_ = source;
 }
@@ -78,25 +80,48 @@ std::string Args::label(const std::string& name) const {
     return "--" + name + (adopted(name) ? " (from " + adopted_from_ + ")" : "");
 }
 
-int64_t Args::integer(const std::string& name, int64_t min, int64_t max) const {
-    const std::string text = str(name);
+namespace {
+
+int64_t checked_integer(const std::string& who, const std::string& label, const std::string& text, int64_t min,
+                        int64_t max) {
     int64_t value = 0;
-    LATTE_CHECK(parse_int(text, value), "latte ", command_, ": ", label(name), " expects an integer, got '", text, "'");
+    LATTE_CHECK(parse_int(text, value), who, ": ", label, " expects an integer, got '", text, "'");
     if (max == std::numeric_limits<int64_t>::max())
-        LATTE_CHECK(value >= min, "latte ", command_, ": ", label(name), " must be at least ", min, ", got ", value);
+        LATTE_CHECK(value >= min, who, ": ", label, " must be at least ", min, ", got ", value);
     else
-        LATTE_CHECK(value >= min && value <= max, "latte ", command_, ": ", label(name), " must be between ", min,
-                    " and ", max, ", got ", value);
+        LATTE_CHECK(value >= min && value <= max, who, ": ", label, " must be between ", min, " and ", max, ", got ",
+                    value);
     return value;
 }
 
-double Args::number(const std::string& name, bool positive) const {
-    const std::string text = str(name);
+double checked_number(const std::string& who, const std::string& label, const std::string& text, bool positive) {
     double value = 0;
-    LATTE_CHECK(parse_double(text, value), "latte ", command_, ": ", label(name), " expects a finite number, got '",
-                text, "'");
-    LATTE_CHECK(!positive || value > 0, "latte ", command_, ": ", label(name), " must be positive, got ", text);
+    LATTE_CHECK(parse_double(text, value), who, ": ", label, " ", double_problem(text), ", got '", text, "'");
+    LATTE_CHECK(!positive || value > 0, who, ": ", label, " must be positive, got ", text);
     return value;
+}
+
+}  // namespace
+
+template <class Valid>
+void Args::check_replaced(const std::string& name, Valid valid) const {
+    auto it = replaced_.find(name);
+    if (it == replaced_.end()) return;
+    // The command line's value replaces it, but a value that is not one this flag takes means
+    // the source was edited or damaged: it is refused as the flag's own would be.
+    valid("--" + name + " (from " + adopted_from_ + ", which the command line's --" + name + " replaces)", it->second);
+}
+
+int64_t Args::integer(const std::string& name, int64_t min, int64_t max) const {
+    const std::string who = "latte " + command_;
+    check_replaced(name, [&](const std::string& l, const std::string& text) { checked_integer(who, l, text, min, max); });
+    return checked_integer(who, label(name), str(name), min, max);
+}
+
+double Args::number(const std::string& name, bool positive) const {
+    const std::string who = "latte " + command_;
+    check_replaced(name, [&](const std::string& l, const std::string& text) { checked_number(who, l, text, positive); });
+    return checked_number(who, label(name), str(name), positive);
 }
 
 bool Args::on(const std::string& name) const { return str(name) == "true"; }

@@ -50,7 +50,9 @@ public:
     bool given(const std::string& name) const { return values_.count(name) > 0; }
     // Values for the flags the command line does not give, from `source` (e.g. "the checkpoint F"):
     // str() returns them instead of the defaults; names that are not flags of this command, and
-    // switches, are skipped. Errors about an adopted value name its source.
+    // switches, are skipped. Errors about an adopted value name its source. A value the command
+    // line replaces is still checked: integer() and number() refuse it as they would the flag's
+    // own, naming the source, so a corrupt stored value is never accepted behind a given flag.
     void adopt(const std::map<std::string, std::string>& values, const std::string& source);
     bool adopted(const std::string& name) const { return !given(name) && adopted_.count(name) > 0; }
     const std::vector<Flag>& flags() const { return flags_; }
@@ -63,7 +65,10 @@ private:
     std::string label(const std::string& name) const;
     std::string command_, summary_;
     std::vector<Flag> flags_;
-    std::map<std::string, std::string> values_, adopted_;
+    // Checks the source's value of a flag the command line replaces (see adopt) with `valid`.
+    template <class Valid>
+    void check_replaced(const std::string& name, Valid valid) const;
+    std::map<std::string, std::string> values_, adopted_, replaced_;
     std::string adopted_from_;
     bool help_ = false;
 };

@@ -76,6 +76,15 @@ TEST_CASE("numbers out of range are refused before any output", "[cli]") {
     require_refused(cmd_train, "train", {"--lr", "inf"}, "latte train: --lr expects a finite number, got 'inf'");
     require_refused(cmd_train, "train", {"--lr", "nan"}, "latte train: --lr expects a finite number, got 'nan'");
     require_refused(cmd_train, "train", {"--lr", "-0.1"}, "latte train: --lr must be positive, got -0.1");
+    // Finite numbers a double cannot hold as given are refused saying so, not called non-finite.
+    for (const std::string tiny : {"1e-310", "4.9e-324", "1e-400", "-1e-310"})
+        require_refused(cmd_train, "train", {"--lr", tiny},
+                        "latte train: --lr is too small: its magnitude is below 2.2e-308, the smallest normal double, "
+                        "got '" + tiny + "'");
+    require_refused(cmd_lm, "lm", {"--weight-decay", "1e400"},
+                    "latte lm: --weight-decay is too large: its magnitude is above 1.8e308, the largest double, got "
+                    "'1e400'");
+    require_refused(cmd_train, "train", {"--lr", "0x1p-3"}, "latte train: --lr expects a finite number, got '0x1p-3'");
     require_refused(cmd_train, "train", {"--steps", "0"}, "latte train: --steps must be at least 1, got 0");
     require_refused(cmd_train, "train", {"--seed", "-1"}, "latte train: --seed must be at least 0, got -1");
     require_refused(cmd_train, "train", {"--D", " 64"}, "latte train: --D expects an integer, got ' 64'");
