@@ -58,10 +58,21 @@ void check_format(const std::map<std::string, std::string>& metadata, const std:
 
 }  // namespace
 
-std::map<std::string, std::string> load_checkpoint_flags(const std::string& path) {
+std::map<std::string, std::string> load_checkpoint_flags(const std::string& path, const std::string& command) {
     const nn::SafetensorsHeader header = nn::read_safetensors_header(path);
     check_format(header.metadata, "load_checkpoint: " + path);
-    return with_prefix(header.metadata, "config.");
+    std::map<std::string, std::string> flags = with_prefix(header.metadata, "config.");
+    auto module = header.metadata.find("module.module");
+    if (!command.empty() && module != header.metadata.end()) {
+        const std::string& kind = module->second;
+        const bool lm = kind == "decoder_lm", train = kind == "mha" || kind == "gqa" || kind == "mla";
+        LATTE_CHECK(command != "train" || !lm, "latte train: cannot resume from ", path, ": it is a latte lm checkpoint "
+                    "(module decoder_lm", flags.count("task") ? ", task " + flags.at("task") : std::string(),
+                    "): resume it with latte lm --resume ", path);
+        LATTE_CHECK(command != "lm" || !train, "latte lm: cannot resume from ", path, ": it is a latte train checkpoint ("
+                    "a ", kind, " student of the teacher-student task): resume it with latte train --resume ", path);
+    }
+    return flags;
 }
 
 TrainCheckpoint load_checkpoint(const std::string& path) {

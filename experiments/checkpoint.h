@@ -35,8 +35,11 @@ void save_checkpoint(const std::string& path, const TrainCheckpoint& checkpoint)
 TrainCheckpoint load_checkpoint(const std::string& path);
 
 // The run's flags stored in the checkpoint (its config.* metadata), read from the file's header
-// alone; throws as load_checkpoint does when the file is not a latte training checkpoint.
-std::map<std::string, std::string> load_checkpoint_flags(const std::string& path);
+// alone; throws as load_checkpoint does when the file is not a latte training checkpoint. With
+// `command` ("train" or "lm"), a checkpoint the other command wrote (its module.module says:
+// decoder_lm for latte lm, mha, gqa or mla for latte train) is refused first, naming the command
+// that wrote it and how to resume it, instead of a flag of the other command found wanting.
+std::map<std::string, std::string> load_checkpoint_flags(const std::string& path, const std::string& command = "");
 
 // Copies the checkpoint's weights into `module`; names, shapes and dtypes must match exactly and
 // every value must be finite, all checked before anything is written. Errors start with `who`.

@@ -189,7 +189,7 @@ int cmd_train(int argc, char** argv, int first) {
         return 0;
     }
     if (args.given("resume")) {  // the flags not given are the checkpoint's
-        std::map<std::string, std::string> stored = load_checkpoint_flags(args.str("resume"));
+        std::map<std::string, std::string> stored = load_checkpoint_flags(args.str("resume"), "train");
         if (!stored["data"].empty()) stored.erase("L");  // the data's lengths ("L1,L2"), not a flag's value
         adopt_stored_flags(args, args.str("resume"), stored);
     }
@@ -244,8 +244,13 @@ int cmd_train(int argc, char** argv, int first) {
             LATTE_CHECK(!same_path(a.path, b.path), "latte train: ", a.flag, " '", a.path, "' and ", b.flag, " '",
                         b.path, "' are the same file");
         }
+    // An existing --checkpoint other than the --resume file may be another run's: not replaced silently.
+    check_checkpoint_is_ours(args, c.checkpoint, c.resume);
     // Under mpirun every rank must run this same run: its flags, and the files it reads by content.
-    check_ranks_agree(args, {"out", "name", "overwrite", "save", "checkpoint", "device"}, {"init", "data", "resume"});
+    // A resume does not read --init (its weights come from the checkpoint): its path is compared.
+    check_ranks_agree(args, {"out", "name", "overwrite", "save", "checkpoint", "device"},
+                      c.resume.empty() ? std::set<std::string>{"init", "data", "resume"}
+                                       : std::set<std::string>{"data", "resume"});
     std::shared_ptr<nn::Attention> teacher;
     if (c.data.empty()) teacher = make_teacher(c.sizes, c.seed, c.device);
     // Printed once the inputs are read and checked (train_student), so a bad one fails before it.

@@ -240,7 +240,7 @@ int cmd_lm(int argc, char** argv, int first) {
     if (args.given("resume")) {
         // The flags not given are the checkpoint's; a key the checkpoint lacks (it predates the flag) is the
         // behaviour of its time. --warmup auto, --queries 0 and --L 0 are compared once resolved.
-        std::map<std::string, std::string> stored = load_checkpoint_flags(args.str("resume"));
+        std::map<std::string, std::string> stored = load_checkpoint_flags(args.str("resume"), "lm");
         const auto attention = stored.find("attention");
         for (const auto& [key, value] : flags_before_they_existed(attention == stored.end() ? "" : attention->second))
             stored.emplace(key, value);
@@ -357,6 +357,8 @@ int cmd_lm(int argc, char** argv, int first) {
                         "' are the same file (the run would overwrite the model it starts from)");
         }
     }
+    // An existing --checkpoint other than the --resume file may be another run's: not replaced silently.
+    if (!eval_only) check_checkpoint_is_ours(args, checkpoint, resume);
     // Under mpirun every rank must run this same run: its flags, and the files it reads by content.
     check_ranks_agree(args, {"out", "name", "overwrite", "save", "checkpoint", "device"}, {"load", "resume"});
     // What a resumed run must share with the saved one (everything but the length and the outputs).
@@ -481,8 +483,23 @@ int cmd_lm(int argc, char** argv, int first) {
     // What a divergence message points to: the last checkpoint known good ("<path> (step k)").
     std::string last_checkpoint = resume.empty() ? "" : resume + " (step " + std::to_string(start_step) + ")";
     auto after = [&] {
-        return last_checkpoint.empty() ? std::string("No checkpoint was written.")
-                                       : "The last good checkpoint is " + last_checkpoint + ".";
+        // The learning rate is not the only suspect: the model a run started from, and the decay.
+        std::string causes;
+        if (!load.empty())
+            causes = losses.size() == size_t(start_step)
+                         ? "No update had been made yet: the --load model " + load + " is the cause, not the learning "
+                           "rate (its values are so large that the forward pass overflows). "
+                         : "Besides the learning rate, the --load model " + load + " may be the cause. ";
+        // AdamW's decoupled decay multiplies each decayed weight by 1 - lr x weight-decay at every step:
+        // past 1 it flips their sign, past 2 it makes them grow.
+        if (args.given("weight-decay")) {
+            std::ostringstream factor;
+            factor << 1 - lr * weight_decay;
+            causes += "--weight-decay " + args.str("weight-decay") + " may be the cause too (AdamW multiplies the "
+                      "decayed weights by 1 - lr x weight-decay = " + factor.str() + " at each step at the full rate). ";
+        }
+        return causes + (last_checkpoint.empty() ? std::string("No checkpoint was written.")
+                                                 : "The last good checkpoint is " + last_checkpoint + ".");
     };
     // Every weight and optimizer buffer finite (and exp_avg_sq non-negative) before it is written,
     // on every rank, so that a diverged state never replaces a good checkpoint; and

@@ -1,5 +1,6 @@
 #include "experiments/run_folder.h"
 
+#include <algorithm>
 #include <exception>
 #include <filesystem>
 
@@ -22,6 +23,22 @@ std::string sanitized(const std::string& text) {
 }
 
 }  // namespace
+
+const std::vector<std::string>& every_run_file() {
+    // train: loss.csv, loss.svg, checkpoint; demo: loss.csv, loss.svg; compare: results.csv,
+    // loss.csv, loss.svg; lm: loss.csv, loss.svg, accuracy.svg, eval.csv, summary.json, checkpoint.
+    static const std::vector<std::string> files{"loss.csv",     "loss.svg", "checkpoint.safetensors", "results.csv",
+                                                "accuracy.svg", "eval.csv", "summary.json"};
+    return files;
+}
+
+void check_checkpoint_is_ours(const cli::Args& args, const std::string& checkpoint, const std::string& resume) {
+    if (!args.given("checkpoint") || args.on("overwrite") || !std::filesystem::exists(checkpoint)) return;
+    if (!resume.empty() && same_path(checkpoint, resume)) return;  // the run it continues
+    LATTE_FAIL("latte ", args.command(), ": --checkpoint '", checkpoint, "' already exists, and it is not the "
+               "--resume file of this run (it may be another run's checkpoint): give --overwrite to replace it, ",
+               "choose another --checkpoint, or --resume ", checkpoint, " to continue it");
+}
 
 std::string default_run_name(const cli::Args& args, const std::string& base, const std::set<std::string>& ignored) {
     std::string name = base;
@@ -86,8 +103,12 @@ RunFolder prepare_run_folder(const cli::Args& args, const std::string& default_n
     const std::filesystem::path resume_folder = std::filesystem::path(resume).parent_path();
     const bool resumes_here = !resume.empty() && (args.given("name") ||
                                                   same_path(dir.string(), resume_folder.empty() ? "." : resume_folder.string()));
+    // Any command's run files count: a folder that holds only an lm's summary.json holds a run.
+    std::vector<std::string> run_files = files;
+    for (const std::string& file : every_run_file())
+        if (std::find(run_files.begin(), run_files.end(), file) == run_files.end()) run_files.push_back(file);
     if (!resumes_here && !args.on("overwrite"))
-        for (const std::string& file : files) {
+        for (const std::string& file : run_files) {
             if (!std::filesystem::exists(dir / file)) continue;
             const std::filesystem::path checkpoint = dir / "checkpoint.safetensors";
             const std::string resume_hint = std::filesystem::exists(checkpoint)
@@ -98,7 +119,7 @@ RunFolder prepare_run_folder(const cli::Args& args, const std::string& default_n
         }
     for (const std::string& file : files) check_output_path((dir / file).string(), who + ": --out");
     if (!resumes_here && args.on("overwrite") && owner)
-        for (const std::string& file : files) {
+        for (const std::string& file : run_files) {  // whichever command's run it was
             const std::filesystem::path path = dir / file;
             bool read_by_this_run = false;
             for (const std::string& input : inputs)

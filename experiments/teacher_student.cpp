@@ -11,6 +11,7 @@
 #include "experiments/checkpoint.h"
 #include "experiments/finite_checks.h"
 #include "experiments/progress.h"
+#include "experiments/rank_agreement.h"
 #include "experiments/stop_signal.h"
 #include "experiments/train_data.h"
 #include "nn/data_parallel.h"
@@ -107,11 +108,21 @@ TrainResult train_student(const TrainConfig& c, const nn::Attention* teacher) {
     } else {
         LATTE_CHECK(teacher, "train: needs a teacher or a data file");
     }
+    // The data file's size and content hash, stored in every checkpoint: a resumed run must train
+    // on the very file its run began with, or it would not continue that run.
+    const std::string data_digest = c.data.empty() ? "" : file_digest(c.data, c.who + ": --data");
+    auto config_to_store = [&] {
+        std::map<std::string, std::string> config = run_config(run);
+        if (!data_digest.empty()) config["data-digest"] = data_digest;
+        return config;
+    };
     Generator init(c.seed), data_gen(c.seed + 1000003);
     TrainResult result;
     result.student = make_student(c.model, c.sizes, init);
     nn::Attention& student = *result.student;
-    if (!c.init.empty()) nn::load(student, c.init);
+    // A resumed run's weights come from the checkpoint: the --init file (which may be gone or
+    // changed since) plays no part and is not read.
+    if (!c.init.empty() && c.resume.empty()) nn::load(student, c.init);
     student.to(c.device);
     if (teacher)
         LATTE_CHECK(teacher->device() == c.device, "train: the teacher is on ", teacher->device().str(),
@@ -123,12 +134,34 @@ TrainResult train_student(const TrainConfig& c, const nn::Attention* teacher) {
 
     std::string last_checkpoint;  // "<path> (step k)": what the divergence message points to
     auto after = [&] {
-        return last_checkpoint.empty() ? std::string("No checkpoint was written.")
-                                       : "The last good checkpoint is " + last_checkpoint + ".";
+        // The learning rate is not the only suspect: the weights a fresh run started from are too.
+        std::string causes;
+        if (!c.init.empty() && c.resume.empty())
+            causes = result.losses.empty()
+                         ? "No update had been made yet: the --init weights " + c.init + " are the cause, not the "
+                           "learning rate (their values are so large that the forward pass overflows). "
+                         : "Besides the learning rate, the --init weights " + c.init + " may be the cause (values "
+                           "so large that the forward pass overflows). ";
+        return causes + (last_checkpoint.empty() ? std::string("No checkpoint was written.")
+                                                 : "The last good checkpoint is " + last_checkpoint + ".");
     };
     if (!c.resume.empty()) {
         const TrainCheckpoint saved = load_checkpoint(c.resume);
-        check_resumable(saved.run_config, run_config(run), c.resume);
+        std::map<std::string, std::string> saved_config = saved.run_config;
+        const auto stored_digest = saved_config.find("data-digest");
+        if (!c.data.empty() && stored_digest == saved_config.end()) {
+            // Written before checkpoints held the digest: the file cannot be checked, only noted.
+            if (writer)
+                std::fprintf(stderr, "%s: note: %s predates data digests, so --data '%s' cannot be checked against "
+                             "the file the run began with (it now has %s)\n", c.who.c_str(), c.resume.c_str(),
+                             c.data.c_str(), data_digest.c_str());
+        } else if (!c.data.empty()) {
+            LATTE_CHECK(stored_digest->second == data_digest, c.who, ": cannot resume from ", c.resume, ": its --data '",
+                        c.data, "' has changed since the run began (the checkpoint has ", stored_digest->second,
+                        ", the file now has ", data_digest, "); a resumed run must train on the same data");
+        }
+        saved_config.erase("data-digest");  // not a flag: compared above
+        check_resumable(saved_config, run_config(run), c.resume);
         LATTE_CHECK(saved.step <= c.steps, "latte train: ", c.resume, " is at step ", saved.step, ", beyond --steps ",
                     c.steps);
         // The state must be this run's own: the optimizer's lr and step counts, and the model's settings.
@@ -169,7 +202,7 @@ TrainResult train_student(const TrainConfig& c, const nn::Attention* teacher) {
         check_optimizer_state(c.who, state, steps_done, optimizer.lr(), after());
         if (writer) {
             save_checkpoint(c.checkpoint, {steps_done, result.losses, student.named_parameters(), student.config(),
-                                           std::move(state), data_gen.state(), run_config(run)});
+                                           std::move(state), data_gen.state(), config_to_store()});
             if (c.progress) {
                 std::printf("  checkpoint at step %lld: %s\n", static_cast<long long>(steps_done), c.checkpoint.c_str());
                 std::fflush(stdout);

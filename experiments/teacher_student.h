@@ -32,7 +32,9 @@ struct TrainConfig {
     // Files; empty for none. init: starting weights (a file nn::save wrote); data: x, y, target
     // batches in order instead of the teacher's; checkpoint: where the training checkpoint goes
     // (written at the end, every checkpoint_every steps and on SIGINT/SIGTERM, which are caught
-    // while training); resume: a checkpoint to continue from (same config; steps may grow).
+    // while training); resume: a checkpoint to continue from (same config; steps may grow). A
+    // resumed run takes its weights from the checkpoint and does not read init; the checkpoint
+    // holds the data file's digest, and a data file whose contents changed is refused.
     std::string init, data, checkpoint, resume;
     int64_t checkpoint_every = 0;
     bool detect_anomaly = false;  // name the op whose backward made a non-finite gradient
@@ -51,7 +53,8 @@ public:
 
 // The run's flags, stored in its checkpoint (flag name -> value): model, D, H, d, G, r, batch, L,
 // lr, seed, init, data, which a resumed run must share, and steps, checkpoint-every and log-every,
-// which it may change (experiments/resume_flags.h).
+// which it may change (experiments/resume_flags.h). A run on a data file also stores data-digest,
+// the file's size and content hash (file_digest), which a resumed run's file must match.
 std::map<std::string, std::string> run_config(const TrainConfig& config);
 
 struct TrainResult {

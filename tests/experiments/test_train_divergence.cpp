@@ -9,6 +9,8 @@
 #include "nn/mha.h"
 #include "tests/experiments/train_helpers.h"
 #include "tests/support/catch_helpers.h"
+#include "tests/support/run_command.h"
+#include "tests/support/tamper.h"
 
 using namespace latte;
 using namespace latte::experiments;
@@ -38,7 +40,8 @@ TEST_CASE("latte train --lr 1e30 stops with an error and leaves the good --save 
     const std::string ckpt = dir + "/run.ckpt";
     REQUIRE(test::run_train(with({"--steps", "3", "--checkpoint", ckpt, "--out", dir, "--name", "good"})) == 0);
     const std::string good_checkpoint = test::file_bytes(ckpt);
-    REQUIRE_THROWS_WITH(test::run_train(with({"--steps", "50", "--lr", "1e30", "--checkpoint", ckpt,
+    // (--overwrite: the run replaces the existing --checkpoint file, which is not its --resume file.)
+    REQUIRE_THROWS_WITH(test::run_train(with({"--steps", "50", "--lr", "1e30", "--checkpoint", ckpt, "--overwrite",
                                               "--checkpoint-every", "1", "--save", good, "--out", dir})),
                         "latte train: the loss on a held-out batch is nan after step 1 (lr 1e+30): training diverged "
                         "and stopped; nothing was saved from the diverged state. No checkpoint was written.");
@@ -110,4 +113,49 @@ TEST_CASE("divergence messages print nan and inf the same way whatever their sig
                         "and stopped; nothing was saved from the diverged state. after");
     state.tensors = {{"momentum_buffer.0", zeros({2})}, {"exp_avg_sq.1", zeros({3})}};
     REQUIRE_NOTHROW(check_optimizer_state("latte train", state, 7, 0.5, "after"));
+}
+
+TEST_CASE("a divergence from huge --init weights names the --init file, not the learning rate alone", "[train]") {
+    const test::ScratchDir s("diverge_init");
+    const std::vector<std::string> small{"--model", "gqa", "--G", "1", "--D", "16", "--H", "2", "--d", "8",
+                                         "--batch", "4", "--L", "4", "--log-every", "0", "--out", s.dir};
+    auto with = [&](std::vector<std::string> extra) {
+        extra.insert(extra.begin(), small.begin(), small.end());
+        return extra;
+    };
+    const std::string good = s / "good.safetensors", big = s / "big.safetensors";
+    REQUIRE(test::run_train(with({"--steps", "2", "--save", good, "--name", "good"})) == 0);
+    // Finite, so the file loads, but W_Q.weight[0, 0] = 3e38 overflows the forward pass.
+    test::tamper(good, big, [](test::Metadata&, test::Tensors& tensors) {
+        for (auto& [name, t] : tensors)
+            if (name == "W_Q.weight") {
+                std::vector<float> v = t.to_vector<float>();
+                v[0] = 3e38f;
+                t = from_vector(v, t.shape());
+            }
+    });
+    const test::CommandOutcome r = test::run_command(cmd_train, "train", with({"--steps", "3", "--init", big}));
+    REQUIRE_THAT(r.error, StartsWith("latte train: the loss is ") &&
+                              Contains(" at step 1 (lr 0.003): training diverged and stopped; nothing was saved from "
+                                       "the diverged state. No update had been made yet: the --init weights " + big +
+                                       " are the cause, not the learning rate"));
+}
+
+TEST_CASE("a latte lm divergence names the --weight-decay given beside the learning rate", "[lm]") {
+    const test::ScratchDir s("diverge_weight_decay");
+    const std::vector<std::string> small{"--D", "16", "--H", "2", "--layers", "1", "--batch", "4", "--steps", "3",
+                                         "--eval-every", "0", "--out", s.dir};
+    auto with = [&](std::vector<std::string> extra) {
+        extra.insert(extra.begin(), small.begin(), small.end());
+        return extra;
+    };
+    // 1 - lr x weight-decay = -1e305: every step flips and multiplies the decayed weights.
+    const test::CommandOutcome big = test::run_command(cmd_lm, "lm", with({"--weight-decay", "1e308", "--name", "big"}));
+    REQUIRE_THAT(big.error, StartsWith("latte lm: ") && Contains("(lr 0.001): training diverged and stopped") &&
+                                Contains("--weight-decay 1e308 may be the cause too (AdamW multiplies the decayed "
+                                         "weights by 1 - lr x weight-decay = -1e+305 at each step at the full rate). "
+                                         "No checkpoint was written."));
+    // Not given, it is not named: the learning rate is the suspect.
+    const test::CommandOutcome lr = test::run_command(cmd_lm, "lm", with({"--lr", "1e30", "--name", "lr"}));
+    REQUIRE_THAT(lr.error, Contains("training diverged and stopped") && !Contains("weight-decay"));
 }
