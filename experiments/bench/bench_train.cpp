@@ -10,7 +10,7 @@
 // With a usable GPU the same steps also run on cuda:0 (configs small, medium and large; each
 // step ends with a synchronize, so the wall time covers the GPU work).
 //
-//   bench_train [--no_flash] [--models mha,gqa,mla] [--configs tiny,small,medium,long,large,lm]
+//   bench_train [--no_flash] [--models mha,gqa,mla] [--configs tiny,small,medium,long,large,lm] [--precision f32,bf16]
 //               [--B n --L n --D n --H n --d n --G n --r n] [--steps n]
 //               [Google Benchmark flags, e.g. --benchmark_filter=small]
 //
@@ -121,7 +121,8 @@ std::string attention_path(const Config& c, Device device) {
     return limit >= 0 && score_bytes > limit ? "chunked" : "plain";
 }
 
-void train_step(benchmark::State& state, const Config& c, const std::string& model, Device device) {
+void train_step(benchmark::State& state, const Config& c, const std::string& model, Device device,
+                autocast::Precision precision) {
     Generator gen(0);
     auto module = experiments::make_student(model, {c.D, c.H, c.d, c.G, c.r}, gen);
     module->to(device);
@@ -131,8 +132,11 @@ void train_step(benchmark::State& state, const Config& c, const std::string& mod
     nn::Adam optimizer(module->parameters(), 1e-3);
     Backend& backend = backend_for(device);
     auto step = [&] {
-        Tensor loss = mse_loss(module->forward(x, y), target);
-        loss.backward();
+        {
+            const autocast::Guard guard(precision);  // the products; the loss and Adam stay float32
+            Tensor loss = mse_loss(module->forward(x, y), target);
+            loss.backward();
+        }
         optimizer.step();
         optimizer.zero_grad();
         backend.synchronize();
@@ -142,13 +146,13 @@ void train_step(benchmark::State& state, const Config& c, const std::string& mod
     state.counters["FLOP"] = benchmark::Counter(train_step_flops(c, model), benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void BM_train_step(benchmark::State& state, Config c, std::string model, Device device) {
-    bench::guarded(state, [&] { train_step(state, c, model, device); });
+void BM_train_step(benchmark::State& state, Config c, std::string model, Device device, autocast::Precision precision) {
+    bench::guarded(state, [&] { train_step(state, c, model, device, precision); });
 }
 
 // --- command line -------------------------------------------------------------------------------
 
-const char* kUsage = "bench_train [--no_flash] [--models mha,gqa,mla] [--configs tiny,small,...] [--B n] [--L n] "
+const char* kUsage = "bench_train [--no_flash] [--models mha,gqa,mla] [--configs tiny,small,...] [--precision f32,bf16] [--B n] [--L n] "
                      "[--D n] [--H n] [--d n] [--G n] [--r n] [--steps n] [--benchmark_...]";
 
 void print_help() {
@@ -159,6 +163,8 @@ void print_help() {
         "  --configs LIST      built-in configs, comma separated: tiny (B 2, L 16, D 32, H 4, d 8, G 2, r 8),\n"
         "                      small, medium, long (CPU only), large (GPU only), lm (the language-model\n"
         "                      case); default small, medium, long on the CPU, small, medium, large on a GPU, lm\n"
+        "  --precision LIST    f32 and/or bf16 (autocast: matmuls on bf16 inputs, float32 accumulation; cases\n"
+        "                      named _bf16), comma separated (default f32)\n"
         "  --B --L --D --H --d --G --r N\n"
         "                      run one config named \"custom\" with these sizes (the others from small:\n"
         "                      B 8, L 128, D 256, H 8, d 32, G 2, r 64); H must be a multiple of G,\n"
@@ -173,6 +179,7 @@ struct Options {
     Config config = kSmall;
     std::vector<std::string> models{"mha", "gqa", "mla"};
     std::vector<std::string> configs;  // --configs (empty: the default set)
+    std::vector<std::string> precisions{"f32"};
     std::string filter;  // --benchmark_filter, to list only the benchmarks that will run
 };
 
@@ -249,7 +256,7 @@ Options parse_own_flags(const bench::CommonFlags& flags, int& argc, char** argv)
         else if (flag == "--d") size = &Config::d;
         else if (flag == "--G") size = &Config::G;
         else if (flag == "--r") size = &Config::r;
-        else if (flag != "--models" && flag != "--configs") {
+        else if (flag != "--models" && flag != "--configs" && flag != "--precision") {
             rest.push_back(argv[i]);
             continue;
         }
@@ -262,8 +269,24 @@ Options parse_own_flags(const bench::CommonFlags& flags, int& argc, char** argv)
             o.custom = true;
             continue;
         }
-        // --models or --configs: names, comma separated.
+        // --models, --configs or --precision: names, comma separated.
         const bool models = flag == "--models";
+        if (flag == "--precision") {
+            o.precisions.clear();
+            for (size_t start = 0;;) {
+                const size_t comma = value.find(',', start);
+                const std::string p = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+                if (p != "f32" && p != "bf16")
+                    bench::usage_error(flags, "--precision: unknown precision '" + p + "' (expected f32 or bf16, comma separated)");
+                std::string why;
+                if (p == "bf16" && !autocast::bf16_available(Device::cpu(), &why))
+                    bench::usage_error(flags, "--precision bf16: " + why);
+                if (std::find(o.precisions.begin(), o.precisions.end(), p) == o.precisions.end()) o.precisions.push_back(p);
+                if (comma == std::string::npos) break;
+                start = comma + 1;
+            }
+            continue;
+        }
         std::vector<std::string>& list = models ? o.models : o.configs;
         list.clear();
         size_t start = 0;
@@ -338,7 +361,7 @@ void print_table(const std::vector<Entry>& entries, const std::string& filter) {
     }
     if (shown)
         std::fprintf(stderr,
-                     "float32. KV B/token: bytes a decoder caches per position (MHA 2Hd, GQA 2Gd, MLA r numbers).\n"
+                     "float32 (_bf16: autocast). KV B/token: bytes a decoder caches per position (MHA 2Hd, GQA 2Gd, MLA r numbers).\n"
                      "attention: flash (fused kernel), chunked (blocks of query rows) or plain (scores materialised).\n"
                      "GFLOP/step: useful matmul FLOPs of forward + backward (x, y need no gradient). Per run below:\nmedian = the "
                      "median step;\ntokens = B*L per second; FLOP = per second; peak_MiB = peak allocated during a step "
@@ -348,13 +371,18 @@ void print_table(const std::vector<Entry>& entries, const std::string& filter) {
 std::vector<Entry> register_all(const bench::CommonFlags& flags, const Options& o) {
     std::vector<Entry> entries;
     auto add = [&](const Config& c, const std::string& model, Device device) {
-        const std::string name = "train_" + model + "_" + c.name + (device.is_cpu() ? "" : "_cuda");
-        // No MinTime here: it would override --benchmark_min_time.
-        bench::apply_steps(benchmark::RegisterBenchmark(name.c_str(), BM_train_step, c, model, device)
-                               ->Unit(benchmark::kMillisecond)
-                               ->UseRealTime(),
-                           flags);
-        entries.push_back({name, c, model, device});
+        for (const std::string& p : o.precisions) {
+            if (p == "bf16" && !device.is_cpu()) continue;  // no bf16 products on CUDA yet
+            const std::string name = "train_" + model + "_" + c.name + (device.is_cpu() ? "" : "_cuda") +
+                                     (p == "bf16" ? "_bf16" : "");
+            // No MinTime here: it would override --benchmark_min_time.
+            bench::apply_steps(benchmark::RegisterBenchmark(name.c_str(), BM_train_step, c, model, device,
+                                                            autocast::parse_precision(p, "bench_train"))
+                                   ->Unit(benchmark::kMillisecond)
+                                   ->UseRealTime(),
+                               flags);
+            entries.push_back({name, c, model, device});
+        }
     };
     const bool gpu = cuda::is_available();
     if (o.custom) {
@@ -373,13 +401,17 @@ std::vector<Entry> register_all(const bench::CommonFlags& flags, const Options& 
     // The language-model case (lm_step.h): train_mha_lm ... train_mla_rope_lm.
     auto add_lm = [&] {
         for (const Device device : devices)
-            for (const std::string kind : {"mha", "gqa", "mla", "mla_rope"}) {
-                const std::string name = "train_" + kind + "_lm" + (device.is_cpu() ? "" : "_cuda");
-                bench::apply_steps(benchmark::RegisterBenchmark(name.c_str(), bench::BM_lm_step, kind, device)
-                                       ->Unit(benchmark::kMillisecond)
-                                       ->UseRealTime(),
-                                   flags);
-            }
+            for (const std::string kind : {"mha", "gqa", "mla", "mla_rope"})
+                for (const std::string& p : o.precisions) {
+                    if (p == "bf16" && !device.is_cpu()) continue;
+                    const std::string name = "train_" + kind + "_lm" + (device.is_cpu() ? "" : "_cuda") +
+                                             (p == "bf16" ? "_bf16" : "");
+                    bench::apply_steps(benchmark::RegisterBenchmark(name.c_str(), bench::BM_lm_step, kind, device,
+                                                                    autocast::parse_precision(p, "bench_train"))
+                                           ->Unit(benchmark::kMillisecond)
+                                           ->UseRealTime(),
+                                       flags);
+                }
     };
     if (o.configs.empty()) {
         for (const Config& c : kCpuConfigs)

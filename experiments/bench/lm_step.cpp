@@ -8,7 +8,7 @@
 
 namespace latte::bench {
 
-void BM_lm_step(benchmark::State& state, const std::string& kind, Device device) {
+void BM_lm_step(benchmark::State& state, const std::string& kind, Device device, autocast::Precision precision) {
     const int64_t B = 8, L = 256;
     nn::DecoderLMConfig c;
     c.vocab = 512;
@@ -29,7 +29,10 @@ void BM_lm_step(benchmark::State& state, const std::string& kind, Device device)
     nn::AdamW optimizer(nn::param_groups(lm, 0.1), 1e-3);
     Backend& backend = backend_for(device);
     auto step = [&] {
-        lm.loss(ids, targets).backward();
+        {
+            const autocast::Guard guard(precision);
+            lm.loss(ids, targets).backward();
+        }
         optimizer.step();
         optimizer.zero_grad();
         backend.synchronize();

@@ -7,11 +7,13 @@
 
 #include <string>
 
+#include "core/autocast.h"
 #include "core/device.h"
 
 namespace latte::bench {
 
-// kind: mha, gqa, mla or mla_rope.
-void BM_lm_step(benchmark::State& state, const std::string& kind, Device device);
+// kind: mha, gqa, mla or mla_rope; the step runs under autocast(precision).
+void BM_lm_step(benchmark::State& state, const std::string& kind, Device device,
+                autocast::Precision precision = autocast::Precision::Float32);
 
 }  // namespace latte::bench
