@@ -130,6 +130,19 @@ void Args::refuse(const std::string& name, const std::string& reason) const {
     LATTE_CHECK(!given(name), "latte ", command_, ": --", name, " has no effect ", reason);
 }
 
+Flag precision_flag() {
+    return {"precision", "f32", "matrix products: f32, or bf16 (autocast: inputs rounded to bf16, float32 "
+                                "accumulation, weights and optimizer in float32; needs AVX512_BF16 or AMX)"};
+}
+
+autocast::Precision precision(const Args& args, Device device) {
+    const autocast::Precision p = autocast::parse_precision(args.str("precision"), "latte " + args.command() + ": --precision");
+    std::string why;
+    LATTE_CHECK(p == autocast::Precision::Float32 || autocast::bf16_available(device, &why), "latte ", args.command(),
+                ": --precision bf16 cannot run on ", device.str(), ": ", why);
+    return p;
+}
+
 Flag timeout_flag() {
     return {"timeout", "300", "under mpirun: seconds a collective waits for the other ranks; then every rank stops, "
                               "naming the rank that did not arrive (0.1 to 86400)"};

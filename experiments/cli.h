@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/autocast.h"
 #include "core/device.h"
 #include "core/dtype.h"
 
@@ -80,6 +81,11 @@ Flag timeout_flag();
 // read before the command parses its flags, since ranks join the group first. Throws naming the
 // command and the value unless it is a number of seconds in [0.1, 86400].
 std::chrono::milliseconds group_timeout(const std::string& command, int argc, char** argv, int first);
+
+// --precision f32|bf16 of train and lm: the matrix products' precision (core/autocast.h).
+Flag precision_flag();
+// The --precision flag, refused unless `device` runs it (bf16: AVX512_BF16 or AMX, and oneDNN).
+autocast::Precision precision(const Args& args, Device device);
 
 // "f32" or "f64" from a --dtype flag; throws naming the flag otherwise.
 DType parse_dtype(const std::string& text);

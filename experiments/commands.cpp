@@ -180,6 +180,7 @@ int cmd_train(int argc, char** argv, int first) {
     flags.push_back(cli::file_flag("resume", "continue the run saved in this checkpoint, with its flags and in its folder (--steps may grow)"));
     flags.push_back({"log-every", "250", "a progress line every N steps (0: only the one every ~10 s)"});
     flags.push_back({"detect-anomaly", "false", "name the op whose backward first made a NaN/Inf gradient (slow)", true});
+    flags.push_back(cli::precision_flag());
     flags.push_back(cli::timeout_flag());
     cli::Args args("train", "Teacher-student regression: a fixed random MHA teacher makes targets from random x, y;\n"
                             "the student learns them with Adam and an MSE loss. Files go to OUT/NAME/.",
@@ -205,6 +206,7 @@ int cmd_train(int argc, char** argv, int first) {
     c.checkpoint_every = args.integer("checkpoint-every", 0);
     c.log_every = args.integer("log-every", 0);
     c.detect_anomaly = args.on("detect-anomaly");
+    c.precision = cli::precision(args, c.device);
     cli::group_timeout("train", argc, argv, first);  // checked alone too, for a run that is not under mpirun
     LATTE_CHECK(c.data.empty() || !args.given("L"), "latte train: --L has no effect with --data (the lengths come from the data)");
     double data_bytes = 0;

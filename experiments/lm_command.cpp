@@ -222,6 +222,7 @@ int cmd_lm(int argc, char** argv, int first) {
         {"checkpoint-every", "0", "also write the checkpoint every N steps (it is always written at the end and on SIGINT/SIGTERM)"},
         cli::file_flag("resume", "continue the run saved in this checkpoint, with its flags and in its folder (--steps "
                                  "may grow)"),
+        cli::precision_flag(),
         cli::timeout_flag()};
     for (const cli::Flag& f : run_folder_flags("lm_TASK_ATTENTION and each flag given, e.g. lm_recall_mla_steps200"))
         flags.push_back(f);
@@ -316,6 +317,10 @@ int cmd_lm(int argc, char** argv, int first) {
     const int64_t log_every = args.integer("log-every", 0);
     const int64_t eval_batches = args.integer("eval-batches", 1);
     const int64_t generate = args.integer("generate", 0, 10000);
+    // Every product of the run (training, evaluation, generation) in this precision, as a
+    // torch.autocast block around the loop would have it.
+    const autocast::Precision precision = cli::precision(args, Device::cpu());
+    const autocast::Guard autocast_scope(precision);
     auto check_fits_memory = [&] {
         check_memory(who, lm_training_bytes(c, std::max(spec.batch, generate), spec.length, steps),
                      "weights, gradients, AdamW state and one step's activations, roughly");
@@ -379,7 +384,7 @@ int cmd_lm(int argc, char** argv, int first) {
         // Stored so that --resume alone continues as the run began; a resumed run may change them.
         {"steps", std::to_string(steps)}, {"checkpoint-every", std::to_string(checkpoint_every)},
         {"log-every", std::to_string(log_every)}, {"eval-every", std::to_string(eval_every)},
-        {"eval-batches", std::to_string(eval_batches)}};
+        {"eval-batches", std::to_string(eval_batches)}, {"precision", autocast::precision_name(precision)}};
     TrainCheckpoint saved;
     if (!resume.empty()) {
         saved = load_checkpoint(resume);

@@ -81,7 +81,7 @@ std::vector<int64_t> split_counts(const std::string& text, const std::string& wh
 std::map<std::string, std::string> flags_before_they_existed(const std::string& attention) {
     return {{"rope", attention == "mla" ? "off" : "on"}, {"rope-pairing", "rotate_half"}, {"latent-norm", "off"},
             {"q-rank", "0"}, {"pairs", "0"}, {"queries", "0"}, {"beta2", "0.999"}, {"clip", "0"}, {"warmup", "0"},
-            {"schedule", "constant"}, {"schedule-steps", "0"}, {"min-lr-ratio", "0"}};
+            {"schedule", "constant"}, {"schedule-steps", "0"}, {"min-lr-ratio", "0"}, {"precision", "f32"}};
 }
 
 std::vector<ModelFlag> model_flags(const nn::DecoderLMConfig& c) {

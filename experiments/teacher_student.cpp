@@ -59,16 +59,24 @@ std::map<std::string, std::string> run_config(const TrainConfig& c) {
             {"data", c.data},
             {"steps", std::to_string(c.steps)},
             {"checkpoint-every", std::to_string(c.checkpoint_every)},
-            {"log-every", std::to_string(c.log_every)}};
+            {"log-every", std::to_string(c.log_every)},
+            {"precision", autocast::precision_name(c.precision)}};
 }
 
 namespace {
 
 const char* signal_name(int signal) { return signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "a signal"; }
 
+// The student's output with its products in `precision` (--precision); the teacher's stay float32,
+// so every precision learns the same targets.
+Tensor student_output(const nn::Attention& student, const Tensor& x, const Tensor& y, autocast::Precision precision) {
+    const autocast::Guard guard(precision);
+    return student.forward(x, y);
+}
+
 // MSE and mean(target^2) over the whole data file, in chunks of `chunk` rows.
 void evaluate_on_data(const nn::Attention& student, const TrainingData& data, int64_t chunk, DType dtype,
-                      Device device, TrainResult& result) {
+                      Device device, autocast::Precision precision, TrainResult& result) {
     double squared_error = 0, power = 0;
     for (int64_t first = 0; first < data.size(); first += chunk) {
         const int64_t rows = std::min(chunk, data.size() - first);
@@ -76,7 +84,7 @@ void evaluate_on_data(const nn::Attention& student, const TrainingData& data, in
         Tensor y = to(to(narrow(data.y, 0, first, rows), dtype), device);
         Tensor target = to(to(narrow(data.target, 0, first, rows), dtype), device);
         const auto n = static_cast<double>(target.numel());
-        squared_error += mse_loss(student.forward(x, y), target).item() * n;
+        squared_error += mse_loss(student_output(student, x, y, precision), target).item() * n;
         power += mean(mul(target, target)).item() * n;
     }
     const auto total = static_cast<double>(data.target.numel());
@@ -182,13 +190,13 @@ TrainResult train_student(const TrainConfig& c, const nn::Attention* teacher) {
         NoGradGuard no_grad;
         if (data) {
             const Batch b = data_batch(*data, 0, c.batch, dtype, c.device);
-            return mse_loss(student.forward(b.x, b.y), b.target).item();
+            return mse_loss(student_output(student, b.x, b.y, c.precision), b.target).item();
         }
         Generator held_out(c.seed + 7777777);
         const TensorOptions on_device = TensorOptions{}.with_device(c.device);
         Tensor x = randn({c.batch, run.L1, c.sizes.D}, held_out, on_device);
         Tensor y = randn({c.batch, run.L2, c.sizes.D}, held_out, on_device);
-        return mse_loss(student.forward(x, y), (*teacher)(x, y)).item();
+        return mse_loss(student_output(student, x, y, c.precision), (*teacher)(x, y)).item();
     };
     // Checked on every rank before anything is written: finite weights and optimizer state, and
     // (unless the evaluation has just shown it) a finite loss, so a diverged state never replaces
@@ -225,7 +233,8 @@ TrainResult train_student(const TrainConfig& c, const nn::Attention* teacher) {
         Batch b = data ? data_batch(*data, step, c.batch, dtype, c.device)
                        : teacher_batch(*teacher, data_gen, c.batch, run.L1, run.L2, c.sizes.D, c.device, parallel);
         if (data && parallel) b = {nn::shard_batch(b.x), nn::shard_batch(b.y), nn::shard_batch(b.target)};
-        Tensor loss = mse_loss(student.forward(b.x, b.y), b.target);
+        // The backward products take the forward's precision (the nodes keep it).
+        Tensor loss = mse_loss(student_output(student, b.x, b.y, c.precision), b.target);
         double value = loss.item();
         int agreed_signal = 0;
         if (parallel) {  // the whole batch's loss, and whether any rank was signalled: all ranks act alike
@@ -268,13 +277,13 @@ TrainResult train_student(const TrainConfig& c, const nn::Attention* teacher) {
         const TensorOptions on_device = TensorOptions{}.with_device(c.device);
         if (data) {
             result.eval_set = "data";
-            evaluate_on_data(student, *data, 4 * c.batch, dtype, c.device, result);
+            evaluate_on_data(student, *data, 4 * c.batch, dtype, c.device, c.precision, result);
         } else {
             Generator held_out(c.seed + 7777777);
             Tensor x = randn({4 * c.batch, run.L1, c.sizes.D}, held_out, on_device);
             Tensor y = randn({4 * c.batch, run.L2, c.sizes.D}, held_out, on_device);
             Tensor target = (*teacher)(x, y);
-            result.eval_loss = mse_loss(student.forward(x, y), target).item();
+            result.eval_loss = mse_loss(student_output(student, x, y, c.precision), target).item();
             result.target_power = mean(mul(target, target)).item();
         }
     }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/autocast.h"
 #include "nn/attention.h"
 
 namespace latte::experiments {
@@ -38,6 +39,8 @@ struct TrainConfig {
     std::string init, data, checkpoint, resume;
     int64_t checkpoint_every = 0;
     bool detect_anomaly = false;  // name the op whose backward made a non-finite gradient
+    // The student's matrix products, in training and evaluation (the teacher's stay float32).
+    autocast::Precision precision = autocast::Precision::Float32;
     std::function<void(int64_t steps_done, double loss)> on_step;  // after every step
     // Called once every input (init, data, resume) is read and checked, before the first step: a
     // command prints its banner here, so a bad input fails before any output.

@@ -1,10 +1,11 @@
 // The LM case under autocast(bf16): a small DecoderLM (2 layers, width 32) trained for 1,000 AdamW
-// steps on the copy task ends within 2% of float32's loss (issue 22): the mean loss of steps
-// 901-1000, and of the first 100 steps. Same seed, same batches, same initial weights: only the
-// products' precision differs. In between, where the loss falls 100-fold in a few dozen steps, a
-// shift of a step or two moves a window's mean by several percent, so those windows are shown
-// (INFO) rather than held to 2%. Not under the sanitizers: 26 s here, several minutes there, and the
-// products it runs are covered by test_autocast.cpp.
+// steps on multi-query associative recall stays within 2% of float32's loss curve (issue 22): the
+// mean loss of every window of 100 steps. Same seed, same batches, same initial weights: only the
+// products' precision differs. (On a task the model solves outright, such as copy at this size,
+// the loss falls 100-fold within a few dozen steps and then sits near 0.003, where one step's
+// shift or one spike moves a window's mean by far more than 2% in either precision; such curves
+// are no test of the arithmetic.) Not under the sanitizers: about 30 s here, several minutes
+// there, and the products it runs are covered by test_autocast.cpp.
 #include <cmath>
 #include <sstream>
 
@@ -38,7 +39,8 @@ std::vector<double> loss_curve(nn::AttentionKind kind, Precision precision) {
     nn::DecoderLM lm(c, init);
     nn::AdamW optimizer(nn::param_groups(lm, 0.1), 3e-3);
     nn::LMTaskSpec task;
-    task.task = nn::LMTask::Copy;
+    task.task = nn::LMTask::MQAR;
+    task.length = nn::lm_default_length(task);
     task.batch = 8;
     Generator data(6);
     std::vector<double> windows;
@@ -81,8 +83,7 @@ TEST_CASE("autocast(bf16) LM training ends within 2% of float32's loss after 1,0
             curve << "  steps " << w * kWindow + 1 << "-" << (w + 1) * kWindow << ": float32 " << f32[w] << ", bf16 "
                   << bf16[w] << "\n";
         INFO(nn::attention_kind_name(kind) << ", mean loss per window:\n" << curve.str());
-        CHECK(std::fabs(bf16.front() - f32.front()) <= 0.02 * f32.front());
-        CHECK(std::fabs(bf16.back() - f32.back()) <= 0.02 * f32.back());
+        for (size_t w = 0; w < f32.size(); ++w) CHECK(std::fabs(bf16[w] - f32[w]) <= 0.02 * f32[w]);
         CHECK(f32.back() < 0.5 * f32.front());  // it learned: the comparison is not of two flat curves
     }
 }
