@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "backends/cpu/bf16_gemm.h"
+#include "backends/cpu/bf16_tile.h"
 #include "backends/cpu/blas.h"
 #include "backends/cpu/dnnl_matmul.h"
 #include "backends/cpu/parallel.h"
@@ -372,6 +373,92 @@ void register_libraries(const bench::CommonFlags& flags) {
         }
 }
 
+// The fused attention's tile products on one thread, as its tiles call them (128 query rows, up
+// to 512 keys, head width d): gemm_tile<float> (OpenBLAS, one thread) beside gemm_tile_bf16
+// (autocast(bf16)), as GFLOP/s and a percentage of bf16_peak (all threads) and of the same
+// vdpbf16ps chains on one thread (on 2 vCPUs that share a core, one thread gets most of the core).
+struct TileShape {
+    const char* name;
+    bool ta, tb;
+    int64_t m, n, k;
+};
+const TileShape kTileShapes[] = {
+    {"small_qk", false, true, 128, 128, 32},   // S = Q K^T, L 128, d 32
+    {"small_pv", false, false, 128, 32, 128},  // O += P V (and dQ += dS K)
+    {"small_dv", true, false, 128, 32, 128},   // dV += P^T dO (and dK += dS^T Q)
+    {"medium_qk", false, true, 128, 256, 64},  // L 256, d 64
+    {"medium_pv", false, false, 128, 64, 256},
+    {"medium_dv", true, false, 256, 64, 128},
+    {"long_qk", false, true, 128, 512, 64},  // a full 128 x 512 tile, d 64
+    {"long_pv", false, false, 128, 64, 512},
+    {"long_dv", true, false, 512, 64, 128},
+    {"d128_qk", false, true, 128, 512, 128},  // d 128
+    {"d128_pv", false, false, 128, 128, 512},
+};
+
+// bf16_chains on the calling thread alone: the median of 5 runs, in GFLOP/s (0 without AVX512_BF16).
+double one_thread_bf16_peak() {
+    static const double rate = [] {
+        if (!has_bf16_dot()) return 0.0;
+        std::vector<double> rates;
+        float sink = 0;
+        for (int i = 0; i < 5; ++i) {
+            const auto start = std::chrono::steady_clock::now();
+            const double flops = bf16_chains(2'000'000, &sink);
+            rates.push_back(flops / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 1e9);
+        }
+        benchmark::DoNotOptimize(sink);
+        std::sort(rates.begin(), rates.end());
+        return rates[2];
+    }();
+    return rate;
+}
+
+void BM_attention_tile(benchmark::State& state, const TileShape& s, bool bf16) {
+    const double peak16 = peak_gflops(true), thread16 = one_thread_bf16_peak();  // measured before timing
+    Generator gen(1);
+    const int64_t a_rows = s.ta ? s.k : s.m, a_cols = s.ta ? s.m : s.k;
+    const int64_t b_rows = s.tb ? s.n : s.k, b_cols = s.tb ? s.k : s.n;
+    const std::vector<float> a = randn({a_rows, a_cols}, gen).to_vector<float>();
+    const std::vector<float> b = randn({b_rows, b_cols}, gen).to_vector<float>();
+    std::vector<float> c(static_cast<size_t>(s.m * s.n));
+    constexpr int kRepeats = 100;  // products per timed step (one is 5-100 us)
+    bench::guarded(state, [&] {
+        bench::StepTimes times;
+        for (auto _ : state)
+            times.time([&] {
+                for (int r = 0; r < kRepeats; ++r) {
+                    if (bf16)
+                        cpu::gemm_tile_bf16(s.ta, s.tb, s.m, s.n, s.k, 1.0f, a.data(), a_cols, b.data(), b_cols, 0.0f,
+                                            c.data(), s.n);
+                    else
+                        cpu::gemm_tile<float>(s.ta, s.tb, s.m, s.n, s.k, 1.0f, a.data(), a_cols, b.data(), b_cols,
+                                              0.0f, c.data(), s.n);
+                }
+                benchmark::DoNotOptimize(c.data());
+            });
+        times.report(state);
+    });
+    const double flops = 2.0 * kRepeats * s.m * s.n * s.k;
+    set_flops(state, flops);
+    const double gflops = flops / (state.counters["median_ms"] * 1e6);
+    if (peak16 > 0) state.counters["pct_bf16_peak"] = 100.0 * gflops / peak16;
+    if (thread16 > 0) state.counters["pct_bf16_1thread"] = 100.0 * gflops / thread16;
+    state.SetLabel(std::string(bf16 ? "gemm_tile_bf16" : "gemm_tile<float>") + ", 1 thread, " +
+                   std::to_string(s.m) + "x" + std::to_string(s.n) + "x" + std::to_string(s.k) +
+                   (s.ta ? " A^T" : "") + (s.tb ? " B^T" : ""));
+}
+
+void register_attention_tiles(const bench::CommonFlags& flags) {
+    for (const TileShape& shape : kTileShapes)
+        for (bool bf16 : {false, true}) {
+            auto* b = benchmark::RegisterBenchmark(
+                (std::string("attention_tile_bf16/") + shape.name + (bf16 ? "/bf16" : "/f32")).c_str(),
+                [&shape, bf16](benchmark::State& st) { BM_attention_tile(st, shape, bf16); });
+            bench::apply_steps(b->Unit(benchmark::kMillisecond)->UseRealTime(), flags);
+        }
+}
+
 const char* kUsage = "bench_ops [--steps n] [--benchmark_...]";
 
 void print_help() {
@@ -412,6 +499,7 @@ void register_all(const bench::CommonFlags& flags) {
         bench::apply_steps(b->Unit(benchmark::kMillisecond)->UseRealTime(), flags);
     }
     register_libraries(flags);
+    register_attention_tiles(flags);
 }
 
 }  // namespace

@@ -1,0 +1,235 @@
+// gemm_tile_bf16 (bf16_tile.h). With AVX512_BF16: op(A) and op(B) are rounded to bf16
+// (vcvtne2ps2bf16: round to nearest even, as round_to_bf16) and packed into panels whose 32-bit
+// words hold a pair of consecutive k (k padded to even with zero):
+//   A: panels of kMr rows, word [p * kMr + r]      = (A(r, 2p), A(r, 2p + 1)), rows past m zero;
+//   B: panels of kNr columns, word [p * kNr + c]   = (B(2p, c), B(2p + 1, c)), columns past n zero.
+// The microkernel keeps a kMr x kNr block of C in zmm accumulators; each k pair broadcasts one A
+// word per row and runs vdpbf16ps against two B vectors (products of bf16 values are exact;
+// the sums are float32). Panels live in per-thread scratch that grows and is never freed.
+#include "backends/cpu/bf16_tile.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "backends/cpu/bf16_gemm.h"
+#include "backends/cpu/blas.h"
+#include "backends/cpu/cpu_features.h"
+#include "core/backend.h"
+
+namespace latte::cpu {
+namespace {
+
+constexpr int kMr = 8;   // rows of C per microkernel
+constexpr int kNr = 32;  // columns of C per microkernel (two zmm)
+
+thread_local bool force_portable = false;
+
+int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+
+#define LATTE_BF16_TARGET __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl")))
+
+LATTE_BF16_TARGET inline __mmask16 first_lanes(int64_t count) {
+    if (count <= 0) return 0;
+    return count >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << count) - 1);
+}
+
+// Sixteen words w[j] = (bf16(lo[j]), bf16(hi[j])) from two vectors of sixteen floats.
+LATTE_BF16_TARGET inline __m512i pair_words(__m512 lo, __m512 hi) {
+    // vcvtne2ps2bf16 puts the second operand's sixteen values in the low half.
+    const __m512bh both = _mm512_cvtne2ps_pbh(hi, lo);
+    const __m512i index = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,
+                                           6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    return _mm512_maskz_permutexvar_epi16(~__mmask32(0), index, reinterpret_cast<const __m512i&>(both));
+}
+
+// Stores sixteen words, consecutive in the packed dimension from `at`, into panels of `Block`.
+template <int Block>
+LATTE_BF16_TARGET inline void store_words(uint32_t* dst, int64_t kp, int64_t p, int64_t at, int64_t width_pad,
+                                          __m512i words) {
+    if constexpr (Block >= 16) {
+        _mm512_storeu_si512(dst + (at / Block) * kp * Block + p * Block + at % Block, words);
+    } else {
+        static_assert(Block == 8, "panels of 8 or of a multiple of 16");
+        // Words 0-7 to this panel, 8-15 to the next (a masked store at 8 words before its place).
+        _mm512_mask_storeu_epi32(dst + (at / 8) * kp * 8 + p * 8, 0x00ff, words);
+        if (at + 8 < width_pad) _mm512_mask_storeu_epi32(dst + (at / 8 + 1) * kp * 8 + p * 8 - 8, 0xff00, words);
+    }
+}
+
+// Packs a stored k x width matrix (row stride ld; k runs down the rows: B, or A transposed) into
+// panels of Block columns of words.
+template <int Block>
+LATTE_BF16_TARGET void pack_k_rows(const float* src, int64_t ld, int64_t k, int64_t width, uint32_t* dst) {
+    const int64_t kp = (k + 1) / 2, width_pad = round_up(width, Block);
+    for (int64_t p = 0; p < kp; ++p) {
+        const float* r0 = src + 2 * p * ld;
+        const bool odd_end = 2 * p + 1 >= k;
+        for (int64_t j = 0; j < width_pad; j += 16) {
+            const __mmask16 mask = first_lanes(width - j);
+            const __m512 lo = _mm512_maskz_loadu_ps(mask, r0 + j);
+            const __m512 hi = odd_end ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask, r0 + ld + j);
+            store_words<Block>(dst, kp, p, j, width_pad, pair_words(lo, hi));
+        }
+    }
+}
+
+// Transposes sixteen rows of sixteen 32-bit words in place. (The maskz forms, all lanes: GCC 12
+// warns about the plain ones' undefined pass-through operand.)
+LATTE_BF16_TARGET inline void transpose16(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 8; ++i) {
+        t[2 * i] = _mm512_maskz_unpacklo_epi32(0xffff, r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_maskz_unpackhi_epi32(0xffff, r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) {  // r[4i + e], lane L: rows 4i..4i+3 of column 4L + e
+        r[4 * i] = _mm512_maskz_unpacklo_epi64(0xff, t[4 * i], t[4 * i + 2]);
+        r[4 * i + 1] = _mm512_maskz_unpackhi_epi64(0xff, t[4 * i], t[4 * i + 2]);
+        r[4 * i + 2] = _mm512_maskz_unpacklo_epi64(0xff, t[4 * i + 1], t[4 * i + 3]);
+        r[4 * i + 3] = _mm512_maskz_unpackhi_epi64(0xff, t[4 * i + 1], t[4 * i + 3]);
+    }
+    __m512i out[16];
+    for (int e = 0; e < 4; ++e) {
+        const __m512i a = _mm512_maskz_shuffle_i32x4(0xffff, r[e], r[4 + e], 0x88),
+                      b = _mm512_maskz_shuffle_i32x4(0xffff, r[e], r[4 + e], 0xdd);
+        const __m512i c = _mm512_maskz_shuffle_i32x4(0xffff, r[8 + e], r[12 + e], 0x88),
+                      d = _mm512_maskz_shuffle_i32x4(0xffff, r[8 + e], r[12 + e], 0xdd);
+        out[e] = _mm512_maskz_shuffle_i32x4(0xffff, a, c, 0x88);
+        out[8 + e] = _mm512_maskz_shuffle_i32x4(0xffff, a, c, 0xdd);
+        out[4 + e] = _mm512_maskz_shuffle_i32x4(0xffff, b, d, 0x88);
+        out[12 + e] = _mm512_maskz_shuffle_i32x4(0xffff, b, d, 0xdd);
+    }
+    for (int i = 0; i < 16; ++i) r[i] = out[i];
+}
+
+// Packs a stored width x k matrix (row stride ld; k runs along the rows: A, or B transposed) into
+// panels of Block rows of words, sixteen rows by sixteen words at a time.
+template <int Block>
+LATTE_BF16_TARGET void pack_k_cols(const float* src, int64_t ld, int64_t width, int64_t k, uint32_t* dst) {
+    const int64_t kp = (k + 1) / 2, width_pad = round_up(width, Block);
+    __m512i r[16];
+    for (int64_t i = 0; i < width_pad; i += 16) {
+        for (int64_t p = 0; p < kp; p += 16) {
+            const __mmask16 m0 = first_lanes(k - 2 * p), m1 = first_lanes(k - 2 * p - 16);
+            for (int t = 0; t < 16; ++t) {
+                if (i + t < width) {
+                    const float* row = src + (i + t) * ld + 2 * p;
+                    const __m512bh both =
+                        _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, row + 16), _mm512_maskz_loadu_ps(m0, row));
+                    r[t] = reinterpret_cast<const __m512i&>(both);
+                } else {
+                    r[t] = _mm512_setzero_si512();
+                }
+            }
+            transpose16(r);
+            const int64_t words = std::min<int64_t>(16, kp - p);
+            for (int64_t q = 0; q < words; ++q) store_words<Block>(dst, kp, p + q, i, width_pad, r[q]);
+        }
+    }
+}
+
+// C block (rows x cols of it valid, rows <= kMr, cols <= kNr) = alpha * A panel B panel + beta C.
+LATTE_BF16_TARGET void microkernel(int64_t kp, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc,
+                                   int64_t rows, int64_t cols, float alpha, float beta) {
+    __m512 acc[kMr][2];
+    for (int r = 0; r < kMr; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < kp; ++p) {
+        const __m512i b0 = _mm512_loadu_si512(b + p * kNr), b1 = _mm512_loadu_si512(b + p * kNr + 16);
+        const __m512bh v0 = reinterpret_cast<const __m512bh&>(b0), v1 = reinterpret_cast<const __m512bh&>(b1);
+#pragma GCC unroll 8
+        for (int r = 0; r < kMr; ++r) {
+            const __m512i aw = _mm512_set1_epi32(static_cast<int>(a[p * kMr + r]));
+            const __m512bh av = reinterpret_cast<const __m512bh&>(aw);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, v0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, v1);
+        }
+    }
+    const __mmask16 m0 = first_lanes(cols), m1 = first_lanes(cols - 16);
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 8
+    for (int r = 0; r < kMr; ++r) {
+        if (r >= rows) break;
+        float* row = c + r * ldc;
+        __m512 x0 = _mm512_mul_ps(va, acc[r][0]), x1 = _mm512_mul_ps(va, acc[r][1]);
+        if (beta != 0.0f) {  // beta 0 ignores C, as BLAS does
+            x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), x0);
+            x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), x1);
+        }
+        _mm512_mask_storeu_ps(row, m0, x0);
+        _mm512_mask_storeu_ps(row + 16, m1, x1);
+    }
+}
+
+LATTE_BF16_TARGET void gemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                                   const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                                   int64_t ldc, uint32_t* a_pack, uint32_t* b_pack) {
+    const int64_t kp = (k + 1) / 2;
+    if (trans_a)
+        pack_k_rows<kMr>(a, lda, k, m, a_pack);
+    else
+        pack_k_cols<kMr>(a, lda, m, k, a_pack);
+    if (trans_b)
+        pack_k_cols<kNr>(b, ldb, n, k, b_pack);
+    else
+        pack_k_rows<kNr>(b, ldb, k, n, b_pack);
+    // Each B panel stays in L1 while the A panels (one broadcast word per row and k pair) pass.
+    for (int64_t j = 0; j < n; j += kNr) {
+        const uint32_t* bp = b_pack + (j / kNr) * kp * kNr;
+        for (int64_t i = 0; i < m; i += kMr)
+            microkernel(kp, a_pack + (i / kMr) * kp * kMr, bp, c + i * ldc + j, ldc, std::min<int64_t>(kMr, m - i),
+                        std::min<int64_t>(kNr, n - j), alpha, beta);
+    }
+}
+
+#undef LATTE_BF16_TARGET
+
+// Scratch words, 64-byte aligned, grown on demand and kept for the thread's later calls.
+uint32_t* scratch(std::vector<uint32_t>& v, int64_t words) {
+    const size_t need = static_cast<size_t>(words) + 16;
+    if (v.size() < need) v.resize(need);
+    auto p = reinterpret_cast<uintptr_t>(v.data());
+    return reinterpret_cast<uint32_t*>((p + 63) & ~uintptr_t{63});
+}
+
+// The stored rows x cols matrix (row stride ld) rounded to bf16 values, dense, into dst.
+void rounded_dense(const float* src, int64_t rows, int64_t cols, int64_t ld, std::vector<float>& dst) {
+    if (dst.size() < static_cast<size_t>(rows * cols)) dst.resize(static_cast<size_t>(rows * cols));
+    for (int64_t r = 0; r < rows; ++r) round_to_bf16(src + r * ld, dst.data() + r * cols, cols);
+}
+
+}  // namespace
+
+void gemm_tile_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                    int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+    check_blas_gemm("gemm_tile_bf16", trans_a, trans_b, m, n, k, lda, ldb, ldc);
+    if (m == 0 || n == 0) return;
+    if (k == 0) {  // no products: C = beta * C, where beta 0 clears C
+        for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+        return;
+    }
+    static const bool vector = cpu_features().avx512_bf16;
+    if (vector && !force_portable) {
+        thread_local std::vector<uint32_t> a_words, b_words;
+        const int64_t kp = (k + 1) / 2;
+        uint32_t* ap = scratch(a_words, round_up(m, kMr) * kp);
+        uint32_t* bp = scratch(b_words, round_up(n, kNr) * kp);
+        gemm_avx512(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ap, bp);
+        return;
+    }
+    // Portable: the bf16 values as float32, then the float32 product (exact products, float32 sums).
+    thread_local std::vector<float> ra, rb;
+    const int64_t a_rows = trans_a ? k : m, a_cols = trans_a ? m : k;
+    const int64_t b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
+    rounded_dense(a, a_rows, a_cols, lda, ra);
+    rounded_dense(b, b_rows, b_cols, ldb, rb);
+    gemm_tile<float>(trans_a, trans_b, m, n, k, alpha, ra.data(), a_cols, rb.data(), b_cols, beta, c, ldc);
+}
+
+namespace detail {
+void force_portable_bf16_tile_for_testing(bool portable) { force_portable = portable; }
+}  // namespace detail
+
+}  // namespace latte::cpu
