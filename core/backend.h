@@ -76,6 +76,9 @@ struct AttentionSizes {
     int64_t batch = 0, heads = 0, kv_heads = 0, l1 = 0, l2 = 0, d = 0, dv = 0;
     double scale = 1.0;
     bool causal = false;  // query i sees keys j <= i + (l2 - l1)
+    // float32 only, under autocast(bf16): the tile products (forward and backward) multiply their
+    // inputs rounded to bf16 with float32 sums; softmax, scaling, max, sum and outputs stay float32.
+    bool bf16 = false;
 };
 
 class Backend {

@@ -1,5 +1,6 @@
 #include "nn/flash_attention.h"
 
+#include "core/autocast.h"
 #include "core/autograd.h"
 #include "core/node.h"
 #include "ops/checks.h"
@@ -57,6 +58,15 @@ Tensor flash_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_i
     LATTE_CHECK(!causal || s.l1 <= s.l2, "flash attention: a causal mask needs L1 <= L2, got L1=", s.l1, " L2=", s.l2);
     LATTE_CHECK(q_in.numel() > 0 && k_in.numel() > 0 && v_in.numel() > 0, "flash attention: empty q ",
                 shape_str(q_in.shape()), ", k ", shape_str(k_in.shape()), " or v ", shape_str(v_in.shape()));
+    // Under autocast(bf16), float32 attention takes bf16 products, and its backward (the node
+    // keeps s) does too, wherever the backward runs.
+    s.bf16 = autocast::current() == autocast::Precision::BFloat16 && s.dtype == DType::Float32;
+    if (s.bf16) {
+        std::string why_not;
+        LATTE_CHECK(autocast::bf16_available(q_in.device(), &why_not), "flash attention of q ",
+                    shape_str(q_in.shape()), ", k ", shape_str(k_in.shape()), ", v ", shape_str(v_in.shape()), " on ",
+                    q_in.device().str(), " under autocast(bf16): ", why_not);
+    }
     const TensorOptions options = q_in.options();
     Tensor out = heads_view(s.batch, s.heads, s.l1, s.dv, options);
     const Tensor q = kernel_layout(q_in.detach()), k = kernel_layout(k_in.detach()),

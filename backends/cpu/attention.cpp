@@ -2,12 +2,16 @@
 // softmax keeps each row's running max and sum, and the (L1, L2) scores are never stored. The
 // backward recomputes each tile's probabilities from the saved log-sum-exp. Tile products are
 // single-threaded BLAS calls; latte's pool runs the tiles in parallel. GQA is native: query head h
-// reads key/value head h mod G in place, through the views' strides.
+// reads key/value head h mod G in place, through the views' strides. Under autocast(bf16)
+// (AttentionSizes::bf16) the six tile products run on gemm_tile_bf16 (bf16 inputs, float32 sums);
+// everything between them stays as it is.
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
+#include "backends/cpu/bf16_tile.h"
 #include "backends/cpu/blas.h"
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/dispatch.h"
@@ -34,6 +38,15 @@ struct Rows {
 template <class T>
 Rows<T> rows_of(const View& v) {
     return {static_cast<T*>(v.data), v.strides[0], v.strides[1], v.strides[2]};
+}
+
+// One tile product: gemm_tile<T>, or for float32 under autocast(bf16) gemm_tile_bf16.
+template <class T>
+void tile_product(const AttentionSizes& s, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha,
+                  const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+    if constexpr (std::is_same_v<T, float>)
+        if (s.bf16) return gemm_tile_bf16(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    gemm_tile<T>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 // Keys [0, end) that query row i may see.
@@ -94,7 +107,7 @@ void forward_tile(const AttentionSizes& s, const Rows<const T>& q, const Rows<co
     for (int64_t j0 = 0; j0 < end; j0 += kCols) {
         const int64_t cols = std::min(kCols, end - j0);
         T* st = w.scores.data();
-        gemm_tile<T>(false, true, rows, cols, s.d, T(1), w.q.data(), s.d, k.at(b, g, j0), k.sl, T(0), st, kCols);
+        tile_product<T>(s, false, true, rows, cols, s.d, T(1), w.q.data(), s.d, k.at(b, g, j0), k.sl, T(0), st, kCols);
         for (int64_t r = 0; r < rows; ++r) {
             T* row = st + r * kCols;
             const int64_t seen = visible(s, i0 + r, j0, cols);
@@ -111,7 +124,7 @@ void forward_tile(const AttentionSizes& s, const Rows<const T>& q, const Rows<co
                 for (int64_t c = 0; c < dv; ++c) acc[c] *= f;
             }
         }
-        gemm_tile<T>(false, false, rows, dv, cols, T(1), st, kCols, v.at(b, g, j0), v.sl, T(1), w.acc.data(), dv);
+        tile_product<T>(s, false, false, rows, dv, cols, T(1), st, kCols, v.at(b, g, j0), v.sl, T(1), w.acc.data(), dv);
     }
     for (int64_t r = 0; r < rows; ++r) {
         const T inv = static_cast<T>(1.0 / w.sum[r]);
@@ -145,7 +158,7 @@ void backward_tile(const AttentionSizes& s, const Rows<const T>& q, const Rows<c
         const int64_t cols = std::min(kCols, end - j0);
         T* p = w.scores.data();
         T* ds = w.dscores.data();
-        gemm_tile<T>(false, true, rows, cols, s.d, T(1), w.q.data(), s.d, k.at(b, g, j0), k.sl, T(0), p, kCols);
+        tile_product<T>(s, false, true, rows, cols, s.d, T(1), w.q.data(), s.d, k.at(b, g, j0), k.sl, T(0), p, kCols);
         for (int64_t r = 0; r < rows; ++r) {  // P = exp(S - lse), 0 where masked
             T* row = p + r * kCols;
             const int64_t seen = visible(s, i0 + r, j0, cols);
@@ -153,10 +166,10 @@ void backward_tile(const AttentionSizes& s, const Rows<const T>& q, const Rows<c
             std::fill(row + seen, row + cols, T(0));
         }
         // dV += P^T dO and dP = dO V^T
-        gemm_tile<T>(true, false, cols, s.dv, rows, T(1), p, kCols, dout.at(b, h, i0), dout.sl, T(1), dv.at(b, g, j0),
-                     dv.sl);
-        gemm_tile<T>(false, true, rows, cols, s.dv, T(1), dout.at(b, h, i0), dout.sl, v.at(b, g, j0), v.sl, T(0), ds,
-                     kCols);
+        tile_product<T>(s, true, false, cols, s.dv, rows, T(1), p, kCols, dout.at(b, h, i0), dout.sl, T(1),
+                        dv.at(b, g, j0), dv.sl);
+        tile_product<T>(s, false, true, rows, cols, s.dv, T(1), dout.at(b, h, i0), dout.sl, v.at(b, g, j0), v.sl, T(0),
+                        ds, kCols);
         for (int64_t r = 0; r < rows; ++r) {  // dS = P * (dP - delta)
             T* drow = ds + r * kCols;
             const T* prow = p + r * kCols;
@@ -164,8 +177,10 @@ void backward_tile(const AttentionSizes& s, const Rows<const T>& q, const Rows<c
             for (int64_t c = 0; c < cols; ++c) drow[c] = prow[c] * (drow[c] - delta);
         }
         // dQ += dS K (scaled at the end) and dK += dS^T (scale Q)
-        gemm_tile<T>(false, false, rows, s.d, cols, T(1), ds, kCols, k.at(b, g, j0), k.sl, T(1), w.dq.data(), s.d);
-        gemm_tile<T>(true, false, cols, s.d, rows, T(1), ds, kCols, w.q.data(), s.d, T(1), dk.at(b, g, j0), dk.sl);
+        tile_product<T>(s, false, false, rows, s.d, cols, T(1), ds, kCols, k.at(b, g, j0), k.sl, T(1), w.dq.data(),
+                        s.d);
+        tile_product<T>(s, true, false, cols, s.d, rows, T(1), ds, kCols, w.q.data(), s.d, T(1), dk.at(b, g, j0),
+                        dk.sl);
     }
     const T scale = static_cast<T>(s.scale);
     for (int64_t r = 0; r < rows; ++r) {
@@ -181,6 +196,8 @@ int64_t tiles(int64_t l1) { return (l1 + kRows - 1) / kRows; }
 
 void CpuBackend::attention_fwd(const AttentionSizes& s, const View& q, const View& k, const View& v, const View& o,
                                double* lse) {
+    LATTE_CHECK(!s.bf16 || s.dtype == DType::Float32, "attention: bf16 products take float32 inputs, got ",
+                dtype_name(s.dtype));
     dispatch(s.dtype, [&](auto* tag) {
         using T = elem_t<decltype(tag)>;
         const Rows<const T> qr = rows_of<const T>(q), kr = rows_of<const T>(k), vr = rows_of<const T>(v);
@@ -199,6 +216,8 @@ void CpuBackend::attention_fwd(const AttentionSizes& s, const View& q, const Vie
 
 void CpuBackend::attention_bwd(const AttentionSizes& s, const View& q, const View& k, const View& v, const View& o,
                                const double* lse, const View& dout, const View& dq, const View& dk, const View& dv) {
+    LATTE_CHECK(!s.bf16 || s.dtype == DType::Float32, "attention: bf16 products take float32 inputs, got ",
+                dtype_name(s.dtype));
     dispatch(s.dtype, [&](auto* tag) {
         using T = elem_t<decltype(tag)>;
         const Rows<const T> qr = rows_of<const T>(q), kr = rows_of<const T>(k), vr = rows_of<const T>(v),
