@@ -1,7 +1,8 @@
 // gemm_tile_bf16 (bf16_tile.h). With AVX512_BF16: op(A) and op(B) are rounded to bf16
 // (vcvtne2ps2bf16: round to nearest even, as round_to_bf16) and packed into panels whose 32-bit
 // words hold a pair of consecutive k (k padded to even with zero):
-//   A: panels of kMr rows, word [p * kMr + r]      = (A(r, 2p), A(r, 2p + 1)), rows past m zero;
+//   A: panels of kMr rows, word [p * kMr + r]      = (A(r, 2p), A(r, 2p + 1)), rows past m zero
+//      (A transposed; A itself keeps its rows, as rows of words, and needs no transpose);
 //   B: panels of kNr columns, word [p * kNr + c]   = (B(2p, c), B(2p + 1, c)), columns past n zero.
 // The microkernel keeps a kMr x kNr block of C in zmm accumulators; each k pair broadcasts one A
 // word per row and runs vdpbf16ps against two B vectors (products of bf16 values are exact;
@@ -130,9 +131,29 @@ LATTE_BF16_TARGET void pack_k_cols(const float* src, int64_t ld, int64_t width, 
     }
 }
 
+// A stored m x k (k along its rows) as rows of words, row r's word p at dst[r * stride + p], stride
+// kp rounded up to 16 (the words past kp are never read); rows m to the next multiple of kMr zero.
+// No transpose: the microkernel broadcasts each row's words from its own row.
+LATTE_BF16_TARGET void pack_a_rows(const float* src, int64_t ld, int64_t m, int64_t k, int64_t stride,
+                                   uint32_t* dst) {
+    const int64_t kp = (k + 1) / 2;
+    for (int64_t r = 0; r < m; ++r) {
+        const float* row = src + r * ld;
+        for (int64_t p = 0; p < kp; p += 16) {
+            const __m512 lo = _mm512_maskz_loadu_ps(first_lanes(k - 2 * p), row + 2 * p);
+            const __m512 hi = _mm512_maskz_loadu_ps(first_lanes(k - 2 * p - 16), row + 2 * p + 16);
+            const __m512bh both = _mm512_cvtne2ps_pbh(hi, lo);
+            _mm512_storeu_si512(dst + r * stride + p, reinterpret_cast<const __m512i&>(both));
+        }
+    }
+    const int64_t m_pad = round_up(m, kMr);
+    if (m_pad > m) std::memset(dst + m * stride, 0, static_cast<size_t>((m_pad - m) * stride) * sizeof(uint32_t));
+}
+
 // C block (rows x cols of it valid, rows <= kMr, cols <= kNr) = alpha * A panel B panel + beta C.
-LATTE_BF16_TARGET void microkernel(int64_t kp, const uint32_t* a, const uint32_t* b, float* c, int64_t ldc,
-                                   int64_t rows, int64_t cols, float alpha, float beta) {
+// A's word p of row r is at a[r * a_row + p * a_pair]: a panel (1, kMr) or rows of words (stride, 1).
+LATTE_BF16_TARGET void microkernel(int64_t kp, const uint32_t* a, int64_t a_row, int64_t a_pair, const uint32_t* b,
+                                   float* c, int64_t ldc, int64_t rows, int64_t cols, float alpha, float beta) {
     __m512 acc[kMr][2];
     for (int r = 0; r < kMr; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int64_t p = 0; p < kp; ++p) {
@@ -140,7 +161,7 @@ LATTE_BF16_TARGET void microkernel(int64_t kp, const uint32_t* a, const uint32_t
         const __m512bh v0 = reinterpret_cast<const __m512bh&>(b0), v1 = reinterpret_cast<const __m512bh&>(b1);
 #pragma GCC unroll 8
         for (int r = 0; r < kMr; ++r) {
-            const __m512i aw = _mm512_set1_epi32(static_cast<int>(a[p * kMr + r]));
+            const __m512i aw = _mm512_set1_epi32(static_cast<int>(a[r * a_row + p * a_pair]));
             const __m512bh av = reinterpret_cast<const __m512bh&>(aw);
             acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, v0);
             acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, v1);
@@ -165,11 +186,14 @@ LATTE_BF16_TARGET void microkernel(int64_t kp, const uint32_t* a, const uint32_t
 LATTE_BF16_TARGET void gemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                                    const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
                                    int64_t ldc, uint32_t* a_pack, uint32_t* b_pack) {
-    const int64_t kp = (k + 1) / 2;
+    const int64_t kp = (k + 1) / 2, a_stride = round_up(kp, 16);
     if (trans_a)
         pack_k_rows<kMr>(a, lda, k, m, a_pack);
     else
-        pack_k_cols<kMr>(a, lda, m, k, a_pack);
+        pack_a_rows(a, lda, m, k, a_stride, a_pack);
+    // Where row i's panel starts, and how its words are laid out.
+    const int64_t a_row = trans_a ? 1 : a_stride, a_pair = trans_a ? kMr : 1;
+    const int64_t a_block = trans_a ? kMr * kp : kMr * a_stride;
     if (trans_b)
         pack_k_cols<kNr>(b, ldb, n, k, b_pack);
     else
@@ -178,8 +202,8 @@ LATTE_BF16_TARGET void gemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_
     for (int64_t j = 0; j < n; j += kNr) {
         const uint32_t* bp = b_pack + (j / kNr) * kp * kNr;
         for (int64_t i = 0; i < m; i += kMr)
-            microkernel(kp, a_pack + (i / kMr) * kp * kMr, bp, c + i * ldc + j, ldc, std::min<int64_t>(kMr, m - i),
-                        std::min<int64_t>(kNr, n - j), alpha, beta);
+            microkernel(kp, a_pack + (i / kMr) * a_block, a_row, a_pair, bp, c + i * ldc + j, ldc,
+                        std::min<int64_t>(kMr, m - i), std::min<int64_t>(kNr, n - j), alpha, beta);
     }
 }
 
@@ -214,7 +238,7 @@ void gemm_tile_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
     if (vector && !force_portable) {
         thread_local std::vector<uint32_t> a_words, b_words;
         const int64_t kp = (k + 1) / 2;
-        uint32_t* ap = scratch(a_words, round_up(m, kMr) * kp);
+        uint32_t* ap = scratch(a_words, round_up(m, kMr) * round_up(kp, 16));
         uint32_t* bp = scratch(b_words, round_up(n, kNr) * kp);
         gemm_avx512(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ap, bp);
         return;
