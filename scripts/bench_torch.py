@@ -17,7 +17,8 @@ One PyTorch, in this interpreter:
     /usr/bin/python3 scripts/bench_torch.py [--configs small,medium,long] [--models mha,gqa,mla]
                                             [--device cpu] [--threads N] [--steps 10]
                                             [--attention eager|sdpa|both] [--compile]
-                                            [--optimizer default|fused|best] [--json OUT]
+                                            [--optimizer default|fused|best] [--precision f32,bf16]
+                                            [--json OUT]
     # side by side with latte, in one sitting:
     ./build/bin/bench_train --benchmark_format=json > latte.json
     /usr/bin/python3 scripts/bench_torch.py --latte latte.json
@@ -33,6 +34,14 @@ the same one (OPENBLAS_CORETYPE=...), or the ratio compares kernels, not framewo
 --compile times torch.compile(forward + loss) (torch >= 2.0; dynamo is reset before each case, and
 the first step's time, which includes compiling, is printed beside the median). --optimizer fused
 uses Adam/AdamW(fused=True) (on the CPU from torch 2.4), best takes it where this torch has it.
+--precision f32,bf16 (default f32) picks the precisions; a bf16 case is named <run>_bf16, as bench_train
+names its autocast cases (with --latte it is set against those), and runs the forward and the loss
+under torch.autocast(device_type, dtype=torch.bfloat16) (torch.cpu.amp.autocast where torch.autocast
+is missing) and backward outside it, as PyTorch recommends; weights, gradients and the optimizer stay
+float32. PyTorch's autocast keeps its own op lists (products, and ops on their bf16 outputs, in
+bf16) where latte rounds only the products' inputs and keeps the rest float32. With
+--compile the compiled function is the one that enters autocast. Where this torch's autocast cannot
+give a bf16 product, the bf16 cases are skipped and the JSON's "unsupported" says why.
 --json OUT writes the results and this torch's build (torch.__config__.show()) as JSON, after
 every case.
 
@@ -41,7 +50,7 @@ Every PyTorch against latte, on the same cores one after the other (this needs n
     python3 scripts/bench_torch.py --compare --torch2 VENV/bin/python [--torch1 /usr/bin/python3]
         [--configs small,medium,long,lm] [--models ...] [--steps 10] [--threads N] [--cpus 0-1]
         [--runs eager,compile,debian] [--attention2 sdpa|eager|both] [--memory best|installed|both]
-        [--bench-train build/bin/bench_train] [--out DIR] [--timeout S]
+        [--precision f32,bf16] [--bench-train build/bin/bench_train] [--out DIR] [--timeout S]
 
 It prints the CPU (lscpu), `latte info`, then runs bench_train --benchmark_format=json with
 LATTE_NUM_THREADS = the thread count, then one subprocess per PyTorch run and memory setting:
@@ -54,6 +63,12 @@ side multiplies matrices with (latte's OpenBLAS core; each torch's BLAS lines, M
 line, a 1024^3 matmul beside bench_ops' fma_peak), tables of median ms and latte/PyTorch ratios
 per column (and against the fastest PyTorch 2.x run), and each step's useful matmul rate as a
 share of fma_peak; --out keeps the JSON, the logs and summary.txt.
+--precision f32,bf16 (default f32) passes --precision to bench_train and to each PyTorch run (the
+_bf16 cases above; 1.13 has CPU autocast too, and a torch without it gets an "n/a" column naming
+why, as latte does where bench_train refuses bf16). The tables then come per precision, followed by
+latte bf16 / latte f32 (the target: <= 0.6 on AVX512_BF16 CPUs) and latte bf16 / the faster PyTorch
+2.x bf16 run (target <= 0.8) beside PyTorch 2.x's own bf16 / f32; the matmul section adds bench_ops'
+bf16_peak and a 1024^3 bf16 matmul in each torch, and the bf16 steps' share is of bf16_peak.
 """
 import argparse, ctypes, json, os, re, statistics, subprocess, sys, tempfile, threading, time
 
@@ -79,6 +94,7 @@ CONFIGS = {"small": (8, 128, 256, 8, 32, 2, 64), "medium": (16, 256, 512, 8, 64,
 LM_CONFIGS = {"lm"}  # decoder LM configs; the rest time one attention module
 LM_VOCAB, LM_LAYERS, LM_ROPE_DIM, LM_WEIGHT_DECAY = 512, 2, 16, 0.1  # MLP hidden 4D, RMSNorm eps 1e-6
 MODELS = ("mha", "gqa", "mla")           # attention configs
+PRECISIONS = ("f32", "bf16")  # bf16: the step's forward and loss under autocast(bfloat16), as bench_train's _bf16 cases
 LM_MODELS = ("mha", "gqa", "mla", "mla_rope")  # LM configs
 ATTENTION = {"mode": "eager"}  # eager: scores materialised; sdpa: F.scaled_dot_product_attention
 
@@ -243,6 +259,25 @@ def make_optimizer(cls, params, choice):
             if choice == "fused": sys.exit(f"bench_torch.py: torch {torch.__version__} has no fused {cls.__name__} here: {e}")
     return cls(params, lr=1e-3), "default"
 
+def bf16_autocast(dev):
+    """(a function giving the autocast(bfloat16) context for dev, what it is) where this torch has one whose
+    products come out in bfloat16, else (None, why not)."""
+    if hasattr(torch, "autocast"):  # torch >= 1.10
+        ctx, what = (lambda: torch.autocast(device_type=dev.type, dtype=torch.bfloat16)), \
+                    f"torch.autocast(device_type={dev.type!r}, dtype=torch.bfloat16)"
+    elif dev.type == "cpu" and hasattr(getattr(torch, "cpu", None), "amp"):
+        ctx, what = (lambda: torch.cpu.amp.autocast(dtype=torch.bfloat16)), "torch.cpu.amp.autocast(dtype=torch.bfloat16)"
+    else:
+        return None, f"torch {torch.__version__} has no autocast for {dev.type}"
+    try:
+        with ctx():
+            dtype = nn.functional.linear(torch.ones(2, 2, device=dev), torch.ones(2, 2, device=dev)).dtype
+    except Exception as e:
+        return None, f"{what} failed: " + f"{type(e).__name__}: {e}".splitlines()[0][:200]
+    if dtype != torch.bfloat16: return None, f"{what} left a linear's output in {dtype}"
+    mkldnn = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None) if dev.type == "cpu" else None
+    return ctx, what + (f" (oneDNN bf16 supported: {mkldnn()})" if mkldnn else "")
+
 def blas_lines():
     """The lines of torch.__config__.show() that say what runs matrix products, and the ATen CPU
     kernels' vector width."""
@@ -277,7 +312,8 @@ def openblas_core():
     return None
 
 def read_latte(path):
-    """bench_train's JSON -> ({(config, model, cuda): ms}, {config: sizes}, context, {key: attention path})."""
+    """bench_train's JSON -> ({(config, model, cuda, precision): ms}, {config: sizes}, context, {key: attention
+    path}); precision is f32, or bf16 for the cases named _bf16 (--precision bf16: autocast)."""
     with open(path) as f:
         doc = json.load(f)
     ctx = doc.get("context", {})
@@ -288,9 +324,9 @@ def read_latte(path):
     scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
     iterations, medians, paths = {}, {}, {}
     for b in doc.get("benchmarks", []):
-        m = re.fullmatch(r"train_(mha|gqa|mla_rope|mla)_(\w+?)(_cuda)?", b.get("run_name", b["name"]).split("/")[0])
+        m = re.fullmatch(r"train_(mha|gqa|mla_rope|mla)_(\w+?)(_cuda)?(_bf16)?", b.get("run_name", b["name"]).split("/")[0])
         if not m or b.get("error_occurred"): continue
-        key = (m.group(2), m.group(1), bool(m.group(3)))
+        key = (m.group(2), m.group(1), bool(m.group(3)), "bf16" if m.group(4) else "f32")
         if b.get("label", "").startswith("attention "): paths[key] = b["label"].split()[1]
         # The median step (bench_train's median_ms counter), as PyTorch's side reports; older
         # JSON without it gives Google Benchmark's mean.
@@ -318,6 +354,9 @@ def main():
                     help="PyTorch's attention: eager (scores materialised), sdpa, or both (default: both on cuda, "
                          "eager on cpu)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the forward and loss (torch >= 2.0)")
+    ap.add_argument("--precision", default="f32",
+                    help="comma separated: f32, bf16 (forward and loss under autocast(bfloat16); backward outside it, "
+                         "float32 weights and optimizer; runs named _bf16) (default f32)")
     ap.add_argument("--optimizer", choices=("default", "fused", "best"), default="default",
                     help="Adam/AdamW as constructed by default, with fused=True, or fused where this torch has it")
     ap.add_argument("--json", metavar="OUT", help="write this torch's build and the results as JSON (after each case)")
@@ -336,6 +375,16 @@ def main():
     models = a.models.split(",") if a.models else list(LM_MODELS)
     for m in models:
         if m not in LM_MODELS: sys.exit(f"bench_torch.py: unknown model '{m}' (expected {', '.join(LM_MODELS)})")
+    precisions = a.precision.split(",")
+    for p in precisions:
+        if p not in PRECISIONS: sys.exit(f"bench_torch.py: unknown precision '{p}' (expected f32 or bf16, comma separated)")
+    autocast, autocast_what, unsupported = None, None, {}
+    if "bf16" in precisions:
+        autocast, autocast_what = bf16_autocast(dev)
+        if autocast is None:  # the f32 cases still run; --compare marks the bf16 column n/a with the reason
+            unsupported["bf16"] = autocast_what
+            print(f"bf16: n/a ({autocast_what})")
+            precisions = [p for p in precisions if p != "bf16"]
 
     modes = {"both": ["eager", "sdpa"], None: ["eager", "sdpa"] if cuda else ["eager"]}.get(a.attention, [a.attention])
     if "sdpa" in modes and not hasattr(nn.functional, "scaled_dot_product_attention"):
@@ -344,12 +393,12 @@ def main():
     latte, configs, latte_paths, ctx = {}, dict(CONFIGS), {}, {}
     if a.latte:
         runs, sizes, ctx, paths = read_latte(a.latte)
-        latte_paths = {(c, m): p for (c, m, on_cuda), p in paths.items() if on_cuda == cuda}
+        latte_paths = {(c, m, p): path for (c, m, on_cuda, p), path in paths.items() if on_cuda == cuda}
         configs.update(sizes)
-        latte = {(c, m): ms for (c, m, on_cuda), ms in runs.items() if on_cuda == cuda}
+        latte = {(c, m, p): ms for (c, m, on_cuda, p), ms in runs.items() if on_cuda == cuda}
         if not latte:
             sys.exit(f"bench_torch.py: {a.latte} has no bench_train runs on {'cuda' if cuda else 'cpu'}")
-        names = a.configs.split(",") if a.configs else list(dict.fromkeys(c for c, _ in latte))
+        names = a.configs.split(",") if a.configs else list(dict.fromkeys(c for c, _, _ in latte))
         models = [m for m in models if any(k[1] == m for k in latte)]
     else:
         names = (a.configs or ("small,medium,large" if cuda else "small,medium,long")).split(",")
@@ -378,8 +427,10 @@ def main():
     if not cuda:
         for line in blas_lines(): print(f"torch's build: {line}")
     print(f"execution: {'torch.compile (forward and loss)' if a.compile else 'eager'}; optimizer: {a.optimizer}")
+    if autocast: print(f"bf16 runs: forward and loss under {autocast_what}; backward outside it; weights and optimizer float32")
     report = {"torch": torch.__version__, "python": sys.executable, "device": str(dev),
               "threads": torch.get_num_threads(), "compile": a.compile, "steps": a.steps,
+              "precisions": precisions, "autocast": autocast_what if autocast else None, "unsupported": unsupported,
               "config": torch.__config__.show(), "blas": blas_lines(), "openblas_core": core,
               "env": {k: os.environ[k] for k in ENV_SHOWN if k in os.environ}, "optimizer": {}, "results": []}
     def save():
@@ -397,16 +448,17 @@ def main():
             ids, targets = (torch.randint(0, LM_VOCAB, (B, L), device=dev) for _ in range(2))
         else:
             x, y, target = (torch.randn(B, L, D, device=dev) for _ in range(3))
-        for kind, mode in ((k, md) for k in models for md in modes):
-            if a.latte and (name, kind) not in latte: continue
+        for kind, mode, precision in ((k, md, p) for k in models for md in modes for p in precisions):
+            if a.latte and (name, kind, precision) not in latte: continue
             if not lm and kind not in MODELS:  # mla_rope: LM configs only
-                if a.models and mode == modes[0]: print(f"train_{kind}_{name}: skipped ({kind} runs on the lm config only)")
+                if a.models and (mode, precision) == (modes[0], precisions[0]):
+                    print(f"train_{kind}_{name}: skipped ({kind} runs on the lm config only)")
                 continue
             ATTENTION["mode"] = mode
             torch.manual_seed(1)  # the same weights in every mode
             if cuda: torch.cuda.reset_peak_memory_stats()
-            run = f"train_{kind}_{name}{'_cuda' if cuda else ''}"
-            result = {"config": name, "model": kind, "attention": mode}
+            run = f"train_{kind}_{name}{'_cuda' if cuda else ''}{'_bf16' if precision == 'bf16' else ''}"
+            result = {"config": name, "model": kind, "attention": mode, "precision": precision}
             m = opt = loss_fn = None
             try:
                 if lm:
@@ -418,7 +470,11 @@ def main():
                     opt, used = make_optimizer(torch.optim.Adam, list(m.parameters()), a.optimizer)
                     loss_fn = lambda: nn.functional.mse_loss(m(x, y), target)
                 report["optimizer"][type(opt).__name__] = used
-                if a.compile:
+                if precision == "bf16":  # forward and loss under autocast; step_ms runs backward outside it
+                    def loss_fn(f32_loss=loss_fn):
+                        with autocast():
+                            return f32_loss()
+                if a.compile:  # bf16: the autocast context is inside the compiled function
                     # Dynamo caches compiled code per code object (these classes' forward), a few variants at
                     # most before it falls back to eager: every case starts afresh.
                     torch._dynamo.reset()
@@ -426,7 +482,7 @@ def main():
                     counters.clear()  # graphs and graph breaks are counted per case
                     loss_fn = torch.compile(loss_fn)
                 ms, first = step_ms(loss_fn, opt, a.steps, sync)
-                torch_ms[(name, kind, mode)] = ms
+                torch_ms[(name, kind, precision, mode)] = ms
                 result.update(ms=ms, first_step_s=first)
                 note = ""
                 if a.compile:
@@ -446,14 +502,14 @@ def main():
             if cuda: torch.cuda.empty_cache()
 
     if a.latte:
-        head = f"{'config':<8} {'model':<8} {'latte ms':>9} {'latte attention':>15}"
+        head = f"{'config':<8} {'model':<8} {'prec':<4} {'latte ms':>9} {'latte attention':>15}"
         for mode in modes: head += f" {mode + ' ms':>9} {'latte/' + mode:>11}"
         print("\n" + head)
-        for name, kind in dict.fromkeys((n, k) for n, k, _ in torch_ms):
-            l = latte[(name, kind)]
-            row = f"{name:<8} {kind:<8} {l:>9.2f} {latte_paths.get((name, kind), '-'):>15}"
+        for key in dict.fromkeys(k[:3] for k in torch_ms):
+            l = latte[key]
+            row = f"{key[0]:<8} {key[1]:<8} {key[2]:<4} {l:>9.2f} {latte_paths.get(key, '-'):>15}"
             for mode in modes:
-                t = torch_ms.get((name, kind, mode))
+                t = torch_ms.get(key + (mode,))
                 row += f" {t:>9.2f} {l / t:>11.2f}" if t else f" {'-':>9} {'-':>11}"
             print(row)
         print("ratio < 1: latte is faster. PyTorch's times vary by 25% or more between runs.")
@@ -469,6 +525,7 @@ ENV_SHOWN = list(MALLOC_BEST) + ["OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MKL_NUM_
 RUNS = {"eager": "PyTorch 2.x (--torch2) eager", "compile": "PyTorch 2.x (--torch2) with torch.compile",
         "debian": "Debian's PyTorch (--torch1, 1.13) eager, the spec's classes"}
 ATTENTION_NAME = {"eager": "spec", "sdpa": "sdpa"}  # in column names: "eager" there means eager execution
+BF16_TARGET_SELF, BF16_TARGET_TORCH = 0.6, 0.8  # the issue's: latte bf16 / latte f32, latte bf16 / PyTorch 2.x bf16
 
 def cpu_list(text):
     """'0-3,6' -> {0, 1, 2, 3, 6}"""
@@ -491,6 +548,14 @@ def lscpu_lines():
             f"stepping {get('Stepping')}), {get('CPU(s)')} CPUs, {get('Thread(s) per core')} thread(s) per core",
             f"flags: {' '.join(f for f in wanted if f in flags) or 'none of ' + ', '.join(wanted)}; "
             f"L2 {get('L2 cache')}, L3 {get('L3 cache')}"]
+
+def cpu_flags():
+    """The CPU's feature flags (/proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return set(next((l.split(":", 1)[1] for l in f if l.startswith("flags")), "").split())
+    except OSError:
+        return set()
 
 def load_average():
     try:
@@ -543,24 +608,34 @@ for _ in range(10):
     t = time.perf_counter(); a @ b; times.append(time.perf_counter() - t)
 times.sort()
 print("SGEMM_GFLOPS %%.1f" %% (2 * 1024 ** 3 / times[len(times) // 2] / 1e9))
+if %r:  # --precision bf16: the same product on bfloat16 tensors, what autocast runs
+    a, b = a.bfloat16(), b.bfloat16()
+    for _ in range(3): a @ b
+    times = []
+    for _ in range(10):
+        t = time.perf_counter(); a @ b; times.append(time.perf_counter() - t)
+    times.sort()
+    print("BF16_GFLOPS %%.1f" %% (2 * 1024 ** 3 / times[len(times) // 2] / 1e9))
 """
 
-def blas_probe(python, threads):
+def blas_probe(python, threads, bf16=False):
     """What MKL says about itself (MKL_VERBOSE's first line: on a CPU MKL does not know it names no ISA)
-    and the median GFLOP/s of a 1024^3 float32 matmul in this torch: (lines, gflops)."""
+    and the median GFLOP/s of a 1024^3 float32 matmul in this torch, and with bf16 of the same on bfloat16
+    tensors: (lines, gflops, bf16 gflops or None)."""
     env = dict(os.environ, MKL_VERBOSE="1")
     try:
-        out = subprocess.run([python, "-c", BLAS_PROBE % threads], env=env, capture_output=True, text=True,
+        out = subprocess.run([python, "-c", BLAS_PROBE % (threads, bf16)], env=env, capture_output=True, text=True,
                              timeout=300).stdout
     except (OSError, subprocess.SubprocessError) as e:
-        return [f"probe failed: {e}"], None
+        return [f"probe failed: {e}"], None, None
     lines = [l for l in out.splitlines() if l.startswith("MKL_VERBOSE") and "GEMM(" not in l][:1]
-    gflops = re.search(r"SGEMM_GFLOPS (\S+)", out)
-    return lines, gflops.group(1) if gflops else None
+    gflops, bf16_gflops = (re.search(key + r" (\S+)", out) for key in ("SGEMM_GFLOPS", "BF16_GFLOPS"))
+    return lines, gflops.group(1) if gflops else None, bf16_gflops.group(1) if bf16_gflops else None
 
 def latte_probe(bench_ops, env):
-    """bench_ops' fma_peak and its 1024^3 latte::matmul: ({name: (GFLOP/s, label)}, error or None)."""
-    cmd = [bench_ops, "--benchmark_filter=fma_peak|latte_matmul/batch:1/m:1024/k:1024/n:1024",
+    """bench_ops' fma_peak, bf16_peak (the vdpbf16ps rate; registered where the CPU has AVX512_BF16) and its
+    1024^3 latte::matmul: ({name: (GFLOP/s, label)}, error or None)."""
+    cmd = [bench_ops, "--benchmark_filter=^(fma_peak|bf16_peak|latte_matmul/batch:1/m:1024/k:1024/n:1024)(/|$)",
            "--benchmark_format=json"]
     try:
         doc = json.loads(subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300).stdout)
@@ -594,6 +669,10 @@ def compare():
     ap.add_argument("--memory", choices=("best", "installed", "both"), default="both",
                     help="PyTorch's malloc settings: best (" + " ".join(f"{k}={v}" for k, v in MALLOC_BEST.items()) +
                          "), installed (none of them), or both (default)")
+    ap.add_argument("--precision", default="f32",
+                    help="comma separated: f32, bf16 (default f32). bf16: latte's bench_train --precision bf16 (its "
+                         "autocast), PyTorch's forward and loss under torch.autocast('cpu', torch.bfloat16), backward "
+                         "outside it; tables per precision, latte bf16 / f32 and latte bf16 / PyTorch 2.x bf16")
     ap.add_argument("--bench-train", default=os.path.join(ROOT, "build", "bin", "bench_train"))
     ap.add_argument("--latte-bin", help="the latte program for `latte info` (default: beside bench_train)")
     ap.add_argument("--out", help="a folder for the JSON, the logs and summary.txt (default: a new one in $TMPDIR)")
@@ -612,6 +691,10 @@ def compare():
     for r in runs:
         if r not in RUNS: sys.exit(f"bench_torch.py --compare: unknown run '{r}' (expected {', '.join(RUNS)})")
     if a.steps < 1: sys.exit("bench_torch.py --compare: --steps must be at least 1")
+    precisions = list(dict.fromkeys(a.precision.split(",")))
+    for p in precisions:
+        if p not in PRECISIONS: sys.exit(f"bench_torch.py --compare: unknown precision '{p}' (expected f32 or bf16)")
+    precision_args = ["--precision", ",".join(precisions)] if precisions != ["f32"] else []  # f32 alone: as before
     if any(r in ("eager", "compile") for r in runs) and not a.torch2:
         sys.exit("bench_torch.py --compare: name PyTorch 2.x's python with --torch2 (or $TORCH2_PYTHON), e.g. after\n"
                  "  python3 -m venv ~/venv-torch2 && ~/venv-torch2/bin/pip install torch\n"
@@ -645,16 +728,29 @@ def compare():
 
     # latte first: bench_train's JSON on stdout, its table and messages on stderr.
     latte_models = [m for m in models if m in MODELS]
-    cmd = [bench_train, "--configs", ",".join(configs), "--steps", str(a.steps), "--benchmark_format=json"]
+    cmd = [bench_train, "--configs", ",".join(configs), "--steps", str(a.steps), "--benchmark_format=json"] + precision_args
     if latte_models and any(c != "lm" for c in configs): cmd += ["--models", ",".join(latte_models)]
     say(f"\n== latte: LATTE_NUM_THREADS={threads} {' '.join(cmd)}")
-    latte_json = os.path.join(out, "latte.json")
-    rc = stream(cmd, latte_env, os.path.join(out, "bench_train.log"), "[latte] ", a.timeout, stdout_path=latte_json)
+    latte_json, latte_log = os.path.join(out, "latte.json"), os.path.join(out, "bench_train.log")
+    rc = stream(cmd, latte_env, latte_log, "[latte] ", a.timeout, stdout_path=latte_json)
+    latte_na = {}  # precision: why latte has no figures for it
+    if rc != 0 and "bf16" in precisions:  # bench_train refuses bf16, naming why, where its products cannot run
+        try:
+            with open(latte_log) as f: why = re.search(r"--precision bf16: (.*)", f.read())
+        except OSError:
+            why = None
+        if why:
+            latte_na["bf16"] = why.group(1).strip()
+            say(f"latte: bf16 n/a ({latte_na['bf16']})")
+            if "f32" in precisions:
+                cmd = [c for c in cmd if c not in precision_args]
+                say(f"\n== latte, float32 only: LATTE_NUM_THREADS={threads} {' '.join(cmd)}")
+                rc = stream(cmd, latte_env, latte_log, "[latte] ", a.timeout, stdout_path=latte_json)
     latte, paths = {}, {}
     try:
         runs_ms, _, _, latte_paths = read_latte(latte_json)
-        latte = {(c, m): ms for (c, m, on_cuda), ms in runs_ms.items() if not on_cuda}
-        paths = {(c, m): p for (c, m, on_cuda), p in latte_paths.items() if not on_cuda}
+        latte = {(c, m, p): ms for (c, m, on_cuda, p), ms in runs_ms.items() if not on_cuda}
+        paths = {(c, m, p): path for (c, m, on_cuda, p), path in latte_paths.items() if not on_cuda}
     except (OSError, ValueError) as e:
         say(f"latte: no results ({e})")
     if rc != 0: say(f"latte: bench_train exited {rc} (see {out}/bench_train.log)")
@@ -663,9 +759,9 @@ def compare():
     try:
         with open(latte_json) as f:
             for b in json.load(f).get("benchmarks", []):
-                m = re.fullmatch(r"train_(mha|gqa|mla_rope|mla)_(\w+?)", b.get("run_name", b["name"]).split("/")[0])
+                m = re.fullmatch(r"train_(mha|gqa|mla_rope|mla)_(\w+?)(_bf16)?", b.get("run_name", b["name"]).split("/")[0])
                 if m and b.get("FLOP") and b.get("median_ms") and b.get("run_type") != "aggregate":
-                    step_flop[(m.group(2), m.group(1))] = b["FLOP"] * b["median_ms"] / 1e3
+                    step_flop[(m.group(2), m.group(1), "bf16" if m.group(3) else "f32")] = b["FLOP"] * b["median_ms"] / 1e3
     except (OSError, ValueError, KeyError):
         pass
 
@@ -682,6 +778,7 @@ def compare():
             cmd = [python, os.path.abspath(__file__), "--configs", ",".join(configs), "--models", ",".join(models),
                    "--steps", str(a.steps), "--threads", str(threads), "--attention", attention, "--json", path,
                    "--optimizer", "default" if run == "debian" else "best"] + (["--compile"] if run == "compile" else [])
+            cmd += precision_args
             say(f"\n== {RUNS[run]}, memory {memory}: {' '.join(cmd)}")
             if os.path.exists(path): os.remove(path)
             rc = stream(cmd, env, os.path.join(out, f"torch_{run}_{memory}.log"), f"[{run} {memory}] ", a.timeout)
@@ -694,23 +791,30 @@ def compare():
             reports[(run, memory)] = rep
             version = rep["torch"].split("+")[0]
             for mode in ("sdpa", "eager"):
-                if any(r["attention"] == mode for r in rep["results"]):
+                if any(r["attention"] == mode for r in rep["results"]) or rep.get("unsupported") and mode == attention:
                     columns.append({"run": run, "memory": memory, "attention": mode, "torch2": run != "debian",
                                     "name": f"{version} {'compile' if run == 'compile' else 'eager'} {ATTENTION_NAME[mode]}",
-                                    "ms": {(r["config"], r["model"]): r.get("ms") for r in rep["results"]
-                                           if r["attention"] == mode}})
+                                    "ms": {(r["config"], r["model"], r.get("precision", "f32")): r.get("ms")
+                                           for r in rep["results"] if r["attention"] == mode},
+                                    "na": rep.get("unsupported", {})})  # precision: why this torch cannot run it
 
     # What each side runs its matrix products with.
     say("\n== matrix products")
     for line in info.splitlines():
-        if line.startswith(("blas:", "core:", "threads:")) or line.startswith("          "):
+        if line.startswith(("blas:", "core:", "float32:", "bf16:", "threads:")) or line.startswith("          "):
             say(f"latte: {line.strip()}")
     bench_ops = os.path.join(os.path.dirname(os.path.abspath(bench_train)), "bench_ops")
     probe, error = latte_probe(bench_ops, latte_env) if os.access(bench_ops, os.X_OK) else ({}, f"no {bench_ops}")
-    peak = probe.get("fma_peak", (0, ""))[0]
+    peak, peak16 = (probe.get(k, (0, ""))[0] for k in ("fma_peak", "bf16_peak"))
     share = lambda gflops: f" ({float(gflops) / peak:.0%} of fma_peak)" if peak and gflops else ""
+    share16 = lambda gflops: f" ({float(gflops) / peak16:.0%} of bf16_peak)" if peak16 and gflops else ""
     if error: say(f"latte: {error}")
     if peak: say(f"fma_peak (bench_ops, after the runs): {peak:.1f} GFLOP/s ({probe['fma_peak'][1]}), the float32 ceiling")
+    if peak16:
+        say(f"bf16_peak (bench_ops, after the runs): {peak16:.1f} GFLOP/s ({probe['bf16_peak'][1]}), the bf16 dot-product "
+            f"ceiling" + (f", {peak16 / peak:.1f}x fma_peak" if peak else ""))
+    elif "bf16" in precisions and not error:
+        say("bf16_peak: not measured (bench_ops registers it only where the CPU has AVX512_BF16)")
     if "latte_matmul" in probe:
         say(f"latte: 1024^3 float32 latte::matmul (bench_ops, median of 10): {probe['latte_matmul'][0]:.1f} GFLOP/s"
             f"{share(probe['latte_matmul'][0])}")
@@ -720,55 +824,110 @@ def compare():
         shown.add(rep["python"])
         say(f"torch {rep['torch']} ({rep['python']}): " + "\n    ".join(rep["blas"] or ["(no BLAS lines in its config)"]))
         if rep.get("openblas_core"): say(f"    OpenBLAS core in use: {rep['openblas_core']}")
-        mkl, gflops = blas_probe(rep["python"], threads)
+        if rep.get("autocast"): say(f"    bf16: forward and loss under {rep['autocast']}")
+        for p, why in rep.get("unsupported", {}).items(): say(f"    {p}: n/a ({why})")
+        mkl, gflops, gflops16 = blas_probe(rep["python"], threads, bf16=bool(rep.get("autocast")))
         for line in mkl: say(f"    {line}")
         say(f"    1024^3 float32 matmul (torch's @, median of 10, after the runs): {gflops or '?'} GFLOP/s{share(gflops)}")
+        if rep.get("autocast"):
+            say(f"    1024^3 bf16 matmul (torch's @ on bfloat16 tensors, as under autocast): {gflops16 or '?'} GFLOP/s"
+                f"{share16(gflops16)}")
         say(f"    optimizer: {', '.join(f'{k} {v}' for k, v in rep['optimizer'].items()) or '?'}; "
             f"threads {rep['threads']}; its torch.__config__.show() is in {out}/torch_{run}_{memory}.json")
 
-    # The tables: median ms, then latte / PyTorch, per memory setting.
+    # The tables: median ms, then latte / PyTorch, per precision and memory setting.
     order = [(c, m) for c in configs for m in (LM_MODELS if c == "lm" else MODELS) if m in models]
-    rows = [k for k in order if k in latte or any(col["ms"].get(k) for col in columns)]
     width = max([17] + [len(col["name"]) + 1 for col in columns])
     fmt = lambda v, spec: format(v, spec) if v else "-"
-    for memory in memories:
-        cols = [col for col in columns if col["memory"] == memory]
-        if not cols: continue
-        title = "PyTorch with " + (" ".join(f"{k}={v}" for k, v in MALLOC_BEST.items()) if memory == "best"
-                                   else "glibc's malloc as installed (no MALLOC_ settings)")
-        best2 = [col for col in cols if col["torch2"]]
-        say(f"\n== median ms per step; {title}")
-        say(f"{'config':<7} {'model':<9} {'latte':>9} {'(attention)':>11}" + "".join(f" {c['name']:>{width}}" for c in cols))
-        for k in rows:
-            say(f"{k[0]:<7} {k[1]:<9} {fmt(latte.get(k), '9.2f'):>9} {paths.get(k, '-'):>11}" +
-                "".join(f" {fmt(c['ms'].get(k), '.2f'):>{width}}" for c in cols))
-        say(f"\n== latte / PyTorch (< 1: latte is faster); {title}")
-        head = f"{'config':<7} {'model':<9}" + "".join(f" {c['name']:>{width}}" for c in cols)
-        if best2: head += f" {'fastest 2.x':>{width}}"
+    cell = lambda col, k, text: "n/a" if k[2] in col["na"] else text  # k = (config, model, precision)
+    memory_title = lambda memory: "PyTorch with " + (" ".join(f"{k}={v}" for k, v in MALLOC_BEST.items())
+                                                     if memory == "best" else "glibc's malloc as installed (no MALLOC_ settings)")
+    precision_title = {"f32": "float32", "bf16": "bf16 (autocast: bf16 products, float32 weights and optimizer)"}
+    def fastest2(cols, k):
+        """(ms, name) of the fastest PyTorch 2.x column at row k, or None."""
+        times = [(c["ms"].get(k), c["name"]) for c in cols if c["torch2"] and c["ms"].get(k)]
+        return min(times) if times else None
+    def not_available(cols, precision):
+        notes = ([f"latte: {latte_na[precision]}"] if precision in latte_na else []) + \
+                [f"{c['name']}: {c['na'][precision]}" for c in cols if precision in c["na"]]
+        if notes: say("n/a: " + "; ".join(dict.fromkeys(notes)))
+    for precision in precisions:
+        rows = [k + (precision,) for k in order]
+        rows = [k for k in rows if k in latte or any(col["ms"].get(k) for col in columns)]
+        for memory in memories:
+            cols = [col for col in columns if col["memory"] == memory]
+            if not cols: continue
+            title = f"{precision_title[precision]}; {memory_title(memory)}"
+            l_na = "n/a" if precision in latte_na else "-"
+            best2 = [col for col in cols if col["torch2"]]
+            say(f"\n== median ms per step, {title}")
+            say(f"{'config':<7} {'model':<9} {'latte':>9} {'(attention)':>11}" + "".join(f" {c['name']:>{width}}" for c in cols))
+            for k in rows:
+                say(f"{k[0]:<7} {k[1]:<9} {fmt(latte.get(k), '9.2f') if k in latte else l_na:>9} {paths.get(k, '-'):>11}" +
+                    "".join(f" {cell(c, k, fmt(c['ms'].get(k), '.2f')):>{width}}" for c in cols))
+            not_available(cols, precision)
+            say(f"\n== latte / PyTorch (< 1: latte is faster), {title}")
+            head = f"{'config':<7} {'model':<9}" + "".join(f" {c['name']:>{width}}" for c in cols)
+            if best2: head += f" {'fastest 2.x':>{width}}"
+            say(head)
+            for k in rows:
+                l = latte.get(k)
+                ratio = lambda t: f"{l / t:.2f}" if l and t else "-"
+                row = f"{k[0]:<7} {k[1]:<9}" + "".join(f" {cell(c, k, ratio(c['ms'].get(k))):>{width}}" for c in cols)
+                if best2:
+                    fast = fastest2(best2, k)
+                    row += f" {ratio(fast[0]) + ' (' + fast[1].split(' ', 1)[1] + ')' if fast and l else '-':>{width}}"
+                say(row)
+    if "bf16" in precisions:
+        # The issue's targets: latte's bf16 step at most 0.6 of its float32 step (on AVX512_BF16 CPUs), and at most
+        # 0.8 of PyTorch 2.x's bf16 step (the faster of eager and compiled).
+        mems = [mem for mem in memories if any(c["memory"] == mem and c["torch2"] for c in columns)]
+        say(f"\n== bf16 against float32 and against PyTorch 2.x bf16 (targets: latte bf16/f32 <= {BF16_TARGET_SELF}, "
+            f"latte bf16 / fastest 2.x bf16 <= {BF16_TARGET_TORCH}; a ratio < 1: its first term is faster)")
+        head = f"{'config':<7} {'model':<9} {'latte f32':>9} {'latte bf16':>10} {'bf16/f32':>8}"
+        for mem in mems: head += f" {'latte/2.x bf16 (' + mem + ')':>{width + 5}} {'2.x bf16/f32':>12}"
         say(head)
-        for k in rows:
-            l = latte.get(k)
-            ratio = lambda t: f"{l / t:.2f}" if l and t else "-"
-            row = f"{k[0]:<7} {k[1]:<9}" + "".join(f" {ratio(c['ms'].get(k)):>{width}}" for c in cols)
-            if best2:
-                times = [(c["ms"].get(k), c["name"]) for c in best2 if c["ms"].get(k)]
-                if times:
-                    t, name = min(times)
-                    row += f" {ratio(t) + ' (' + name.split(' ', 1)[1] + ')':>{width}}"
-                else:
-                    row += f" {'-':>{width}}"
+        met, total = {}, {}
+        for k in order:
+            f, b = latte.get(k + ("f32",)), latte.get(k + ("bf16",))
+            if not (f or b) and not any(col["ms"].get(k + ("bf16",)) for col in columns): continue
+            row = f"{k[0]:<7} {k[1]:<9} {fmt(f, '9.2f'):>9} {fmt(b, '10.2f') if 'bf16' not in latte_na else 'n/a':>10}"
+            row += f" {f'{b / f:.2f}' if f and b else '-':>8}"
+            if f and b:
+                total["self"] = total.get("self", 0) + 1
+                met["self"] = met.get("self", 0) + (b / f <= BF16_TARGET_SELF)
+            for mem in mems:
+                cols = [c for c in columns if c["memory"] == mem]
+                t16, t32 = fastest2(cols, k + ("bf16",)), fastest2(cols, k + ("f32",))
+                text = f"{b / t16[0]:.2f} ({t16[1].split(' ', 1)[1]})" if b and t16 else "-"
+                row += f" {text:>{width + 5}} {f'{t16[0] / t32[0]:.2f}' if t16 and t32 else '-':>12}"
+                if b and t16:
+                    total[mem] = total.get(mem, 0) + 1
+                    met[mem] = met.get(mem, 0) + (b / t16[0] <= BF16_TARGET_TORCH)
             say(row)
-    if peak and step_flop:
+        counts = [f"latte bf16/f32 <= {BF16_TARGET_SELF} in {met['self']} of {total['self']} rows"] if "self" in total else []
+        counts += [f"latte bf16 / 2.x bf16 <= {BF16_TARGET_TORCH} in {met[m]} of {total[m]} rows (memory {m})"
+                   for m in mems if m in total]
+        flags = cpu_flags()
+        say("; ".join(counts + [f"this CPU {'has' if 'avx512_bf16' in flags else 'lacks'} AVX512_BF16"
+                                + (" and has AMX" if "amx_bf16" in flags else "")]))
+        say("2.x bf16/f32: PyTorch's own gain from autocast (the fastest 2.x bf16 step / the fastest 2.x float32 step)")
+        not_available(columns, "bf16")
+    if step_flop:
         cols = [col for col in columns if col["memory"] == memories[0]]
-        say(f"\n== the step's useful matmul FLOP per second as a share of fma_peak ({peak:.1f} GFLOP/s); "
-            f"PyTorch memory {memories[0]}")
-        say(f"{'config':<7} {'model':<9} {'GFLOP':>8} {'latte':>7}" + "".join(f" {c['name']:>{width}}" for c in cols))
-        pct = lambda f, ms: f"{f / (ms / 1e3) / (peak * 1e9):.0%}" if f and ms else "-"
-        for k in rows:
-            if k not in step_flop: continue
-            f = step_flop[k]
-            say(f"{k[0]:<7} {k[1]:<9} {f / 1e9:>8.3g} {pct(f, latte.get(k)):>7}" +
-                "".join(f" {pct(f, c['ms'].get(k)):>{width}}" for c in cols))
+        for precision in precisions:
+            name, ceiling = ("fma_peak", peak) if precision == "f32" else ("bf16_peak", peak16)
+            if not ceiling: continue
+            rows = [k + (precision,) for k in order if k + (precision,) in step_flop]
+            if not rows: continue
+            say(f"\n== the step's useful matmul FLOP per second as a share of {name} ({ceiling:.1f} GFLOP/s), "
+                f"{precision_title[precision].split(' (')[0]}; PyTorch memory {memories[0]}")
+            say(f"{'config':<7} {'model':<9} {'GFLOP':>8} {'latte':>7}" + "".join(f" {c['name']:>{width}}" for c in cols))
+            pct = lambda f, ms: f"{f / (ms / 1e3) / (ceiling * 1e9):.0%}" if f and ms else "-"
+            for k in rows:
+                f = step_flop[k]
+                say(f"{k[0]:<7} {k[1]:<9} {f / 1e9:>8.3g} {pct(f, latte.get(k)):>7}" +
+                    "".join(f" {cell(c, k, pct(f, c['ms'].get(k))):>{width}}" for c in cols))
     say(f"\nload average after: {load_average()} (on {len(os.sched_getaffinity(0))} CPUs: a higher one means "
         "something else ran, and the figures are not a measurement)")
     say("PyTorch's times vary by 25% or more between sittings: compare ratios from one run, not across runs.")
