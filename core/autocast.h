@@ -1,9 +1,10 @@
 // Mixed precision, like torch.autocast(device_type, dtype=torch.bfloat16). Inside an
 // autocast::Guard(Precision::BFloat16), float32 matrix products (matmul, and so Linear and every
-// projection) multiply their inputs rounded to bf16, accumulate in float32 and give float32
-// results; their backward products do the same. Everything else stays float32: softmax, norms,
-// losses, the fused attention kernels (grouped_attention, latent_attention), and the parameters
-// and optimizer state (the master weights). float64 products are never changed.
+// projection, and the fused attention's tile products) multiply their inputs rounded to bf16,
+// accumulate in float32 and give float32 results; their backward products do the same.
+// Everything else stays float32: softmax (the fused attention's online softmax included), norms,
+// losses, and the parameters and optimizer state (the master weights). float64 products are never
+// changed.
 //
 // The mode belongs to the thread that creates the Guard, and nests. A product under bf16 on a
 // device that cannot run it (a CPU without AVX512_BF16 or AMX, a build without oneDNN, CUDA for

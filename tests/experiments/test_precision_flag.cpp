@@ -71,7 +71,7 @@ TEST_CASE("latte lm --precision bf16 is stored and kept on resume", "[cli][preci
     CHECK_THAT(other.error, Contains("precision"));
 }
 
-TEST_CASE("--precision is refused before any output when it is unknown or cannot run here", "[cli][precision]") {
+TEST_CASE("a --precision that is unknown or cannot run here is refused before any output", "[cli][precision]") {
     const test::ScratchDir s("precision_refused");
     const test::CommandOutcome unknown =
         test::run_command(cmd_train, "train", small({"--precision", "fp16", "--out", s.dir}));

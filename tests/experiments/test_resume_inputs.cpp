@@ -170,7 +170,7 @@ TEST_CASE("an existing --checkpoint file is refused unless it is the --resume fi
     REQUIRE(load_checkpoint(a_ckpt).step == 3);
 }
 
-TEST_CASE("--overwrite removes the run files of any command from the folder, and any of them makes it a run's",
+TEST_CASE("an --overwrite run removes the run files of any command from the folder, and any of them makes it a run's",
           "[run-folder][train][lm]") {
     const test::ScratchDir s("overwrite_other_command");
     REQUIRE(test::run_command(cmd_lm, "lm", {"--D", "16", "--H", "2", "--layers", "1", "--batch", "4", "--steps", "2",
