@@ -18,22 +18,11 @@
 #include "backends/cpu/dnnl_matmul.h"
 #include "core/error.h"
 #include "experiments/commands.h"
+#include "tests/support/bf16_reference.h"
 
 using namespace latte;
 
 namespace {
-
-// Round to nearest even written apart from cpu::to_bf16, from the dropped low half of the bits.
-float round_bf16(float x) {
-    uint32_t bits;
-    std::memcpy(&bits, &x, sizeof bits);
-    const uint32_t low = bits & 0xffffu, high = bits & 0xffff0000u;
-    const bool up = low > 0x8000u || (low == 0x8000u && (high & 0x10000u));
-    const uint32_t out = up ? high + 0x10000u : high;
-    float y;
-    std::memcpy(&y, &out, sizeof y);
-    return y;
-}
 
 float from_bits(uint16_t h) {
     const uint32_t bits = uint32_t{h} << 16;
@@ -47,58 +36,6 @@ bool skip_unless_supported() {
     if (cpu::bf16_supported(&why)) return false;
     WARN("bf16 products skipped: " << why);
     return true;
-}
-
-struct Case {
-    bool ta, tb;
-    int64_t m, n, k, pad;  // pad: how far each leading dimension exceeds its row
-    float alpha, beta;
-};
-
-// Runs one product and checks every element of C, and that C's padding is untouched.
-void check_case(const Case& t, std::mt19937& rng) {
-    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-    const int64_t a_rows = t.ta ? t.k : t.m, a_cols = t.ta ? t.m : t.k, lda = a_cols + t.pad;
-    const int64_t b_rows = t.tb ? t.n : t.k, b_cols = t.tb ? t.k : t.n, ldb = b_cols + t.pad;
-    const int64_t ldc = t.n + t.pad;
-    std::vector<float> a(static_cast<size_t>(a_rows * lda)), b(static_cast<size_t>(b_rows * ldb));
-    for (float& v : a) v = dist(rng);
-    for (float& v : b) v = dist(rng);
-    const float sentinel = 12345.0f;
-    std::vector<float> c(static_cast<size_t>(t.m * ldc), sentinel), c0(c.size());
-    for (int64_t i = 0; i < t.m; ++i)
-        for (int64_t j = 0; j < t.n; ++j)
-            // beta 0 must ignore C, as BLAS does: NaN there would show.
-            c[i * ldc + j] = t.beta == 0.0f ? std::numeric_limits<float>::quiet_NaN() : dist(rng);
-    c0 = c;
-    cpu::gemm_bf16(t.ta, t.tb, t.m, t.n, t.k, t.alpha, a.data(), lda, b.data(), ldb, t.beta, c.data(), ldc);
-    auto at = [](const std::vector<float>& x, int64_t ld, bool trans, int64_t r, int64_t col) {
-        return static_cast<double>(round_bf16(trans ? x[col * ld + r] : x[r * ld + col]));
-    };
-    // Each product of two bf16 values is exact in float32 (8-bit significands), so the error is
-    // float32 accumulation over k terms plus the alpha and beta steps: at most (k + 2) u times the
-    // sum of the magnitudes, u = 2^-24 (the classic bound gamma_n for recursive summation; blocked
-    // or paired sums, as oneDNN's kernels use, stay inside it).
-    const double u = std::ldexp(1.0, -24);
-    for (int64_t i = 0; i < t.m; ++i)
-        for (int64_t j = 0; j < t.n; ++j) {
-            double sum = 0, magnitude = 0;
-            for (int64_t p = 0; p < t.k; ++p) {
-                const double term = at(a, lda, t.ta, i, p) * at(b, ldb, t.tb, p, j);
-                sum += term;
-                magnitude += std::fabs(term);
-            }
-            const double old = t.beta == 0.0f ? 0.0 : c0[i * ldc + j];
-            const double want = t.alpha * sum + t.beta * old;
-            const double tol = (t.k + 2) * u * (std::fabs(t.alpha) * magnitude + std::fabs(t.beta * old)) + 1e-30;
-            const double got = c[i * ldc + j];
-            if (!(std::fabs(got - want) <= tol))
-                FAIL("ta " << t.ta << " tb " << t.tb << " m " << t.m << " n " << t.n << " k " << t.k << " pad "
-                           << t.pad << " alpha " << t.alpha << " beta " << t.beta << ": C(" << i << ", " << j
-                           << ") = " << got << ", want " << want << " within " << tol);
-        }
-    for (int64_t i = 0; i < t.m; ++i)
-        for (int64_t j = t.n; j < ldc; ++j) REQUIRE(c[i * ldc + j] == sentinel);
 }
 
 }  // namespace
@@ -115,7 +52,7 @@ TEST_CASE("to_bf16 rounds to nearest, ties to even", "[bf16]") {
     std::normal_distribution<float> dist(0.0f, 3.0f);
     for (int i = 0; i < 10000; ++i) {
         const float x = dist(rng);
-        REQUIRE(from_bits(cpu::to_bf16(x)) == round_bf16(x));
+        REQUIRE(from_bits(cpu::to_bf16(x)) == test::round_bf16(x));
     }
 }
 
@@ -132,7 +69,7 @@ TEST_CASE("gemm_bf16 matches a float64 product of the bf16-rounded inputs", "[bf
                 for (int64_t n : sizes)
                     for (int64_t k : sizes) {
                         const auto [alpha, beta] = scalars[index % 3];
-                        check_case({ta, tb, m, n, k, index % 4 == 0 ? 0 : 1 + index % 5, alpha, beta}, rng);
+                        test::check_bf16_gemm(cpu::gemm_bf16, {ta, tb, m, n, k, index % 4 == 0 ? 0 : 1 + index % 5, alpha, beta}, rng);
                         ++index;
                     }
 }

@@ -15,22 +15,11 @@
 #include "backends/cpu/bf16_tile.h"
 #include "backends/cpu/cpu_features.h"
 #include "core/error.h"
+#include "tests/support/bf16_reference.h"
 
 using namespace latte;
 
 namespace {
-
-// Round to nearest even written apart from cpu::to_bf16, from the dropped low half of the bits.
-float round_bf16(float x) {
-    uint32_t bits;
-    std::memcpy(&bits, &x, sizeof bits);
-    const uint32_t low = bits & 0xffffu, high = bits & 0xffff0000u;
-    const bool up = low > 0x8000u || (low == 0x8000u && (high & 0x10000u));
-    const uint32_t out = up ? high + 0x10000u : high;
-    float y;
-    std::memcpy(&y, &out, sizeof y);
-    return y;
-}
 
 bool skip_without_avx512_bf16() {
     if (cpu::cpu_features().avx512_bf16) return false;
@@ -45,56 +34,6 @@ struct Portable {
     ~Portable() { cpu::detail::force_portable_bf16_tile_for_testing(false); }
 };
 
-struct Case {
-    bool ta, tb;
-    int64_t m, n, k, pad;  // pad: how far each leading dimension exceeds its row
-    float alpha, beta;
-};
-
-// Runs one product and checks every element of C, and that C's padding is untouched.
-void check_case(const Case& t, std::mt19937& rng) {
-    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-    const int64_t a_rows = t.ta ? t.k : t.m, a_cols = t.ta ? t.m : t.k, lda = a_cols + t.pad;
-    const int64_t b_rows = t.tb ? t.n : t.k, b_cols = t.tb ? t.k : t.n, ldb = b_cols + t.pad;
-    const int64_t ldc = t.n + t.pad;
-    std::vector<float> a(static_cast<size_t>(a_rows * lda)), b(static_cast<size_t>(b_rows * ldb));
-    for (float& v : a) v = dist(rng);
-    for (float& v : b) v = dist(rng);
-    const float sentinel = 12345.0f;
-    std::vector<float> c(static_cast<size_t>(t.m * ldc), sentinel), c0;
-    for (int64_t i = 0; i < t.m; ++i)
-        for (int64_t j = 0; j < t.n; ++j)
-            // beta 0 must ignore C, as BLAS does: NaN there would show.
-            c[i * ldc + j] = t.beta == 0.0f ? std::numeric_limits<float>::quiet_NaN() : dist(rng);
-    c0 = c;
-    cpu::gemm_tile_bf16(t.ta, t.tb, t.m, t.n, t.k, t.alpha, a.data(), lda, b.data(), ldb, t.beta, c.data(), ldc);
-    auto at = [](const std::vector<float>& x, int64_t ld, bool trans, int64_t r, int64_t col) {
-        return static_cast<double>(round_bf16(trans ? x[col * ld + r] : x[r * ld + col]));
-    };
-    // Products of bf16 values are exact in float32, so the error is float32 accumulation over k
-    // terms plus the alpha and beta steps: at most (k + 2) u times the sum of the magnitudes.
-    const double u = std::ldexp(1.0, -24);
-    for (int64_t i = 0; i < t.m; ++i)
-        for (int64_t j = 0; j < t.n; ++j) {
-            double sum = 0, magnitude = 0;
-            for (int64_t p = 0; p < t.k; ++p) {
-                const double term = at(a, lda, t.ta, i, p) * at(b, ldb, t.tb, p, j);
-                sum += term;
-                magnitude += std::fabs(term);
-            }
-            const double old = t.beta == 0.0f ? 0.0 : c0[i * ldc + j];
-            const double want = t.alpha * sum + t.beta * old;
-            const double tol = (t.k + 2) * u * (std::fabs(t.alpha) * magnitude + std::fabs(t.beta * old)) + 1e-30;
-            const double got = c[i * ldc + j];
-            if (!(std::fabs(got - want) <= tol))
-                FAIL("ta " << t.ta << " tb " << t.tb << " m " << t.m << " n " << t.n << " k " << t.k << " pad "
-                           << t.pad << " alpha " << t.alpha << " beta " << t.beta << ": C(" << i << ", " << j
-                           << ") = " << got << ", want " << want << " within " << tol);
-        }
-    for (int64_t i = 0; i < t.m; ++i)
-        for (int64_t j = t.n; j < ldc; ++j) REQUIRE(c[i * ldc + j] == sentinel);
-}
-
 void check_all_sizes(uint32_t seed) {
     std::mt19937 rng(seed);
     const int64_t sizes[] = {1, 3, 17, 33, 64, 130};
@@ -106,7 +45,7 @@ void check_all_sizes(uint32_t seed) {
                 for (int64_t n : sizes)
                     for (int64_t k : sizes) {
                         const auto [alpha, beta] = scalars[index % 3];
-                        check_case({ta, tb, m, n, k, index % 4 == 0 ? 0 : 1 + index % 5, alpha, beta}, rng);
+                        test::check_bf16_gemm(cpu::gemm_tile_bf16, {ta, tb, m, n, k, index % 4 == 0 ? 0 : 1 + index % 5, alpha, beta}, rng);
                         ++index;
                     }
 }
@@ -124,9 +63,9 @@ TEST_CASE("gemm_tile_bf16 on attention's tile shapes, with row strides of a head
     // (rows, keys, head width) as the fused kernel multiplies them, the K/V rows 4 heads apart.
     for (int64_t d : {32, 64, 128}) {
         const int64_t rows = 128, cols = 512, pad = 3 * d;
-        check_case({false, true, rows, cols, d, pad, 1.0f, 0.0f}, rng);   // S = Q K^T
-        check_case({false, false, rows, d, cols, pad, 1.0f, 1.0f}, rng);  // acc += P V
-        check_case({true, false, cols, d, rows, pad, 1.0f, 1.0f}, rng);   // dV += P^T dO, dK += dS^T Q
+        test::check_bf16_gemm(cpu::gemm_tile_bf16, {false, true, rows, cols, d, pad, 1.0f, 0.0f}, rng);   // S = Q K^T
+        test::check_bf16_gemm(cpu::gemm_tile_bf16, {false, false, rows, d, cols, pad, 1.0f, 1.0f}, rng);  // acc += P V
+        test::check_bf16_gemm(cpu::gemm_tile_bf16, {true, false, cols, d, rows, pad, 1.0f, 1.0f}, rng);   // dV += P^T dO, dK += dS^T Q
     }
 }
 

@@ -22,23 +22,14 @@
 #include "core/random.h"
 #include "nn/flash_attention.h"
 #include "ops/ops.h"
+#include "tests/support/bf16_reference.h"
 
 using namespace latte;
 using autocast::Precision;
 
 namespace {
 
-// x rounded to bf16 (nearest, ties to even), written apart from the library's rounding.
-double bf16(float x) {
-    uint32_t bits;
-    std::memcpy(&bits, &x, sizeof bits);
-    const uint32_t low = bits & 0xffffu;
-    uint32_t high = bits & 0xffff0000u;
-    if (low > 0x8000u || (low == 0x8000u && (high & 0x10000u))) high += 0x10000u;
-    float r;
-    std::memcpy(&r, &high, sizeof r);
-    return r;
-}
+double bf16(float x) { return test::round_bf16(x); }
 
 bool have_bf16() {
     std::string why;
