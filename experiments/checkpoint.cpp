@@ -164,9 +164,12 @@ void check_resumable(const std::map<std::string, std::string>& saved,
         const std::string v = entry(m, key);
         return v.empty() ? std::string("(none)") : v;
     };
-    for (const std::string& key : keys_of_both(saved, current))
-        LATTE_CHECK(free_on_resume(key) || value(saved, key) == value(current, key),
-                    resume_conflict("latte train", path, key, value(saved, key), value(current, key)));
+    // Flags added after older checkpoints were written: those runs had their defaults.
+    Config was = saved;
+    was.emplace("precision", "f32");
+    for (const std::string& key : keys_of_both(was, current))
+        LATTE_CHECK(free_on_resume(key) || value(was, key) == value(current, key),
+                    resume_conflict("latte train", path, key, value(was, key), value(current, key)));
 }
 
 namespace {

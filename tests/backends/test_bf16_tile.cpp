@@ -34,27 +34,11 @@ struct Portable {
     ~Portable() { cpu::detail::force_portable_bf16_tile_for_testing(false); }
 };
 
-void check_all_sizes(uint32_t seed) {
-    std::mt19937 rng(seed);
-    const int64_t sizes[] = {1, 3, 17, 33, 64, 130};
-    const std::pair<float, float> scalars[] = {{1.0f, 0.0f}, {0.75f, 0.5f}, {-2.0f, 1.0f}};
-    int index = 0;
-    for (bool ta : {false, true})
-        for (bool tb : {false, true})
-            for (int64_t m : sizes)
-                for (int64_t n : sizes)
-                    for (int64_t k : sizes) {
-                        const auto [alpha, beta] = scalars[index % 3];
-                        test::check_bf16_gemm(cpu::gemm_tile_bf16, {ta, tb, m, n, k, index % 4 == 0 ? 0 : 1 + index % 5, alpha, beta}, rng);
-                        ++index;
-                    }
-}
-
 }  // namespace
 
 TEST_CASE("gemm_tile_bf16 matches a float64 product of the bf16-rounded inputs", "[bf16]") {
     if (skip_without_avx512_bf16()) return;
-    check_all_sizes(21);
+    test::check_bf16_gemm_sizes(cpu::gemm_tile_bf16, {1, 3, 17, 33, 64, 130}, 21);
 }
 
 TEST_CASE("gemm_tile_bf16 on attention's tile shapes, with row strides of a heads layout", "[bf16]") {
@@ -71,7 +55,7 @@ TEST_CASE("gemm_tile_bf16 on attention's tile shapes, with row strides of a head
 
 TEST_CASE("gemm_tile_bf16's portable path gives the same products", "[bf16]") {
     Portable portable(true);
-    check_all_sizes(22);
+    test::check_bf16_gemm_sizes(cpu::gemm_tile_bf16, {1, 3, 17, 33, 64, 130}, 22);
 }
 
 TEST_CASE("gemm_tile_bf16 rounds its inputs: a float32 product would differ", "[bf16]") {

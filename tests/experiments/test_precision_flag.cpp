@@ -7,6 +7,7 @@
 #include "experiments/commands.h"
 #include "tests/support/catch_helpers.h"
 #include "tests/support/run_command.h"
+#include "tests/support/tamper.h"
 
 using namespace latte;
 using namespace latte::experiments;
@@ -50,6 +51,15 @@ TEST_CASE("latte train --precision bf16 trains under autocast, and its checkpoin
     CHECK_THAT(other.error, Contains("it was written with --precision bf16, this run has --precision f32"));
     CHECK(test::run_command(cmd_train, "train", {"--resume", ckpt, "--steps", "8"}).rc == 0);
     CHECK(load_checkpoint(ckpt).run_config.at("precision") == "bf16");
+    // A checkpoint from before --precision existed ran in float32, and resumes as such.
+    const std::string old = s / "old.safetensors";
+    test::tamper(s / "f32/checkpoint.safetensors", old,
+                 [](test::Metadata& m, test::Tensors&) { m.erase("config.precision"); });
+    const test::CommandOutcome older =
+        test::run_command(cmd_train, "train", {"--resume", old, "--steps", "8", "--out", s.dir, "--name", "old"});
+    CHECK(older.error.empty());
+    CHECK(older.rc == 0);
+    CHECK(load_checkpoint(old).run_config.at("precision") == "f32");
 }
 
 TEST_CASE("latte lm --precision bf16 is stored and kept on resume", "[cli][precision][lm]") {

@@ -81,4 +81,21 @@ inline void check_bf16_gemm(Bf16Gemm gemm, const Bf16GemmCase& t, std::mt19937& 
         for (int64_t j = t.n; j < ldc; ++j) REQUIRE(c[size_t(i * ldc + j)] == sentinel);
 }
 
+// check_bf16_gemm over every transpose pair and every (m, n, k) drawn from `sizes`, cycling alpha
+// and beta through (1, 0), (0.75, 0.5), (-2, 1) and the leading dimensions' padding through 0-5.
+inline void check_bf16_gemm_sizes(Bf16Gemm gemm, const std::vector<int64_t>& sizes, uint32_t seed) {
+    std::mt19937 rng(seed);
+    const float scalars[3][2] = {{1.0f, 0.0f}, {0.75f, 0.5f}, {-2.0f, 1.0f}};
+    int index = 0;
+    for (bool ta : {false, true})
+        for (bool tb : {false, true})
+            for (int64_t m : sizes)
+                for (int64_t n : sizes)
+                    for (int64_t k : sizes) {
+                        const float* ab = scalars[index % 3];
+                        check_bf16_gemm(gemm, {ta, tb, m, n, k, index % 4 == 0 ? 0 : 1 + index % 5, ab[0], ab[1]}, rng);
+                        ++index;
+                    }
+}
+
 }  // namespace latte::test
