@@ -165,11 +165,11 @@ void check_resumable(const std::map<std::string, std::string>& saved,
         return v.empty() ? std::string("(none)") : v;
     };
     // Flags added after older checkpoints were written: those runs had their defaults.
-    Config was = saved;
-    was.emplace("precision", "f32");
-    for (const std::string& key : keys_of_both(was, current))
-        LATTE_CHECK(free_on_resume(key) || value(was, key) == value(current, key),
-                    resume_conflict("latte train", path, key, value(was, key), value(current, key)));
+    Config was = saved, now = current;
+    for (Config* c : {&was, &now}) c->emplace("precision", "f32");
+    for (const std::string& key : keys_of_both(was, now))
+        LATTE_CHECK(free_on_resume(key) || value(was, key) == value(now, key),
+                    resume_conflict("latte train", path, key, value(was, key), value(now, key)));
 }
 
 namespace {
