@@ -6,6 +6,7 @@
 #include "experiments/checkpoint.h"
 #include "experiments/commands.h"
 #include "tests/support/catch_helpers.h"
+#include "tests/support/bf16_reference.h"
 #include "tests/support/run_command.h"
 #include "tests/support/tamper.h"
 
@@ -31,10 +32,7 @@ std::string read_file(const std::string& path) {
 
 TEST_CASE("latte train --precision bf16 trains under autocast, and its checkpoint keeps the precision",
           "[cli][precision]") {
-    if (!autocast::bf16_available(Device::cpu())) {
-        WARN("skipped: this machine runs no bf16 products");
-        return;
-    }
+    if (!test::cpu_runs_bf16("latte train --precision bf16")) return;
     const test::ScratchDir s("precision_train");
     auto train = [&](std::vector<std::string> extra) { return test::run_command(cmd_train, "train", small(extra)); };
     REQUIRE(train({"--steps", "6", "--out", s.dir, "--name", "f32"}).rc == 0);
@@ -63,10 +61,7 @@ TEST_CASE("latte train --precision bf16 trains under autocast, and its checkpoin
 }
 
 TEST_CASE("latte lm --precision bf16 is stored and kept on resume", "[cli][precision][lm]") {
-    if (!autocast::bf16_available(Device::cpu())) {
-        WARN("skipped: this machine runs no bf16 products");
-        return;
-    }
+    if (!test::cpu_runs_bf16("latte lm --precision bf16")) return;
     const test::ScratchDir s("precision_lm");
     const std::vector<std::string> lm{"--task", "recall", "--D", "16", "--H", "2", "--layers", "1", "--batch", "4",
                                       "--eval-every", "0", "--out", s.dir, "--name", "b"};

@@ -31,12 +31,7 @@ namespace {
 
 double bf16(float x) { return test::round_bf16(x); }
 
-bool have_bf16() {
-    std::string why;
-    if (autocast::bf16_available(Device::cpu(), &why)) return true;
-    WARN("fused attention under autocast(bf16) skipped: " << why);
-    return false;
-}
+bool have_bf16() { return test::cpu_runs_bf16("fused attention under autocast(bf16)"); }
 
 struct Case {
     int64_t B, H, G, L1, L2, d, dv;

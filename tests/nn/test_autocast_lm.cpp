@@ -17,6 +17,7 @@
 #include "nn/optim.h"
 #include "nn/param_groups.h"
 #include "ops/ops.h"
+#include "tests/support/bf16_reference.h"
 
 using namespace latte;
 using autocast::Precision;
@@ -70,11 +71,7 @@ TEST_CASE("autocast(bf16) LM training ends within 2% of float32's loss after 1,0
 #if defined(__SANITIZE_ADDRESS__)
     return;
 #endif
-    std::string why;
-    if (!autocast::bf16_available(Device::cpu(), &why)) {
-        WARN("skipped: " << why);
-        return;
-    }
+    if (!test::cpu_runs_bf16("the bf16 LM curve")) return;
     for (const auto kind : {nn::AttentionKind::MHA, nn::AttentionKind::MLARoPE}) {
         const std::vector<double> f32 = loss_curve(kind, Precision::Float32);
         const std::vector<double> bf16 = loss_curve(kind, Precision::BFloat16);

@@ -23,12 +23,7 @@ namespace {
 
 double bf16(float x) { return test::round_bf16(x); }
 
-bool have_bf16() {
-    std::string why;
-    if (autocast::bf16_available(Device::cpu(), &why)) return true;
-    WARN("autocast(bf16) products skipped: " << why);
-    return false;
-}
+bool have_bf16() { return test::cpu_runs_bf16("autocast(bf16) products"); }
 
 // The worst |got - want| / bound over (batch, m, n), where want is the float64 product of the
 // bf16-rounded a (batch, m, k) and b (batch or 1, k, n) and bound is k * 2^-23 times the sum of

@@ -8,9 +8,21 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "core/autocast.h"
+
 namespace latte::test {
+
+// Whether this CPU runs autocast(bf16) products; when it does not, the test says that `what` is
+// skipped and why.
+inline bool cpu_runs_bf16(const std::string& what) {
+    std::string why;
+    if (autocast::bf16_available(Device::cpu(), &why)) return true;
+    WARN(what << " skipped: " << why);
+    return false;
+}
 
 // x rounded to bf16, nearest with ties to even, from the dropped low half of its bits (written
 // apart from cpu::to_bf16).
