@@ -103,8 +103,12 @@ Tensor matmul_raw(const Tensor& a, const Tensor& b, bool bf16) {
     }();
     Tensor a_folded;
     if (b_shared && batch_dims > 0) {
-        Tensor ac = a.is_contiguous() ? a : contiguous(a);
-        a_folded = ac.as_strided({ac.numel() / k, k}, {k, 1}, ac.offset());
+        if (a.numel() == m * k) {  // one matrix: no copy, whatever its layout (a transposed one too)
+            a_folded = first_matrix(a, batch_dims);
+        } else {
+            Tensor ac = a.is_contiguous() ? a : contiguous(a);
+            a_folded = ac.as_strided({ac.numel() / k, k}, {k, 1}, ac.offset());
+        }
         g.m = a_folded.shape()[0];
     }
     const int64_t fold_dims = a_folded.defined() ? 0 : batch_dims;

@@ -1,6 +1,8 @@
-// gemm_bf16: rounds A and B to bf16 (on latte's pool, with AVX512_BF16's conversion where the CPU
-// has it) into per-thread buffers, then runs oneDNN's bf16 matmul into the float32 C.
+// gemm_bf16: on a CPU with AVX512_BF16 and no AMX, latte's vdpbf16ps kernel (bf16_tile.h) on
+// latte's pool, rounding while it packs; with AMX, rounds A and B to bf16 (on latte's pool) into
+// per-thread buffers and runs oneDNN's bf16 matmul into the float32 C.
 #include "backends/cpu/bf16_gemm.h"
+#include "backends/cpu/bf16_tile.h"
 
 #include <immintrin.h>
 
@@ -21,15 +23,26 @@ namespace {
 std::mutex refusal_mutex;
 std::string refusal_for_testing;
 
+bool has_amx_bf16() {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("amx-bf16");
+}
+
+// oneDNN runs the products where the CPU has AMX (its tile units outrun vdpbf16ps several times
+// over) and oneDNN loads; latte's own kernel (bf16_tile.h) on latte's pool runs them elsewhere.
+bool products_on_onednn() {
+    static const bool yes = has_amx_bf16() && dnnl_available(nullptr);
+    return yes;
+}
+
 // Why bf16 products cannot run on this machine and build, or "" when they can (asked once).
 const std::string& real_refusal() {
     static const std::string why = [] {
         const CpuFeatures f = cpu_features();
-        __builtin_cpu_init();
-        if (!f.avx512_bf16 && !__builtin_cpu_supports("amx-bf16"))
-            return std::string("this CPU (") + f.model + ") has neither AVX512_BF16 nor AMX-BF16";
+        if (f.avx512_bf16) return std::string();
+        if (!has_amx_bf16()) return std::string("this CPU (") + f.model + ") has neither AVX512_BF16 nor AMX-BF16";
         std::string dnnl_why;
-        if (!dnnl_available(&dnnl_why)) return dnnl_why;
+        if (!dnnl_available(&dnnl_why)) return "this CPU has AMX-BF16 but not AVX512_BF16, and " + dnnl_why;
         return std::string();
     }();
     return why;
@@ -116,7 +129,9 @@ bool bf16_supported(std::string* why_not) {
 std::string bf16_backend_name() {
     const std::string why = refusal();
     if (!why.empty()) return "none (" + why + ")";
-    return dnnl_version() + " matmul " + dnnl_matmul_impl(DnnlInput::bf16, false, false, 256, 256, 256);
+    if (products_on_onednn())
+        return dnnl_version() + " matmul " + dnnl_matmul_impl(DnnlInput::bf16, false, false, 256, 256, 256);
+    return "latte's vdpbf16ps kernel on latte's pool";
 }
 
 void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
@@ -131,6 +146,7 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, floa
             for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
         return;
     }
+    if (!products_on_onednn()) return gemm_bf16_on_pool(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     thread_local std::vector<uint16_t> a16, b16;
     // Stored shapes: A is k x m when transposed, B is n x k; the dense copies keep that layout.
     const int64_t a_rows = trans_a ? k : m, a_cols = trans_a ? m : k;
@@ -139,6 +155,25 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, floa
     convert(b, b_rows, b_cols, ldb, b16);
     dnnl_matmul(DnnlInput::bf16, trans_a, trans_b, m, n, k, alpha, a16.data(), a_cols, b16.data(), b_cols, beta, c,
                 ldc);
+}
+
+void gemm_bf16_on_pool(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                       int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+    constexpr int64_t kGrain = int64_t{1} << 20;  // multiply-adds below which one thread runs it
+    // Whole microkernel blocks per thread: 8 rows of C, or 32 columns where C is wider than tall.
+    const bool by_rows = m >= n;
+    const int64_t unit = by_rows ? 8 : 32, extent = by_rows ? m : n;
+    const int64_t per_unit = unit * (by_rows ? n : m) * k;
+    parallel_for((extent + unit - 1) / unit, std::max<int64_t>(1, kGrain / std::max<int64_t>(per_unit, 1)),
+                 [&](int64_t lo, int64_t hi) {
+                     const int64_t r0 = lo * unit, r1 = std::min(hi * unit, extent);
+                     if (by_rows)  // rows r0..r1 of op(A): a row offset, or a column offset when A is transposed
+                         gemm_tile_bf16(trans_a, trans_b, r1 - r0, n, k, alpha, trans_a ? a + r0 : a + r0 * lda, lda,
+                                        b, ldb, beta, c + r0 * ldc, ldc);
+                     else  // columns r0..r1 of op(B)
+                         gemm_tile_bf16(trans_a, trans_b, m, r1 - r0, k, alpha, a, lda,
+                                        trans_b ? b + r0 * ldb : b + r0, ldb, beta, c + r0, ldc);
+                 });
 }
 
 namespace detail {

@@ -1,7 +1,8 @@
 // bf16 products with float32 accumulation, for autocast: A and B arrive as float32, are rounded to
-// bf16 (round to nearest even) for the product, and C stays float32. Runs on oneDNN's bf16 matmul
-// (dnnl_matmul.h) where the CPU has AVX512_BF16 or AMX-BF16; elsewhere bf16_supported() is false
-// and gemm_bf16 refuses, so a caller falls back to float32 knowing why.
+// bf16 (round to nearest even) for the product, and C stays float32. Runs on latte's own vdpbf16ps
+// kernel where the CPU has AVX512_BF16, on oneDNN's bf16 matmul (dnnl_matmul.h) where it has
+// AMX-BF16; elsewhere bf16_supported() is false and gemm_bf16 refuses, so a caller falls back to
+// float32 knowing why.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -9,18 +10,23 @@
 namespace latte::cpu {
 
 // Whether gemm_bf16 can run here; why_not names what is missing (the CPU's bf16 instructions, or
-// oneDNN: not built in, or libdnnl.so.2 not loadable).
+// on an AMX-only CPU oneDNN: not built in, or libdnnl.so.2 not loadable).
 bool bf16_supported(std::string* why_not = nullptr);
 
 // C = alpha * op(A) op(B) + beta * C, row-major like gemm_tile (blas.h): op(A) m x k, op(B) k x n,
 // float32 arrays whose values are rounded to bf16 for the product, accumulated in float32.
-// Thread-safe; multithreaded internally (latte's pool converts, oneDNN multiplies on as many
-// threads). Throws latte::Error naming the shapes when unsupported or the sizes are invalid.
+// Thread-safe; multithreaded internally (latte's pool; with AMX, oneDNN's threads multiply).
+// Throws latte::Error naming the shapes when unsupported or the sizes are invalid.
 void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
-// What runs bf16 products, e.g. "oneDNN 2.6.3 (...) matmul brg:avx512_core_bf16", or
-// "none (<why not>)".
+// The same product on latte's pool with gemm_tile_bf16 (bf16_tile.h): C's rows, or its columns
+// when it is wider than tall, split over the threads. No checks beyond gemm_tile_bf16's.
+void gemm_bf16_on_pool(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                       int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+// What runs bf16 products: "latte's vdpbf16ps kernel on latte's pool", or with AMX e.g.
+// "oneDNN 2.6.3 (...) matmul brg:avx512_core_amx", or "none (<why not>)".
 std::string bf16_backend_name();
 
 // The bf16 bit pattern nearest x (ties to even; NaN stays NaN): how gemm_bf16 rounds its inputs.

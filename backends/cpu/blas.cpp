@@ -113,7 +113,7 @@ void direct_sgemm(int threads, int64_t m, int64_t n, int64_t k, const float* a, 
 }
 
 void CpuBackend::gemm(const GemmArgs& g) {
-    if (g.bf16) return gemm_bf16_batches(*this, g);  // autocast_gemm.cpp
+    if (g.bf16) return gemm_bf16_batches(g);  // autocast_gemm.cpp
     single_threaded(openblas());
     dispatch(g.dtype, [&](auto* tag) {
         using T = elem_t<decltype(tag)>;

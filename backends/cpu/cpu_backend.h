@@ -50,7 +50,7 @@ public:
     void svd(DType dtype, int64_t m, int64_t n, void* a, void* s, void* u, void* vh) override;
 };
 
-// GemmArgs::bf16 products, one gemm_bf16 per batch (autocast_gemm.cpp).
-void gemm_bf16_batches(CpuBackend& cpu, const GemmArgs& g);
+// GemmArgs::bf16 products: gemm_bf16 or gemm_tile_bf16 per batch (autocast_gemm.cpp).
+void gemm_bf16_batches(const GemmArgs& g);
 
 }  // namespace latte::cpu

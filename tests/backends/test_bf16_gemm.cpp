@@ -1,7 +1,7 @@
 // gemm_bf16 (backends/cpu/bf16_gemm.h) against a float64 product of the same bf16-rounded inputs:
 // the only differences left are float32's rounding while accumulating. On a CPU without bf16
-// instructions, or a build without oneDNN, the products are skipped with a message and only the
-// refusal is checked.
+// instructions (or with AMX only, in a build without oneDNN) the products are skipped with a
+// message and only the refusal is checked.
 #include <cmath>
 #include <cstring>
 #include <iostream>
@@ -60,6 +60,19 @@ TEST_CASE("gemm_bf16 matches a float64 product of the bf16-rounded inputs", "[bf
     if (skip_unless_supported()) return;
     INFO(cpu::bf16_backend_name());
     test::check_bf16_gemm_sizes(cpu::gemm_bf16, {1, 7, 33, 257}, 11);
+}
+
+TEST_CASE("gemm_bf16 splits a large product over the pool: by rows, and by columns when C is wider", "[bf16]") {
+    if (skip_unless_supported()) return;
+    INFO(cpu::bf16_backend_name());
+    // Sizes past the kernel's cache blocks (256 rows, 256 of k) and not multiples of its 8 x 32
+    // microkernel, large enough that each thread gets a share.
+    std::mt19937 rng(5);
+    for (bool ta : {false, true})
+        for (bool tb : {false, true}) {
+            test::check_bf16_gemm(cpu::gemm_bf16, {ta, tb, 601, 45, 530, 3, 0.75f, 0.5f}, rng);  // rows
+            test::check_bf16_gemm(cpu::gemm_bf16, {ta, tb, 37, 611, 300, 0, 1.0f, 0.0f}, rng);   // columns
+        }
 }
 
 TEST_CASE("gemm_bf16 rounds its inputs: a float32 product would differ", "[bf16]") {
@@ -143,8 +156,8 @@ TEST_CASE("latte info names the libraries of float32 and bf16 products", "[bf16]
     CHECK_THAT(text, Catch::Contains("float32:  products on OpenBLAS"));
     CHECK_THAT(text, Catch::Contains("bf16:     " + cpu::bf16_backend_name()));
     std::string why;
-    if (cpu::bf16_supported(&why))
-        CHECK_THAT(text, Catch::Contains("bf16:     oneDNN"));
+    if (cpu::bf16_supported(&why))  // latte's kernel, or oneDNN's on an AMX CPU
+        CHECK_THAT(text, Catch::Contains("bf16:     latte's vdpbf16ps kernel") || Catch::Contains("bf16:     oneDNN"));
     else
         CHECK_THAT(text, Catch::Contains("bf16:     none (" + why + ")"));
 }

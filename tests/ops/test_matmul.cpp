@@ -70,6 +70,13 @@ TEST_CASE("matmul handles transposed, sliced and expanded views", "[ops][matmul]
         {q, k});
     LATTE_REQUIRE_GRADCHECK([](const std::vector<Tensor>& v) { return matmul(slice(v[0], 1, 0, 8, 2), v[1]); },
                             {wide, a});
+    // One transposed matrix with a batch dim of 1 times a shared B: folded without a copy.
+    Tensor single = test::randn64({1, 4, 3}, 6);
+    Tensor w = test::randn64({4, 2}, 7);
+    LATTE_REQUIRE_CLOSE(matmul(transpose(single, -1, -2), w), naive_matmul(contiguous(transpose(single, -1, -2)), w),
+                        1e-12, 1e-12);
+    LATTE_REQUIRE_GRADCHECK([](const std::vector<Tensor>& v) { return matmul(transpose(v[0], -1, -2), v[1]); },
+                            {single, w});
 }
 
 TEST_CASE("matmul promotes 1-D operands like torch.matmul", "[ops][matmul]") {
