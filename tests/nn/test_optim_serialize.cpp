@@ -153,6 +153,31 @@ TEST_CASE("the fused Adam update equals the update written as separate ops", "[n
             LATTE_REQUIRE_CLOSE(p, ref, 1e-13, 1e-14);
         }
     }
+    // float32 parameters update in float32 arithmetic (as PyTorch's fused CPU Adam), vectorized:
+    // 1000 elements cover the vector loops and their remainders; the float64 rules as reference.
+    for (bool decoupled : {false, true}) {
+        CAPTURE(decoupled);
+        const AdamOptions options{0.9, 0.999, 1e-8, 0.1};
+        const double lr = 0.01;
+        Tensor ref = test::randn64({1000}, 50, false);
+        Tensor p = to(ref, DType::Float32).requires_grad_();
+        Tensor m = zeros_like(ref), v = zeros_like(ref);
+        Adam adam({p}, lr, options, decoupled);
+        for (int t = 1; t <= 5; ++t) {
+            const Tensor grad = test::randn64({1000}, 60 + t, false);
+            p.set_grad(to(grad, DType::Float32));
+            adam.step();
+            Tensor g = grad;
+            if (decoupled) ref = mul(ref, 1 - lr * options.weight_decay);
+            else g = add(g, mul(ref, options.weight_decay));
+            m = add(mul(m, options.beta1), mul(g, 1 - options.beta1));
+            v = add(mul(v, options.beta2), mul(mul(g, g), 1 - options.beta2));
+            const double bias1 = 1 - std::pow(options.beta1, t), bias2 = 1 - std::pow(options.beta2, t);
+            ref = sub(ref, mul(div(m, add(sqrt(mul(v, 1 / bias2)), options.eps)), lr / bias1));
+            // Each step moves p by about lr: float32 rounding of p (|p| < 5) and of the step.
+            LATTE_REQUIRE_CLOSE(to(p.detach(), DType::Float64), ref, 1e-6, 1e-6);
+        }
+    }
     Tensor view = transpose(test::randn64({4, 5}, 40, false), 0, 1).detach().requires_grad_();  // a strided leaf
     Adam bad({view}, 0.1);
     view.set_grad(zeros({5, 4}, test::f64()));
