@@ -81,6 +81,14 @@ void Backend::where(const View& dst, const View&, const View&, const View&) {
     LATTE_FAIL("where: no kernel on this backend for shape ", shape_str(dst.shape));
 }
 
+void Backend::swiglu_fwd(void*, const void*, const void*, DType, int64_t n) {
+    LATTE_FAIL("swiglu: no fused kernel on this backend (", n, " elements)");
+}
+
+void Backend::swiglu_bwd(void*, void*, const void*, const void*, const void*, DType, int64_t n) {
+    LATTE_FAIL("swiglu: no fused backward kernel on this backend (", n, " elements)");
+}
+
 Device Device::parse(const std::string& text) {
     if (text == "cpu") return Device::cpu();
     if (text == "cuda") return Device::cuda(0);

@@ -163,6 +163,14 @@ public:
     // dst = cond != 0 ? a : b elementwise, all four views of one shape (broadcast by stride 0) and
     // one floating dtype.
     virtual void where(const View& dst, const View& cond, const View& a, const View& b);
+    // SwiGLU's pointwise part in one pass over n contiguous elements: out = silu(gate) * up, and
+    // backward dgate = (g * up) * silu'(gate), dup = g * silu(gate), the same expressions as
+    // silu then mul. Backends without it return false from has_fused_swiglu and throw; swiglu
+    // then composes silu and mul.
+    virtual bool has_fused_swiglu() const { return false; }
+    virtual void swiglu_fwd(void* out, const void* gate, const void* up, DType dtype, int64_t n);
+    virtual void swiglu_bwd(void* dgate, void* dup, const void* g, const void* gate, const void* up, DType dtype,
+                            int64_t n);
     // Thin SVD of a contiguous row-major m x n matrix `a` (overwritten): a = u diag(s) vh with
     // k = min(m, n), u m x k, s k (descending), vh k x n. Backends without one throw.
     virtual void svd(DType dtype, int64_t m, int64_t n, void* a, void* s, void* u, void* vh);

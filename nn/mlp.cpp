@@ -11,6 +11,6 @@ MLP::MLP(int64_t dim, int64_t hidden, Generator& gen, DType dtype) {
     W_down = register_module("W_down", std::make_shared<Linear>(hidden, dim, false, gen, dtype));
 }
 
-Tensor MLP::forward(const Tensor& x) const { return W_down->forward(mul(silu(W_gate->forward(x)), W_up->forward(x))); }
+Tensor MLP::forward(const Tensor& x) const { return W_down->forward(swiglu(W_gate->forward(x), W_up->forward(x))); }
 
 }  // namespace latte::nn

@@ -5,6 +5,7 @@
 #include "core/node.h"
 #include "ops/checks.h"
 #include "ops/elementwise.h"
+#include "ops/movement.h"
 
 namespace latte {
 namespace {
@@ -44,6 +45,34 @@ Tensor sigmoid(const Tensor& x) {
 
 // dx = g * s (1 + x (1 - s)), s = sigmoid(x) (UnaryOp::SiluGrad)
 Tensor silu(const Tensor& x) { return pointwise("silu", UnaryOp::Silu, UnaryOp::SiluGrad, x, false); }
+
+// dgate = (g * up) * silu'(gate), dup = g * silu(gate), both in one pass
+Tensor swiglu(const Tensor& gate, const Tensor& up) {
+    check_same_kind("swiglu", gate, up);
+    check_floating("swiglu", gate);
+    LATTE_CHECK(gate.shape() == up.shape(), "swiglu: gate ", shape_str(gate.shape()), " and up ",
+                shape_str(up.shape()), " must have the same shape");
+    Backend& backend = backend_for(gate.device());
+    if (!backend.has_fused_swiglu()) return mul(silu(gate), up);
+    const Tensor g = contiguous(gate.detach()), u = contiguous(up.detach());
+    Tensor out = Tensor::empty(g.shape(), g.options());
+    if (out.numel() > 0) backend.swiglu_fwd(out.view().data, g.view().data, u.view().data, g.dtype(), out.numel());
+    if (needs_graph({gate, up})) {
+        record(
+            out, "swiglu", {gate, up},
+            [g, u](const Tensor& grad, const std::vector<bool>&) -> std::vector<Tensor> {
+                const Tensor gc = contiguous(grad);
+                Tensor dgate = Tensor::empty(g.shape(), g.options()), dup = Tensor::empty(u.shape(), u.options());
+                if (g.numel() > 0)
+                    backend_for(g.device())
+                        .swiglu_bwd(dgate.view().data, dup.view().data, gc.view().data, g.view().data, u.view().data,
+                                    g.dtype(), g.numel());
+                return {dgate, dup};
+            },
+            {g, u});
+    }
+    return out;
+}
 
 // dx = g * (Phi(x) + x phi(x)) (erf form) or the tanh form's derivative (UnaryOp::Gelu*Grad)
 Tensor gelu(const Tensor& x, bool approximate_tanh) {

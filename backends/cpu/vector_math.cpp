@@ -67,6 +67,20 @@ void sigmoid_family(int kind, float* dst, const float* src, int64_t n) {
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
+void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + exp_poly(-gate[i])) * up[i];
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void swiglu_backward(float* dgate, float* dup, const float* g, const float* gate, const float* up, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+        const float x = gate[i], s = 1.0f / (1.0f + exp_poly(-x));
+        dup[i] = g[i] * (x / (1.0f + exp_poly(-x)));
+        dgate[i] = (g[i] * up[i]) * (s * (1.0f + x * (1.0f - s)));
+    }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
 float max_of(const float* x, int64_t n) {
     constexpr int64_t kLanes = 16;
     float lanes[kLanes];

@@ -15,6 +15,12 @@ double exp_shifted_sum(double* x, int64_t n, double shift);
 // of a language-model step).
 void sigmoid_family(int kind, float* dst, const float* src, int64_t n);
 
+// SwiGLU's pointwise part, float32, with sigmoid_family's formulas (so bit for bit what silu
+// then mul computes): out = silu(gate) * up; backward dgate = (g * up) * silu'(gate),
+// dup = g * silu(gate).
+void swiglu_forward(float* out, const float* gate, const float* up, int64_t n);
+void swiglu_backward(float* dgate, float* dup, const float* g, const float* gate, const float* up, int64_t n);
+
 // The largest of x[0..n) (n >= 1); NaNs are skipped here and propagate through exp_shifted_sum.
 float max_of(const float* x, int64_t n);
 double max_of(const double* x, int64_t n);

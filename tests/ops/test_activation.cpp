@@ -84,3 +84,41 @@ TEST_CASE("where selects exactly, broadcasts like torch and routes the gradient"
                         "where: cond must be int64 or float32 like a, got float64 [2,3]");
     REQUIRE_THROWS_WITH(where(zeros({4}), zeros({2, 3}), zeros({2, 3})), Catch::Contains("where"));
 }
+
+TEST_CASE("swiglu equals silu then mul, forward and backward, and refuses mismatched inputs", "[ops][activation]") {
+    // float64: the closed form, and gradcheck of both inputs.
+    Tensor gate = mul(test::randn64({6, 7}, 11, false), 3.0).requires_grad_(), up = test::randn64({6, 7}, 12);
+    auto sig = [](double v) { return 1 / (1 + std::exp(-v)); };
+    const std::vector<double> gv = gate.to_vector(), uv = up.to_vector();
+    std::vector<double> want(gv.size());
+    for (size_t i = 0; i < gv.size(); ++i) want[i] = gv[i] * sig(gv[i]) * uv[i];
+    LATTE_REQUIRE_CLOSE(swiglu(gate, up), from_vector(want, {6, 7}, test::f64()), 1e-14, 1e-15);
+    LATTE_REQUIRE_GRADCHECK([](const std::vector<Tensor>& v) { return swiglu(v[0], v[1]); }, {gate, up});
+
+    // float32, 1000 elements (the vector loops and their remainders) and a transposed (copied)
+    // gate: the fused kernel evaluates silu then mul's own expressions, so the values and both
+    // gradients agree with the composed ops to a few float32 ulps.
+    for (bool transposed : {false, true}) {
+        CAPTURE(transposed);
+        Tensor g32 = to(mul(test::randn64({40, 25}, 13, false), 4.0), DType::Float32).requires_grad_();
+        Tensor u32 = to(test::randn64({40, 25}, 14, false), DType::Float32).requires_grad_();
+        const Tensor weights = to(test::randn64({40, 25}, 15, false), DType::Float32);
+        auto run = [&](bool fused) {
+            g32.zero_grad();
+            u32.zero_grad();
+            const Tensor gate_in = transposed ? transpose(transpose(g32, 0, 1).contiguous(), 0, 1) : g32;
+            const Tensor out = fused ? swiglu(gate_in, u32) : mul(silu(gate_in), u32);
+            sum(mul(out, weights)).backward();
+            return std::vector<Tensor>{out.detach(), g32.grad(), u32.grad()};
+        };
+        const std::vector<Tensor> fused = run(true), composed = run(false);
+        for (size_t i = 0; i < fused.size(); ++i) {
+            INFO("tensor " << i << " (out, dgate, dup)");
+            LATTE_REQUIRE_CLOSE(fused[i], composed[i], 1e-6, 1e-6);
+        }
+    }
+
+    Tensor a = test::randn64({2, 3}, 16), b = test::randn64({3, 2}, 17);
+    REQUIRE_THROWS_WITH(swiglu(a, b), Catch::Contains("swiglu: gate [2,3] and up [3,2] must have the same shape"));
+    REQUIRE_THROWS_WITH(swiglu(a, to(a, DType::Float32)), Catch::Contains("swiglu"));
+}
