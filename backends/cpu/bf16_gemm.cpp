@@ -157,9 +157,48 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, floa
                 ldc);
 }
 
+namespace {
+
+// A product whose k is long beside m and n (a weight gradient: k counts tokens) split over k:
+// each thread reads only its share of A and B, which come from memory rather than cache, instead
+// of every thread reading all of one of them. Part 0 goes to C (with beta), the others to scratch
+// kept by the calling thread, then added into C.
+void gemm_bf16_split_k(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                       int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int parts) {
+    const int64_t chunk = (k + parts - 1) / parts;
+    parts = static_cast<int>((k + chunk - 1) / chunk);  // every part has some of k
+    thread_local std::vector<float> scratch;
+    if (scratch.size() < static_cast<size_t>((parts - 1) * m * n)) scratch.resize(static_cast<size_t>((parts - 1) * m * n));
+    float* partial = scratch.data();
+    parallel_for(parts, 1, [&](int64_t lo, int64_t hi) {
+        for (int64_t t = lo; t < hi; ++t) {
+            const int64_t k0 = t * chunk, kb = std::min(chunk, k - k0);
+            const float* at = trans_a ? a + k0 * lda : a + k0;  // op(A)'s columns k0.., op(B)'s rows
+            const float* bt = trans_b ? b + k0 : b + k0 * ldb;
+            if (t == 0)
+                gemm_tile_bf16(trans_a, trans_b, m, n, kb, alpha, at, lda, bt, ldb, beta, c, ldc);
+            else
+                gemm_tile_bf16(trans_a, trans_b, m, n, kb, alpha, at, lda, bt, ldb, 0.0f, partial + (t - 1) * m * n, n);
+        }
+    });
+    parallel_for(m, std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(n, 1)), [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i)
+            for (int t = 1; t < parts; ++t) {
+                const float* src = partial + (t - 1) * m * n + i * n;
+                float* dst = c + i * ldc;
+                for (int64_t j = 0; j < n; ++j) dst[j] += src[j];
+            }
+    });
+}
+
+}  // namespace
+
 void gemm_bf16_on_pool(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                        int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
     constexpr int64_t kGrain = int64_t{1} << 20;  // multiply-adds below which one thread runs it
+    const int threads = num_threads();
+    if (threads > 1 && k >= 4 * std::max(m, n) && m * n * k >= threads * kGrain)
+        return gemm_bf16_split_k(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads);
     // Whole microkernel blocks per thread: 8 rows of C, or 32 columns where C is wider than tall.
     const bool by_rows = m >= n;
     const int64_t unit = by_rows ? 8 : 32, extent = by_rows ? m : n;

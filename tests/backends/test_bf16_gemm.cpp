@@ -62,7 +62,8 @@ TEST_CASE("gemm_bf16 matches a float64 product of the bf16-rounded inputs", "[bf
     test::check_bf16_gemm_sizes(cpu::gemm_bf16, {1, 7, 33, 257}, 11);
 }
 
-TEST_CASE("gemm_bf16 splits a large product over the pool: by rows, and by columns when C is wider", "[bf16]") {
+TEST_CASE("gemm_bf16 splits a large product over the pool: by rows, by columns when C is wider, by k when k is long",
+          "[bf16]") {
     if (skip_unless_supported()) return;
     INFO(cpu::bf16_backend_name());
     // Sizes past the kernel's cache blocks (256 rows, 256 of k) and not multiples of its 8 x 32
@@ -72,6 +73,9 @@ TEST_CASE("gemm_bf16 splits a large product over the pool: by rows, and by colum
         for (bool tb : {false, true}) {
             test::check_bf16_gemm(cpu::gemm_bf16, {ta, tb, 601, 45, 530, 3, 0.75f, 0.5f}, rng);  // rows
             test::check_bf16_gemm(cpu::gemm_bf16, {ta, tb, 37, 611, 300, 0, 1.0f, 0.0f}, rng);   // columns
+            // k long beside m and n (a weight gradient): k split over the threads, parts summed
+            test::check_bf16_gemm(cpu::gemm_bf16, {ta, tb, 40, 70, 3001, 2, 1.0f, 0.0f}, rng);
+            test::check_bf16_gemm(cpu::gemm_bf16, {ta, tb, 41, 33, 4000, 0, -2.0f, 1.0f}, rng);
         }
 }
 
