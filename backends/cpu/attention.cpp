@@ -83,11 +83,7 @@ struct Scratch {
 template <class T>
 void load_scaled(const AttentionSizes& s, const Rows<const T>& q, int64_t b, int64_t h, int64_t i0, int64_t rows,
                  T* out) {
-    const T scale = static_cast<T>(s.scale);
-    for (int64_t r = 0; r < rows; ++r) {
-        const T* src = q.at(b, h, i0 + r);
-        for (int64_t c = 0; c < s.d; ++c) out[r * s.d + c] = src[c] * scale;
-    }
+    for (int64_t r = 0; r < rows; ++r) scale_row(out + r * s.d, q.at(b, h, i0 + r), static_cast<T>(s.scale), s.d);
 }
 
 // How many of the `cols` keys from j0 on query row i sees.
@@ -118,19 +114,12 @@ void forward_tile(const AttentionSizes& s, const Rows<const T>& q, const Rows<co
             const double rescale = w.max[r] == m ? 1.0 : std::exp(w.max[r] - m);
             w.sum[r] = w.sum[r] * rescale + tile_sum;
             w.max[r] = m;
-            if (rescale != 1.0) {
-                T* acc = w.acc.data() + r * dv;
-                const T f = static_cast<T>(rescale);
-                for (int64_t c = 0; c < dv; ++c) acc[c] *= f;
-            }
+            if (rescale != 1.0) scale_row(w.acc.data() + r * dv, w.acc.data() + r * dv, static_cast<T>(rescale), dv);
         }
         tile_product<T>(s, false, false, rows, dv, cols, T(1), st, kCols, v.at(b, g, j0), v.sl, T(1), w.acc.data(), dv);
     }
     for (int64_t r = 0; r < rows; ++r) {
-        const T inv = static_cast<T>(1.0 / w.sum[r]);
-        T* dst = o.at(b, h, i0 + r);
-        const T* acc = w.acc.data() + r * dv;
-        for (int64_t c = 0; c < dv; ++c) dst[c] = acc[c] * inv;
+        scale_row(o.at(b, h, i0 + r), w.acc.data() + r * dv, static_cast<T>(1.0 / w.sum[r]), dv);
         lse[(b * s.heads + h) * s.l1 + i0 + r] = w.max[r] + std::log(w.sum[r]);
     }
 }
@@ -144,13 +133,8 @@ void backward_tile(const AttentionSizes& s, const Rows<const T>& q, const Rows<c
                    Scratch<T>& w) {
     const int64_t g = h % s.kv_heads;
     load_scaled(s, q, b, h, i0, rows, w.q.data());
-    for (int64_t r = 0; r < rows; ++r) {  // delta = rowsum(dO * O)
-        const T* a = dout.at(b, h, i0 + r);
-        const T* c = o.at(b, h, i0 + r);
-        double dot = 0;
-        for (int64_t x = 0; x < s.dv; ++x) dot += static_cast<double>(a[x]) * c[x];
-        w.delta[r] = dot;
-    }
+    for (int64_t r = 0; r < rows; ++r)  // delta = rowsum(dO * O)
+        w.delta[r] = dot_double(dout.at(b, h, i0 + r), o.at(b, h, i0 + r), s.dv);
     std::fill(w.dq.begin(), w.dq.begin() + rows * s.d, T(0));
     const double* row_lse = lse + (b * s.heads + h) * s.l1 + i0;
     const int64_t end = keys_seen(s, i0 + rows - 1);
@@ -170,24 +154,16 @@ void backward_tile(const AttentionSizes& s, const Rows<const T>& q, const Rows<c
                         dv.at(b, g, j0), dv.sl);
         tile_product<T>(s, false, true, rows, cols, s.dv, T(1), dout.at(b, h, i0), dout.sl, v.at(b, g, j0), v.sl, T(0),
                         ds, kCols);
-        for (int64_t r = 0; r < rows; ++r) {  // dS = P * (dP - delta)
-            T* drow = ds + r * kCols;
-            const T* prow = p + r * kCols;
-            const T delta = static_cast<T>(w.delta[r]);
-            for (int64_t c = 0; c < cols; ++c) drow[c] = prow[c] * (drow[c] - delta);
-        }
+        for (int64_t r = 0; r < rows; ++r)  // dS = P * (dP - delta)
+            softmax_grad_row(ds + r * kCols, p + r * kCols, static_cast<T>(w.delta[r]), cols);
         // dQ += dS K (scaled at the end) and dK += dS^T (scale Q)
         tile_product<T>(s, false, false, rows, s.d, cols, T(1), ds, kCols, k.at(b, g, j0), k.sl, T(1), w.dq.data(),
                         s.d);
         tile_product<T>(s, true, false, cols, s.d, rows, T(1), ds, kCols, w.q.data(), s.d, T(1), dk.at(b, g, j0),
                         dk.sl);
     }
-    const T scale = static_cast<T>(s.scale);
-    for (int64_t r = 0; r < rows; ++r) {
-        T* dst = dq.at(b, h, i0 + r);
-        const T* src = w.dq.data() + r * s.d;
-        for (int64_t c = 0; c < s.d; ++c) dst[c] = src[c] * scale;
-    }
+    for (int64_t r = 0; r < rows; ++r)
+        scale_row(dq.at(b, h, i0 + r), w.dq.data() + r * s.d, static_cast<T>(s.scale), s.d);
 }
 
 int64_t tiles(int64_t l1) { return (l1 + kRows - 1) / kRows; }

@@ -94,6 +94,43 @@ float max_of(const float* x, int64_t n) {
     return m;
 }
 
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void scale_row(float* dst, const float* src, float scale, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i] * scale;
+}
+
+void scale_row(double* dst, const double* src, double scale, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i] * scale;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+double dot_double(const float* a, const float* b, int64_t n) {
+    constexpr int64_t kLanes = 8;  // independent partial sums, as exp_shifted_sum's
+    double lanes[kLanes] = {};
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+        for (int64_t j = 0; j < kLanes; ++j) lanes[j] += static_cast<double>(a[i + j]) * b[i + j];
+    double total = 0;
+    for (int64_t j = 0; j < kLanes; ++j) total += lanes[j];
+    for (; i < n; ++i) total += static_cast<double>(a[i]) * b[i];
+    return total;
+}
+
+double dot_double(const double* a, const double* b, int64_t n) {
+    double total = 0;
+    for (int64_t i = 0; i < n; ++i) total += a[i] * b[i];
+    return total;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void softmax_grad_row(float* ds, const float* p, float delta, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) ds[i] = p[i] * (ds[i] - delta);
+}
+
+void softmax_grad_row(double* ds, const double* p, double delta, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) ds[i] = p[i] * (ds[i] - delta);
+}
+
 double max_of(const double* x, int64_t n) {
     double m = x[0];
     for (int64_t i = 1; i < n; ++i) m = m > x[i] ? m : x[i];

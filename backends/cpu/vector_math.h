@@ -21,6 +21,16 @@ void sigmoid_family(int kind, float* dst, const float* src, int64_t n);
 void swiglu_forward(float* out, const float* gate, const float* up, int64_t n);
 void swiglu_backward(float* dgate, float* dup, const float* g, const float* gate, const float* up, int64_t n);
 
+// The fused attention's row work (backends/cpu/attention.cpp), float32 vectorized, float64 plain:
+// dst[i] = src[i] * scale (dst may be src); sum of a[i] * b[i] accumulated in double; and
+// softmax's backward ds[i] = p[i] * (ds[i] - delta).
+void scale_row(float* dst, const float* src, float scale, int64_t n);
+void scale_row(double* dst, const double* src, double scale, int64_t n);
+double dot_double(const float* a, const float* b, int64_t n);
+double dot_double(const double* a, const double* b, int64_t n);
+void softmax_grad_row(float* ds, const float* p, float delta, int64_t n);
+void softmax_grad_row(double* ds, const double* p, double delta, int64_t n);
+
 // The largest of x[0..n) (n >= 1); NaNs are skipped here and propagate through exp_shifted_sum.
 float max_of(const float* x, int64_t n);
 double max_of(const double* x, int64_t n);

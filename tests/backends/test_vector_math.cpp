@@ -96,3 +96,32 @@ TEST_CASE("the float exp overflows to inf past ln(FLT_MAX), so sigmoid and silu 
     REQUIRE(y[3] == 100.0f);
     REQUIRE(y[4] == inf);
 }
+
+TEST_CASE("the attention's row helpers match plain loops at every length", "[backends][exp]") {
+    // Lengths around the vector widths (4, 8, 16 floats) and their remainders.
+    for (int64_t n : {0, 1, 7, 8, 15, 16, 17, 33, 64, 100}) {
+        CAPTURE(n);
+        std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) {
+            a[size_t(i)] = std::sin(0.37f * float(i) + 0.1f) * 3.0f;
+            b[size_t(i)] = std::cos(0.91f * float(i)) - 0.25f;
+        }
+        std::vector<float> scaled(static_cast<size_t>(n));
+        scale_row(scaled.data(), a.data(), 0.125f, n);
+        for (int64_t i = 0; i < n; ++i) REQUIRE(scaled[size_t(i)] == a[size_t(i)] * 0.125f);  // one rounding each
+        std::vector<float> in_place = a;
+        scale_row(in_place.data(), in_place.data(), -3.0f, n);
+        for (int64_t i = 0; i < n; ++i) REQUIRE(in_place[size_t(i)] == a[size_t(i)] * -3.0f);
+
+        double want = 0, magnitude = 0;
+        for (int64_t i = 0; i < n; ++i) {
+            want += double(a[size_t(i)]) * b[size_t(i)];
+            magnitude += std::fabs(double(a[size_t(i)]) * b[size_t(i)]);
+        }
+        REQUIRE(std::fabs(dot_double(a.data(), b.data(), n) - want) <= 1e-15 * (magnitude + 1));
+
+        std::vector<float> ds = b;
+        softmax_grad_row(ds.data(), a.data(), 0.5f, n);
+        for (int64_t i = 0; i < n; ++i) REQUIRE(ds[size_t(i)] == a[size_t(i)] * (b[size_t(i)] - 0.5f));
+    }
+}
