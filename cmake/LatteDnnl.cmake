@@ -2,8 +2,9 @@
 # LATTE_WITH_DNNL. latte loads libdnnl.so.2 at run time (backends/cpu/dnnl_matmul.cpp), as it does
 # OpenBLAS, so nothing links it: the headers compile that one file, and the library is looked for
 # here so that a machine without it says so at configure time. Without oneDNN the same file
-# compiles as refusals, and bf16 products report themselves unsupported.
-set(LATTE_DNNL AUTO CACHE STRING "Use oneDNN for bf16 products: AUTO (when libdnnl-dev is found), ON or OFF")
+# compiles as refusals: bf16 products still run on latte's own kernels where the CPU has
+# AVX512_BF16, and report themselves unsupported on an AMX-only CPU.
+set(LATTE_DNNL AUTO CACHE STRING "Use oneDNN for bf16 products on AMX CPUs (and in bench_ops): AUTO (when libdnnl-dev is found), ON or OFF")
 set_property(CACHE LATTE_DNNL PROPERTY STRINGS AUTO ON OFF)
 set(LATTE_WITH_DNNL OFF)
 if(NOT LATTE_DNNL STREQUAL "OFF")
@@ -11,11 +12,11 @@ if(NOT LATTE_DNNL STREQUAL "OFF")
   find_library(LATTE_DNNL_LIB NAMES dnnl)
   if(LATTE_DNNL_INCLUDE AND LATTE_DNNL_LIB)
     set(LATTE_WITH_DNNL ON)
-    message(STATUS "latte: bf16 products through oneDNN (${LATTE_DNNL_LIB}, loaded at run time)")
+    message(STATUS "latte: oneDNN for bf16 products on AMX CPUs (${LATTE_DNNL_LIB}, loaded at run time)")
   elseif(LATTE_DNNL STREQUAL "ON")
     message(FATAL_ERROR "LATTE_DNNL=ON but oneDNN was not found: install it with `apt-get install libdnnl-dev`")
   else()
-    message(STATUS "latte: oneDNN not found (libdnnl-dev), building without bf16 products")
+    message(STATUS "latte: oneDNN not found (libdnnl-dev): bf16 products on latte's own AVX512_BF16 kernels only")
   endif()
 endif()
 if(LATTE_WITH_DNNL)

@@ -1,7 +1,7 @@
 // `latte info`: what latte runs on. The CPU and its vector units, the BLAS library and the
 // OpenBLAS kernels it uses (and whether latte chose them or the user did), the threads, and the
 // CUDA devices or why there are none, and whether MPI (data-parallel training) is built in. Also
-// which library runs float32 and bf16 products (bf16: oneDNN, where the CPU and the build allow).
+// which library runs float32 and bf16 products (bf16: latte's own kernel with AVX512_BF16, oneDNN with AMX).
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>

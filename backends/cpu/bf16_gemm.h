@@ -25,6 +25,12 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, floa
 void gemm_bf16_on_pool(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                        int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
+// The same product on oneDNN's bf16 matmul, A and B rounded into per-thread bf16 copies on
+// latte's pool first: gemm_bf16's path on AMX CPUs, and bench_ops' comparison on any CPU with bf16.
+// m, n, k > 0 and the sizes checked (gemm_bf16 does both); throws when oneDNN is unavailable.
+void gemm_bf16_onednn(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                      int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
 // What runs bf16 products: "latte's vdpbf16ps kernel on latte's pool", or with AMX e.g.
 // "oneDNN 2.6.3 (...) matmul brg:avx512_core_amx", or "none (<why not>)".
 std::string bf16_backend_name();

@@ -4,7 +4,8 @@
 // Then attention with a learned temperature: a tensor scale on the fused kernel, beside the same
 // attention composed from ops and beside the fused kernel with a plain number.
 // Then the float32 libraries side by side on latte's training shapes (OpenBLAS as latte runs it
-// and with its own threads, oneDNN's matmul, BLIS) and bf16 products (gemm_bf16) beside them,
+// and with its own threads, oneDNN's matmul, BLIS) and bf16 products (gemm_bf16, and oneDNN's
+// bf16 matmul as gemm_bf16_onednn) beside them,
 // each as GFLOP/s and a percentage of the float32 FMA peak (and of bf16_peak, the vdpbf16ps rate).
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
@@ -254,7 +255,7 @@ const GemmShape kTrainShapes[] = {
     {"medium_pv", 128, 256, 256, 64, false, false},
 };
 
-enum class Lib { latte, openblas, onednn, blis, bf16 };
+enum class Lib { latte, openblas, onednn, blis, bf16, onednn_bf16 };
 
 // cblas_sgemm as OpenBLAS and BLIS both export it, with the standard CBLAS enum values (row-major
 // 101, no transpose 111, transpose 112): no cblas.h needed, and either library's fits.
@@ -325,6 +326,8 @@ void BM_library_gemm(benchmark::State& state, const GemmShape& s, Lib lib) {
             cpu::dnnl_matmul(cpu::DnnlInput::f32, s.ta, s.tb, s.m, s.n, s.k, 1.0f, ai, lda, bi, ldb, 0.0f, ci, s.n);
         } else if (lib == Lib::bf16) {
             cpu::gemm_bf16(s.ta, s.tb, s.m, s.n, s.k, 1.0f, ai, lda, bi, ldb, 0.0f, ci, s.n);
+        } else if (lib == Lib::onednn_bf16) {
+            cpu::gemm_bf16_onednn(s.ta, s.tb, s.m, s.n, s.k, 1.0f, ai, lda, bi, ldb, 0.0f, ci, s.n);
         } else {
             const CblasLib& l = cblas(lib == Lib::blis);
             l.set_threads(threads);  // latte sets OpenBLAS back to 1 thread on its own calls
@@ -339,7 +342,10 @@ void BM_library_gemm(benchmark::State& state, const GemmShape& s, Lib lib) {
             case Lib::openblas: label = cblas(false).label + ", its own threads"; break;
             case Lib::blis: label = cblas(true).label; break;
             case Lib::onednn: label = "oneDNN " + cpu::dnnl_matmul_impl(cpu::DnnlInput::f32, s.ta, s.tb, s.m, s.n, s.k); break;
-            case Lib::bf16: label = "bf16 " + cpu::dnnl_matmul_impl(cpu::DnnlInput::bf16, s.ta, s.tb, s.m, s.n, s.k); break;
+            case Lib::bf16: label = "bf16 " + cpu::bf16_backend_name(); break;
+            case Lib::onednn_bf16:
+                label = "bf16 oneDNN " + cpu::dnnl_matmul_impl(cpu::DnnlInput::bf16, s.ta, s.tb, s.m, s.n, s.k);
+                break;
         }
         bench::StepTimes times;
         for (auto _ : state)
@@ -357,7 +363,8 @@ void BM_library_gemm(benchmark::State& state, const GemmShape& s, Lib lib) {
     set_flops(state, flops);
     const double gflops = flops / (state.counters["median_ms"] * 1e6);
     state.counters["pct_fp32_peak"] = 100.0 * gflops / peak32;
-    if (lib == Lib::bf16 && peak16 > 0) state.counters["pct_bf16_peak"] = 100.0 * gflops / peak16;
+    if ((lib == Lib::bf16 || lib == Lib::onednn_bf16) && peak16 > 0)
+        state.counters["pct_bf16_peak"] = 100.0 * gflops / peak16;
     state.SetLabel(label);
 }
 
@@ -369,11 +376,14 @@ void register_libraries(const bench::CommonFlags& flags) {
     if (!dnnl) std::fprintf(stderr, "bench_ops: the onednn cases are skipped: %s\n", dnnl_why.c_str());
     if (!bf16) std::fprintf(stderr, "bench_ops: the bf16 cases are skipped: %s\n", bf16_why.c_str());
     if (!blis) std::fprintf(stderr, "bench_ops: the blis cases are skipped: %s\n", cblas(true).error.c_str());
-    const std::pair<const char*, Lib> libs[] = {
-        {"latte", Lib::latte}, {"openblas", Lib::openblas}, {"onednn", Lib::onednn}, {"blis", Lib::blis}, {"bf16", Lib::bf16}};
+    const std::pair<const char*, Lib> libs[] = {{"latte", Lib::latte}, {"openblas", Lib::openblas},
+                                                {"onednn", Lib::onednn},       {"blis", Lib::blis},
+                                                {"bf16", Lib::bf16},           {"onednn_bf16", Lib::onednn_bf16}};
     for (const GemmShape& shape : kTrainShapes)
         for (const auto& [name, lib] : libs) {
-            if ((lib == Lib::onednn && !dnnl) || (lib == Lib::bf16 && !bf16) || (lib == Lib::blis && !blis)) continue;
+            if ((lib == Lib::onednn && !dnnl) || (lib == Lib::bf16 && !bf16) || (lib == Lib::blis && !blis) ||
+                (lib == Lib::onednn_bf16 && !(dnnl && bf16)))
+                continue;
             auto* b = benchmark::RegisterBenchmark((std::string("gemm/") + shape.name + "/" + name).c_str(),
                                                    [&shape, lib = lib](benchmark::State& st) { BM_library_gemm(st, shape, lib); });
             bench::apply_steps(b->Unit(benchmark::kMillisecond)->UseRealTime(), flags);

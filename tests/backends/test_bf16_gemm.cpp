@@ -62,6 +62,16 @@ TEST_CASE("gemm_bf16 matches a float64 product of the bf16-rounded inputs", "[bf
     test::check_bf16_gemm_sizes(cpu::gemm_bf16, {1, 7, 33, 257}, 11);
 }
 
+TEST_CASE("gemm_bf16_onednn, the AMX CPUs' path, matches the same reference", "[bf16]") {
+    std::string why;
+    if (skip_unless_supported()) return;
+    if (!cpu::dnnl_available(&why)) {
+        WARN("oneDNN's bf16 products skipped: " << why);
+        return;
+    }
+    test::check_bf16_gemm_sizes(cpu::gemm_bf16_onednn, {1, 7, 33, 257}, 12);
+}
+
 TEST_CASE("gemm_bf16 splits a large product over the pool: by rows, by columns when C is wider, by k when k is long",
           "[bf16]") {
     if (skip_unless_supported()) return;
