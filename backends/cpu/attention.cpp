@@ -110,11 +110,14 @@ void forward_tile(const AttentionSizes& s, const Rows<const T>& q, const Rows<co
             const double m = seen > 0 ? std::max<double>(w.max[r], max_of(row, seen)) : w.max[r];
             const double tile_sum = seen > 0 ? exp_shifted_sum(row, seen, static_cast<T>(m)) : 0.0;
             std::fill(row + seen, row + cols, T(0));
-            // Rescale what was accumulated under the old max (nothing yet when it was -inf).
+            // Rescale what was accumulated under the old max (nothing yet when it was -inf: the
+            // row's accumulator still holds zeros).
+            const bool nothing_yet = w.max[r] == -std::numeric_limits<double>::infinity();
             const double rescale = w.max[r] == m ? 1.0 : std::exp(w.max[r] - m);
             w.sum[r] = w.sum[r] * rescale + tile_sum;
             w.max[r] = m;
-            if (rescale != 1.0) scale_row(w.acc.data() + r * dv, w.acc.data() + r * dv, static_cast<T>(rescale), dv);
+            if (rescale != 1.0 && !nothing_yet)
+                scale_row(w.acc.data() + r * dv, w.acc.data() + r * dv, static_cast<T>(rescale), dv);
         }
         tile_product<T>(s, false, false, rows, dv, cols, T(1), st, kCols, v.at(b, g, j0), v.sl, T(1), w.acc.data(), dv);
     }
