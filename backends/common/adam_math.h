@@ -1,5 +1,6 @@
-// One Adam/AdamW update of one element, shared by the CPU loop and the CUDA kernel (PyTorch's
-// rules: L2 decay folds into the gradient, decoupled decay scales the weight first).
+// One Adam/AdamW update of one element, through double: the CUDA kernel's and the CPU's for
+// float64 (the CPU's float32 loop, backends/cpu/optim.cpp, runs in float32). PyTorch's rules: L2
+// decay folds into the gradient, decoupled decay scales the weight first.
 #pragma once
 #include <cmath>
 

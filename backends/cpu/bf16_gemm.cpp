@@ -1,6 +1,7 @@
 // gemm_bf16: on a CPU with AVX512_BF16 and no AMX, latte's vdpbf16ps kernel (bf16_tile.h) on
-// latte's pool, rounding while it packs; with AMX, rounds A and B to bf16 (on latte's pool) into
-// per-thread buffers and runs oneDNN's bf16 matmul into the float32 C.
+// latte's pool (C's rows, columns or, for a long k, parts of k per thread), rounding while it
+// packs; with AMX, rounds A and B to bf16 (on latte's pool) into per-thread buffers and runs
+// oneDNN's bf16 matmul into the float32 C.
 #include "backends/cpu/bf16_gemm.h"
 #include "backends/cpu/bf16_tile.h"
 
@@ -101,6 +102,67 @@ void convert(const float* src, int64_t rows, int64_t cols, int64_t ld, std::vect
     });
 }
 
+// The product on latte's pool with gemm_tile_bf16. C's rows, or its columns when it is wider than
+// tall, split over the threads; a product whose k is long beside m and n (a weight gradient: k
+// counts tokens) is split over k instead (gemm_bf16_split_k).
+constexpr int64_t kGrain = int64_t{1} << 20;              // multiply-adds below which one thread runs it
+constexpr int64_t kSplitScratch = int64_t{1} << 22;       // floats of partial products kept at most (16 MiB)
+
+// Split over k: each thread reads only its share of A and B, which come from memory rather than
+// cache, instead of every thread reading all of one of them. Part 0 goes to C (with beta), the
+// others to scratch kept by the calling thread (at most kSplitScratch floats), then added into C.
+// The sums' order follows the number of parts, so results depend on the thread count.
+void gemm_bf16_split_k(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                       int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int64_t parts) {
+    const int64_t chunk = (k + parts - 1) / parts;
+    parts = (k + chunk - 1) / chunk;  // every part has some of k
+    thread_local std::vector<float> scratch;
+    if (scratch.size() < static_cast<size_t>((parts - 1) * m * n)) scratch.resize(static_cast<size_t>((parts - 1) * m * n));
+    float* partial = scratch.data();
+    parallel_for(parts, 1, [&](int64_t lo, int64_t hi) {
+        for (int64_t t = lo; t < hi; ++t) {
+            const int64_t k0 = t * chunk, kb = std::min(chunk, k - k0);
+            const float* at = trans_a ? a + k0 * lda : a + k0;  // op(A)'s columns k0.., op(B)'s rows
+            const float* bt = trans_b ? b + k0 : b + k0 * ldb;
+            if (t == 0)
+                gemm_tile_bf16(trans_a, trans_b, m, n, kb, alpha, at, lda, bt, ldb, beta, c, ldc);
+            else
+                gemm_tile_bf16(trans_a, trans_b, m, n, kb, alpha, at, lda, bt, ldb, 0.0f, partial + (t - 1) * m * n, n);
+        }
+    });
+    parallel_for(m, std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(n, 1)), [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i)
+            for (int64_t t = 1; t < parts; ++t) {
+                const float* src = partial + (t - 1) * m * n + i * n;
+                float* dst = c + i * ldc;
+                for (int64_t j = 0; j < n; ++j) dst[j] += src[j];
+            }
+    });
+}
+
+void gemm_bf16_on_pool(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                       int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+    // Split k when it is long and there is work for every thread, into as many parts as threads
+    // while their partial products fit in kSplitScratch.
+    const int64_t parts = std::min<int64_t>(num_threads(), 1 + kSplitScratch / std::max<int64_t>(m * n, 1));
+    if (parts > 1 && k >= 4 * std::max(m, n) && m * n * k >= parts * kGrain)
+        return gemm_bf16_split_k(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, parts);
+    // Whole microkernel blocks per thread: 8 rows of C, or 32 columns where C is wider than tall.
+    const bool by_rows = m >= n;
+    const int64_t unit = by_rows ? 8 : 32, extent = by_rows ? m : n;
+    const int64_t per_unit = unit * (by_rows ? n : m) * k;
+    parallel_for((extent + unit - 1) / unit, std::max<int64_t>(1, kGrain / std::max<int64_t>(per_unit, 1)),
+                 [&](int64_t lo, int64_t hi) {
+                     const int64_t r0 = lo * unit, r1 = std::min(hi * unit, extent);
+                     if (by_rows)  // rows r0..r1 of op(A): a row offset, or a column offset when A is transposed
+                         gemm_tile_bf16(trans_a, trans_b, r1 - r0, n, k, alpha, trans_a ? a + r0 : a + r0 * lda, lda,
+                                        b, ldb, beta, c + r0 * ldc, ldc);
+                     else  // columns r0..r1 of op(B)
+                         gemm_tile_bf16(trans_a, trans_b, m, r1 - r0, k, alpha, a, lda,
+                                        trans_b ? b + r0 * ldb : b + r0, ldb, beta, c + r0, ldc);
+                 });
+}
+
 }  // namespace
 
 uint16_t to_bf16(float x) {
@@ -160,64 +222,6 @@ void gemm_bf16_onednn(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
     convert(b, b_rows, b_cols, ldb, b16);
     dnnl_matmul(DnnlInput::bf16, trans_a, trans_b, m, n, k, alpha, a16.data(), a_cols, b16.data(), b_cols, beta, c,
                 ldc);
-}
-
-namespace {
-
-// A product whose k is long beside m and n (a weight gradient: k counts tokens) split over k:
-// each thread reads only its share of A and B, which come from memory rather than cache, instead
-// of every thread reading all of one of them. Part 0 goes to C (with beta), the others to scratch
-// kept by the calling thread, then added into C.
-void gemm_bf16_split_k(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-                       int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int parts) {
-    const int64_t chunk = (k + parts - 1) / parts;
-    parts = static_cast<int>((k + chunk - 1) / chunk);  // every part has some of k
-    thread_local std::vector<float> scratch;
-    if (scratch.size() < static_cast<size_t>((parts - 1) * m * n)) scratch.resize(static_cast<size_t>((parts - 1) * m * n));
-    float* partial = scratch.data();
-    parallel_for(parts, 1, [&](int64_t lo, int64_t hi) {
-        for (int64_t t = lo; t < hi; ++t) {
-            const int64_t k0 = t * chunk, kb = std::min(chunk, k - k0);
-            const float* at = trans_a ? a + k0 * lda : a + k0;  // op(A)'s columns k0.., op(B)'s rows
-            const float* bt = trans_b ? b + k0 : b + k0 * ldb;
-            if (t == 0)
-                gemm_tile_bf16(trans_a, trans_b, m, n, kb, alpha, at, lda, bt, ldb, beta, c, ldc);
-            else
-                gemm_tile_bf16(trans_a, trans_b, m, n, kb, alpha, at, lda, bt, ldb, 0.0f, partial + (t - 1) * m * n, n);
-        }
-    });
-    parallel_for(m, std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(n, 1)), [&](int64_t lo, int64_t hi) {
-        for (int64_t i = lo; i < hi; ++i)
-            for (int t = 1; t < parts; ++t) {
-                const float* src = partial + (t - 1) * m * n + i * n;
-                float* dst = c + i * ldc;
-                for (int64_t j = 0; j < n; ++j) dst[j] += src[j];
-            }
-    });
-}
-
-}  // namespace
-
-void gemm_bf16_on_pool(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-                       int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-    constexpr int64_t kGrain = int64_t{1} << 20;  // multiply-adds below which one thread runs it
-    const int threads = num_threads();
-    if (threads > 1 && k >= 4 * std::max(m, n) && m * n * k >= threads * kGrain)
-        return gemm_bf16_split_k(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads);
-    // Whole microkernel blocks per thread: 8 rows of C, or 32 columns where C is wider than tall.
-    const bool by_rows = m >= n;
-    const int64_t unit = by_rows ? 8 : 32, extent = by_rows ? m : n;
-    const int64_t per_unit = unit * (by_rows ? n : m) * k;
-    parallel_for((extent + unit - 1) / unit, std::max<int64_t>(1, kGrain / std::max<int64_t>(per_unit, 1)),
-                 [&](int64_t lo, int64_t hi) {
-                     const int64_t r0 = lo * unit, r1 = std::min(hi * unit, extent);
-                     if (by_rows)  // rows r0..r1 of op(A): a row offset, or a column offset when A is transposed
-                         gemm_tile_bf16(trans_a, trans_b, r1 - r0, n, k, alpha, trans_a ? a + r0 : a + r0 * lda, lda,
-                                        b, ldb, beta, c + r0 * ldc, ldc);
-                     else  // columns r0..r1 of op(B)
-                         gemm_tile_bf16(trans_a, trans_b, m, r1 - r0, k, alpha, a, lda,
-                                        trans_b ? b + r0 * ldb : b + r0, ldb, beta, c + r0, ldc);
-                 });
 }
 
 namespace detail {

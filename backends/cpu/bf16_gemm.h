@@ -20,11 +20,6 @@ bool bf16_supported(std::string* why_not = nullptr);
 void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
-// The same product on latte's pool with gemm_tile_bf16 (bf16_tile.h): C's rows, or its columns
-// when it is wider than tall, split over the threads. No checks beyond gemm_tile_bf16's.
-void gemm_bf16_on_pool(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-                       int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
-
 // The same product on oneDNN's bf16 matmul, A and B rounded into per-thread bf16 copies on
 // latte's pool first: gemm_bf16's path on AMX CPUs, and bench_ops' comparison on any CPU with bf16.
 // m, n, k > 0 and the sizes checked (gemm_bf16 does both); throws when oneDNN is unavailable.

@@ -193,7 +193,7 @@ LATTE_BF16_TARGET void gemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_
                                    const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
                                    int64_t ldc, uint32_t* a_pack, uint32_t* b_pack) {
     // Blocks of k (the first one applies beta, the later ones add to C), and within each, blocks
-    // of A's rows: the A block stays in L2 while each B panel, in L1, meets all of it.
+    // of A's rows: the A block stays in L2 while each B panel (64 KiB, L2 too) meets all of it.
     for (int64_t k0 = 0; k0 < k; k0 += kKc) {
         const int64_t kb = std::min(kKc, k - k0), kp = (kb + 1) / 2, a_stride = round_up(kp, 16);
         const float block_beta = k0 == 0 ? beta : 1.0f;

@@ -16,6 +16,7 @@
 #include "backends/cpu/bf16_gemm.h"
 #include "backends/cpu/cpu_features.h"
 #include "backends/cpu/dnnl_matmul.h"
+#include "backends/cpu/parallel.h"
 #include "core/error.h"
 #include "experiments/commands.h"
 #include "tests/support/bf16_reference.h"
@@ -76,16 +77,20 @@ TEST_CASE("gemm_bf16 splits a large product over the pool: by rows, by columns w
           "[bf16]") {
     if (skip_unless_supported()) return;
     INFO(cpu::bf16_backend_name());
-    // Sizes past the kernel's cache blocks (256 rows, 256 of k) and not multiples of its 8 x 32
-    // microkernel, large enough that each thread gets a share.
+    // Sizes past the kernel's row block (128) and not multiples of its 8 x 32 microkernel, large
+    // enough that each thread gets a share. A k long beside m and n (a weight gradient) is split
+    // over the threads when each gets at least 2^20 multiply-adds: k sized from the thread count,
+    // so that each part also crosses the kernel's 1024 block of k.
+    const int64_t threads = cpu::num_threads();
+    const int64_t long_k = std::max<int64_t>(1100 * threads + 1, threads * (int64_t{1} << 20) / (40 * 70) + 7);
+    INFO("threads " << threads << ", long k " << long_k);
     std::mt19937 rng(5);
     for (bool ta : {false, true})
         for (bool tb : {false, true}) {
             test::check_bf16_gemm(cpu::gemm_bf16, {ta, tb, 601, 45, 530, 3, 0.75f, 0.5f}, rng);  // rows
             test::check_bf16_gemm(cpu::gemm_bf16, {ta, tb, 37, 611, 300, 0, 1.0f, 0.0f}, rng);   // columns
-            // k long beside m and n (a weight gradient): k split over the threads, parts summed
-            test::check_bf16_gemm(cpu::gemm_bf16, {ta, tb, 40, 70, 3001, 2, 1.0f, 0.0f}, rng);
-            test::check_bf16_gemm(cpu::gemm_bf16, {ta, tb, 41, 33, 4000, 0, -2.0f, 1.0f}, rng);
+            test::check_bf16_gemm(cpu::gemm_bf16, {ta, tb, 40, 70, long_k, 2, 1.0f, 0.0f}, rng);   // parts of k
+            test::check_bf16_gemm(cpu::gemm_bf16, {ta, tb, 40, 70, long_k + 1, 0, -2.0f, 1.0f}, rng);
         }
 }
 

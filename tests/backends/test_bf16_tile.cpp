@@ -53,6 +53,17 @@ TEST_CASE("gemm_tile_bf16 on attention's tile shapes, with row strides of a head
     }
 }
 
+TEST_CASE("gemm_tile_bf16 across its cache blocks: k past 1024 (the last block one long), rows past 128", "[bf16]") {
+    if (skip_without_avx512_bf16()) return;
+    std::mt19937 rng(23);
+    for (bool ta : {false, true})
+        for (bool tb : {false, true}) {
+            // beta 0 must ignore C (NaN there), and later blocks of k add to what the first wrote
+            test::check_bf16_gemm(cpu::gemm_tile_bf16, {ta, tb, 9, 33, 2049, 1, 1.0f, 0.0f}, rng);
+            test::check_bf16_gemm(cpu::gemm_tile_bf16, {ta, tb, 137, 40, 1030, 0, 0.5f, 1.0f}, rng);
+        }
+}
+
 TEST_CASE("gemm_tile_bf16's portable path gives the same products", "[bf16]") {
     Portable portable(true);
     test::check_bf16_gemm_sizes(cpu::gemm_tile_bf16, {1, 3, 17, 33, 64, 130}, 22);
