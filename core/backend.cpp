@@ -81,6 +81,14 @@ void Backend::where(const View& dst, const View&, const View&, const View&) {
     LATTE_FAIL("where: no kernel on this backend for shape ", shape_str(dst.shape));
 }
 
+double Backend::squared_error_sum(const void*, const void*, DType, int64_t n) {
+    LATTE_FAIL("mse_loss: no fused kernel on this backend (", n, " elements)");
+}
+
+void Backend::squared_error_grad(void*, const void*, const void*, double, DType, int64_t n) {
+    LATTE_FAIL("mse_loss: no fused backward kernel on this backend (", n, " elements)");
+}
+
 void Backend::swiglu_fwd(void*, const void*, const void*, DType, int64_t n) {
     LATTE_FAIL("swiglu: no fused kernel on this backend (", n, " elements)");
 }

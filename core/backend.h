@@ -168,6 +168,13 @@ public:
     // silu then mul. Backends without it return false from has_fused_swiglu and throw; swiglu
     // then composes silu and mul.
     virtual bool has_fused_swiglu() const { return false; }
+    // Mean squared error's two passes over n contiguous elements: the sum of (input - target)^2,
+    // accumulated in double, and the gradient dinput = scale * (input - target). Backends without
+    // them return false from has_fused_mse and throw; mse_loss then composes sub, mul and sum.
+    virtual bool has_fused_mse() const { return false; }
+    virtual double squared_error_sum(const void* input, const void* target, DType dtype, int64_t n);
+    virtual void squared_error_grad(void* dinput, const void* input, const void* target, double scale, DType dtype,
+                                    int64_t n);
     virtual void swiglu_fwd(void* out, const void* gate, const void* up, DType dtype, int64_t n);
     virtual void swiglu_bwd(void* dgate, void* dup, const void* g, const void* gate, const void* up, DType dtype,
                             int64_t n);

@@ -42,6 +42,10 @@ public:
     void norm_bwd(NormKind kind, void* dx, const void* dy, const void* x, const void* weight, const void* mean,
                   const void* rstd, DType dtype, int64_t rows, int64_t cols) override;
     void where(const View& dst, const View& cond, const View& a, const View& b) override;
+    bool has_fused_mse() const override { return true; }  // squared_error.cpp
+    double squared_error_sum(const void* input, const void* target, DType dtype, int64_t n) override;
+    void squared_error_grad(void* dinput, const void* input, const void* target, double scale, DType dtype,
+                            int64_t n) override;
     bool has_fused_swiglu() const override { return true; }  // swiglu.cpp
     void swiglu_fwd(void* out, const void* gate, const void* up, DType dtype, int64_t n) override;
     void swiglu_bwd(void* dgate, void* dup, const void* g, const void* gate, const void* up, DType dtype,

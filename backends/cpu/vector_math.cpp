@@ -172,6 +172,30 @@ double dot_double(const float* a, const float* b, int64_t n) {
     return total;
 }
 
+__attribute__((target_clones("avx512f", "avx2", "default")))
+double squared_difference_sum(const float* a, const float* b, int64_t n) {
+    constexpr int64_t kLanes = 8;  // independent partial sums, as dot_double's
+    double lanes[kLanes] = {};
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+        for (int64_t j = 0; j < kLanes; ++j) {
+            const double d = static_cast<double>(a[i + j]) - b[i + j];
+            lanes[j] += d * d;
+        }
+    double total = 0;
+    for (int64_t j = 0; j < kLanes; ++j) total += lanes[j];
+    for (; i < n; ++i) {
+        const double d = static_cast<double>(a[i]) - b[i];
+        total += d * d;
+    }
+    return total;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void scaled_difference(float* d, const float* a, const float* b, float scale, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) d[i] = scale * (a[i] - b[i]);
+}
+
 double dot_double(const double* a, const double* b, int64_t n) {
     double total = 0;
     for (int64_t i = 0; i < n; ++i) total += a[i] * b[i];

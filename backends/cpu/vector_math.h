@@ -31,6 +31,11 @@ double dot_double(const double* a, const double* b, int64_t n);
 void softmax_grad_row(float* ds, const float* p, float delta, int64_t n);
 void softmax_grad_row(double* ds, const double* p, double delta, int64_t n);
 
+// Mean squared error's passes, float32: the sum of (a[i] - b[i])^2 accumulated in double, and
+// d[i] = scale * (a[i] - b[i]).
+double squared_difference_sum(const float* a, const float* b, int64_t n);
+void scaled_difference(float* d, const float* a, const float* b, float scale, int64_t n);
+
 // The largest of x[0..n) (n >= 1); NaNs are skipped here and propagate through exp_shifted_sum.
 float max_of(const float* x, int64_t n);
 double max_of(const double* x, int64_t n);

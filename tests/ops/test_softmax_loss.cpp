@@ -46,6 +46,38 @@ TEST_CASE("mse_loss equals the mean of squared differences", "[ops][loss]") {
     REQUIRE_THROWS_WITH(mse_loss(zeros({3}), zeros({3, 1})), "mse_loss: input [3] and target [3,1] differ in shape");
 }
 
+TEST_CASE("mse_loss's fused passes equal sub, mul and the reduction, forward and backward", "[ops][loss]") {
+    Tensor a = test::randn64({3, 4}, 73), b = test::randn64({3, 4}, 74);
+    LATTE_REQUIRE_GRADCHECK([](const std::vector<Tensor>& v) { return mse_loss(v[0], v[1], Reduction::Sum); }, {a, b});
+    // float32, 1000 elements (the vector loops and their remainders), a transposed (copied) input
+    // and a target that needs its gradient too.
+    for (Reduction r : {Reduction::Mean, Reduction::Sum}) {
+        Tensor x = to(test::randn64({25, 40}, 75, false), DType::Float32).requires_grad_();
+        Tensor y = to(test::randn64({40, 25}, 76, false), DType::Float32).requires_grad_();
+        auto run = [&](bool fused) {
+            x.zero_grad();
+            y.zero_grad();
+            const Tensor xt = transpose(x, 0, 1);
+            const Tensor loss = fused ? mse_loss(xt, y, r)
+                                      : (r == Reduction::Mean ? mean(mul(sub(xt, y), sub(xt, y)))
+                                                              : sum(mul(sub(xt, y), sub(xt, y))));
+            mul(loss, 3.0).backward();  // an upstream gradient other than 1
+            return std::vector<Tensor>{loss.detach(), x.grad(), y.grad()};
+        };
+        const std::vector<Tensor> fused = run(true), composed = run(false);
+        for (size_t i = 0; i < fused.size(); ++i) {
+            INFO("tensor " << i << " (loss, dx, dy), reduction " << (r == Reduction::Mean ? "mean" : "sum"));
+            LATTE_REQUIRE_CLOSE(fused[i], composed[i], 1e-6, 1e-7);
+        }
+    }
+    // NaN in the input is the loss, as in the composed form; an empty input keeps the composed
+    // form's answers (a mean over nothing is refused, a sum is 0).
+    Tensor nan_in = from_vector(std::vector<double>{1.0, std::nan(""), 2.0}, {3}, test::f64());
+    REQUIRE(std::isnan(mse_loss(nan_in, zeros_like(nan_in)).item()));
+    REQUIRE_THROWS_WITH(mse_loss(zeros({0}), zeros({0})), Catch::Contains("mean: reducing an empty dim"));
+    REQUIRE(mse_loss(zeros({0}), zeros({0}), Reduction::Sum).item() == 0.0);
+}
+
 TEST_CASE("relative_error of equal tensors is 0, zeros included", "[ops][loss]") {
     REQUIRE(relative_error(zeros({3}), zeros({3})) == 0);
     REQUIRE(relative_error(ones({3}), ones({3})) == 0);
