@@ -152,11 +152,32 @@ void CpuBackend::binary(BinaryOp op, const View& dst, const View& a, const View&
                     case BinaryOp::Add: for (int64_t i = 0; i < n; ++i) dp[i] = ap[i] + bp[i]; return;
                     case BinaryOp::Sub: for (int64_t i = 0; i < n; ++i) dp[i] = ap[i] - bp[i]; return;
                     case BinaryOp::Mul: for (int64_t i = 0; i < n; ++i) dp[i] = ap[i] * bp[i]; return;
-                    case BinaryOp::Div:
+                    case BinaryOp::Div: for (int64_t i = 0; i < n; ++i) dp[i] = ap[i] / bp[i]; return;
                     case BinaryOp::Eq:
                     case BinaryOp::Gt: break;
                 }
                 for (int64_t i = 0; i < n; ++i) dp[i] = apply_binary<T>(op, ap[i], bp[i]);
+            } else if (st[0] == 1 && (st[1] == 0) != (st[2] == 0) && (st[1] == 1 || st[2] == 1)) {
+                // One operand broadcast along the span (a per-row scale, say): the same loops with
+                // that operand's one value.
+                const bool a_fixed = st[1] == 0;
+                const T x = a_fixed ? ap[0] : bp[0];
+                const T* v = a_fixed ? bp : ap;
+                switch (op) {
+                    case BinaryOp::Add: for (int64_t i = 0; i < n; ++i) dp[i] = v[i] + x; return;
+                    case BinaryOp::Mul: for (int64_t i = 0; i < n; ++i) dp[i] = v[i] * x; return;
+                    case BinaryOp::Sub:
+                        if (a_fixed) for (int64_t i = 0; i < n; ++i) dp[i] = x - v[i];
+                        else for (int64_t i = 0; i < n; ++i) dp[i] = v[i] - x;
+                        return;
+                    case BinaryOp::Div:
+                        if (a_fixed) for (int64_t i = 0; i < n; ++i) dp[i] = x / v[i];
+                        else for (int64_t i = 0; i < n; ++i) dp[i] = v[i] / x;
+                        return;
+                    case BinaryOp::Eq:
+                    case BinaryOp::Gt: break;
+                }
+                for (int64_t i = 0; i < n; ++i) dp[i] = apply_binary<T>(op, ap[i * st[1]], bp[i * st[2]]);
             } else {
                 for (int64_t i = 0; i < n; ++i)
                     dp[i * st[0]] = apply_binary<T>(op, ap[i * st[1]], bp[i * st[2]]);

@@ -72,14 +72,15 @@ TEST_CASE("binary ops broadcast like NumPy and pass gradcheck", "[ops][elementwi
         SECTION(c.name) {
             Tensor a = test::uniform64({2, 3, 4}, 21, 0.5, 2.0);
             Tensor b = test::uniform64({3, 1}, 22, 0.5, 2.0);
-            Tensor y = c.op(a, b);
+            Tensor y = c.op(a, b), y_reversed = c.op(b, a);  // b broadcast along rows, on either side
             REQUIRE(y.shape() == Shape{2, 3, 4});
-            const auto va = a.to_vector(), vb = b.to_vector(), vy = y.to_vector();
+            const auto va = a.to_vector(), vb = b.to_vector(), vy = y.to_vector(), vr = y_reversed.to_vector();
             for (int64_t i = 0; i < 2; ++i)
                 for (int64_t j = 0; j < 3; ++j)
                     for (int64_t k = 0; k < 4; ++k) {
                         const auto at = static_cast<size_t>((i * 3 + j) * 4 + k);
                         REQUIRE(vy[at] == Approx(c.reference(va[at], vb[static_cast<size_t>(j)])).epsilon(1e-14));
+                        REQUIRE(vr[at] == Approx(c.reference(vb[static_cast<size_t>(j)], va[at])).epsilon(1e-14));
                     }
             auto f = [&](const std::vector<Tensor>& v) { return c.op(v[0], v[1]); };
             LATTE_REQUIRE_GRADCHECK(f, (std::vector<Tensor>{a, b}));
