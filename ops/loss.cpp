@@ -16,7 +16,8 @@ namespace {
 // Mean or sum of squared differences in one pass forward and one backward on a backend that has
 // the kernels (the CPU), as torch's mse_loss: dinput = 2 g (input - target) / N (N = 1 for a
 // sum), dtarget = -dinput. Composed from sub, mul and a reduction, it took six passes over the
-// output of a training step.
+// output of a training step. It saves input and target themselves (not their difference), so an
+// in-place write to either before backward makes backward fail, as in PyTorch.
 Tensor fused_mse(const Tensor& input, const Tensor& target, bool mean) {
     Backend& backend = backend_for(input.device());
     const Tensor in = contiguous(input.detach()), tg = contiguous(target.detach());

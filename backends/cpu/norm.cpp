@@ -25,7 +25,7 @@ void CpuBackend::norm_fwd(NormKind kind, void* y, void* mean, void* rstd, const 
             for (int64_t r = begin; r < end; ++r) {
                 const T* xr = static_cast<const T*>(x) + r * cols;
                 T* yr = static_cast<T*>(y) + r * cols;
-                if constexpr (std::is_same_v<T, float>) {  // the same math, vectorized (vector_math.h)
+                if constexpr (std::is_same_v<T, float>) {  // the same formulas in double, vectorized
                     const double n = static_cast<double>(cols);
                     const double mu = kind == NormKind::Layer ? centred_power_sum(xr, 0.0, 1, cols) / n : 0.0;
                     const double rs = 1.0 / std::sqrt(centred_power_sum(xr, mu, 2, cols) / n + eps);
@@ -71,7 +71,7 @@ void CpuBackend::norm_bwd(NormKind kind, void* dx, const void* dy, const void* x
                 const double mu = kind == NormKind::Layer ? static_cast<double>(static_cast<const T*>(mean)[r]) : 0.0;
                 const double rs = static_cast<const T*>(rstd)[r];
                 const double n = static_cast<double>(cols);
-                if constexpr (std::is_same_v<T, float>) {  // the same math, vectorized (vector_math.h)
+                if constexpr (std::is_same_v<T, float>) {  // the same formulas in double, vectorized
                     double sum_gw = 0, sum_gwx = 0;
                     norm_row_sums(gr, xr, w, mu, rs, cols, &sum_gw, &sum_gwx);
                     norm_row_grad(dr, gr, xr, w, mu, rs, kind == NormKind::Layer ? sum_gw / n : 0.0, sum_gwx / n, cols);

@@ -53,7 +53,7 @@ __attribute__((target("avx512f"))) double exp_shifted_sum_avx512(float* x, int64
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 lanes = n - i >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
         const __m512 v = _mm512_sub_ps(_mm512_maskz_loadu_ps(lanes, x + i), s);
-        const __m512 c = _mm512_maskz_min_ps(kAll, _mm512_maskz_max_ps(kAll, v, lo), hi);  // NaN becomes hi here, fixed below
+        const __m512 c = _mm512_maskz_min_ps(kAll, _mm512_maskz_max_ps(kAll, v, lo), hi);  // NaN becomes lo here, fixed below
         const __m512 k = _mm512_maskz_roundscale_ps(
             kAll, _mm512_fmadd_ps(c, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f)),
             _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
@@ -102,10 +102,18 @@ double exp_shifted_sum_clones(float* x, int64_t n, float shift) {
 
 }  // namespace
 
+namespace {
+thread_local bool force_clones = false;
+}  // namespace
+
 double exp_shifted_sum(float* x, int64_t n, float shift) {
     static const bool avx512 = __builtin_cpu_supports("avx512f");
-    return avx512 ? exp_shifted_sum_avx512(x, n, shift) : exp_shifted_sum_clones(x, n, shift);
+    return avx512 && !force_clones ? exp_shifted_sum_avx512(x, n, shift) : exp_shifted_sum_clones(x, n, shift);
 }
+
+namespace detail {
+void force_exp_clones_for_testing(bool clones) { force_clones = clones; }
+}  // namespace detail
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void sigmoid_family(int kind, float* dst, const float* src, int64_t n) {

@@ -1,5 +1,6 @@
-// Loops over rows that the compiler vectorizes for the CPU it runs on (AVX-512, AVX2 or SSE2
-// clones chosen at load time), for the hot paths of softmax and fused attention.
+// Loops over rows for the hot paths of softmax, fused attention, norms and losses: compiled
+// clones for AVX-512, AVX2 and SSE2 chosen at load time, and exp_shifted_sum's hand-written
+// AVX-512 loop chosen on its first call.
 #pragma once
 #include <cstdint>
 
@@ -9,6 +10,12 @@ namespace latte::cpu {
 // float: a polynomial exp within 2 ulp (exp of -inf is 0, NaN stays NaN); double: std::exp.
 double exp_shifted_sum(float* x, int64_t n, float shift);
 double exp_shifted_sum(double* x, int64_t n, double shift);
+
+namespace detail {
+// For tests: true makes exp_shifted_sum(float*) run the compiled clones even where the CPU has
+// AVX-512; false restores the normal choice. Affects the calling thread only.
+void force_exp_clones_for_testing(bool clones);
+}  // namespace detail
 
 // dst[i] = f(src[i]) for f = sigmoid (kind 0), silu (1) or silu's derivative (2), float32, with
 // the polynomial exp: the SwiGLU MLP's pointwise work vectorized (std::exp per element was 7%

@@ -125,3 +125,38 @@ TEST_CASE("the attention's row helpers match plain loops at every length", "[bac
         for (int64_t i = 0; i < n; ++i) REQUIRE(ds[size_t(i)] == a[size_t(i)] * (b[size_t(i)] - 0.5f));
     }
 }
+
+TEST_CASE("exp_shifted_sum's AVX-512 loop and its compiled clones agree, specials included", "[backends][exp]") {
+    std::vector<float> x;
+    for (float v = -100.0f; v <= 100.0f; v += 0.0371f) x.push_back(v);
+    const float inf = std::numeric_limits<float>::infinity();
+    x.insert(x.begin() + 5, {inf, -inf, std::numeric_limits<float>::quiet_NaN(), -87.0f, 88.7f, 88.8f});
+    for (float shift : {0.0f, 3.5f}) {
+        std::vector<float> fast = x, clones = x;
+        const double fast_sum = exp_shifted_sum(fast.data(), static_cast<int64_t>(fast.size()), shift);
+        detail::force_exp_clones_for_testing(true);
+        const double clones_sum = exp_shifted_sum(clones.data(), static_cast<int64_t>(clones.size()), shift);
+        detail::force_exp_clones_for_testing(false);
+        REQUIRE(std::isinf(fast_sum) == std::isinf(clones_sum));
+        for (size_t i = 0; i < x.size(); ++i) {
+            CAPTURE(i, x[i], shift);
+            if (std::isnan(clones[i])) {
+                REQUIRE(std::isnan(fast[i]));
+            } else if (std::isinf(clones[i]) || clones[i] == 0.0f) {
+                REQUIRE(fast[i] == clones[i]);
+            } else {
+                REQUIRE(std::fabs(fast[i] - clones[i]) <= 5e-7f * clones[i]);  // each within 2 ulp of exp
+            }
+        }
+    }
+    // A fully masked row's shift is -inf: every value is then NaN (inf - inf) or exp(+inf).
+    for (bool clones : {false, true}) {
+        detail::force_exp_clones_for_testing(clones);
+        std::vector<float> row = {-inf, -inf, 1.0f};
+        exp_shifted_sum(row.data(), 3, -inf);
+        detail::force_exp_clones_for_testing(false);
+        REQUIRE(std::isnan(row[0]));
+        REQUIRE(std::isnan(row[1]));
+        REQUIRE(std::isinf(row[2]));
+    }
+}

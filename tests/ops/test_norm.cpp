@@ -64,6 +64,32 @@ TEST_CASE("float32 norms accumulate in double: an offset of 1000 loses nothing",
     REQUIRE(relative_error(to(rms_norm(x32, w32), DType::Float64), rms_norm(xr, to(w32, DType::Float64))) < 1e-6);
 }
 
+TEST_CASE("float32 norms forward and backward agree with float64, with and without weight and bias", "[ops][norm]") {
+    // 13 columns: the vectorized rows' 8 lanes and a remainder.
+    const Tensor x = test::randn64({6, 13}, 10, false), w = test::randn64({13}, 11, false),
+                 b = test::randn64({13}, 12, false), g = test::randn64({6, 13}, 13, false);
+    for (bool layer : {false, true})
+        for (bool affine : {false, true}) {
+            CAPTURE(layer, affine);
+            auto run = [&](DType dtype) {
+                // detach(): fresh leaves, so that x, w and b themselves never start requiring grad
+                Tensor xs = to(x, dtype).detach().requires_grad_();
+                Tensor ws = affine ? to(w, dtype).detach().requires_grad_() : Tensor();
+                Tensor bs = affine && layer ? to(b, dtype).detach().requires_grad_() : Tensor();
+                const Tensor y = layer ? layer_norm(xs, ws, bs) : rms_norm(xs, ws);
+                sum(mul(y, to(g, dtype))).backward();
+                std::vector<Tensor> out = {to(y.detach(), DType::Float64), to(xs.grad(), DType::Float64)};
+                if (affine) out.push_back(to(ws.grad(), DType::Float64));
+                return out;
+            };
+            const std::vector<Tensor> f32 = run(DType::Float32), f64 = run(DType::Float64);
+            for (size_t i = 0; i < f32.size(); ++i) {
+                INFO("tensor " << i << " (y, dx, dw)");
+                LATTE_REQUIRE_CLOSE(f32[i], f64[i], 2e-5, 2e-5);
+            }
+        }
+}
+
 TEST_CASE("rms_norm and layer_norm refuse mismatched parameters", "[ops][norm]") {
     REQUIRE_THROWS_WITH(rms_norm(zeros({2, 5}), zeros({4})),
                         "rms_norm: weight [4] must be 1-D of x's last dim (5); x is [2,5]");

@@ -70,6 +70,13 @@ TEST_CASE("mse_loss's fused passes equal sub, mul and the reduction, forward and
             LATTE_REQUIRE_CLOSE(fused[i], composed[i], 1e-6, 1e-7);
         }
     }
+    // Only the target needs its gradient: -2 (input - target) / N.
+    {
+        Tensor x = test::randn64({2, 5}, 77, false), y = test::randn64({2, 5}, 78);
+        mse_loss(x, y).backward();
+        LATTE_REQUIRE_CLOSE(y.grad(), mul(sub(x, y.detach()), -2.0 / 10), 1e-15, 1e-15);
+        LATTE_REQUIRE_GRADCHECK([&](const std::vector<Tensor>& v) { return mse_loss(x, v[0]); }, {y});
+    }
     // NaN in the input is the loss, as in the composed form; an empty input keeps the composed
     // form's answers (a mean over nothing is refused, a sum is 0).
     Tensor nan_in = from_vector(std::vector<double>{1.0, std::nan(""), 2.0}, {3}, test::f64());
