@@ -130,6 +130,23 @@ TEST_CASE("Adam and AdamW count steps per parameter: one that had no gradient st
     }
 }
 
+namespace {
+
+// Step t of PyTorch's Adam (decoupled: AdamW) written as tensor ops on float64: the reference the
+// fused update is checked against.
+void adam_reference_step(Tensor& ref, Tensor& m, Tensor& v, const Tensor& grad, const AdamOptions& options, double lr,
+                         int t, bool decoupled) {
+    Tensor g = grad;
+    if (decoupled) ref = mul(ref, 1 - lr * options.weight_decay);
+    else g = add(g, mul(ref, options.weight_decay));
+    m = add(mul(m, options.beta1), mul(g, 1 - options.beta1));
+    v = add(mul(v, options.beta2), mul(mul(g, g), 1 - options.beta2));
+    const double bias1 = 1 - std::pow(options.beta1, t), bias2 = 1 - std::pow(options.beta2, t);
+    ref = sub(ref, mul(div(m, add(sqrt(mul(v, 1 / bias2)), options.eps)), lr / bias1));
+}
+
+}  // namespace
+
 TEST_CASE("the fused Adam update equals the update written as separate ops", "[nn][optim]") {
     for (bool decoupled : {false, true}) {
         CAPTURE(decoupled);
@@ -142,14 +159,7 @@ TEST_CASE("the fused Adam update equals the update written as separate ops", "[n
             const Tensor grad = test::randn64({4, 5}, 30 + t, false);
             p.set_grad(grad);
             adam.step();
-            // The reference: PyTorch's rules as tensor ops.
-            Tensor g = grad;
-            if (decoupled) ref = mul(ref, 1 - lr * options.weight_decay);
-            else g = add(g, mul(ref, options.weight_decay));
-            m = add(mul(m, options.beta1), mul(g, 1 - options.beta1));
-            v = add(mul(v, options.beta2), mul(mul(g, g), 1 - options.beta2));
-            const double bias1 = 1 - std::pow(options.beta1, t), bias2 = 1 - std::pow(options.beta2, t);
-            ref = sub(ref, mul(div(m, add(sqrt(mul(v, 1 / bias2)), options.eps)), lr / bias1));
+            adam_reference_step(ref, m, v, grad, options, lr, t, decoupled);
             LATTE_REQUIRE_CLOSE(p, ref, 1e-13, 1e-14);
         }
     }
@@ -167,13 +177,7 @@ TEST_CASE("the fused Adam update equals the update written as separate ops", "[n
             const Tensor grad = test::randn64({1000}, 60 + t, false);
             p.set_grad(to(grad, DType::Float32));
             adam.step();
-            Tensor g = grad;
-            if (decoupled) ref = mul(ref, 1 - lr * options.weight_decay);
-            else g = add(g, mul(ref, options.weight_decay));
-            m = add(mul(m, options.beta1), mul(g, 1 - options.beta1));
-            v = add(mul(v, options.beta2), mul(mul(g, g), 1 - options.beta2));
-            const double bias1 = 1 - std::pow(options.beta1, t), bias2 = 1 - std::pow(options.beta2, t);
-            ref = sub(ref, mul(div(m, add(sqrt(mul(v, 1 / bias2)), options.eps)), lr / bias1));
+            adam_reference_step(ref, m, v, grad, options, lr, t, decoupled);
             // Each step moves p by about lr: float32 rounding of p (|p| < 5) and of the step.
             LATTE_REQUIRE_CLOSE(to(p.detach(), DType::Float64), ref, 1e-6, 1e-6);
         }
