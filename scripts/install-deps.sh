@@ -3,7 +3,8 @@
 set -euo pipefail
 # Open MPI (libopenmpi-dev, with mpirun from openmpi-bin) builds the data-parallel process group;
 # python3 runs the doc checks (scripts/doc_blocks.py); binutils' readelf, check-install.sh. oneDNN
-# (libdnnl-dev) runs bf16 products on CPUs with AVX512_BF16 or AMX (cmake/LatteDnnl.cmake).
+# (libdnnl-dev) runs bf16 products on AMX CPUs and is bench_ops' comparison (cmake/LatteDnnl.cmake);
+# on AVX512_BF16 CPUs latte's own kernels run them without it.
 packages=(g++ binutils cmake make libopenblas-dev liblapacke-dev catch2 libbenchmark-dev libopenmpi-dev openmpi-bin
   python3 libdnnl-dev)
 missing=()
