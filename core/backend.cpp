@@ -81,6 +81,11 @@ void Backend::where(const View& dst, const View&, const View&, const View&) {
     LATTE_FAIL("where: no kernel on this backend for shape ", shape_str(dst.shape));
 }
 
+void Backend::rope_rotate(void*, const void*, const void*, const void*, DType, int64_t outer, int64_t length,
+                          int64_t heads, int64_t d, bool) {
+    LATTE_FAIL("rope: no fused kernel on this backend ([", outer, ",", length, ",", heads, ",", d, "])");
+}
+
 double Backend::squared_error_sum(const void*, const void*, DType, int64_t n) {
     LATTE_FAIL("mse_loss: no fused kernel on this backend (", n, " elements)");
 }

@@ -172,6 +172,13 @@ public:
     // accumulated in double, and the gradient dinput = scale * (input - target). Backends without
     // them return false from has_fused_mse and throw; mse_loss then composes sub, mul and sum.
     virtual bool has_fused_mse() const { return false; }
+    // RoPE's rotate-half rotation of a contiguous x viewed as [outer, length, heads, d], in one
+    // pass: out = [x1 c - x2 s, x2 c + x1 s] with x1, x2 the halves of each row and c, s the
+    // length x d/2 tables (x's dtype) at the row's position; inverse rotates by -s (the gradient).
+    // Backends without it return false from has_fused_rope and throw; rope then composes it.
+    virtual bool has_fused_rope() const { return false; }
+    virtual void rope_rotate(void* out, const void* x, const void* cos, const void* sin, DType dtype, int64_t outer,
+                             int64_t length, int64_t heads, int64_t d, bool inverse);
     virtual double squared_error_sum(const void* input, const void* target, DType dtype, int64_t n);
     virtual void squared_error_grad(void* dinput, const void* input, const void* target, double scale, DType dtype,
                                     int64_t n);

@@ -13,11 +13,22 @@
 namespace latte {
 namespace {
 
-// [x1 c - x2 s, x2 c + x1 s] with x1, x2 the two halves of the last dim.
-Tensor rotate(const Tensor& x, const Tensor& c, const Tensor& s) {
+// [x1 c - x2 s, x2 c + x1 s] with x1, x2 the two halves of the last dim of x (.., L, H, d) and
+// c, s (L, 1, d/2); inverse uses -s. One pass on a backend with the kernel (the CPU), else
+// composed from narrow, mul, sub, add and cat (seven passes over x with spans of d/2).
+Tensor rotate(const Tensor& x, const Tensor& c, const Tensor& s, bool inverse) {
+    Backend& backend = backend_for(x.device());
+    if (backend.has_fused_rope() && x.numel() > 0) {
+        const Tensor xc = contiguous(x);
+        const int64_t length = x.size(-3), heads = x.size(-2), d = x.size(-1);
+        Tensor out = Tensor::empty(x.shape(), x.options());
+        backend.rope_rotate(out.view().data, xc.view().data, c.view().data, s.view().data, x.dtype(),
+                            x.numel() / (length * heads * d), length, heads, d, inverse);
+        return out;
+    }
     const int64_t half = x.size(-1) / 2;
-    const Tensor x1 = narrow(x, -1, 0, half), x2 = narrow(x, -1, half, half);
-    return cat({sub(mul(x1, c), mul(x2, s)), add(mul(x2, c), mul(x1, s))}, -1);
+    const Tensor x1 = narrow(x, -1, 0, half), x2 = narrow(x, -1, half, half), sv = inverse ? neg(s) : s;
+    return cat({sub(mul(x1, c), mul(x2, sv)), add(mul(x2, c), mul(x1, sv))}, -1);
 }
 
 // The interleaved layout (x0 y0 x1 y1 ...) <-> the rotate-half one (x0 x1 ... y0 y1 ...), over
@@ -74,12 +85,12 @@ Tensor rope(const Tensor& x, int64_t position_offset, double base, RoPEPairing p
     Tensor out;
     {
         NoGradGuard no_grad;
-        out = rotate(x.detach(), c, s);
+        out = rotate(x.detach(), c, s, false);
     }
     if (needs_graph({x})) {
         record(
             out, "rope", {x},
-            [c, s](const Tensor& g, const std::vector<bool>&) -> std::vector<Tensor> { return {rotate(g, c, neg(s))}; },
+            [c, s](const Tensor& g, const std::vector<bool>&) -> std::vector<Tensor> { return {rotate(g, c, s, true)}; },
             {c, s});
     }
     return out;

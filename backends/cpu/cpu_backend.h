@@ -42,6 +42,9 @@ public:
     void norm_bwd(NormKind kind, void* dx, const void* dy, const void* x, const void* weight, const void* mean,
                   const void* rstd, DType dtype, int64_t rows, int64_t cols) override;
     void where(const View& dst, const View& cond, const View& a, const View& b) override;
+    bool has_fused_rope() const override { return true; }  // rope.cpp
+    void rope_rotate(void* out, const void* x, const void* cos, const void* sin, DType dtype, int64_t outer,
+                     int64_t length, int64_t heads, int64_t d, bool inverse) override;
     bool has_fused_mse() const override { return true; }  // squared_error.cpp
     double squared_error_sum(const void* input, const void* target, DType dtype, int64_t n) override;
     void squared_error_grad(void* dinput, const void* input, const void* target, double scale, DType dtype,

@@ -181,6 +181,22 @@ double dot_double(const float* a, const float* b, int64_t n) {
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
+void rope_rows(float* out, const float* x, const float* c, const float* s, int64_t heads, int64_t half, bool inverse) {
+    const float sign = inverse ? -1.0f : 1.0f;
+    for (int64_t h = 0; h < heads; ++h) {
+        const float* x1 = x + h * 2 * half;
+        const float* x2 = x1 + half;
+        float* o1 = out + h * 2 * half;
+        float* o2 = o1 + half;
+        for (int64_t i = 0; i < half; ++i) {
+            const float si = sign * s[i];
+            o1[i] = x1[i] * c[i] - x2[i] * si;
+            o2[i] = x2[i] * c[i] + x1[i] * si;
+        }
+    }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
 double squared_difference_sum(const float* a, const float* b, int64_t n) {
     constexpr int64_t kLanes = 8;  // independent partial sums, as dot_double's
     double lanes[kLanes] = {};

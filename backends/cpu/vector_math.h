@@ -38,6 +38,10 @@ double dot_double(const double* a, const double* b, int64_t n);
 void softmax_grad_row(float* ds, const float* p, float delta, int64_t n);
 void softmax_grad_row(double* ds, const double* p, double delta, int64_t n);
 
+// RoPE's rotate-half rotation of `heads` rows of d = 2 half floats sharing one position's c and
+// s: out = [x1 c - x2 s, x2 c + x1 s] per row (s negated when inverse).
+void rope_rows(float* out, const float* x, const float* c, const float* s, int64_t heads, int64_t half, bool inverse);
+
 // Mean squared error's passes, float32: the sum of (a[i] - b[i])^2 accumulated in double, and
 // d[i] = scale * (a[i] - b[i]).
 double squared_difference_sum(const float* a, const float* b, int64_t n);

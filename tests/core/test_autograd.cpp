@@ -18,6 +18,26 @@ TEST_CASE("backward computes closed-form gradients and accumulates over uses", "
     REQUIRE_FALSE(x.grad().defined());
 }
 
+TEST_CASE("a leaf keeps a gradient nothing else holds, and copies one that something else holds", "[autograd]") {
+    // add's backward hands the same tensor to both inputs: each leaf ends with its own storage.
+    Tensor a = test::randn64({4}, 11), b = test::randn64({4}, 12);
+    mul(add(a, b), 3.0).backward(ones({4}, test::f64()));
+    REQUIRE(a.grad().storage() != b.grad().storage());
+    REQUIRE(a.grad().to_vector() == std::vector<double>(4, 3.0));
+    REQUIRE(b.grad().to_vector() == std::vector<double>(4, 3.0));
+    // A gradient the caller passed in and still holds reaches the leaf unchanged: the leaf copies
+    // it, so writing into the caller's tensor afterwards leaves the leaf's gradient alone.
+    Tensor x = test::randn64({3}, 13);
+    Tensor upstream = from_vector(std::vector<double>{1, 2, 3}, {3}, test::f64());
+    add(x, 0.0).backward(upstream);
+    REQUIRE(x.grad().storage() != upstream.storage());
+    copy_(upstream, full({3}, 7.0, test::f64()));
+    REQUIRE(x.grad().to_vector() == std::vector<double>{1, 2, 3});
+    // Accumulating over a second backward adds into the kept tensor.
+    mul(x, 2.0).backward(ones({3}, test::f64()));
+    REQUIRE(x.grad().to_vector() == std::vector<double>{3, 4, 5});
+}
+
 TEST_CASE("leaves keep gradients, non-leaves only with retain_grad", "[autograd]") {
     Tensor x = test::randn64({2, 3}, 1);
     Tensor y = mul(x, 2.0);

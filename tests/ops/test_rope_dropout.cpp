@@ -24,6 +24,24 @@ TEST_CASE("rope equals the per-element rotate_half formula (the default pairing)
     LATTE_REQUIRE_CLOSE(narrow(rope(x, 0, base), 1, 1, 2), rope(narrow(x, 1, 1, 2), 1, base), 1e-14, 1e-15);
 }
 
+TEST_CASE("float32 rope forward and backward agree with float64", "[ops][rope]") {
+    // d 40: 20 pairs per row, a 16-wide vector and a remainder; a permuted (copied) input.
+    const Tensor x = test::randn64({2, 5, 3, 40}, 2, false), g = test::randn64({2, 5, 3, 40}, 3, false);
+    for (bool permuted : {false, true}) {
+        CAPTURE(permuted);
+        auto run = [&](DType dtype) {
+            Tensor xs = to(x, dtype).detach().requires_grad_();
+            const Tensor in = permuted ? permute(permute(xs, {0, 2, 1, 3}).contiguous(), {0, 2, 1, 3}) : xs;
+            const Tensor y = rope(in, 7, 1000.0);
+            sum(mul(y, to(g, dtype))).backward();
+            return std::vector<Tensor>{to(y.detach(), DType::Float64), to(xs.grad(), DType::Float64)};
+        };
+        const std::vector<Tensor> f32 = run(DType::Float32), f64 = run(DType::Float64);
+        LATTE_REQUIRE_CLOSE(f32[0], f64[0], 1e-6, 1e-6);
+        LATTE_REQUIRE_CLOSE(f32[1], f64[1], 1e-6, 1e-6);
+    }
+}
+
 TEST_CASE("rope(q, m) . rope(k, n) depends only on m - n", "[ops][rope]") {
     Tensor q = test::randn64({1, 1, 1, 8}, 2, false), k = test::randn64({1, 1, 1, 8}, 3, false);
     auto score = [&](int64_t m, int64_t n) { return sum(mul(rope(q, m), rope(k, n))).item(); };
