@@ -74,13 +74,14 @@ Tensor add_new(const Tensor& a, const Tensor& b) {
     return out;
 }
 
-// True when g is a dense tensor of its own storage and nothing else holds it, so a leaf can keep
-// it as its gradient instead of a copy (as PyTorch's AccumulateGrad steals it): a step of
-// training then copies no parameter gradient.
+// True when g is a dense tensor of its own storage, with no autograd metadata, and nothing else
+// holds it, so a leaf can keep it as its gradient instead of a copy (as PyTorch's AccumulateGrad
+// steals it): a step of training then copies no parameter gradient.
 bool uniquely_owned(const Tensor& g) {
     const std::shared_ptr<Storage>& storage = g.storage();
-    return g.impl_ptr().use_count() == 1 && storage && storage.use_count() == 1 && g.is_contiguous() &&
-           g.offset() == 0 && storage->bytes() == static_cast<std::size_t>(g.numel()) * dtype_size(g.dtype());
+    return g.impl_ptr().use_count() == 1 && !g.impl_ptr()->autograd && storage && storage.use_count() == 1 &&
+           g.is_contiguous() && g.offset() == 0 &&
+           storage->bytes() == static_cast<std::size_t>(g.numel()) * dtype_size(g.dtype());
 }
 
 void accumulate_into_grad(AutogradMeta& meta, const Tensor& g) {
