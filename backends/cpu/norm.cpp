@@ -1,5 +1,5 @@
-// RMSNorm and LayerNorm over the last dim: one row per loop step, threaded over rows, sums in
-// double (also for float32).
+// RMSNorm and LayerNorm over the last dim: one row per loop step, threaded over rows, through the
+// row helpers of vector_math.h (sums in double, also for float32).
 #include <algorithm>
 #include <cmath>
 
@@ -25,34 +25,12 @@ void CpuBackend::norm_fwd(NormKind kind, void* y, void* mean, void* rstd, const 
             for (int64_t r = begin; r < end; ++r) {
                 const T* xr = static_cast<const T*>(x) + r * cols;
                 T* yr = static_cast<T*>(y) + r * cols;
-                if constexpr (std::is_same_v<T, float>) {  // the same formulas in double, vectorized
-                    const double n = static_cast<double>(cols);
-                    const double mu = kind == NormKind::Layer ? centred_power_sum(xr, 0.0, 1, cols) / n : 0.0;
-                    const double rs = 1.0 / std::sqrt(centred_power_sum(xr, mu, 2, cols) / n + eps);
-                    if (kind == NormKind::Layer) static_cast<T*>(mean)[r] = static_cast<T>(mu);
-                    static_cast<T*>(rstd)[r] = static_cast<T>(rs);
-                    norm_row(yr, xr, mu, rs, w, b, cols);
-                    continue;
-                }
-                double mu = 0, var = 0;
-                if (kind == NormKind::Layer) {
-                    for (int64_t c = 0; c < cols; ++c) mu += xr[c];
-                    mu /= static_cast<double>(cols);
-                }
-                for (int64_t c = 0; c < cols; ++c) {
-                    const double v = static_cast<double>(xr[c]) - mu;
-                    var += v * v;
-                }
-                var /= static_cast<double>(cols);
-                const double rs = 1.0 / std::sqrt(var + eps);
+                const double n = static_cast<double>(cols);
+                const double mu = kind == NormKind::Layer ? centred_power_sum(xr, 0.0, 1, cols) / n : 0.0;
+                const double rs = 1.0 / std::sqrt(centred_power_sum(xr, mu, 2, cols) / n + eps);
                 if (kind == NormKind::Layer) static_cast<T*>(mean)[r] = static_cast<T>(mu);
                 static_cast<T*>(rstd)[r] = static_cast<T>(rs);
-                for (int64_t c = 0; c < cols; ++c) {
-                    double v = (static_cast<double>(xr[c]) - mu) * rs;
-                    if (w) v *= static_cast<double>(w[c]);
-                    if (b) v += static_cast<double>(b[c]);
-                    yr[c] = static_cast<T>(v);
-                }
+                norm_row(yr, xr, mu, rs, w, b, cols);
             }
         });
     });
@@ -71,24 +49,9 @@ void CpuBackend::norm_bwd(NormKind kind, void* dx, const void* dy, const void* x
                 const double mu = kind == NormKind::Layer ? static_cast<double>(static_cast<const T*>(mean)[r]) : 0.0;
                 const double rs = static_cast<const T*>(rstd)[r];
                 const double n = static_cast<double>(cols);
-                if constexpr (std::is_same_v<T, float>) {  // the same formulas in double, vectorized
-                    double sum_gw = 0, sum_gwx = 0;
-                    norm_row_sums(gr, xr, w, mu, rs, cols, &sum_gw, &sum_gwx);
-                    norm_row_grad(dr, gr, xr, w, mu, rs, kind == NormKind::Layer ? sum_gw / n : 0.0, sum_gwx / n, cols);
-                    continue;
-                }
                 double sum_gw = 0, sum_gwx = 0;
-                for (int64_t c = 0; c < cols; ++c) {
-                    const double gw = static_cast<double>(gr[c]) * (w ? static_cast<double>(w[c]) : 1.0);
-                    sum_gw += gw;
-                    sum_gwx += gw * (static_cast<double>(xr[c]) - mu) * rs;
-                }
-                const double a = kind == NormKind::Layer ? sum_gw / n : 0.0, bcoef = sum_gwx / n;
-                for (int64_t c = 0; c < cols; ++c) {
-                    const double gw = static_cast<double>(gr[c]) * (w ? static_cast<double>(w[c]) : 1.0);
-                    const double xhat = (static_cast<double>(xr[c]) - mu) * rs;
-                    dr[c] = static_cast<T>(rs * (gw - a - xhat * bcoef));
-                }
+                norm_row_sums(gr, xr, w, mu, rs, cols, &sum_gw, &sum_gwx);
+                norm_row_grad(dr, gr, xr, w, mu, rs, kind == NormKind::Layer ? sum_gw / n : 0.0, sum_gwx / n, cols);
             }
         });
     });

@@ -36,6 +36,69 @@ inline float exp_poly(float x) {
     return x < lo ? 0.0f : (x != x ? x : (x > hi ? std::numeric_limits<float>::infinity() : value));
 }
 
+// The sum over i < n of term(i) in double, in 8 independent partial sums: a reduction into one
+// variable would not vectorize. Inlined into each caller, so that it compiles for the caller's
+// clone.
+template <class Term>
+__attribute__((always_inline)) inline double lane_sum(int64_t n, Term term) {
+    constexpr int64_t kLanes = 8;
+    double lanes[kLanes] = {};
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+        for (int64_t j = 0; j < kLanes; ++j) lanes[j] += term(i + j);
+    double total = 0;
+    for (int64_t j = 0; j < kLanes; ++j) total += lanes[j];
+    for (; i < n; ++i) total += term(i);
+    return total;
+}
+
+// The norm rows' formulas, in double for float32 and float64 rows alike; a null weight or bias
+// reads as 1 or 0.
+template <class T>
+__attribute__((always_inline)) inline double weight_at(const T* w, int64_t i) {
+    return w ? static_cast<double>(w[i]) : 1.0;
+}
+
+template <class T>
+__attribute__((always_inline)) inline double centred_power_sum_of(const T* x, double mu, int power, int64_t n) {
+    if (power == 1) return lane_sum(n, [&](int64_t i) { return static_cast<double>(x[i]) - mu; });
+    return lane_sum(n, [&](int64_t i) {
+        const double v = static_cast<double>(x[i]) - mu;
+        return v * v;
+    });
+}
+
+template <class T>
+__attribute__((always_inline)) inline void norm_row_of(T* y, const T* x, double mu, double rs, const T* w, const T* b,
+                                                       int64_t n) {
+    for (int64_t i = 0; i < n; ++i)
+        y[i] = static_cast<T>((static_cast<double>(x[i]) - mu) * rs * weight_at(w, i) + (b ? static_cast<double>(b[i]) : 0.0));
+}
+
+template <class T>
+__attribute__((always_inline)) inline void norm_row_sums_of(const T* g, const T* x, const T* w, double mu, double rs,
+                                                            int64_t n, double* sum_gw, double* sum_gw_xhat) {
+    // The weight's null test outside the loops, so that they vectorize (g * 1.0 is g exactly).
+    auto sums = [&](auto weight) {
+        *sum_gw = lane_sum(n, [&](int64_t i) { return static_cast<double>(g[i]) * weight(i); });
+        *sum_gw_xhat = lane_sum(n, [&](int64_t i) {
+            return static_cast<double>(g[i]) * weight(i) * ((static_cast<double>(x[i]) - mu) * rs);
+        });
+    };
+    if (w) sums([&](int64_t i) { return static_cast<double>(w[i]); });
+    else sums([](int64_t) { return 1.0; });
+}
+
+template <class T>
+__attribute__((always_inline)) inline void norm_row_grad_of(T* dx, const T* g, const T* x, const T* w, double mu,
+                                                            double rs, double a, double coef, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+        const double gw = static_cast<double>(g[i]) * weight_at(w, i);
+        const double xhat = (static_cast<double>(x[i]) - mu) * rs;
+        dx[i] = static_cast<T>(rs * (gw - a - xhat * coef));
+    }
+}
+
 }  // namespace
 
 namespace {
@@ -169,15 +232,7 @@ void scale_row(double* dst, const double* src, double scale, int64_t n) {
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
 double dot_double(const float* a, const float* b, int64_t n) {
-    constexpr int64_t kLanes = 8;  // independent partial sums, as exp_shifted_sum's
-    double lanes[kLanes] = {};
-    int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes)
-        for (int64_t j = 0; j < kLanes; ++j) lanes[j] += static_cast<double>(a[i + j]) * b[i + j];
-    double total = 0;
-    for (int64_t j = 0; j < kLanes; ++j) total += lanes[j];
-    for (; i < n; ++i) total += static_cast<double>(a[i]) * b[i];
-    return total;
+    return lane_sum(n, [&](int64_t i) { return static_cast<double>(a[i]) * b[i]; });
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -198,21 +253,10 @@ void rope_rows(float* out, const float* x, const float* c, const float* s, int64
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
 double squared_difference_sum(const float* a, const float* b, int64_t n) {
-    constexpr int64_t kLanes = 8;  // independent partial sums, as dot_double's
-    double lanes[kLanes] = {};
-    int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes)
-        for (int64_t j = 0; j < kLanes; ++j) {
-            const double d = static_cast<double>(a[i + j]) - b[i + j];
-            lanes[j] += d * d;
-        }
-    double total = 0;
-    for (int64_t j = 0; j < kLanes; ++j) total += lanes[j];
-    for (; i < n; ++i) {
+    return lane_sum(n, [&](int64_t i) {
         const double d = static_cast<double>(a[i]) - b[i];
-        total += d * d;
-    }
-    return total;
+        return d * d;
+    });
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -220,69 +264,41 @@ void scaled_difference(float* d, const float* a, const float* b, float scale, in
     for (int64_t i = 0; i < n; ++i) d[i] = scale * (a[i] - b[i]);
 }
 
-// The norm rows: 8 double lanes per sum, as dot_double's; a null weight or bias as 1 or 0.
+// The norm rows: float32 clones, and float64 plainly (norm.cpp runs both through these).
 __attribute__((target_clones("avx512f", "avx2", "default")))
-double centred_power_sum(const float* x, double mu, int power, int64_t n) {
-    constexpr int64_t kLanes = 8;
-    double lanes[kLanes] = {};
-    int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes)
-        for (int64_t j = 0; j < kLanes; ++j) {
-            const double v = static_cast<double>(x[i + j]) - mu;
-            lanes[j] += power == 1 ? v : v * v;
-        }
-    double total = 0;
-    for (int64_t j = 0; j < kLanes; ++j) total += lanes[j];
-    for (; i < n; ++i) {
-        const double v = static_cast<double>(x[i]) - mu;
-        total += power == 1 ? v : v * v;
-    }
-    return total;
-}
+double centred_power_sum(const float* x, double mu, int power, int64_t n) { return centred_power_sum_of(x, mu, power, n); }
+
+double centred_power_sum(const double* x, double mu, int power, int64_t n) { return centred_power_sum_of(x, mu, power, n); }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void norm_row(float* y, const float* x, double mu, double rs, const float* w, const float* b, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) {
-        const double v = (static_cast<double>(x[i]) - mu) * rs * (w ? static_cast<double>(w[i]) : 1.0) +
-                         (b ? static_cast<double>(b[i]) : 0.0);
-        y[i] = static_cast<float>(v);
-    }
+    norm_row_of(y, x, mu, rs, w, b, n);
+}
+
+void norm_row(double* y, const double* x, double mu, double rs, const double* w, const double* b, int64_t n) {
+    norm_row_of(y, x, mu, rs, w, b, n);
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void norm_row_sums(const float* g, const float* x, const float* w, double mu, double rs, int64_t n, double* sum_gw,
                    double* sum_gw_xhat) {
-    constexpr int64_t kLanes = 8;
-    double gw_lanes[kLanes] = {}, gx_lanes[kLanes] = {};
-    int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes)
-        for (int64_t j = 0; j < kLanes; ++j) {
-            const double gw = static_cast<double>(g[i + j]) * (w ? static_cast<double>(w[i + j]) : 1.0);
-            gw_lanes[j] += gw;
-            gx_lanes[j] += gw * ((static_cast<double>(x[i + j]) - mu) * rs);
-        }
-    double a = 0, c = 0;
-    for (int64_t j = 0; j < kLanes; ++j) {
-        a += gw_lanes[j];
-        c += gx_lanes[j];
-    }
-    for (; i < n; ++i) {
-        const double gw = static_cast<double>(g[i]) * (w ? static_cast<double>(w[i]) : 1.0);
-        a += gw;
-        c += gw * ((static_cast<double>(x[i]) - mu) * rs);
-    }
-    *sum_gw = a;
-    *sum_gw_xhat = c;
+    norm_row_sums_of(g, x, w, mu, rs, n, sum_gw, sum_gw_xhat);
+}
+
+void norm_row_sums(const double* g, const double* x, const double* w, double mu, double rs, int64_t n, double* sum_gw,
+                   double* sum_gw_xhat) {
+    norm_row_sums_of(g, x, w, mu, rs, n, sum_gw, sum_gw_xhat);
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void norm_row_grad(float* dx, const float* g, const float* x, const float* w, double mu, double rs, double a,
                    double coef, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) {
-        const double gw = static_cast<double>(g[i]) * (w ? static_cast<double>(w[i]) : 1.0);
-        const double xhat = (static_cast<double>(x[i]) - mu) * rs;
-        dx[i] = static_cast<float>(rs * (gw - a - xhat * coef));
-    }
+    norm_row_grad_of(dx, g, x, w, mu, rs, a, coef, n);
+}
+
+void norm_row_grad(double* dx, const double* g, const double* x, const double* w, double mu, double rs, double a,
+                   double coef, int64_t n) {
+    norm_row_grad_of(dx, g, x, w, mu, rs, a, coef, n);
 }
 
 double dot_double(const double* a, const double* b, int64_t n) {

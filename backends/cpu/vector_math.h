@@ -47,15 +47,21 @@ void rope_rows(float* out, const float* x, const float* c, const float* s, int64
 double squared_difference_sum(const float* a, const float* b, int64_t n);
 void scaled_difference(float* d, const float* a, const float* b, float scale, int64_t n);
 
-// RMSNorm and LayerNorm rows, float32 in double arithmetic (backends/cpu/norm.cpp): the sum of
-// (x[i] - mu)^p for p = 1 or 2; y[i] = (x[i] - mu) rs w[i] + b[i] (w, b may be null: 1 and 0);
-// the backward's sums of gw = g w and of gw xhat, xhat = (x - mu) rs; and
+// RMSNorm and LayerNorm rows in double arithmetic (backends/cpu/norm.cpp), float32 vectorized,
+// float64 plain: the sum of (x[i] - mu)^p for p = 1 or 2; y[i] = (x[i] - mu) rs w[i] + b[i] (w, b
+// may be null: 1 and 0); the backward's sums of gw = g w and of gw xhat, xhat = (x - mu) rs; and
 // dx[i] = rs (gw[i] - a - xhat[i] coef).
 double centred_power_sum(const float* x, double mu, int power, int64_t n);
+double centred_power_sum(const double* x, double mu, int power, int64_t n);
 void norm_row(float* y, const float* x, double mu, double rs, const float* w, const float* b, int64_t n);
+void norm_row(double* y, const double* x, double mu, double rs, const double* w, const double* b, int64_t n);
 void norm_row_sums(const float* g, const float* x, const float* w, double mu, double rs, int64_t n, double* sum_gw,
                    double* sum_gw_xhat);
+void norm_row_sums(const double* g, const double* x, const double* w, double mu, double rs, int64_t n,
+                   double* sum_gw, double* sum_gw_xhat);
 void norm_row_grad(float* dx, const float* g, const float* x, const float* w, double mu, double rs, double a,
+                   double coef, int64_t n);
+void norm_row_grad(double* dx, const double* g, const double* x, const double* w, double mu, double rs, double a,
                    double coef, int64_t n);
 
 // The largest of x[0..n) (n >= 1); NaNs are skipped here and propagate through exp_shifted_sum.
