@@ -156,18 +156,37 @@ LATTE_BF16_TARGET void pack_a_rows(const float* src, int64_t ld, int64_t m, int6
     if (m_pad > m) std::memset(dst + m * stride, 0, static_cast<size_t>((m_pad - m) * stride) * sizeof(uint32_t));
 }
 
+// One row of the C block: alpha * acc + beta * C, under the column masks.
+LATTE_BF16_TARGET inline void store_row(float* row, __m512 acc0, __m512 acc1, __mmask16 m0, __mmask16 m1, __m512 va,
+                                        __m512 vb, bool keep) {
+    __m512 x0 = _mm512_mul_ps(va, acc0), x1 = _mm512_mul_ps(va, acc1);
+    if (keep) {  // beta 0 ignores C, as BLAS does
+        x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), x0);
+        x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), x1);
+    }
+    _mm512_mask_storeu_ps(row, m0, x0);
+    _mm512_mask_storeu_ps(row + 16, m1, x1);
+}
+
 // C block (rows x cols of it valid, rows <= kMr, cols <= kNr) = alpha * A panel B panel + beta C.
-// A's word p of row r is at a[r * a_row + p * a_pair]: a panel (1, kMr) or rows of words (stride, 1).
-LATTE_BF16_TARGET void microkernel(int64_t kp, const uint32_t* a, int64_t a_row, int64_t a_pair, const uint32_t* b,
-                                   float* c, int64_t ldc, int64_t rows, int64_t cols, float alpha, float beta) {
+// A's word p of row r is at a[r * a_row + p * APair]: a panel (a_row 1, APair kMr) or rows of
+// words (a_row stride, APair 1). APair is a template argument and the rows are stored by a switch
+// that falls through, so that the compiler keeps the sixteen accumulators in registers: with a
+// loop that breaks at `rows`, GCC kept them on the stack around the k loop, which cost a fifth of
+// the kernel's time on the attention's k = 32 products.
+template <int APair>
+LATTE_BF16_TARGET void microkernel(int64_t kp, const uint32_t* a, int64_t a_row, const uint32_t* b, float* c,
+                                   int64_t ldc, int64_t rows, int64_t cols, float alpha, float beta) {
+    static_assert(kMr == 8, "the store switch below has eight cases");
     __m512 acc[kMr][2];
+#pragma GCC unroll 8
     for (int r = 0; r < kMr; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int64_t p = 0; p < kp; ++p) {
         const __m512i b0 = _mm512_loadu_si512(b + p * kNr), b1 = _mm512_loadu_si512(b + p * kNr + 16);
         const __m512bh v0 = reinterpret_cast<const __m512bh&>(b0), v1 = reinterpret_cast<const __m512bh&>(b1);
 #pragma GCC unroll 8
         for (int r = 0; r < kMr; ++r) {
-            const __m512i aw = _mm512_set1_epi32(static_cast<int>(a[r * a_row + p * a_pair]));
+            const __m512i aw = _mm512_set1_epi32(static_cast<int>(a[r * a_row + p * APair]));
             const __m512bh av = reinterpret_cast<const __m512bh&>(aw);
             acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, v0);
             acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, v1);
@@ -175,17 +194,21 @@ LATTE_BF16_TARGET void microkernel(int64_t kp, const uint32_t* a, int64_t a_row,
     }
     const __mmask16 m0 = first_lanes(cols), m1 = first_lanes(cols - 16);
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-#pragma GCC unroll 8
-    for (int r = 0; r < kMr; ++r) {
-        if (r >= rows) break;
-        float* row = c + r * ldc;
-        __m512 x0 = _mm512_mul_ps(va, acc[r][0]), x1 = _mm512_mul_ps(va, acc[r][1]);
-        if (beta != 0.0f) {  // beta 0 ignores C, as BLAS does
-            x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), x0);
-            x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), x1);
-        }
-        _mm512_mask_storeu_ps(row, m0, x0);
-        _mm512_mask_storeu_ps(row + 16, m1, x1);
+    const bool keep = beta != 0.0f;
+    switch (rows) {  // the last valid row first, falling through to row 0
+#define LATTE_STORE_ROW(r) \
+    case r + 1:            \
+        store_row(c + r * ldc, acc[r][0], acc[r][1], m0, m1, va, vb, keep);
+        LATTE_STORE_ROW(7) [[fallthrough]];
+        LATTE_STORE_ROW(6) [[fallthrough]];
+        LATTE_STORE_ROW(5) [[fallthrough]];
+        LATTE_STORE_ROW(4) [[fallthrough]];
+        LATTE_STORE_ROW(3) [[fallthrough]];
+        LATTE_STORE_ROW(2) [[fallthrough]];
+        LATTE_STORE_ROW(1) [[fallthrough]];
+        LATTE_STORE_ROW(0) break;
+#undef LATTE_STORE_ROW
+        default: break;
     }
 }
 
@@ -208,13 +231,18 @@ LATTE_BF16_TARGET void gemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_
             else
                 pack_a_rows(a + i0 * lda + k0, lda, mb, kb, a_stride, a_pack);
             // Where row i's panel starts, and how its words are laid out.
-            const int64_t a_row = trans_a ? 1 : a_stride, a_pair = trans_a ? kMr : 1;
             const int64_t a_block = trans_a ? kMr * kp : kMr * a_stride;
             for (int64_t j = 0; j < n; j += kNr) {
                 const uint32_t* bp = b_pack + (j / kNr) * kp * kNr;
-                for (int64_t i = 0; i < mb; i += kMr)
-                    microkernel(kp, a_pack + (i / kMr) * a_block, a_row, a_pair, bp, c + (i0 + i) * ldc + j, ldc,
-                                std::min<int64_t>(kMr, mb - i), std::min<int64_t>(kNr, n - j), alpha, block_beta);
+                for (int64_t i = 0; i < mb; i += kMr) {
+                    const uint32_t* ap = a_pack + (i / kMr) * a_block;
+                    float* cp = c + (i0 + i) * ldc + j;
+                    const int64_t rows = std::min<int64_t>(kMr, mb - i), cols = std::min<int64_t>(kNr, n - j);
+                    if (trans_a)
+                        microkernel<kMr>(kp, ap, 1, bp, cp, ldc, rows, cols, alpha, block_beta);
+                    else
+                        microkernel<1>(kp, ap, a_stride, bp, cp, ldc, rows, cols, alpha, block_beta);
+                }
             }
         }
     }

@@ -12,8 +12,8 @@ double exp_shifted_sum(float* x, int64_t n, float shift);
 double exp_shifted_sum(double* x, int64_t n, double shift);
 
 namespace detail {
-// For tests: true makes exp_shifted_sum(float*) run the compiled clones even where the CPU has
-// AVX-512; false restores the normal choice. Affects the calling thread only.
+// For tests: true makes exp_shifted_sum(float*) and max_of(float*) run the compiled clones even
+// where the CPU has AVX-512; false restores the normal choice. Affects the calling thread only.
 void force_exp_clones_for_testing(bool clones);
 }  // namespace detail
 
@@ -64,7 +64,8 @@ void norm_row_grad(float* dx, const float* g, const float* x, const float* w, do
 void norm_row_grad(double* dx, const double* g, const double* x, const double* w, double mu, double rs, double a,
                    double coef, int64_t n);
 
-// The largest of x[0..n) (n >= 1); NaNs are skipped here and propagate through exp_shifted_sum.
+// The largest of x[0..n); NaNs are skipped here (and propagate through exp_shifted_sum); -inf when
+// n is 0 or every element is NaN or -inf.
 float max_of(const float* x, int64_t n);
 double max_of(const double* x, int64_t n);
 

@@ -46,6 +46,36 @@ TEST_CASE("max_of finds the largest element at any length", "[backends][exp]") {
     }
 }
 
+TEST_CASE("max_of's AVX-512 loop and its compiled clones agree, NaN and infinities included", "[backends][exp]") {
+    const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+    for (int64_t len : {1, 2, 15, 16, 17, 31, 33, 128, 200}) {
+        for (int64_t at = 0; at < len; at += len <= 33 ? 1 : 13) {  // every lane of a vector
+            std::vector<float> x(static_cast<size_t>(len));
+            for (int64_t i = 0; i < len; ++i) x[size_t(i)] = -50.0f + std::cos(static_cast<float>(i) * 0.9f);
+            x[size_t(at)] = 7.0f;                         // the largest, at every place
+            if (len > 2) x[size_t((at + 1) % len)] = nan;  // a NaN beside it is skipped
+            std::vector<double> d(x.begin(), x.end());
+            for (bool clones : {false, true}) {
+                CAPTURE(len, at, clones);
+                detail::force_exp_clones_for_testing(clones);
+                const float m = max_of(x.data(), len);
+                detail::force_exp_clones_for_testing(false);
+                REQUIRE(m == 7.0f);
+                REQUIRE(max_of(d.data(), len) == 7.0);
+            }
+        }
+    }
+    for (bool clones : {false, true}) {
+        detail::force_exp_clones_for_testing(clones);
+        std::vector<float> masked = {-inf, -inf, -inf}, nans = {nan, nan}, big = {1.0f, inf, nan};
+        const float m_masked = max_of(masked.data(), 3), m_nans = max_of(nans.data(), 2), m_big = max_of(big.data(), 3);
+        detail::force_exp_clones_for_testing(false);
+        REQUIRE(m_masked == -inf);  // a fully masked row
+        REQUIRE(m_nans == -inf);    // nothing but NaN: nothing to take
+        REQUIRE(m_big == inf);
+    }
+}
+
 TEST_CASE("sigmoid, silu and silu's derivative in float32 match double math", "[backends][exp]") {
     std::vector<float> x;
     for (float v = -30.0f; v <= 30.0f; v += 0.0173f) x.push_back(v);
