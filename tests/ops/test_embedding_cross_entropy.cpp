@@ -141,3 +141,38 @@ TEST_CASE("float32 cross_entropy keeps its gradient accurate at large logits", "
         REQUIRE(relative_error(to(x32.grad(), DType::Float64), x64.grad()) < 1e-6);
     }
 }
+
+TEST_CASE("float32 cross_entropy on vocabulary-wide rows matches float64, with -inf logits and NaN", "[ops][cross_entropy]") {
+    // The float32 rows run the vectorized exp (whole vectors and a tail at each width).
+    for (int64_t cols : {1, 17, 512, 1000}) {
+        CAPTURE(cols);
+        Tensor base = test::randn64({5, cols}, 9, false);
+        std::vector<double> v = base.to_vector();
+        if (cols > 1) v[static_cast<size_t>(2 * cols + 1)] = -std::numeric_limits<double>::infinity();  // a masked logit
+        base = from_vector(v, {5, cols}, test::f64());
+        const Tensor targets = ids_of({0, double(cols - 1), 0, double(cols / 2), -100}, {5});
+        Tensor x32 = to(base, DType::Float32).detach();
+        x32.requires_grad_(true);
+        Tensor x64 = to(x32.detach(), DType::Float64).detach();
+        x64.requires_grad_(true);
+        Tensor l32 = cross_entropy(x32, targets, -100, Reduction::None), l64 = cross_entropy(x64, targets, -100, Reduction::None);
+        REQUIRE(relative_error(to(l32, DType::Float64), l64) < 1e-6);
+        sum(l32).backward();
+        sum(l64).backward();
+        REQUIRE(relative_error(to(x32.grad(), DType::Float64), x64.grad()) < 1e-6);
+        if (cols > 1) REQUIRE(x32.grad().to_vector()[static_cast<size_t>(2 * cols + 1)] == 0.0);  // exp(-inf)
+    }
+    // A NaN logit makes its row's loss and gradient NaN, and leaves the other rows alone.
+    std::vector<float> nan_row(2 * 600, 0.5f);
+    nan_row[7] = std::numeric_limits<float>::quiet_NaN();
+    Tensor xn = from_vector(nan_row, {2, 600}).detach();
+    xn.requires_grad_(true);
+    Tensor ln = cross_entropy(xn, ids_of({3, 3}, {2}), -100, Reduction::None);
+    const auto lv = ln.to_vector();
+    REQUIRE(std::isnan(lv[0]));
+    REQUIRE(lv[1] == Approx(std::log(600.0)).epsilon(1e-6));
+    sum(ln).backward();
+    const auto g = xn.grad().to_vector();
+    REQUIRE(std::isnan(g[0]));
+    REQUIRE(g[600] == Approx(1.0 / 600).epsilon(1e-5));
+}
