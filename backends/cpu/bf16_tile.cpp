@@ -52,34 +52,42 @@ LATTE_BF16_TARGET inline __m512i pair_words(__m512 lo, __m512 hi) {
     return _mm512_maskz_permutexvar_epi16(~__mmask32(0), index, reinterpret_cast<const __m512i&>(both));
 }
 
-// Stores sixteen words, consecutive in the packed dimension from `at`, into panels of `Block`.
+// Sixteen words of pair p into their panel(s) from `out` (word (p, first column) at out + p * Block;
+// Block 8: words 8-15 go to the next panel, kp * 8 words on, when `second`).
 template <int Block>
-LATTE_BF16_TARGET inline void store_words(uint32_t* dst, int64_t kp, int64_t p, int64_t at, int64_t width_pad,
-                                          __m512i words) {
+LATTE_BF16_TARGET inline void store_words(uint32_t* out, int64_t kp, int64_t p, bool second, __m512i words) {
     if constexpr (Block >= 16) {
-        _mm512_storeu_si512(dst + (at / Block) * kp * Block + p * Block + at % Block, words);
+        _mm512_storeu_si512(out + p * Block, words);
     } else {
-        static_assert(Block == 8, "panels of 8 or of a multiple of 16");
-        // Words 0-7 to this panel, 8-15 to the next (a masked store at 8 words before its place).
-        _mm512_mask_storeu_epi32(dst + (at / 8) * kp * 8 + p * 8, 0x00ff, words);
-        if (at + 8 < width_pad) _mm512_mask_storeu_epi32(dst + (at / 8 + 1) * kp * 8 + p * 8 - 8, 0xff00, words);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + p * 8), _mm512_maskz_extracti64x4_epi64(0xff, words, 0));
+        if (second)
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + kp * 8 + p * 8),
+                                _mm512_maskz_extracti64x4_epi64(0xff, words, 1));
     }
 }
 
 // Packs a stored k x width matrix (row stride ld; k runs down the rows: B, or A transposed) into
-// panels of Block columns of words.
+// panels of Block columns of words. Sixteen columns at a time, walking down the k pairs, so that
+// each store continues the one before it in its panel (Block 8: two panels, one 32-byte store
+// each). Walking the pairs outermost instead, with masked 64-byte stores straddling two panels
+// of 8, packed the dV tile's P^T at half this speed on Zen 4.
 template <int Block>
 LATTE_BF16_TARGET void pack_k_rows(const float* src, int64_t ld, int64_t k, int64_t width, uint32_t* dst) {
-    const int64_t kp = (k + 1) / 2, width_pad = round_up(width, Block);
-    for (int64_t p = 0; p < kp; ++p) {
-        const float* r0 = src + 2 * p * ld;
-        const bool odd_end = 2 * p + 1 >= k;
-        for (int64_t j = 0; j < width_pad; j += 16) {
-            const __mmask16 mask = first_lanes(width - j);
-            const __m512 lo = _mm512_maskz_loadu_ps(mask, r0 + j);
-            const __m512 hi = odd_end ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask, r0 + ld + j);
-            store_words<Block>(dst, kp, p, j, width_pad, pair_words(lo, hi));
+    static_assert(Block == 8 || Block % 16 == 0, "panels of 8 or of a multiple of 16");
+    const int64_t kp = (k + 1) / 2, width_pad = round_up(width, Block), full_pairs = k / 2;
+    for (int64_t j = 0; j < width_pad; j += 16) {
+        const __mmask16 mask = first_lanes(width - j);
+        const float* col = src + j;
+        uint32_t* out = dst + (j / Block) * kp * Block + j % Block;  // word (p, j) at out + p * Block
+        const bool second = Block == 8 && j + 8 < width_pad;         // Block 8: words 8-15 go to the next panel
+        for (int64_t p = 0; p < full_pairs; ++p) {
+            const float* r0 = col + 2 * p * ld;
+            store_words<Block>(out, kp, p, second,
+                               pair_words(_mm512_maskz_loadu_ps(mask, r0), _mm512_maskz_loadu_ps(mask, r0 + ld)));
         }
+        if (kp > full_pairs)  // odd k: the last pair's second value is zero
+            store_words<Block>(out, kp, full_pairs, second,
+                               pair_words(_mm512_maskz_loadu_ps(mask, col + 2 * full_pairs * ld), _mm512_setzero_ps()));
     }
 }
 
@@ -115,6 +123,7 @@ LATTE_BF16_TARGET inline void transpose16(__m512i r[16]) {
 // panels of Block rows of words, sixteen rows by sixteen words at a time.
 template <int Block>
 LATTE_BF16_TARGET void pack_k_cols(const float* src, int64_t ld, int64_t width, int64_t k, uint32_t* dst) {
+    static_assert(Block % 16 == 0, "whole transposed blocks of sixteen words per store");
     const int64_t kp = (k + 1) / 2, width_pad = round_up(width, Block);
     __m512i r[16];
     for (int64_t i = 0; i < width_pad; i += 16) {
@@ -132,7 +141,8 @@ LATTE_BF16_TARGET void pack_k_cols(const float* src, int64_t ld, int64_t width, 
             }
             transpose16(r);
             const int64_t words = std::min<int64_t>(16, kp - p);
-            for (int64_t q = 0; q < words; ++q) store_words<Block>(dst, kp, p + q, i, width_pad, r[q]);
+            uint32_t* out = dst + (i / Block) * kp * Block + i % Block;  // word (p, i) at out + p * Block
+            for (int64_t q = 0; q < words; ++q) _mm512_storeu_si512(out + (p + q) * Block, r[q]);
         }
     }
 }
