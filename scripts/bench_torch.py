@@ -652,8 +652,7 @@ def compare():
     ap.add_argument("--compare", action="store_true", required=True)
     ap.add_argument("--configs", default="small,medium,long,lm",
                     help="comma separated: tiny, small, medium, long, lm (default small,medium,long,lm)")
-    ap.add_argument("--models", help="comma separated: mha, gqa, mla, mla_rope (default all; mla_rope on lm only; "
-                                     "latte's lm case always runs all four)")
+    ap.add_argument("--models", help="comma separated: mha, gqa, mla, mla_rope (default all; mla_rope on lm only)")
     ap.add_argument("--steps", type=int, default=10, help="timed steps per case on both sides (default 10)")
     ap.add_argument("--threads", type=int, default=0,
                     help="LATTE_NUM_THREADS and torch.set_num_threads (default: LATTE_NUM_THREADS, else every CPU "
@@ -689,6 +688,8 @@ def compare():
     models = a.models.split(",") if a.models else list(LM_MODELS)
     for m in models:
         if m not in LM_MODELS: sys.exit(f"bench_torch.py --compare: unknown model '{m}' (expected {', '.join(LM_MODELS)})")
+    if "lm" not in configs and not any(m in MODELS for m in models):
+        sys.exit("bench_torch.py --compare: --models mla_rope runs in the lm config only; add lm to --configs")
     runs = a.runs.split(",")
     for r in runs:
         if r not in RUNS: sys.exit(f"bench_torch.py --compare: unknown run '{r}' (expected {', '.join(RUNS)})")
@@ -729,9 +730,9 @@ def compare():
     say("latte info:\n  " + info.rstrip().replace("\n", "\n  "))
 
     # latte first: bench_train's JSON on stdout, its table and messages on stderr.
-    latte_models = [m for m in models if m in MODELS]
-    cmd = [bench_train, "--configs", ",".join(configs), "--steps", str(a.steps), "--benchmark_format=json"] + precision_args
-    if latte_models and any(c != "lm" for c in configs): cmd += ["--models", ",".join(latte_models)]
+    latte_models = [m for m in models if m in LM_MODELS]
+    cmd = [bench_train, "--configs", ",".join(configs), "--steps", str(a.steps), "--benchmark_format=json",
+           "--models", ",".join(latte_models)] + precision_args
     say(f"\n== latte: LATTE_NUM_THREADS={threads} {' '.join(cmd)}")
     latte_json, latte_log = os.path.join(out, "latte.json"), os.path.join(out, "bench_train.log")
     rc = stream(cmd, latte_env, latte_log, "[latte] ", a.timeout, stdout_path=latte_json)

@@ -14,7 +14,6 @@ namespace latte::cpu {
 namespace {
 
 constexpr int64_t kLargeProduct = int64_t{1} << 24;  // multiply-adds from which one product is split (256^3)
-constexpr int64_t kGrain = int64_t{1} << 20;         // multiply-adds per task at least
 
 }  // namespace
 
@@ -38,7 +37,7 @@ void gemm_bf16_batches(const GemmArgs& g) {
                       beta, c + g.c_offsets[i], g.ldc);
         return;
     }
-    parallel_for(batches, std::max<int64_t>(1, kGrain / work), [&](int64_t lo, int64_t hi) {
+    parallel_for(batches, std::max<int64_t>(1, kGemmGrain / work), [&](int64_t lo, int64_t hi) {
         for (int64_t i = lo; i < hi; ++i)
             gemm_tile_bf16(g.trans_a, g.trans_b, g.m, g.n, g.k, alpha, a + g.a_offsets[i], g.lda, b + g.b_offsets[i],
                            g.ldb, beta, c + g.c_offsets[i], g.ldc);

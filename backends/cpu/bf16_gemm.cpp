@@ -105,7 +105,6 @@ void convert(const float* src, int64_t rows, int64_t cols, int64_t ld, std::vect
 // The product on latte's pool with gemm_tile_bf16. C's rows, or its columns when it is wider than
 // tall, split over the threads; a product whose k is long beside m and n (a weight gradient: k
 // counts tokens) is split over k instead (gemm_bf16_split_k).
-constexpr int64_t kGrain = int64_t{1} << 20;              // multiply-adds below which one thread runs it
 constexpr int64_t kSplitScratch = int64_t{1} << 22;       // floats of partial products kept at most (16 MiB)
 
 // Split over k: each thread reads only its share of A and B, which come from memory rather than
@@ -145,13 +144,13 @@ void gemm_bf16_on_pool(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
     // Split k when it is long and there is work for every thread, into as many parts as threads
     // while their partial products fit in kSplitScratch.
     const int64_t parts = std::min<int64_t>(num_threads(), 1 + kSplitScratch / std::max<int64_t>(m * n, 1));
-    if (parts > 1 && k >= 4 * std::max(m, n) && m * n * k >= parts * kGrain)
+    if (parts > 1 && k >= 4 * std::max(m, n) && m * n * k >= parts * kGemmGrain)
         return gemm_bf16_split_k(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, parts);
     // Whole microkernel blocks per thread: 8 rows of C, or 32 columns where C is wider than tall.
     const bool by_rows = m >= n;
     const int64_t unit = by_rows ? 8 : 32, extent = by_rows ? m : n;
     const int64_t per_unit = unit * (by_rows ? n : m) * k;
-    parallel_for((extent + unit - 1) / unit, std::max<int64_t>(1, kGrain / std::max<int64_t>(per_unit, 1)),
+    parallel_for((extent + unit - 1) / unit, std::max<int64_t>(1, kGemmGrain / std::max<int64_t>(per_unit, 1)),
                  [&](int64_t lo, int64_t hi) {
                      const int64_t r0 = lo * unit, r1 = std::min(hi * unit, extent);
                      if (by_rows)  // rows r0..r1 of op(A): a row offset, or a column offset when A is transposed

@@ -53,9 +53,6 @@ void single_threaded(const OpenBlas& lib) {
     if (lib.set_threads && lib.get_threads && lib.get_threads() != 1) lib.set_threads(1);
 }
 
-// Multiply-adds below which a loop of products stays on one thread.
-constexpr int64_t kGemmGrain = 1 << 20;
-
 }  // namespace
 
 template <class T>

@@ -26,6 +26,10 @@ int threads_from_environment();
 // first exception reaches the caller once every chunk has ended; the pool stays usable.
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f);
 
+// Multiply-adds below which a product, or a task of products, stays on one thread: the grain of
+// every matrix-product loop (OpenBLAS tiles, the bf16 kernel, autocast's per-head batches).
+constexpr int64_t kGemmGrain = int64_t{1} << 20;
+
 namespace detail {
 // For tests (the process's pool starts once): starts a pool of `threads` threads the way
 // num_threads() starts its own, runs one task on every thread, stops the pool and returns how

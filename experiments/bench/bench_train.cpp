@@ -10,7 +10,7 @@
 // With a usable GPU the same steps also run on cuda:0 (configs small, medium and large; each
 // step ends with a synchronize, so the wall time covers the GPU work).
 //
-//   bench_train [--no_flash] [--models mha,gqa,mla] [--configs tiny,small,medium,long,large,lm] [--precision f32,bf16]
+//   bench_train [--no_flash] [--models mha,gqa,mla,mla_rope] [--configs tiny,small,medium,long,large,lm] [--precision f32,bf16]
 //               [--B n --L n --D n --H n --d n --G n --r n] [--steps n]
 //               [Google Benchmark flags, e.g. --benchmark_filter=small]
 //
@@ -152,14 +152,15 @@ void BM_train_step(benchmark::State& state, Config c, std::string model, Device 
 
 // --- command line -------------------------------------------------------------------------------
 
-const char* kUsage = "bench_train [--no_flash] [--models mha,gqa,mla] [--configs tiny,small,...] [--precision f32,bf16] [--B n] [--L n] "
+const char* kUsage = "bench_train [--no_flash] [--models mha,gqa,mla,mla_rope] [--configs tiny,small,...] [--precision f32,bf16] [--B n] [--L n] "
                      "[--D n] [--H n] [--d n] [--G n] [--r n] [--steps n] [--benchmark_...]";
 
 void print_help() {
     std::printf(
         "bench_train: one training step (forward, MSE, backward, Adam, zero grads) of MHA, GQA and MLA.\n"
         "  --no_flash          the composed attention instead of the fused kernel\n"
-        "  --models LIST       modules to run, comma separated: mha, gqa, mla (default all)\n"
+        "  --models LIST       modules to run, comma separated: mha, gqa, mla, and mla_rope (the lm config's\n"
+        "                      MLA with decoupled RoPE; the lm config runs mha, gqa, mla too) (default all)\n"
         "  --configs LIST      built-in configs, comma separated: tiny (B 2, L 16, D 32, H 4, d 8, G 2, r 8),\n"
         "                      small, medium, long (CPU only), large (GPU only), lm (the language-model\n"
         "                      case); default small, medium, long on the CPU, small, medium, large on a GPU, lm\n"
@@ -174,10 +175,19 @@ void print_help() {
     benchmark::PrintDefaultHelp();
 }
 
+// The cross-attention step's modules among --models (mla_rope is the lm config's alone).
+std::vector<std::string> cross_models(const std::vector<std::string>& models) {
+    std::vector<std::string> out;
+    for (const std::string& m : models)
+        if (m != "mla_rope") out.push_back(m);
+    return out;
+}
+
 struct Options {
     bool custom = false;
     Config config = kSmall;
-    std::vector<std::string> models{"mha", "gqa", "mla"};
+    std::vector<std::string> models{"mha", "gqa", "mla", "mla_rope"};  // mla_rope: the lm config only
+    bool models_given = false;                                          // --models named them
     std::vector<std::string> configs;  // --configs (empty: the default set)
     std::vector<std::string> precisions{"f32"};
     std::string filter;  // --benchmark_filter, to list only the benchmarks that will run
@@ -205,13 +215,16 @@ void check_custom(const bench::CommonFlags& flags, const Options& o) {
     const std::string sizes = "--D " + std::to_string(c.D) + " --H " + std::to_string(c.H) + " --d " + std::to_string(c.d);
     const std::string all_sizes = "--B " + std::to_string(c.B) + " --L " + std::to_string(c.L) + " " + sizes +
                                   " --G " + std::to_string(c.G) + " --r " + std::to_string(c.r);
+    if (o.models_given && std::find(o.models.begin(), o.models.end(), "mla_rope") != o.models.end())
+        bench::usage_error(flags, "--models mla_rope: only the lm config has it; a custom config runs mha, gqa and mla");
     if (c.H % c.G != 0)
         bench::usage_error(flags, "--H " + std::to_string(c.H) + " must be a multiple of --G " + std::to_string(c.G));
-    const bool mla = std::find(o.models.begin(), o.models.end(), "mla") != o.models.end();
+    const std::vector<std::string> models = cross_models(o.models);
+    const bool mla = std::find(models.begin(), models.end(), "mla") != models.end();
     if (mla && c.D != c.H * c.d)
         bench::usage_error(flags, sizes + ": mla needs D = H*d (" + std::to_string(c.H * c.d) +
                                       "); pick sizes that fit or leave mla out with --models mha,gqa");
-    for (const std::string& model : o.models) {
+    for (const std::string& model : models) {
         try {
             experiments::check_memory("bench_train " + model, step_bytes(c, model),
                                       "weights, gradients, Adam state and one step's activations, roughly");
@@ -219,7 +232,7 @@ void check_custom(const bench::CommonFlags& flags, const Options& o) {
             bench::usage_error(flags, all_sizes + ": " + e.what());
         }
     }
-    for (const std::string& model : o.models) {  // any other refusal, named as the module words it
+    for (const std::string& model : models) {  // any other refusal, named as the module words it
         try {
             Generator gen(0);
             experiments::make_student(model, {c.D, c.H, c.d, c.G, c.r}, gen);
@@ -288,14 +301,16 @@ Options parse_own_flags(const bench::CommonFlags& flags, int& argc, char** argv)
             continue;
         }
         std::vector<std::string>& list = models ? o.models : o.configs;
+        if (models) o.models_given = true;
         list.clear();
         size_t start = 0;
         while (true) {
             const size_t comma = value.find(',', start);
             const std::string m = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-            const bool known = models ? m == "mha" || m == "gqa" || m == "mla" : m == "lm" || named_config(m) != nullptr;
+            const bool known = models ? m == "mha" || m == "gqa" || m == "mla" || m == "mla_rope"
+                                      : m == "lm" || named_config(m) != nullptr;
             if (!known)
-                bench::usage_error(flags, models ? "--models: unknown model '" + m + "' (expected mha, gqa or mla, comma separated)"
+                bench::usage_error(flags, models ? "--models: unknown model '" + m + "' (expected mha, gqa, mla or mla_rope, comma separated)"
                                                  : "--configs: unknown config '" + m + "' (expected tiny, small, medium, "
                                                    "long, large or lm, comma separated)");
             if (std::find(list.begin(), list.end(), m) == list.end()) list.push_back(m);
@@ -386,9 +401,9 @@ std::vector<Entry> register_all(const bench::CommonFlags& flags, const Options& 
     };
     const bool gpu = cuda::is_available();
     if (o.custom) {
-        for (const std::string& model : o.models) add(o.config, model, Device::cpu());
+        for (const std::string& model : cross_models(o.models)) add(o.config, model, Device::cpu());
         if (gpu)
-            for (const std::string& model : o.models) add(o.config, model, Device::cuda(0));
+            for (const std::string& model : cross_models(o.models)) add(o.config, model, Device::cuda(0));
         const Config& c = o.config;
         bench::add_context("custom_config", "B=" + std::to_string(c.B) + " L=" + std::to_string(c.L) +
                                                          " D=" + std::to_string(c.D) + " H=" + std::to_string(c.H) +
@@ -398,10 +413,10 @@ std::vector<Entry> register_all(const bench::CommonFlags& flags, const Options& 
     }
     const std::vector<Device> devices = gpu ? std::vector<Device>{Device::cpu(), Device::cuda(0)}
                                             : std::vector<Device>{Device::cpu()};
-    // The language-model case (lm_step.h): train_mha_lm ... train_mla_rope_lm.
+    // The language-model case (lm_step.h): train_mha_lm ... train_mla_rope_lm, those --models names.
     auto add_lm = [&] {
         for (const Device device : devices)
-            for (const std::string kind : {"mha", "gqa", "mla", "mla_rope"})
+            for (const std::string& kind : o.models)
                 for (const std::string& p : o.precisions) {
                     if (p == "bf16" && !device.is_cpu()) continue;
                     const std::string name = "train_" + kind + "_lm" + (device.is_cpu() ? "" : "_cuda") +
@@ -413,12 +428,13 @@ std::vector<Entry> register_all(const bench::CommonFlags& flags, const Options& 
                                        flags);
                 }
     };
+    const std::vector<std::string> cross = cross_models(o.models);
     if (o.configs.empty()) {
         for (const Config& c : kCpuConfigs)
-            for (const std::string& model : o.models) add(c, model, Device::cpu());
+            for (const std::string& model : cross) add(c, model, Device::cpu());
         if (gpu)
             for (const Config& c : kGpuConfigs)
-                for (const std::string& model : o.models) add(c, model, Device::cuda(0));
+                for (const std::string& model : cross) add(c, model, Device::cuda(0));
         add_lm();
         return entries;
     }
@@ -426,7 +442,7 @@ std::vector<Entry> register_all(const bench::CommonFlags& flags, const Options& 
         for (const std::string& name : o.configs) {
             const NamedConfig* n = named_config(name);
             if (n && (device.is_cpu() ? n->cpu : n->gpu))
-                for (const std::string& model : o.models) add(n->c, model, device);
+                for (const std::string& model : cross) add(n->c, model, device);
         }
     if (std::find(o.configs.begin(), o.configs.end(), "lm") != o.configs.end()) add_lm();
     return entries;
@@ -442,8 +458,10 @@ int main(int argc, char** argv) {
     const std::vector<Entry> entries = register_all(flags, options);
     const auto& configs = options.configs;
     if (!configs.empty() && entries.empty() && std::find(configs.begin(), configs.end(), "lm") == configs.end())
-        bench::usage_error(flags, "--configs: nothing to run here (long runs on the CPU only, large on a GPU only, "
-                                  "and no GPU is usable)");
+        bench::usage_error(flags, cross_models(options.models).empty()
+                                      ? "--models: mla_rope runs in the lm config only; add lm to --configs"
+                                      : "--configs: nothing to run here (long runs on the CPU only, large on a GPU "
+                                        "only, and no GPU is usable)");
     add_blas_context();
     bench::add_context("flash_attention", nn::flash_attention_enabled() ? "on" : "off");
     bench::add_context("cuda_tf32", cuda::allow_tf32() ? "on" : "off");  // float32 matmuls on a GPU
