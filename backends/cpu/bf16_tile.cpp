@@ -66,28 +66,37 @@ LATTE_BF16_TARGET inline void store_words(uint32_t* out, int64_t kp, int64_t p, 
     }
 }
 
+// Sixteen words of pair p of a k x width matrix stored by rows (row stride ld), from column j
+// under `mask`: (row 2p, row 2p + 1), the second zero past k.
+LATTE_BF16_TARGET inline __m512i pair_at(const float* src, int64_t ld, int64_t k, int64_t p, int64_t j,
+                                         __mmask16 mask) {
+    const float* r0 = src + 2 * p * ld + j;
+    return pair_words(_mm512_maskz_loadu_ps(mask, r0),
+                      2 * p + 1 < k ? _mm512_maskz_loadu_ps(mask, r0 + ld) : _mm512_setzero_ps());
+}
+
 // Packs a stored k x width matrix (row stride ld; k runs down the rows: B, or A transposed) into
-// panels of Block columns of words. Sixteen columns at a time, walking down the k pairs, so that
-// each store continues the one before it in its panel (Block 8: two panels, one 32-byte store
-// each). Walking the pairs outermost instead, with masked 64-byte stores straddling two panels
-// of 8, packed the dV tile's P^T at half this speed on Zen 4.
+// panels of Block columns of words. Panels of 16 or more (B) take the pairs outermost, reading the
+// source row by row. Panels of 8 (A transposed: the dV/dK tiles' P^T and dS^T, weight gradients)
+// take sixteen columns at a time down the pairs, so that each pair of 32-byte stores continues
+// its two panels: the pairs outermost, with masked 64-byte stores straddling two panels, ran
+// that packing at half the speed on Zen 4.
 template <int Block>
 LATTE_BF16_TARGET void pack_k_rows(const float* src, int64_t ld, int64_t k, int64_t width, uint32_t* dst) {
     static_assert(Block == 8 || Block % 16 == 0, "panels of 8 or of a multiple of 16");
-    const int64_t kp = (k + 1) / 2, width_pad = round_up(width, Block), full_pairs = k / 2;
-    for (int64_t j = 0; j < width_pad; j += 16) {
-        const __mmask16 mask = first_lanes(width - j);
-        const float* col = src + j;
-        uint32_t* out = dst + (j / Block) * kp * Block + j % Block;  // word (p, j) at out + p * Block
-        const bool second = Block == 8 && j + 8 < width_pad;         // Block 8: words 8-15 go to the next panel
-        for (int64_t p = 0; p < full_pairs; ++p) {
-            const float* r0 = col + 2 * p * ld;
-            store_words<Block>(out, kp, p, second,
-                               pair_words(_mm512_maskz_loadu_ps(mask, r0), _mm512_maskz_loadu_ps(mask, r0 + ld)));
+    const int64_t kp = (k + 1) / 2, width_pad = round_up(width, Block);
+    if constexpr (Block >= 16) {
+        for (int64_t p = 0; p < kp; ++p)
+            for (int64_t j = 0; j < width_pad; j += 16)
+                store_words<Block>(dst + (j / Block) * kp * Block + j % Block, kp, p, false,
+                                   pair_at(src, ld, k, p, j, first_lanes(width - j)));
+    } else {
+        for (int64_t j = 0; j < width_pad; j += 16) {
+            const __mmask16 mask = first_lanes(width - j);
+            uint32_t* out = dst + (j / 8) * kp * 8;  // word (p, j) at out + p * 8
+            const bool second = j + 8 < width_pad;  // words 8-15 go to the next panel
+            for (int64_t p = 0; p < kp; ++p) store_words<8>(out, kp, p, second, pair_at(src, ld, k, p, j, mask));
         }
-        if (kp > full_pairs)  // odd k: the last pair's second value is zero
-            store_words<Block>(out, kp, full_pairs, second,
-                               pair_words(_mm512_maskz_loadu_ps(mask, col + 2 * full_pairs * ld), _mm512_setzero_ps()));
     }
 }
 

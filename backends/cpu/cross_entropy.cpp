@@ -1,7 +1,6 @@
 // Fused log-softmax + negative log-likelihood over rows of logits, forward and backward.
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -17,7 +16,8 @@ int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, 16384 / std::max<i
 
 // A row's log-sum-exp, in double. float32 rows take the vectorized exp_shifted_sum (float exp
 // within 2 ulp, the sum in double) on a per-thread copy: the scalar double exp over a 512-wide
-// vocabulary was 3% of the language-model step. NaN propagates, -inf rows give -inf.
+// vocabulary was 3% of the language-model step. NaN propagates (except beside +inf, which gives
+// +inf, as before); rows of -inf give -inf.
 template <class T>
 double log_sum_exp(const T* xr, int64_t cols) {
     if constexpr (std::is_same_v<T, float>) {
@@ -28,8 +28,7 @@ double log_sum_exp(const T* xr, int64_t cols) {
         std::copy(xr, xr + cols, row.data());
         return m + std::log(exp_shifted_sum(row.data(), cols, m));
     } else {
-        double m = -std::numeric_limits<double>::infinity();
-        for (int64_t c = 0; c < cols; ++c) m = std::max<double>(m, xr[c]);
+        const double m = max_of(xr, cols);
         double s = 0;  // in double, as softmax does: long float32 rows drift otherwise
         if (std::isfinite(m))
             for (int64_t c = 0; c < cols; ++c) s += std::exp(static_cast<double>(xr[c]) - m);

@@ -103,6 +103,11 @@ __attribute__((always_inline)) inline void norm_row_grad_of(T* dx, const T* g, c
 
 namespace {
 
+// The mask of the first min(left, 16) lanes: a whole vector, or the tail of a row.
+inline __mmask16 first_lanes(int64_t left) {
+    return left >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+}
+
 // exp_shifted_sum on AVX-512 in one pass: exp_poly's steps in intrinsics, the sum in two double
 // accumulators as it goes, and the three special cases (below -87, above ln(FLT_MAX), NaN) only
 // for a vector that has one. The compiled loop of exp_poly blended all three into every vector
@@ -114,7 +119,7 @@ __attribute__((target("avx512f"))) double exp_shifted_sum_avx512(float* x, int64
     const __m512 lo = _mm512_set1_ps(-87.0f), hi = _mm512_set1_ps(88.72283935f), s = _mm512_set1_ps(shift);
     __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
     for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 lanes = n - i >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
+        const __mmask16 lanes = first_lanes(n - i);
         const __m512 v = _mm512_sub_ps(_mm512_maskz_loadu_ps(lanes, x + i), s);
         const __m512 c = _mm512_maskz_min_ps(kAll, _mm512_maskz_max_ps(kAll, v, lo), hi);  // NaN becomes lo here, fixed below
         const __m512 k = _mm512_maskz_roundscale_ps(
@@ -217,7 +222,7 @@ __attribute__((target("avx512f"))) float max_of_avx512(const float* x, int64_t n
     const __m512 none = _mm512_set1_ps(-INFINITY);
     __m512 m = none;
     for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 lanes = n - i >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
+        const __mmask16 lanes = first_lanes(n - i);
         // vmaxps gives its second operand when either is NaN: a NaN in x leaves m as it was.
         m = _mm512_maskz_max_ps(kAll, _mm512_mask_loadu_ps(none, lanes, x + i), m);
     }

@@ -159,8 +159,8 @@ void print_help() {
     std::printf(
         "bench_train: one training step (forward, MSE, backward, Adam, zero grads) of MHA, GQA and MLA.\n"
         "  --no_flash          the composed attention instead of the fused kernel\n"
-        "  --models LIST       modules to run, comma separated: mha, gqa, mla, and mla_rope (the lm config's\n"
-        "                      MLA with decoupled RoPE; the lm config runs mha, gqa, mla too) (default all)\n"
+        "  --models LIST       modules to run, comma separated: mha, gqa, mla, mla_rope (MLA with decoupled\n"
+        "                      RoPE: the lm config only, which runs whichever of the four are named) (default all)\n"
         "  --configs LIST      built-in configs, comma separated: tiny (B 2, L 16, D 32, H 4, d 8, G 2, r 8),\n"
         "                      small, medium, long (CPU only), large (GPU only), lm (the language-model\n"
         "                      case); default small, medium, long on the CPU, small, medium, large on a GPU, lm\n"
@@ -457,11 +457,14 @@ int main(int argc, char** argv) {
     bench::initialize(flags, argc, argv, print_help);
     const std::vector<Entry> entries = register_all(flags, options);
     const auto& configs = options.configs;
-    if (!configs.empty() && entries.empty() && std::find(configs.begin(), configs.end(), "lm") == configs.end())
-        bench::usage_error(flags, cross_models(options.models).empty()
-                                      ? "--models: mla_rope runs in the lm config only; add lm to --configs"
-                                      : "--configs: nothing to run here (long runs on the CPU only, large on a GPU "
-                                        "only, and no GPU is usable)");
+    const bool lm = std::find(configs.begin(), configs.end(), "lm") != configs.end();
+    const auto& models = options.models;
+    if (!configs.empty() && !lm && options.models_given &&
+        std::find(models.begin(), models.end(), "mla_rope") != models.end())
+        bench::usage_error(flags, "--models: mla_rope runs in the lm config only; add lm to --configs");
+    if (!configs.empty() && entries.empty() && !lm)
+        bench::usage_error(flags, "--configs: nothing to run here (long runs on the CPU only, large on a GPU only, "
+                                  "and no GPU is usable)");
     add_blas_context();
     bench::add_context("flash_attention", nn::flash_attention_enabled() ? "on" : "off");
     bench::add_context("cuda_tf32", cuda::allow_tf32() ? "on" : "off");  // float32 matmuls on a GPU
