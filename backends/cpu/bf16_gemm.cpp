@@ -102,9 +102,6 @@ void convert(const float* src, int64_t rows, int64_t cols, int64_t ld, std::vect
     });
 }
 
-// The product on latte's pool with gemm_tile_bf16. C's rows, or its columns when it is wider than
-// tall, split over the threads; a product whose k is long beside m and n (a weight gradient: k
-// counts tokens) is split over k instead (gemm_bf16_split_k).
 constexpr int64_t kSplitScratch = int64_t{1} << 22;       // floats of partial products kept at most (16 MiB)
 
 // Split over k: each thread reads only its share of A and B, which come from memory rather than
@@ -129,7 +126,7 @@ void gemm_bf16_split_k(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
                 gemm_tile_bf16(trans_a, trans_b, m, n, kb, alpha, at, lda, bt, ldb, 0.0f, partial + (t - 1) * m * n, n);
         }
     });
-    parallel_for(m, std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(n, 1)), [&](int64_t lo, int64_t hi) {
+    parallel_for(m, row_grain(n), [&](int64_t lo, int64_t hi) {
         for (int64_t i = lo; i < hi; ++i)
             for (int64_t t = 1; t < parts; ++t) {
                 const float* src = partial + (t - 1) * m * n + i * n;
@@ -139,6 +136,9 @@ void gemm_bf16_split_k(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
     });
 }
 
+// The product on latte's pool with gemm_tile_bf16. C's rows, or its columns when it is wider than
+// tall, split over the threads; a product whose k is long beside m and n (a weight gradient: k
+// counts tokens) is split over k instead (gemm_bf16_split_k).
 void gemm_bf16_on_pool(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                        int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
     // Split k when it is long and there is work for every thread, into as many parts as threads
@@ -202,11 +202,8 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, floa
                 ") in bf16 cannot run here: ", why, "; use the float32 product instead");
     check_blas_gemm("gemm_bf16", trans_a, trans_b, m, n, k, lda, ldb, ldc);
     if (m == 0 || n == 0) return;
-    if (k == 0) {  // no products: C = beta * C, where beta 0 clears C as BLAS does
-        for (int64_t i = 0; i < m; ++i)
-            for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
-        return;
-    }
+    if (k == 0)  // no products: C = beta * C (beta 0 clears C, as BLAS does), as the tile kernel does it
+        return gemm_tile_bf16(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     if (products_on_onednn()) return gemm_bf16_onednn(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     gemm_bf16_on_pool(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

@@ -12,8 +12,6 @@
 namespace latte::cpu {
 namespace {
 
-int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)); }
-
 // A row's log-sum-exp, in double. float32 rows take the vectorized exp_shifted_sum (float exp
 // within 2 ulp, the sum in double) on a per-thread copy: the scalar double exp over a 512-wide
 // vocabulary was 3% of the language-model step. NaN propagates (except beside +inf, which gives

@@ -12,7 +12,7 @@ void CpuBackend::gather_rows(void* dst, const void* src, const int64_t* ids, DTy
     const std::size_t row_bytes = static_cast<std::size_t>(cols) * dtype_size(dtype);
     char* d = static_cast<char*>(dst);
     const char* s = static_cast<const char*>(src);
-    parallel_for(n, std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)), [&](int64_t begin, int64_t end) {
+    parallel_for(n, row_grain(cols), [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i)
             std::memcpy(d + static_cast<std::size_t>(i) * row_bytes, s + static_cast<std::size_t>(ids[i]) * row_bytes,
                         row_bytes);

@@ -9,11 +9,6 @@
 #include "backends/cpu/vector_math.h"
 
 namespace latte::cpu {
-namespace {
-
-int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)); }
-
-}  // namespace
 
 void CpuBackend::norm_fwd(NormKind kind, void* y, void* mean, void* rstd, const void* x, const void* weight,
                           const void* bias, DType dtype, int64_t rows, int64_t cols, double eps) {

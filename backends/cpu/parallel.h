@@ -30,6 +30,10 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
 // every matrix-product loop (OpenBLAS tiles, the bf16 kernel, autocast's per-head batches).
 constexpr int64_t kGemmGrain = int64_t{1} << 20;
 
+// Rows per task for loops that go row by row over rows of `cols` elements: about 16384 elements
+// a task, and at least one row.
+inline int64_t row_grain(int64_t cols) { return cols >= 16384 ? 1 : 16384 / (cols > 0 ? cols : 1); }
+
 namespace detail {
 // For tests (the process's pool starts once): starts a pool of `threads` threads the way
 // num_threads() starts its own, runs one task on every thread, stops the pool and returns how

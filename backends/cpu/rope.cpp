@@ -16,7 +16,7 @@ void CpuBackend::rope_rotate(void* out, const void* x, const void* cos, const vo
         const T* xp = static_cast<const T*>(x);
         const T* cp = static_cast<const T*>(cos);
         const T* sp = static_cast<const T*>(sin);
-        parallel_for(outer * length, std::max<int64_t>(1, 16384 / std::max<int64_t>(block, 1)), [&](int64_t lo, int64_t hi) {
+        parallel_for(outer * length, row_grain(block), [&](int64_t lo, int64_t hi) {
             for (int64_t r = lo; r < hi; ++r) {
                 const T* c = cp + (r % length) * half;
                 const T* s = sp + (r % length) * half;

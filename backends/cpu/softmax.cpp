@@ -13,7 +13,7 @@ namespace {
 
 template <class T>
 void softmax_rows(T* y, const T* x, int64_t rows, int64_t cols, bool log) {
-    parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)), [&](int64_t begin, int64_t end) {
+    parallel_for(rows, row_grain(cols), [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
             const T* xr = x + r * cols;
             T* yr = y + r * cols;
@@ -35,7 +35,7 @@ void softmax_rows(T* y, const T* x, int64_t rows, int64_t cols, bool log) {
 
 template <class T>
 void softmax_rows_bwd(T* dx, const T* y, const T* dy, int64_t rows, int64_t cols, bool log) {
-    parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)), [&](int64_t begin, int64_t end) {
+    parallel_for(rows, row_grain(cols), [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
             const T* yr = y + r * cols;
             const T* gr = dy + r * cols;

@@ -172,11 +172,16 @@ double exp_shifted_sum_clones(float* x, int64_t n, float shift) {
 
 namespace {
 thread_local bool force_clones = false;
+
+// Whether the hand-written AVX-512 loops run: the CPU has AVX-512 and no test asked for the clones.
+bool hand_written_avx512() {
+    static const bool avx512 = __builtin_cpu_supports("avx512f");
+    return avx512 && !force_clones;
+}
 }  // namespace
 
 double exp_shifted_sum(float* x, int64_t n, float shift) {
-    static const bool avx512 = __builtin_cpu_supports("avx512f");
-    return avx512 && !force_clones ? exp_shifted_sum_avx512(x, n, shift) : exp_shifted_sum_clones(x, n, shift);
+    return hand_written_avx512() ? exp_shifted_sum_avx512(x, n, shift) : exp_shifted_sum_clones(x, n, shift);
 }
 
 namespace detail {
@@ -251,10 +256,7 @@ float max_of_clones(const float* x, int64_t n) {
 
 }  // namespace
 
-float max_of(const float* x, int64_t n) {
-    static const bool avx512 = __builtin_cpu_supports("avx512f");
-    return avx512 && !force_clones ? max_of_avx512(x, n) : max_of_clones(x, n);
-}
+float max_of(const float* x, int64_t n) { return hand_written_avx512() ? max_of_avx512(x, n) : max_of_clones(x, n); }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void scale_row(float* dst, const float* src, float scale, int64_t n) {
